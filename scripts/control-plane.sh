@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Builds the real Kubernetes control plane the tests run against (kube-apiserver,
+# etcd) plus the packaging tools (helm, kustomize) from their Go modules, at pinned
+# versions, into a cache outside the repository. Already-built binaries are reused.
+#
+#   scripts/control-plane.sh            # build everything missing, print the bin dir
+#   scripts/control-plane.sh --print    # only print the bin dir
+#
+# Environment: HANGAR_CACHE (default ~/.cache/hangar). Needs Go >= 1.26 and the Go
+# module proxy; no Docker, no release downloads.
+set -euo pipefail
+
+KUBE_VERSION=v1.36.3
+ETCD_VERSION=v3.6.8 # the etcd that Kubernetes ${KUBE_VERSION} itself is built against
+HELM_VERSION=v3.21.4
+KUSTOMIZE_VERSION=v5.8.1
+
+CACHE=${HANGAR_CACHE:-$HOME/.cache/hangar}
+BIN="$CACHE/bin/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
+export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+export GOMODCACHE=${GOMODCACHE:-$CACHE/go/mod} GOCACHE=${GOCACHE:-$CACHE/go/build}
+
+if [[ "${1:-}" == "--print" ]]; then echo "$BIN"; exit 0; fi
+command -v go >/dev/null || { echo "control-plane.sh: Go is not installed (need Go >= 1.26)" >&2; exit 1; }
+mkdir -p "$BIN"
+log() { printf '[control-plane] %s\n' "$*" >&2; }
+
+build_kube() {
+  local wrap="$CACHE/src/kubernetes-${KUBE_VERSION}"
+  local cmds=(kube-apiserver)
+  local missing=()
+  for c in "${cmds[@]}"; do [[ -x "$BIN/$c" ]] || missing+=("$c"); done
+  [[ ${#missing[@]} -eq 0 ]] && return
+  log "building ${missing[*]} ${KUBE_VERSION} (cold build takes 10-20 min on 2 cores)"
+  mkdir -p "$wrap" && cd "$wrap"
+  if [[ ! -f go.sum ]]; then
+    rm -f go.mod
+    go mod init hangar.local/kube-wrapper >/dev/null 2>&1
+    go mod edit -require="k8s.io/kubernetes@${KUBE_VERSION}"
+    # k8s.io/kubernetes replaces its staging modules with local paths; pin each one
+    # to its published v0.X.Y instead. The list comes from its own go.mod.
+    local gomod staging minor
+    gomod=$(go mod download -json "k8s.io/kubernetes@${KUBE_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+    minor="v0.${KUBE_VERSION#v1.}"
+    staging=$(sed -n 's#^[[:space:]]*\(k8s.io/[A-Za-z0-9._-]*\) => ./staging/src/.*#\1#p' "$gomod")
+    [[ -n "$staging" ]] || { log "found no staging modules in $gomod"; exit 1; }
+    for m in $staging; do go mod edit -replace="$m=$m@$minor"; done
+    for c in "${cmds[@]}"; do go mod edit -tool="k8s.io/kubernetes/cmd/$c"; done
+    go mod tidy
+  fi
+  local date pkgs ld
+  date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  ld="-s -w"
+  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    ld+=" -X $p.gitVersion=${KUBE_VERSION} -X $p.gitMajor=1 -X $p.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION")"
+    ld+=" -X $p.gitTreeState=clean -X $p.buildDate=$date"
+  done
+  pkgs=()
+  for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
+  go build -trimpath -ldflags "$ld" -o "$BIN/" "${pkgs[@]}"
+}
+
+build_etcd() {
+  [[ -x "$BIN/etcd" ]] && return
+  log "building etcd ${ETCD_VERSION}"
+  local wrap="$CACHE/src/etcd-${ETCD_VERSION}"
+  mkdir -p "$wrap" && cd "$wrap"
+  if [[ ! -f go.sum ]]; then
+    rm -f go.mod
+    go mod init hangar.local/etcd-wrapper >/dev/null 2>&1
+    go mod edit -require="go.etcd.io/etcd/server/v3@${ETCD_VERSION}" -tool=go.etcd.io/etcd/server/v3
+    go mod tidy
+  fi
+  go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+}
+
+build_tool() { # name module version
+  [[ -x "$BIN/$1" ]] && return
+  log "building $1 $3"
+  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "$2@$3"
+}
+
+start=$(date +%s)
+build_etcd
+build_kube
+build_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
+build_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+log "ready in $(( $(date +%s) - start ))s: $BIN"
+echo "$BIN"

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Installs everything the test suite runs against, outside the repository, and
+# writes their locations to $HANGAR_CACHE/test-env (read by hangar-testenv):
+#   - kube-apiserver, etcd, helm, kustomize built from Go modules (control-plane.sh)
+#   - redis-server (Debian package)
+#   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.txt)
+#   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
+# Idempotent: what is already installed at the pinned versions is reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CACHE=${HANGAR_CACHE:-$HOME/.cache/hangar}
+mkdir -p "$CACHE"
+log() { printf '[test-deps] %s\n' "$*" >&2; }
+stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
+
+KUBE_BIN=$(scripts/control-plane.sh | tail -n 1)
+
+if ! command -v redis-server >/dev/null; then
+  log "installing redis-server (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null
+  # the package starts a system instance; tests start their own on free ports
+  (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
+fi
+REDIS_SERVER=$(command -v redis-server)
+
+VENV="$CACHE/venv-$(stamp tests/peers/requirements.txt)"
+if [[ ! -x "$VENV/bin/python" ]]; then
+  log "creating Python venv $VENV"
+  python3 -m venv "$VENV.tmp"
+  "$VENV.tmp/bin/pip" install -q -r tests/peers/requirements.txt
+  mv "$VENV.tmp" "$VENV"
+fi
+
+NODE="$CACHE/node-$(stamp tests/peers/package.json tests/peers/package-lock.json)"
+if [[ ! -d "$NODE/node_modules" ]]; then
+  log "installing npm peers into $NODE"
+  rm -rf "$NODE.tmp" && mkdir -p "$NODE.tmp"
+  cp tests/peers/package.json tests/peers/package-lock.json "$NODE.tmp/"
+  (cd "$NODE.tmp" && npm ci --no-audit --no-fund --loglevel=error)
+  mv "$NODE.tmp" "$NODE"
+fi
+
+cat >"$CACHE/test-env" <<ENV
+HANGAR_KUBE_BIN=$KUBE_BIN
+HANGAR_REDIS_SERVER=$REDIS_SERVER
+HANGAR_PYTHON=$VENV/bin/python
+HANGAR_NODE_MODULES=$NODE/node_modules
+ENV
+log "wrote $CACHE/test-env"
+cat "$CACHE/test-env"
