@@ -1,0 +1,85 @@
+//! Where the external tools the tests run against are installed.
+//!
+//! `scripts/test-deps.sh` installs them outside the repository and records their
+//! locations in `$HANGAR_CACHE/test-env` (default `~/.cache/hangar/test-env`).
+//! An environment variable of the same name overrides the file. A missing tool
+//! is a test failure that says how to install it, never a silent skip.
+
+use std::path::PathBuf;
+
+/// A tool recorded by `scripts/test-deps.sh`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// Directory holding `kube-apiserver`, `etcd`, `helm`, `kustomize`.
+    KubeBin,
+    /// The `redis-server` binary.
+    RedisServer,
+    /// The Python interpreter of the venv with the `mcp` SDK and reference servers.
+    Python,
+    /// The `node_modules` directory with the TypeScript SDK, reference servers and conformance suite.
+    NodeModules,
+}
+
+impl Tool {
+    pub fn key(self) -> &'static str {
+        match self {
+            Tool::KubeBin => "HANGAR_KUBE_BIN",
+            Tool::RedisServer => "HANGAR_REDIS_SERVER",
+            Tool::Python => "HANGAR_PYTHON",
+            Tool::NodeModules => "HANGAR_NODE_MODULES",
+        }
+    }
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("HANGAR_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache/hangar"))
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// Looks a tool up, or explains how to get it.
+pub fn try_locate(tool: Tool) -> Result<PathBuf, String> {
+    let key = tool.key();
+    let recorded = std::env::var(key).ok().or_else(|| {
+        let file = std::fs::read_to_string(cache_dir().join("test-env")).ok()?;
+        file.lines()
+            .filter_map(|line| line.split_once('='))
+            .find(|(k, _)| k.trim() == key)
+            .map(|(_, v)| v.trim().to_string())
+    });
+    let path = recorded.map(PathBuf::from).ok_or_else(|| {
+        format!("{key} is not set and not recorded in {}; run `scripts/test-deps.sh` to install the test dependencies", cache_dir().join("test-env").display())
+    })?;
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{key}={} does not exist; run `scripts/test-deps.sh` to (re)install the test dependencies",
+            path.display()
+        ))
+    }
+}
+
+/// Looks a tool up; panics (failing the test) with instructions when it is missing.
+pub fn locate(tool: Tool) -> PathBuf {
+    try_locate(tool).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// A binary inside `node_modules/.bin`, e.g. `mcp-server-everything`.
+pub fn node_bin(name: &str) -> PathBuf {
+    let path = locate(Tool::NodeModules).join(".bin").join(name);
+    assert!(path.exists(), "{} is missing; run `scripts/test-deps.sh`", path.display());
+    path
+}
+
+/// A console script installed in the Python venv, e.g. `mcp-server-time`.
+pub fn python_bin(name: &str) -> PathBuf {
+    let python = locate(Tool::Python);
+    let path = python.parent().expect("venv bin dir").join(name);
+    assert!(path.exists(), "{} is missing; run `scripts/test-deps.sh`", path.display());
+    path
+}
