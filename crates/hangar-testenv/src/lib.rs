@@ -1,5 +1,35 @@
 //! Real parts for Hangar's tests. Nothing here is mocked: the control plane is a
 //! real kube-apiserver + etcd, the MCP peers are the official SDKs and reference
 //! servers, Redis is the real `redis-server`.
+//!
+//! # A Kubernetes control plane
+//!
+//! ```no_run
+//! use k8s_openapi::api::core::v1::ConfigMap;
+//! use kube::api::{Api, PostParams};
+//! use hangar_testenv::{Identity, shared};
+//!
+//! # async fn example(crds: Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>) {
+//! let plane = shared().await; // one per test binary, started on first use
+//! plane.install_crds(crds).await; // waits until they are Established
+//! let ns = plane.namespace().await; // a fresh namespace for this test
+//! let admin = plane.client(); // system:masters, on this test's runtime
+//! let cms: Api<ConfigMap> = Api::namespaced(admin, &ns);
+//! cms.create(&PostParams::default(), &ConfigMap::default()).await.ok();
+//!
+//! // Least privilege: the API server's RBAC authorizer decides.
+//! let operator = plane.client_as(&Identity::service_account("hangar-system", "hangar"));
+//! // A spawned process gets the same identity from a kubeconfig file.
+//! let kubeconfig = plane.kubeconfig_as(&Identity::service_account("hangar-system", "hangar"));
+//! # let _ = (operator, kubeconfig);
+//! # }
+//! ```
+//!
+//! The binaries come from `scripts/test-deps.sh kube`; see [`tools`].
 
+mod certs;
+mod plane;
+mod process;
 pub mod tools;
+
+pub use plane::{ControlPlane, Identity, shared};

@@ -29,6 +29,16 @@ impl Tool {
             Tool::NodeModules => "HANGAR_NODE_MODULES",
         }
     }
+
+    /// The part of `scripts/test-deps.sh` that installs this tool.
+    pub fn part(self) -> &'static str {
+        match self {
+            Tool::KubeBin => "kube",
+            Tool::RedisServer => "redis",
+            Tool::Python => "python",
+            Tool::NodeModules => "node",
+        }
+    }
 }
 
 fn cache_dir() -> PathBuf {
@@ -38,12 +48,14 @@ fn cache_dir() -> PathBuf {
 }
 
 fn home() -> PathBuf {
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"))
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
 }
 
 /// Looks a tool up, or explains how to get it.
 pub fn try_locate(tool: Tool) -> Result<PathBuf, String> {
-    let key = tool.key();
+    let (key, part) = (tool.key(), tool.part());
     let recorded = std::env::var(key).ok().or_else(|| {
         let file = std::fs::read_to_string(cache_dir().join("test-env")).ok()?;
         file.lines()
@@ -52,13 +64,13 @@ pub fn try_locate(tool: Tool) -> Result<PathBuf, String> {
             .map(|(_, v)| v.trim().to_string())
     });
     let path = recorded.map(PathBuf::from).ok_or_else(|| {
-        format!("{key} is not set and not recorded in {}; run `scripts/test-deps.sh` to install the test dependencies", cache_dir().join("test-env").display())
+        format!("{key} is not set and not recorded in {}; run `scripts/test-deps.sh {part}` to install it", cache_dir().join("test-env").display())
     })?;
     if path.exists() {
         Ok(path)
     } else {
         Err(format!(
-            "{key}={} does not exist; run `scripts/test-deps.sh` to (re)install the test dependencies",
+            "{key}={} does not exist; run `scripts/test-deps.sh {part}` to (re)install it",
             path.display()
         ))
     }
@@ -72,14 +84,40 @@ pub fn locate(tool: Tool) -> PathBuf {
 /// A binary inside `node_modules/.bin`, e.g. `mcp-server-everything`.
 pub fn node_bin(name: &str) -> PathBuf {
     let path = locate(Tool::NodeModules).join(".bin").join(name);
-    assert!(path.exists(), "{} is missing; run `scripts/test-deps.sh`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing; run `scripts/test-deps.sh node`",
+        path.display()
+    );
     path
+}
+
+/// A binary built by `scripts/control-plane.sh`: `kube-apiserver`, `etcd`, `helm`, `kustomize`.
+pub fn kube_bin(name: &str) -> PathBuf {
+    try_kube_bin(name).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// Like [`kube_bin`], but returns the explanation instead of panicking.
+pub fn try_kube_bin(name: &str) -> Result<PathBuf, String> {
+    let path = try_locate(Tool::KubeBin)?.join(name);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "{} is missing; run `scripts/test-deps.sh kube` to build it",
+            path.display()
+        ))
+    }
 }
 
 /// A console script installed in the Python venv, e.g. `mcp-server-time`.
 pub fn python_bin(name: &str) -> PathBuf {
     let python = locate(Tool::Python);
     let path = python.parent().expect("venv bin dir").join(name);
-    assert!(path.exists(), "{} is missing; run `scripts/test-deps.sh`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing; run `scripts/test-deps.sh python`",
+        path.display()
+    );
     path
 }

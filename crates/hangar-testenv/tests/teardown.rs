@@ -1,0 +1,183 @@
+//! Nothing outlives a test process: not when it exits normally, not when a
+//! test panics, not when it is killed. Statics are never dropped, so this runs
+//! the shared control plane in a child process (this binary again, in child
+//! mode) and inspects what is left after the child ends.
+//!
+//! A plain `main` (harness = false): the child must be a whole process of its own.
+
+use hangar_testenv::{ControlPlane, shared};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHILD_MODE: &str = "HANGAR_TESTENV_TEARDOWN_CHILD";
+
+fn main() {
+    match std::env::var(CHILD_MODE) {
+        Ok(mode) => child(&mode),
+        Err(_) => {
+            for ending in [Ending::Exit, Ending::Panic, Ending::Killed] {
+                scenario(ending);
+            }
+            println!("teardown: no process or directory outlived its test process");
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn child(mode: &str) {
+    // Start the shared plane from a thread that then ends, as a test's thread does.
+    let dir =
+        std::thread::spawn(|| runtime().block_on(async { shared().await.dir().to_path_buf() }))
+            .join()
+            .expect("the starting thread");
+    runtime().block_on(async {
+        let info = shared().await.client().apiserver_version().await;
+        info.expect("the plane still serves after its starting thread ended");
+    });
+    println!("{}", dir.display());
+    match mode {
+        "exit" => {}
+        "panic" => panic!("child: a test failed"),
+        "wait-to-be-killed" => loop {
+            std::thread::sleep(Duration::from_secs(60));
+        },
+        other => panic!("unknown {CHILD_MODE}={other}"),
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Exit,
+    Panic,
+    Killed,
+}
+
+fn scenario(ending: Ending) {
+    let mode = match ending {
+        Ending::Exit => "exit",
+        Ending::Panic => "panic",
+        Ending::Killed => "wait-to-be-killed",
+    };
+    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+        .env(CHILD_MODE, mode)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the child");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("reading the child's stdout");
+    let dir = PathBuf::from(line.trim());
+    if line.trim().is_empty() {
+        let output = child.wait_with_output().expect("waiting for the child");
+        panic!(
+            "{ending:?}: the child started no plane: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let running = plane_processes(&dir);
+    assert_eq!(
+        running.len(),
+        2,
+        "{ending:?}: expected etcd and kube-apiserver of {}, found {running:?}",
+        dir.display()
+    );
+
+    if let Ending::Killed = ending {
+        child.kill().expect("killing the child");
+    }
+    let output = child.wait_with_output().expect("waiting for the child");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    match ending {
+        Ending::Exit => assert!(
+            output.status.success(),
+            "{ending:?}: child failed: {stderr}"
+        ),
+        Ending::Panic => assert_eq!(output.status.code(), Some(101), "{ending:?}: {stderr}"),
+        Ending::Killed => {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                output.status.signal(),
+                Some(libc::SIGKILL),
+                "{ending:?}: {stderr}"
+            );
+        }
+    }
+
+    // Killed processes are gone once the kernel has delivered the signals.
+    let start = Instant::now();
+    loop {
+        let left = plane_processes(&dir);
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{ending:?}: still running: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    match ending {
+        Ending::Exit | Ending::Panic => {
+            assert!(
+                !dir.exists(),
+                "{ending:?}: {} was left behind",
+                dir.display()
+            );
+        }
+        Ending::Killed => {
+            // A killed process cannot clean up; the next start sweeps its directory.
+            assert!(
+                dir.exists(),
+                "{ending:?}: {} vanished before the sweep",
+                dir.display()
+            );
+            let plane = runtime().block_on(ControlPlane::start());
+            assert!(
+                !dir.exists(),
+                "{ending:?}: the next start did not sweep {}",
+                dir.display()
+            );
+            drop(plane);
+        }
+    }
+    println!("teardown: {ending:?} ok");
+}
+
+/// Live (not zombie) processes whose command line mentions `dir`.
+fn plane_processes(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
+        let path = entry.path();
+        let Ok(cmdline) = std::fs::read(path.join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !cmdline.contains(&needle) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        if state != Some("Z") {
+            found.push(format!(
+                "{}: {}",
+                entry.file_name().to_string_lossy(),
+                cmdline.trim()
+            ));
+        }
+    }
+    found
+}
