@@ -23,6 +23,12 @@ export GOMODCACHE=${GOMODCACHE:-$CACHE/go/mod} GOCACHE=${GOCACHE:-$CACHE/go/buil
 if [[ "${1:-}" == "--print" ]]; then echo "$BIN"; exit 0; fi
 command -v go >/dev/null || { echo "control-plane.sh: Go is not installed (need Go >= 1.26)" >&2; exit 1; }
 mkdir -p "$BIN"
+# Builds land here first and are moved into $BIN whole, so an interrupted build
+# never leaves a binary that a later run would take as finished.
+STAGE="$CACHE/bin/.stage-$$"
+mkdir -p "$STAGE"
+trap 'rm -rf "$STAGE"' EXIT
+install_staged() { for f in "$@"; do mv -f "$STAGE/$f" "$BIN/$f"; done; }
 log() { printf '[control-plane] %s\n' "$*" >&2; }
 
 build_kube() {
@@ -33,8 +39,8 @@ build_kube() {
   [[ ${#missing[@]} -eq 0 ]] && return
   log "building ${missing[*]} ${KUBE_VERSION} (cold build takes 10-20 min on 2 cores)"
   mkdir -p "$wrap" && cd "$wrap"
-  if [[ ! -f go.sum ]]; then
-    rm -f go.mod
+  if [[ ! -f .tidy-done ]]; then
+    rm -f go.mod go.sum
     go mod init hangar.local/kube-wrapper >/dev/null 2>&1
     go mod edit -require="k8s.io/kubernetes@${KUBE_VERSION}"
     # k8s.io/kubernetes replaces its staging modules with local paths; pin each one
@@ -47,6 +53,7 @@ build_kube() {
     for m in $staging; do go mod edit -replace="$m=$m@$minor"; done
     for c in "${cmds[@]}"; do go mod edit -tool="k8s.io/kubernetes/cmd/$c"; done
     go mod tidy
+    touch .tidy-done
   fi
   local date pkgs ld
   date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
@@ -57,7 +64,8 @@ build_kube() {
   done
   pkgs=()
   for c in "${missing[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
-  go build -trimpath -ldflags "$ld" -o "$BIN/" "${pkgs[@]}"
+  go build -trimpath -ldflags "$ld" -o "$STAGE/" "${pkgs[@]}"
+  install_staged "${missing[@]}"
 }
 
 build_etcd() {
@@ -65,25 +73,47 @@ build_etcd() {
   log "building etcd ${ETCD_VERSION}"
   local wrap="$CACHE/src/etcd-${ETCD_VERSION}"
   mkdir -p "$wrap" && cd "$wrap"
-  if [[ ! -f go.sum ]]; then
-    rm -f go.mod
+  if [[ ! -f .tidy-done ]]; then
+    rm -f go.mod go.sum
     go mod init hangar.local/etcd-wrapper >/dev/null 2>&1
     go mod edit -require="go.etcd.io/etcd/server/v3@${ETCD_VERSION}" -tool=go.etcd.io/etcd/server/v3
     go mod tidy
+    touch .tidy-done
   fi
-  go build -trimpath -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3
+  go build -trimpath -ldflags "-s -w" -o "$STAGE/etcd" go.etcd.io/etcd/server/v3
+  install_staged etcd
 }
 
-build_tool() { # name module version
-  [[ -x "$BIN/$1" ]] && return
+build_tool() { # name module version [function printing extra ldflags]
+  # The bin dir is named after kube and etcd only, so a stamp tells a tool's version.
+  [[ -x "$BIN/$1" && "$(cat "$BIN/.$1.version" 2>/dev/null)" == "$3" ]] && return
   log "building $1 $3"
-  GOBIN="$BIN" go install -trimpath -ldflags "-s -w" "$2@$3"
+  cd "$CACHE"
+  local extra=""
+  if [[ -n "${4:-}" ]]; then extra=$("$4"); fi
+  GOBIN="$STAGE" go install -trimpath -ldflags "-s -w $extra" "$2@$3"
+  install_staged "$1"
+  echo "$3" >"$BIN/.$1.version"
+}
+
+# helm's Makefile stamps its version and the Kubernetes version it reports to
+# charts (.Capabilities.KubeVersion, default for `helm template`; v1.20 without).
+helm_ldflags() {
+  local gomod kminor
+  gomod=$(go mod download -json "helm.sh/helm/v3@${HELM_VERSION}" | sed -n 's/.*"GoMod": "\(.*\)",*/\1/p')
+  kminor=$(sed -n 's#^[[:space:]]*k8s.io/client-go v0\.\([0-9]*\)\..*#\1#p' "$gomod")
+  [[ -n "$kminor" ]] || { log "found no k8s.io/client-go requirement in $gomod"; exit 1; }
+  local f="-X helm.sh/helm/v3/internal/version.version=${HELM_VERSION} -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    f+=" -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$kminor"
+  done
+  echo "$f"
 }
 
 start=$(date +%s)
 build_etcd
 build_kube
 build_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VERSION"
-build_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION"
+build_tool helm helm.sh/helm/v3/cmd/helm "$HELM_VERSION" helm_ldflags
 log "ready in $(( $(date +%s) - start ))s: $BIN"
 echo "$BIN"
