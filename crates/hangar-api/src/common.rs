@@ -1,0 +1,304 @@
+//! Types shared by several kinds.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::SecretKeySelector;
+pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
+use kube::KubeSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Serialize};
+
+/// A duration in Go syntax (`30s`, `5m`, `1h30m`, `250ms`), as Kubernetes writes them.
+///
+/// The CRD schema rejects anything that does not parse, or that is not positive.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Duration(pub String);
+
+impl Duration {
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// Parses the duration. The schema guarantees this succeeds for objects that
+    /// came through the API server; manifests read from disk may still fail.
+    pub fn to_std(&self) -> Result<std::time::Duration, InvalidDuration> {
+        parse_go_duration(&self.0).ok_or_else(|| InvalidDuration(self.0.clone()))
+    }
+}
+
+impl std::fmt::Display for Duration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A duration that is not in Go syntax.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidDuration(pub String);
+
+impl std::fmt::Display for InvalidDuration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?} is not a duration such as 30s, 5m or 1h30m", self.0)
+    }
+}
+
+impl std::error::Error for InvalidDuration {}
+
+fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number: f64 = rest[..number_len].parse().ok()?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds_per_unit = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit_len..];
+        total += number * seconds_per_unit;
+    }
+    Some(std::time::Duration::from_secs_f64(total))
+}
+
+/// Go duration syntax as an RE2 pattern, escaped for a single-quoted CEL string.
+pub(crate) const DURATION_PATTERN: &str = r"^([0-9]+(\\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$";
+
+impl JsonSchema for Duration {
+    fn schema_name() -> Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "maxLength": 32,
+            "x-kubernetes-validations": [{
+                // `&&` in CEL absorbs the error `duration()` raises on text that did not match.
+                "rule": format!("self.matches('{DURATION_PATTERN}') && duration(self) > duration('0s')"),
+                "message": "must be a positive duration such as 30s, 5m or 1h30m",
+            }],
+        })
+    }
+}
+
+/// A free-form JSON object, such as a JSON Schema, stored as given.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+
+impl JsonSchema for JsonObject {
+    fn schema_name() -> Cow<'static, str> {
+        "JsonObject".into()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true })
+    }
+}
+
+/// One HTTP header sent to a backend or upstream, given inline or read from a Secret.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.value) != has(self.valueFrom)").message("set exactly one of value or valueFrom"))]
+pub struct HttpHeader {
+    /// Header name, e.g. `Authorization`.
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9!#$%&*+.^_`|~-]+$')").message("must be an HTTP header name (letters, digits and -)"))]
+    #[schemars(length(min = 1, max = 256))]
+    pub name: String,
+    /// Literal value. Prefer `valueFrom` for anything secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// Value read from a key of a Secret in the same namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<HeaderValueSource>,
+}
+
+/// Where a header value comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HeaderValueSource {
+    pub secret_key_ref: SecretKeySelector,
+}
+
+/// HTTP methods a backend can be called with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum HttpMethod {
+    Get,
+    #[default]
+    Post,
+    Put,
+    Patch,
+    Delete,
+}
+
+impl HttpMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpMethod::Get => "GET",
+            HttpMethod::Post => "POST",
+            HttpMethod::Put => "PUT",
+            HttpMethod::Patch => "PATCH",
+            HttpMethod::Delete => "DELETE",
+        }
+    }
+}
+
+/// A plain HTTP service that implements a tool or serves a resource: a Service in
+/// the same namespace, or an absolute URL.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.service) != has(self.url)").message("set exactly one of service or url"))]
+pub struct HttpBackend {
+    /// A Service in the object's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceBackend>,
+    /// An absolute `http` or `https` URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https']").message("must be an absolute http:// or https:// URL"))]
+    #[schemars(length(max = 2048))]
+    pub url: Option<String>,
+    /// Path appended to the Service address or URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("must start with /"))]
+    #[schemars(length(max = 1024))]
+    pub path: Option<String>,
+    /// HTTP method.
+    #[serde(default)]
+    pub method: HttpMethod,
+    /// Extra request headers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub headers: Vec<HttpHeader>,
+}
+
+/// A Service port in the same namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceBackend {
+    /// Service name.
+    #[schemars(length(min = 1, max = 63))]
+    pub name: String,
+    /// Service port number.
+    #[x_kube(validation = Rule::new("self >= 1 && self <= 65535").message("must be a port number between 1 and 65535"))]
+    pub port: i32,
+}
+
+/// How a Service is exposed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ServiceType {
+    #[default]
+    ClusterIP,
+    NodePort,
+    LoadBalancer,
+}
+
+impl ServiceType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceType::ClusterIP => "ClusterIP",
+            ServiceType::NodePort => "NodePort",
+            ServiceType::LoadBalancer => "LoadBalancer",
+        }
+    }
+}
+
+/// An Ingress in front of a Service.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressSpec {
+    /// Host name the Ingress answers for; all hosts when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 253))]
+    pub host: Option<String>,
+    /// IngressClass to use; the cluster default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub class_name: Option<String>,
+    /// Path prefix routed to the Service.
+    #[serde(default = "default_ingress_path")]
+    #[x_kube(validation = Rule::new("self.startsWith('/')").message("must start with /"))]
+    pub path: String,
+    /// Secret holding the TLS certificate; plain HTTP when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_secret_name: Option<String>,
+    /// Annotations for the Ingress, e.g. for the ingress controller.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn default_ingress_path() -> String {
+    "/".into()
+}
+
+/// Condition types used across kinds.
+pub mod condition {
+    /// The object does what it was asked to do.
+    pub const READY: &str = "Ready";
+    /// The workload has the replicas it needs available.
+    pub const AVAILABLE: &str = "Available";
+    /// A rollout or scale operation is under way.
+    pub const PROGRESSING: &str = "Progressing";
+    /// The MCP health check passes.
+    pub const HEALTHY: &str = "Healthy";
+    /// The spec could be turned into Kubernetes objects.
+    pub const RECONCILED: &str = "Reconciled";
+    /// A backend Service / URL resolves.
+    pub const BACKEND_RESOLVED: &str = "BackendResolved";
+    /// A registry reference resolves to an entry.
+    pub const REGISTRY_RESOLVED: &str = "RegistryResolved";
+    /// Something this object owns conflicts with an object it does not own.
+    pub const CONFLICT: &str = "Conflict";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations_parse() {
+        let cases = [
+            ("30s", 30.0),
+            ("5m", 300.0),
+            ("1h30m", 5400.0),
+            ("250ms", 0.25),
+            ("1.5s", 1.5),
+            ("2h0m0s", 7200.0),
+        ];
+        for (text, seconds) in cases {
+            let parsed = Duration::new(text).to_std().unwrap();
+            assert_eq!(parsed.as_secs_f64(), seconds, "{text}");
+        }
+    }
+
+    #[test]
+    fn bad_durations_are_rejected_with_the_text() {
+        for text in ["", "30", "5 minutes", "m5", "1d", "1.2.3s"] {
+            let error = Duration::new(text).to_std().unwrap_err();
+            assert!(error.to_string().contains(&format!("{text:?}")), "{error}");
+        }
+    }
+}
