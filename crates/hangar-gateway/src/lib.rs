@@ -1,1 +1,26 @@
-//! hangar-gateway
+//! Hangar's data plane: an MCP gateway that serves declared tools, prompts and
+//! resources, and federates upstream MCP servers behind one Streamable HTTP
+//! endpoint in both protocol eras.
+//!
+//! - [`config`]: the versioned config file format (what the operator writes into a ConfigMap).
+//! - [`gateway`]: live state, reloads, change announcements.
+//! - [`handler`]: the MCP server clients talk to.
+//! - [`upstream`]: connections to federated MCP servers.
+//! - [`http`]: `/mcp`, `/metrics`, `/healthz`, `/readyz`.
+//! - [`cli`]: `hangar gateway` and `hangar bridge`.
+
+pub mod catalog;
+pub mod cli;
+pub mod config;
+pub mod declared;
+pub mod gateway;
+pub mod handler;
+pub mod http;
+pub mod metrics;
+pub mod reload;
+mod sse_client;
+pub mod upstream;
+
+pub use cli::{BridgeArgs, GatewayArgs};
+pub use config::GatewayConfig;
+pub use gateway::Gateway;

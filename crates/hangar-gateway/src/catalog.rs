@@ -1,0 +1,451 @@
+//! The merged view clients see: declared items plus every upstream's items,
+//! named per the naming policy, in a stable order, with routes back to their
+//! source. Rebuilt whenever the config or an upstream's lists change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use base64::Engine;
+use rmcp::ErrorData;
+use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+
+use crate::config::ConflictPolicy;
+use crate::declared::{Declared, DeclaredPrompt, DeclaredResource, DeclaredTool};
+use crate::upstream::Upstream;
+
+#[derive(Clone)]
+pub enum ToolTarget {
+    Declared(Arc<DeclaredTool>),
+    /// An upstream and the tool's name there.
+    Upstream(Arc<Upstream>, String),
+}
+
+#[derive(Clone)]
+pub enum PromptTarget {
+    Declared(Arc<DeclaredPrompt>),
+    Upstream(Arc<Upstream>, String),
+}
+
+#[derive(Clone)]
+pub enum ResourceTarget {
+    Declared(Arc<DeclaredResource>),
+    Upstream(Arc<Upstream>),
+}
+
+/// What a name resolves to.
+pub enum Lookup<T> {
+    Found(T),
+    /// Several sources offer the name and the policy withholds it.
+    Clash(Vec<String>),
+    /// The name carries the prefix of an upstream that is not connected.
+    Unavailable(Arc<Upstream>),
+    Unknown,
+}
+
+struct Section<Item, Target> {
+    items: Vec<Item>,
+    targets: Vec<Target>,
+    index: HashMap<String, usize>,
+    clashes: BTreeMap<String, Vec<String>>,
+}
+
+impl<Item, Target> Default for Section<Item, Target> {
+    fn default() -> Self {
+        Self {
+            items: Vec::new(),
+            targets: Vec::new(),
+            index: HashMap::new(),
+            clashes: BTreeMap::new(),
+        }
+    }
+}
+
+impl<Item, Target: Clone> Section<Item, Target> {
+    /// Adds candidates in priority order, then applies the conflict policy.
+    fn build(candidates: Vec<(String, Item, Target, String)>, policy: ConflictPolicy) -> Self {
+        let mut sources: HashMap<String, Vec<String>> = HashMap::new();
+        for (key, _, _, source) in &candidates {
+            sources.entry(key.clone()).or_default().push(source.clone());
+        }
+        let mut section = Self::default();
+        for (key, item, target, _) in candidates {
+            let offered_by = &sources[&key];
+            if offered_by.len() > 1 {
+                section
+                    .clashes
+                    .entry(key.clone())
+                    .or_insert_with(|| offered_by.clone());
+                if policy == ConflictPolicy::Reject || section.index.contains_key(&key) {
+                    continue;
+                }
+            }
+            section.index.insert(key, section.items.len());
+            section.items.push(item);
+            section.targets.push(target);
+        }
+        section
+    }
+
+    fn get(&self, key: &str) -> Option<Target> {
+        self.index.get(key).map(|i| self.targets[*i].clone())
+    }
+}
+
+/// Everything the gateway serves at one moment.
+#[derive(Default)]
+pub struct Catalog {
+    tools: Section<Tool, ToolTarget>,
+    prompts: Section<Prompt, PromptTarget>,
+    resources: Section<Resource, ResourceTarget>,
+    templates: Vec<(ResourceTemplate, Arc<Upstream>)>,
+    /// Upstreams without a listing, with their prefixes, to explain unknown names.
+    unavailable: Vec<Arc<Upstream>>,
+}
+
+fn source_label(upstream: &Upstream) -> String {
+    format!("server {}", upstream.name())
+}
+
+impl Catalog {
+    pub fn build(declared: &Declared, upstreams: &[Arc<Upstream>], policy: ConflictPolicy) -> Self {
+        let mut tools = Vec::new();
+        let mut prompts = Vec::new();
+        let mut resources = Vec::new();
+        let mut templates = Vec::new();
+        let mut unavailable = Vec::new();
+        for tool in &declared.tools {
+            tools.push((
+                tool.name().to_string(),
+                tool.tool.clone(),
+                ToolTarget::Declared(tool.clone()),
+                "declared tools".into(),
+            ));
+        }
+        for prompt in &declared.prompts {
+            prompts.push((
+                prompt.name().to_string(),
+                prompt.prompt.clone(),
+                PromptTarget::Declared(prompt.clone()),
+                "declared prompts".into(),
+            ));
+        }
+        for resource in &declared.resources {
+            resources.push((
+                resource.uri().to_string(),
+                resource.resource.clone(),
+                ResourceTarget::Declared(resource.clone()),
+                "declared resources".into(),
+            ));
+        }
+        for upstream in upstreams {
+            let Some(listing) = upstream.listing() else {
+                unavailable.push(upstream.clone());
+                continue;
+            };
+            let prefix = upstream.prefix();
+            let label = source_label(upstream);
+            for tool in &listing.tools {
+                let mut exposed = tool.clone();
+                exposed.name = format!("{prefix}{}", tool.name).into();
+                tools.push((
+                    exposed.name.to_string(),
+                    exposed,
+                    ToolTarget::Upstream(upstream.clone(), tool.name.to_string()),
+                    label.clone(),
+                ));
+            }
+            for prompt in &listing.prompts {
+                let mut exposed = prompt.clone();
+                exposed.name = format!("{prefix}{}", prompt.name);
+                prompts.push((
+                    exposed.name.clone(),
+                    exposed,
+                    PromptTarget::Upstream(upstream.clone(), prompt.name.clone()),
+                    label.clone(),
+                ));
+            }
+            for resource in &listing.resources {
+                let mut exposed = resource.clone();
+                exposed.name = format!("{prefix}{}", resource.name);
+                resources.push((
+                    resource.uri.clone(),
+                    exposed,
+                    ResourceTarget::Upstream(upstream.clone()),
+                    label.clone(),
+                ));
+            }
+            for template in &listing.templates {
+                let mut exposed = template.clone();
+                exposed.name = format!("{prefix}{}", template.name);
+                templates.push((exposed, upstream.clone()));
+            }
+        }
+        Self {
+            tools: Section::build(tools, policy),
+            prompts: Section::build(prompts, policy),
+            resources: Section::build(resources, policy),
+            templates,
+            unavailable,
+        }
+    }
+
+    pub fn tools(&self) -> &[Tool] {
+        &self.tools.items
+    }
+    pub fn prompts(&self) -> &[Prompt] {
+        &self.prompts.items
+    }
+    pub fn resources(&self) -> &[Resource] {
+        &self.resources.items
+    }
+    pub fn templates(&self) -> Vec<ResourceTemplate> {
+        self.templates.iter().map(|(t, _)| t.clone()).collect()
+    }
+
+    /// Human-readable name clashes, for logs and `/readyz`.
+    pub fn clashes(&self) -> Vec<String> {
+        let describe = |kind: &str, clashes: &BTreeMap<String, Vec<String>>| {
+            clashes
+                .iter()
+                .map(|(name, sources)| {
+                    format!("{kind} `{name}` is offered by {}", sources.join(" and "))
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut all = describe("tool", &self.tools.clashes);
+        all.extend(describe("prompt", &self.prompts.clashes));
+        all.extend(describe("resource", &self.resources.clashes));
+        all
+    }
+
+    fn lookup<T>(
+        &self,
+        section_get: Option<T>,
+        clashes: Option<&Vec<String>>,
+        name: &str,
+    ) -> Lookup<T> {
+        if let Some(target) = section_get {
+            return Lookup::Found(target);
+        }
+        if let Some(sources) = clashes {
+            return Lookup::Clash(sources.clone());
+        }
+        let best = self
+            .unavailable
+            .iter()
+            .filter(|u| !u.prefix().is_empty() && name.starts_with(u.prefix()))
+            .max_by_key(|u| u.prefix().len());
+        match best {
+            Some(upstream) => Lookup::Unavailable(upstream.clone()),
+            None => Lookup::Unknown,
+        }
+    }
+
+    pub fn tool(&self, name: &str) -> Lookup<ToolTarget> {
+        self.lookup(self.tools.get(name), self.tools.clashes.get(name), name)
+    }
+
+    pub fn prompt(&self, name: &str) -> Lookup<PromptTarget> {
+        self.lookup(self.prompts.get(name), self.prompts.clashes.get(name), name)
+    }
+
+    /// A listed resource by URI, else the first upstream template that matches it.
+    pub fn resource(&self, uri: &str) -> Lookup<ResourceTarget> {
+        if let Some(target) = self.resources.get(uri) {
+            return Lookup::Found(target);
+        }
+        if let Some(sources) = self.resources.clashes.get(uri) {
+            return Lookup::Clash(sources.clone());
+        }
+        match self
+            .templates
+            .iter()
+            .find(|(t, _)| template_matches(&t.uri_template, uri))
+        {
+            Some((_, upstream)) => Lookup::Found(ResourceTarget::Upstream(upstream.clone())),
+            None => Lookup::Unknown,
+        }
+    }
+
+    /// The upstream owning a resource template, by its exact `uriTemplate`.
+    pub fn template_owner(&self, uri_template: &str) -> Option<Arc<Upstream>> {
+        self.templates
+            .iter()
+            .find(|(t, _)| t.uri_template == uri_template)
+            .map(|(_, u)| u.clone())
+    }
+
+    /// Whether the client-visible lists differ from another catalog's.
+    pub fn changes_from(&self, before: &Catalog) -> Changes {
+        Changes {
+            tools: self.tools.items != before.tools.items,
+            prompts: self.prompts.items != before.prompts.items,
+            resources: self.resources.items != before.resources.items
+                || self
+                    .templates
+                    .iter()
+                    .map(|(t, _)| t)
+                    .ne(before.templates.iter().map(|(t, _)| t)),
+        }
+    }
+}
+
+/// Which lists changed between two catalogs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub tools: bool,
+    pub prompts: bool,
+    pub resources: bool,
+}
+
+impl Changes {
+    pub fn any(self) -> bool {
+        self.tools || self.prompts || self.resources
+    }
+}
+
+/// Matches a URI against an RFC 6570 template: `{var}` matches one path
+/// segment's worth of characters (no `/`), `{+var}`/`{#var}` match anything,
+/// `{?a,b}`/`{&a}` match an optional query part.
+pub fn template_matches(template: &str, uri: &str) -> bool {
+    enum Part<'a> {
+        Literal(&'a str),
+        Var { any: bool },
+        Query,
+    }
+    let mut parts = Vec::new();
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        if open > 0 {
+            parts.push(Part::Literal(&rest[..open]));
+        }
+        let Some(close) = rest[open..].find('}') else {
+            parts.push(Part::Literal(&rest[open..]));
+            rest = "";
+            break;
+        };
+        let expression = &rest[open + 1..open + close];
+        parts.push(match expression.chars().next() {
+            Some('+') | Some('#') => Part::Var { any: true },
+            Some('?') | Some('&') => Part::Query,
+            _ => Part::Var { any: false },
+        });
+        rest = &rest[open + close + 1..];
+    }
+    if !rest.is_empty() {
+        parts.push(Part::Literal(rest));
+    }
+    fn go(parts: &[Part<'_>], uri: &str) -> bool {
+        match parts.split_first() {
+            None => uri.is_empty(),
+            Some((Part::Literal(lit), rest)) => {
+                uri.strip_prefix(lit).is_some_and(|tail| go(rest, tail))
+            }
+            Some((Part::Query, rest)) => {
+                go(rest, uri)
+                    || (uri.starts_with(['?', '&']) && (1..=uri.len()).any(|i| go(rest, &uri[i..])))
+            }
+            Some((Part::Var { any }, rest)) => {
+                let limit = if *any {
+                    uri.len()
+                } else {
+                    uri.find(['/', '?', '#']).unwrap_or(uri.len())
+                };
+                (1..=limit)
+                    .rev()
+                    .filter(|i| uri.is_char_boundary(*i))
+                    .any(|i| go(rest, &uri[i..]))
+            }
+        }
+    }
+    go(&parts, uri)
+}
+
+const CURSOR_PREFIX: &str = "hangar:";
+
+/// One page of a list. Cursors are opaque offsets into the stable order.
+pub fn page<T: Clone>(
+    items: &[T],
+    cursor: Option<&str>,
+    size: usize,
+) -> Result<(Vec<T>, Option<String>), ErrorData> {
+    let start = match cursor {
+        None => 0,
+        Some(cursor) => decode_cursor(cursor).ok_or_else(|| {
+            ErrorData::invalid_params(
+                "invalid pagination cursor; start again without a cursor",
+                None,
+            )
+        })?,
+    };
+    let start = start.min(items.len());
+    let end = start.saturating_add(size.max(1)).min(items.len());
+    let next = (end < items.len()).then(|| encode_cursor(end));
+    Ok((items[start..end].to_vec(), next))
+}
+
+fn encode_cursor(offset: usize) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{CURSOR_PREFIX}{offset}"))
+}
+
+fn decode_cursor(cursor: &str) -> Option<usize> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
+    String::from_utf8(bytes)
+        .ok()?
+        .strip_prefix(CURSOR_PREFIX)?
+        .parse()
+        .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates_match_uris() {
+        assert!(template_matches(
+            "test://template/{id}/data",
+            "test://template/123/data"
+        ));
+        assert!(!template_matches(
+            "test://template/{id}/data",
+            "test://template/1/2/data"
+        ));
+        assert!(!template_matches(
+            "test://template/{id}/data",
+            "test://template//data"
+        ));
+        assert!(template_matches("file:///{+path}", "file:///a/b/c.txt"));
+        assert!(template_matches(
+            "demo://resource/dynamic/text/{resourceId}",
+            "demo://resource/dynamic/text/7"
+        ));
+        assert!(template_matches(
+            "search://{q}{?limit}",
+            "search://x?limit=3"
+        ));
+        assert!(template_matches("search://{q}{?limit}", "search://x"));
+        assert!(!template_matches("a://{x}", "b://y"));
+    }
+
+    #[test]
+    fn pages_walk_the_whole_list() {
+        let items: Vec<u32> = (0..250).collect();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let (page, next) = page(&items, cursor.as_deref(), 100).unwrap();
+            seen.extend(page);
+            match next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, items);
+        assert!(page(&items, Some("garbage"), 10).is_err());
+        let (empty, next) = page::<u32>(&[], None, 10).unwrap();
+        assert!(empty.is_empty() && next.is_none());
+    }
+}

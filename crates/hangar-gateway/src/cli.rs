@@ -1,0 +1,175 @@
+//! The `hangar gateway` and `hangar bridge` subcommands: arguments and behaviour.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{
+    DurationSpec, GatewayConfig, NameValue, ProtocolPreference, ServerSpec, Transport,
+};
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line (for log collectors).
+    Json,
+    /// Human-readable lines.
+    Text,
+}
+
+/// Starts logging to stderr; `HANGAR_LOG` (e.g. `debug`, `hangar_gateway=debug`) sets the filter.
+pub fn init_logging(format: LogFormat, default_filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("HANGAR_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // Another subcommand in this process may have set a subscriber already; keep it.
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+/// `hangar gateway`: serve a gateway config file.
+#[derive(Debug, Clone, clap::Args)]
+pub struct GatewayArgs {
+    /// Gateway config file (YAML or JSON, `kind: GatewayConfig`); reloaded when it changes.
+    #[arg(long, short = 'c', env = "HANGAR_GATEWAY_CONFIG")]
+    pub config: PathBuf,
+    /// Address to serve on; MCP is at /mcp.
+    #[arg(long, default_value = "127.0.0.1:8080", env = "HANGAR_GATEWAY_LISTEN")]
+    pub listen: SocketAddr,
+    #[arg(long, value_enum, default_value_t = LogFormat::Json, env = "HANGAR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+/// `hangar bridge`: serve one stdio MCP server over Streamable HTTP.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BridgeArgs {
+    /// Address to serve on; MCP is at /mcp.
+    #[arg(long, default_value = "0.0.0.0:8080", env = "HANGAR_BRIDGE_LISTEN")]
+    pub listen: SocketAddr,
+    /// Accepted `Host` header (repeatable). Default: any host, unless listening on loopback.
+    #[arg(long = "allow-host")]
+    pub allow_hosts: Vec<String>,
+    /// Longest a single request to the server may take.
+    #[arg(long, default_value = "5m", value_parser = DurationSpec::parse)]
+    pub timeout: DurationSpec,
+    #[arg(long, value_enum, default_value_t = LogFormat::Json, env = "HANGAR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// The server's command and its arguments, after `--`.
+    #[arg(last = true, required = true, num_args = 1..)]
+    pub command: Vec<String>,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler cannot fail at startup");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Binds `listen`, serves `gateway` until a shutdown signal, then stops upstreams.
+pub async fn serve_until_signal(
+    gateway: Gateway,
+    listen: SocketAddr,
+    cancel: CancellationToken,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}; is another process using it?"))?;
+    let stop = cancel.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    let result =
+        crate::http::serve(gateway.clone(), listener, cancel, Duration::from_secs(10)).await;
+    gateway.shutdown();
+    result.context("the HTTP server failed")
+}
+
+pub fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, "info");
+    let config = GatewayConfig::load(&args.config)?;
+    runtime()?.block_on(async move {
+        let gateway = Gateway::start(config, Arc::new(Metrics::new()))?;
+        let cancel = CancellationToken::new();
+        tokio::spawn(crate::reload::watch(gateway.clone(), args.config.clone(), cancel.clone()));
+        tracing::info!(listen = %args.listen, config = %args.config.display(), "gateway serving MCP at /mcp");
+        serve_until_signal(gateway, args.listen, cancel).await
+    })
+}
+
+/// The gateway config `hangar bridge` serves: the one server, names unchanged.
+pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
+    let (program, rest) = args.command.split_first().expect("clap requires a command");
+    let mut config = GatewayConfig::empty();
+    config.naming.prefix = false;
+    config.gateway.default_timeout = args.timeout;
+    config.gateway.allowed_hosts = if !args.allow_hosts.is_empty() {
+        args.allow_hosts.clone()
+    } else if args.listen.ip().is_loopback() {
+        config.gateway.allowed_hosts.clone()
+    } else {
+        // In a pod the bridge is reached by Pod IP and Service names.
+        vec!["*".into()]
+    };
+    config.servers.push(ServerSpec {
+        name: "server".into(),
+        transport: Transport::Stdio,
+        url: None,
+        headers: vec![],
+        command: Some(program.clone()),
+        args: rest.to_vec(),
+        env: Vec::<NameValue>::new(),
+        cwd: None,
+        prefix: Some(String::new()),
+        timeout: None,
+        connect_timeout: DurationSpec(Duration::from_secs(120)),
+        protocol: ProtocolPreference::Auto,
+    });
+    config
+}
+
+pub fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
+    init_logging(args.log_format, "info");
+    let config = bridge_config(&args);
+    runtime()?.block_on(async move {
+        let gateway = Gateway::start(config, Arc::new(Metrics::new()))?.mirroring_single_upstream();
+        tracing::info!(listen = %args.listen, command = ?args.command, "bridge serving MCP at /mcp");
+        serve_until_signal(gateway, args.listen, CancellationToken::new()).await
+    })
+}

@@ -1,0 +1,354 @@
+//! The gateway's live state: the current config, its upstream connections,
+//! the merged catalog, and the client sessions that hear about changes.
+//!
+//! A reload swaps the runtime atomically. Requests already running keep the
+//! `Arc`s they started with, so in-flight calls finish against the old
+//! config; upstreams whose spec did not change keep their connection; removed
+//! ones are retired once their calls finish.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use rmcp::service::{Peer, RoleServer};
+use tokio::sync::broadcast;
+
+use crate::catalog::{Catalog, Changes};
+use crate::config::{ConfigError, GatewayConfig};
+use crate::declared::Declared;
+use crate::metrics::Metrics;
+use crate::upstream::{Status, Upstream};
+
+/// One config, applied.
+pub struct Runtime {
+    pub config: Arc<GatewayConfig>,
+    pub declared: Arc<Declared>,
+    pub upstreams: Vec<Arc<Upstream>>,
+    pub catalog: Arc<Catalog>,
+}
+
+/// Shared gateway state; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+    /// Present the single upstream's identity and capabilities as our own (`hangar bridge`).
+    mirror: bool,
+}
+
+struct Inner {
+    runtime: RwLock<Arc<Runtime>>,
+    /// Serialises reloads and catalog rebuilds.
+    rebuild: Mutex<()>,
+    metrics: Arc<Metrics>,
+    http: reqwest::Client,
+    sessions: Mutex<Vec<(u64, Peer<RoleServer>)>>,
+    changes: broadcast::Sender<Changes>,
+    next_session: AtomicU64,
+}
+
+impl Gateway {
+    /// Applies `config` and starts connecting to its upstreams.
+    pub fn start(config: GatewayConfig, metrics: Arc<Metrics>) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("hangar-gateway/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("the HTTP client has a valid static configuration");
+        let empty = Arc::new(Runtime {
+            config: Arc::new(GatewayConfig::empty()),
+            declared: Arc::new(Declared {
+                tools: vec![],
+                prompts: vec![],
+                resources: vec![],
+            }),
+            upstreams: vec![],
+            catalog: Arc::new(Catalog::default()),
+        });
+        let gateway = Self {
+            inner: Arc::new(Inner {
+                runtime: RwLock::new(empty),
+                rebuild: Mutex::new(()),
+                metrics,
+                http,
+                sessions: Mutex::new(Vec::new()),
+                changes: broadcast::channel(64).0,
+                next_session: AtomicU64::new(1),
+            }),
+            mirror: false,
+        };
+        gateway.apply(config, "startup")?;
+        Ok(gateway)
+    }
+
+    /// Presents the only upstream as if it were this server (what `hangar bridge` needs).
+    pub fn mirroring_single_upstream(mut self) -> Self {
+        self.mirror = true;
+        self
+    }
+
+    /// The upstream whose identity this gateway presents, if it mirrors one.
+    pub fn mirrored(&self) -> Option<Arc<Upstream>> {
+        let runtime = self.runtime();
+        match runtime.upstreams.as_slice() {
+            [only] if self.mirror => Some(only.clone()),
+            _ => None,
+        }
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.inner
+            .runtime
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.runtime().catalog.clone()
+    }
+    pub fn config(&self) -> Arc<GatewayConfig> {
+        self.runtime().config.clone()
+    }
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+    pub fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    /// Replaces the config. Invalid configs are refused and the old one stays.
+    pub fn apply(&self, config: GatewayConfig, origin: &str) -> Result<(), ConfigError> {
+        let problems = config.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: origin.to_string(),
+                problems,
+            });
+        }
+        let declared = Declared::build(&config).map_err(|problems| ConfigError::Invalid {
+            path: origin.to_string(),
+            problems,
+        })?;
+        let _guard = self.inner.rebuild.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self.runtime();
+        let mut reusable: HashMap<&str, &Arc<Upstream>> =
+            old.upstreams.iter().map(|u| (u.name(), u)).collect();
+        let default_timeout = config.gateway.default_timeout.0;
+        let mut upstreams = Vec::with_capacity(config.servers.len());
+        for spec in &config.servers {
+            let prefix = config.prefix_for(spec);
+            match reusable.get(spec.name.as_str()) {
+                Some(existing) if existing.spec() == spec && existing.prefix() == prefix => {
+                    upstreams.push((*existing).clone());
+                    reusable.remove(spec.name.as_str());
+                }
+                _ => {
+                    let weak = Arc::downgrade(&self.inner);
+                    upstreams.push(Upstream::start(
+                        spec.clone(),
+                        prefix,
+                        default_timeout,
+                        self.inner.metrics.clone(),
+                        self.inner.http.clone(),
+                        Arc::new(move || rebuild_from(&weak)),
+                    ));
+                }
+            }
+        }
+        // Whatever was not reused is gone or replaced: let its calls finish, then stop it.
+        let grace = old
+            .config
+            .gateway
+            .default_timeout
+            .0
+            .max(Duration::from_secs(1))
+            + Duration::from_secs(1);
+        for retired in reusable.values() {
+            tracing::info!(
+                server = retired.name(),
+                "retiring upstream after config change"
+            );
+            retired.retire(grace);
+        }
+        let catalog = Arc::new(Catalog::build(
+            &declared,
+            &upstreams,
+            config.naming.on_conflict,
+        ));
+        let runtime = Arc::new(Runtime {
+            config: Arc::new(config),
+            declared: Arc::new(declared),
+            upstreams,
+            catalog: catalog.clone(),
+        });
+        *self
+            .inner
+            .runtime
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = runtime;
+        self.inner.after_rebuild(&old.catalog, &catalog);
+        tracing::info!(
+            origin,
+            digest = %self.config().digest(),
+            tools = catalog.tools().len(),
+            prompts = catalog.prompts().len(),
+            resources = catalog.resources().len(),
+            "config applied"
+        );
+        Ok(())
+    }
+
+    /// Rebuilds the catalog from the upstreams' current listings.
+    pub fn rebuild(&self) {
+        self.inner.rebuild_catalog();
+    }
+
+    /// A fresh id for a client session (or stateless request).
+    pub fn next_session_id(&self) -> u64 {
+        self.inner.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Remembers a session so it hears `list_changed`.
+    pub fn register_session(&self, id: u64, peer: Peer<RoleServer>) {
+        let mut sessions = self
+            .inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|(_, p)| !p.is_transport_closed());
+        sessions.push((id, peer));
+    }
+
+    /// Changes to the lists, for `subscriptions/listen` streams.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Changes> {
+        self.inner.changes.subscribe()
+    }
+
+    /// Ready once every upstream's first connection attempt has finished.
+    pub fn readiness(&self) -> (bool, serde_json::Value) {
+        let runtime = self.runtime();
+        let mut servers = serde_json::Map::new();
+        let mut settled = true;
+        for upstream in &runtime.upstreams {
+            settled &= upstream.is_settled();
+            let status = match upstream.status() {
+                Status::Starting => serde_json::json!({"state": "starting"}),
+                Status::Ready {
+                    protocol,
+                    server,
+                    since,
+                } => serde_json::json!({
+                    "state": "ready",
+                    "protocolVersion": protocol,
+                    "serverInfo": server,
+                    "forSeconds": since.elapsed().as_secs(),
+                }),
+                Status::Down { error, since } => serde_json::json!({
+                    "state": "down", "error": error, "forSeconds": since.elapsed().as_secs(),
+                }),
+                Status::Stopped => serde_json::json!({"state": "stopped"}),
+            };
+            servers.insert(upstream.name().to_string(), status);
+        }
+        let catalog = &runtime.catalog;
+        let detail = serde_json::json!({
+            "ready": settled,
+            "configDigest": runtime.config.digest(),
+            "tools": catalog.tools().len(),
+            "prompts": catalog.prompts().len(),
+            "resources": catalog.resources().len(),
+            "servers": servers,
+            "clashes": catalog.clashes(),
+        });
+        (settled, detail)
+    }
+
+    /// Waits until readiness (bounded by each upstream's connect timeout).
+    pub async fn settled(&self) {
+        for upstream in self.runtime().upstreams.clone() {
+            upstream.first_attempt_done().await;
+        }
+    }
+
+    /// Disconnects every upstream (stdio children are killed).
+    pub fn shutdown(&self) {
+        for upstream in &self.runtime().upstreams {
+            upstream.shutdown();
+        }
+    }
+}
+
+fn rebuild_from(weak: &Weak<Inner>) {
+    if let Some(inner) = weak.upgrade() {
+        inner.rebuild_catalog();
+    }
+}
+
+impl Inner {
+    fn rebuild_catalog(&self) {
+        let _guard = self.rebuild.lock().unwrap_or_else(|e| e.into_inner());
+        let old = self
+            .runtime
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let catalog = Arc::new(Catalog::build(
+            &old.declared,
+            &old.upstreams,
+            old.config.naming.on_conflict,
+        ));
+        let runtime = Arc::new(Runtime {
+            config: old.config.clone(),
+            declared: old.declared.clone(),
+            upstreams: old.upstreams.clone(),
+            catalog: catalog.clone(),
+        });
+        *self.runtime.write().unwrap_or_else(|e| e.into_inner()) = runtime;
+        self.after_rebuild(&old.catalog, &catalog);
+    }
+
+    fn after_rebuild(&self, before: &Catalog, after: &Catalog) {
+        self.metrics.set_catalog(
+            after.tools().len(),
+            after.prompts().len(),
+            after.resources().len(),
+        );
+        let clashes = after.clashes();
+        if clashes != before.clashes() {
+            for clash in &clashes {
+                tracing::error!(
+                    clash = %clash,
+                    "name clash: the name is withheld (onConflict: reject) or served from the first source (firstWins); \
+                     enable naming.prefix or give the servers distinct prefixes"
+                );
+            }
+        }
+        let changes = after.changes_from(before);
+        if changes.any() {
+            self.announce(changes);
+        }
+    }
+
+    fn announce(&self, changes: Changes) {
+        tracing::info!(?changes, "announcing list changes to clients");
+        let _ = self.changes.send(changes);
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            sessions.retain(|(_, p)| !p.is_transport_closed());
+            sessions.iter().map(|(_, p)| p.clone()).collect()
+        };
+        for peer in peers {
+            tokio::spawn(async move {
+                if changes.tools {
+                    let _ = peer.notify_tool_list_changed().await;
+                }
+                if changes.prompts {
+                    let _ = peer.notify_prompt_list_changed().await;
+                }
+                if changes.resources {
+                    let _ = peer.notify_resource_list_changed().await;
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,762 @@
+//! The MCP server the gateway presents: one handler instance per client
+//! session (or per stateless request), answering from the current catalog.
+
+// Sampling, roots, logging and resources/subscribe are deprecated by SEP-2577 but remain
+// part of the session-based revisions this gateway serves and forwards.
+#![expect(deprecated)]
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult, CompleteRequestParams,
+    CompleteResult, CompletionInfo, ContentBlock, CreateMessageRequest, ElicitRequest, ErrorCode,
+    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, InputRequest, InputRequests, InputResponses, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListRootsRequest, ListToolsResult,
+    LoggingLevel, PaginatedRequestParams, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, Reference, RequestMetaObject, ServerCapabilities, ServerConfig,
+    ServerRequest, ServerResult, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
+use rmcp::{ErrorData, ServerHandler};
+use tracing::Instrument;
+
+use crate::catalog::{Lookup, PromptTarget, ResourceTarget, ToolTarget, page};
+use crate::gateway::Gateway;
+use crate::upstream::{Downstream, Failure, Upstream};
+
+/// Most input rounds the gateway drives for a session-based client.
+const MAX_INPUT_ROUNDS: usize = 10;
+
+/// The request id assigned by the HTTP layer, carried in the request's HTTP parts.
+#[derive(Debug, Clone)]
+pub struct CorrelationId(pub String);
+
+#[derive(Clone)]
+pub struct GatewayHandler {
+    gateway: Gateway,
+    session: Arc<Session>,
+}
+
+struct Session {
+    id: u64,
+    log_level: Mutex<Option<LoggingLevel>>,
+}
+
+impl GatewayHandler {
+    pub fn new(gateway: Gateway) -> Self {
+        let id = gateway.next_session_id();
+        Self {
+            gateway,
+            session: Arc::new(Session {
+                id,
+                log_level: Mutex::new(None),
+            }),
+        }
+    }
+
+    fn log_level(&self) -> Option<LoggingLevel> {
+        *self
+            .session
+            .log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Times the request, counts it, and logs it under the HTTP request's id.
+    async fn observe<T>(
+        &self,
+        method: &'static str,
+        context: &RequestContext<RoleServer>,
+        work: impl Future<Output = Result<T, ErrorData>>,
+    ) -> Result<T, ErrorData> {
+        let started = Instant::now();
+        let span = tracing::info_span!("mcp", request_id = %correlation_id(context), method);
+        let result = work.instrument(span.clone()).await;
+        let seconds = started.elapsed().as_secs_f64();
+        self.gateway
+            .metrics()
+            .observe_request(method, result.is_ok(), seconds);
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::debug!(ms = seconds * 1000.0, "handled"),
+            Err(e) => tracing::info!(ms = seconds * 1000.0, code = e.code.0, error = %e.message, "request failed"),
+        });
+        result
+    }
+
+    /// The client call, as upstream forwarding needs it.
+    fn downstream(&self, context: &RequestContext<RoleServer>) -> Downstream {
+        let session = in_session(context);
+        let mut meta = RequestMetaObject::new();
+        for (key, value) in context.meta.iter() {
+            // Protocol keys and the progress token are re-issued per upstream request.
+            if key != "progressToken" && !key.starts_with("io.modelcontextprotocol/") {
+                meta.insert(key.clone(), value.clone());
+            }
+        }
+        Downstream {
+            peer: context.peer.clone(),
+            request_id: context.id.clone(),
+            progress_token: context.meta.get_progress_token(),
+            legacy: session,
+            // Session clients get logs unless they asked to filter; stateless ones only on request.
+            log_level: if session {
+                Some(self.log_level().unwrap_or(LoggingLevel::Debug))
+            } else {
+                context.meta.log_level()
+            },
+            capabilities: context.client_capabilities().unwrap_or_default(),
+            meta,
+            cancel: context.ct.clone(),
+        }
+    }
+
+    /// Forwards a request that may need several input rounds. Stateless
+    /// clients get the `InputRequiredResult` and drive the rounds themselves;
+    /// for session-based clients the gateway asks them over the session and retries.
+    async fn forward(
+        &self,
+        upstream: &Upstream,
+        mut call: Forwarded,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, Failure> {
+        for _ in 0..MAX_INPUT_ROUNDS {
+            let downstream = self.downstream(context);
+            let result = match &call {
+                Forwarded::Tool(p) => upstream.call_tool(p.clone(), downstream).await,
+                Forwarded::Prompt(p) => upstream.get_prompt(p.clone(), downstream).await,
+                Forwarded::Resource(p) => upstream.read_resource(p.clone(), downstream).await,
+            }?;
+            let ServerResult::InputRequiredResult(input) = &result else {
+                return Ok(result);
+            };
+            if !in_session(context) {
+                return Ok(result);
+            }
+            let responses = ask_client(context, input.input_requests.clone().unwrap_or_default())
+                .await
+                .map_err(Failure::Rpc)?;
+            call.retry_with(responses, input.request_state.clone());
+        }
+        Err(Failure::Gateway(format!(
+            "MCP server {} still asked for input after {MAX_INPUT_ROUNDS} rounds",
+            upstream.name()
+        )))
+    }
+
+    async fn call_tool_inner(
+        &self,
+        params: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let catalog = self.gateway.catalog();
+        match catalog.tool(&params.name) {
+            Lookup::Found(ToolTarget::Declared(tool)) => {
+                let result = tool
+                    .call(
+                        self.gateway.http(),
+                        params.arguments,
+                        &correlation_id(&context),
+                        self.gateway.metrics(),
+                    )
+                    .await;
+                Ok(CallToolResponse::Complete(result))
+            }
+            Lookup::Found(ToolTarget::Upstream(upstream, original)) => {
+                let mut params = params;
+                params.name = original.into();
+                match self
+                    .forward(&upstream, Forwarded::Tool(params), &context)
+                    .await
+                {
+                    Ok(ServerResult::CallToolResult(result)) => {
+                        Ok(CallToolResponse::Complete(result))
+                    }
+                    Ok(ServerResult::InputRequiredResult(result)) => {
+                        Ok(CallToolResponse::InputRequired(result))
+                    }
+                    Ok(ServerResult::CreateTaskResult(result)) => {
+                        Ok(CallToolResponse::Task(result))
+                    }
+                    Ok(_) => Err(unexpected(&upstream, "tools/call")),
+                    Err(Failure::Rpc(error)) => Err(error),
+                    // The caller (often a model) should read why the tool failed.
+                    Err(Failure::Gateway(message)) => {
+                        Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                            ContentBlock::text(message),
+                        ])))
+                    }
+                }
+            }
+            Lookup::Clash(sources) => Err(clash_error("tool", &params.name, &sources)),
+            Lookup::Unavailable(upstream) => {
+                Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                    ContentBlock::text(not_connected(&upstream)),
+                ])))
+            }
+            Lookup::Unknown => Err(ErrorData::invalid_params(
+                format!("unknown tool `{}`", params.name),
+                None,
+            )),
+        }
+    }
+
+    async fn get_prompt_inner(
+        &self,
+        params: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let catalog = self.gateway.catalog();
+        match catalog.prompt(&params.name) {
+            Lookup::Found(PromptTarget::Declared(prompt)) => prompt
+                .get(params.arguments)
+                .map(GetPromptResponse::Complete),
+            Lookup::Found(PromptTarget::Upstream(upstream, original)) => {
+                let mut params = params;
+                params.name = original;
+                match self
+                    .forward(&upstream, Forwarded::Prompt(params), &context)
+                    .await
+                    .map_err(Failure::into_error)?
+                {
+                    ServerResult::GetPromptResult(result) => {
+                        Ok(GetPromptResponse::Complete(result))
+                    }
+                    ServerResult::InputRequiredResult(result) => {
+                        Ok(GetPromptResponse::InputRequired(result))
+                    }
+                    _ => Err(unexpected(&upstream, "prompts/get")),
+                }
+            }
+            Lookup::Clash(sources) => Err(clash_error("prompt", &params.name, &sources)),
+            Lookup::Unavailable(upstream) => {
+                Err(ErrorData::internal_error(not_connected(&upstream), None))
+            }
+            Lookup::Unknown => Err(ErrorData::invalid_params(
+                format!("unknown prompt `{}`", params.name),
+                None,
+            )),
+        }
+    }
+
+    async fn read_resource_inner(
+        &self,
+        params: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let catalog = self.gateway.catalog();
+        match catalog.resource(&params.uri) {
+            Lookup::Found(ResourceTarget::Declared(resource)) => resource
+                .read(self.gateway.http(), &correlation_id(&context))
+                .await
+                .map(ReadResourceResponse::Complete),
+            Lookup::Found(ResourceTarget::Upstream(upstream)) => {
+                match self
+                    .forward(&upstream, Forwarded::Resource(params), &context)
+                    .await
+                    .map_err(Failure::into_error)?
+                {
+                    ServerResult::ReadResourceResult(result) => {
+                        Ok(ReadResourceResponse::Complete(result))
+                    }
+                    ServerResult::InputRequiredResult(result) => {
+                        Ok(ReadResourceResponse::InputRequired(result))
+                    }
+                    _ => Err(unexpected(&upstream, "resources/read")),
+                }
+            }
+            Lookup::Clash(sources) => Err(clash_error("resource", &params.uri, &sources)),
+            Lookup::Unavailable(upstream) => {
+                Err(ErrorData::internal_error(not_connected(&upstream), None))
+            }
+            Lookup::Unknown => Err(resource_not_found(&params.uri)),
+        }
+    }
+
+    async fn complete_inner(
+        &self,
+        mut params: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let catalog = self.gateway.catalog();
+        let upstream = match &mut params.r#ref {
+            Reference::Prompt(prompt) => match catalog.prompt(&prompt.name) {
+                Lookup::Found(PromptTarget::Upstream(upstream, original)) => {
+                    prompt.name = original;
+                    Some(upstream)
+                }
+                Lookup::Found(PromptTarget::Declared(_)) => None,
+                _ => {
+                    return Err(ErrorData::invalid_params(
+                        format!("unknown prompt `{}`", prompt.name),
+                        None,
+                    ));
+                }
+            },
+            Reference::Resource(template) => catalog.template_owner(&template.uri),
+            _ => None,
+        };
+        match upstream {
+            Some(upstream) if upstream.supports_completions() => {
+                match upstream
+                    .complete(params, self.downstream(&context))
+                    .await
+                    .map_err(Failure::into_error)?
+                {
+                    ServerResult::CompleteResult(result) => Ok(result),
+                    _ => Err(unexpected(&upstream, "completion/complete")),
+                }
+            }
+            // Declared prompts and servers without completions offer no suggestions.
+            _ => Ok(CompleteResult::new(CompletionInfo::default())),
+        }
+    }
+
+    fn resource_owner(&self, uri: &str) -> Result<Option<Arc<Upstream>>, ErrorData> {
+        match self.gateway.catalog().resource(uri) {
+            Lookup::Found(ResourceTarget::Upstream(upstream)) => Ok(Some(upstream)),
+            // Declared resources never change while a config is loaded; a reload says so via list_changed.
+            Lookup::Found(ResourceTarget::Declared(_)) => Ok(None),
+            Lookup::Clash(sources) => Err(clash_error("resource", uri, &sources)),
+            Lookup::Unavailable(upstream) => {
+                Err(ErrorData::internal_error(not_connected(&upstream), None))
+            }
+            Lookup::Unknown => Err(resource_not_found(uri)),
+        }
+    }
+}
+
+/// Whether the request belongs to a session (initialize handshake), which can
+/// carry server-to-client requests; stateless requests cannot.
+fn in_session(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .is_some_and(|parts| parts.headers.contains_key("mcp-session-id"))
+}
+
+fn correlation_id(context: &RequestContext<RoleServer>) -> String {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<CorrelationId>())
+        .map(|id| id.0.clone())
+        .unwrap_or_default()
+}
+
+enum Forwarded {
+    Tool(CallToolRequestParams),
+    Prompt(GetPromptRequestParams),
+    Resource(ReadResourceRequestParams),
+}
+
+impl Forwarded {
+    fn retry_with(&mut self, responses: InputResponses, state: Option<String>) {
+        match self {
+            Forwarded::Tool(p) => {
+                p.input_responses = Some(responses);
+                p.request_state = state;
+            }
+            Forwarded::Prompt(p) => {
+                p.input_responses = Some(responses);
+                p.request_state = state;
+            }
+            Forwarded::Resource(p) => {
+                p.input_responses = Some(responses);
+                p.request_state = state;
+            }
+        }
+    }
+}
+
+/// Asks a session-based client the questions an upstream returned as an
+/// `InputRequiredResult`, as ordinary server-to-client requests. Runs in the
+/// request's own task so each request rides the SSE stream of the call.
+async fn ask_client(
+    context: &RequestContext<RoleServer>,
+    requests: InputRequests,
+) -> Result<InputResponses, ErrorData> {
+    let mut responses = InputResponses::new();
+    for (key, request) in requests {
+        let request = match request {
+            InputRequest::CreateMessage(r) => {
+                ServerRequest::CreateMessageRequest(CreateMessageRequest::new(r.params))
+            }
+            InputRequest::Elicitation(r) => {
+                ServerRequest::ElicitRequest(ElicitRequest::new(r.params))
+            }
+            InputRequest::ListRoots(_) => {
+                ServerRequest::ListRootsRequest(ListRootsRequest::default())
+            }
+            other => {
+                return Err(ErrorData::internal_error(
+                    format!("the server asked for input the gateway cannot relay: {other:?}"),
+                    None,
+                ));
+            }
+        };
+        let answer = context
+            .peer
+            .send_request(request)
+            .await
+            .map_err(|e| match e {
+                rmcp::service::ServiceError::McpError(error) => error,
+                other => ErrorData::internal_error(
+                    format!("asking the client for input failed: {other}"),
+                    None,
+                ),
+            })?;
+        let value = match answer {
+            ClientResult::CreateMessageResult(r) => serde_json::to_value(r),
+            ClientResult::ElicitResult(r) => serde_json::to_value(r),
+            ClientResult::ListRootsResult(r) => serde_json::to_value(r),
+            other => serde_json::to_value(other),
+        }
+        .map_err(|e| {
+            ErrorData::internal_error(format!("the client's answer cannot be encoded: {e}"), None)
+        })?;
+        responses.insert(key, value);
+    }
+    Ok(responses)
+}
+
+fn unexpected(upstream: &Upstream, method: &str) -> ErrorData {
+    ErrorData::internal_error(
+        format!(
+            "MCP server {} answered {method} with an unexpected result",
+            upstream.name()
+        ),
+        None,
+    )
+}
+
+fn clash_error(kind: &str, name: &str, sources: &[String]) -> ErrorData {
+    ErrorData::invalid_params(
+        format!(
+            "{kind} `{name}` is offered by {} and the gateway's naming.onConflict is reject; \
+             enable naming.prefix or give the servers distinct prefixes",
+            sources.join(" and ")
+        ),
+        None,
+    )
+}
+
+fn not_connected(upstream: &Upstream) -> String {
+    match upstream.status() {
+        crate::upstream::Status::Down { error, .. } => {
+            format!(
+                "MCP server {} is unavailable: {error}; the gateway keeps reconnecting",
+                upstream.name()
+            )
+        }
+        _ => format!(
+            "MCP server {} is still connecting; try again shortly",
+            upstream.name()
+        ),
+    }
+}
+
+fn resource_not_found(uri: &str) -> ErrorData {
+    ErrorData::resource_not_found(
+        format!("resource not found: {uri}"),
+        Some(serde_json::json!({ "uri": uri })),
+    )
+}
+
+impl ServerHandler for GatewayHandler {
+    fn get_info(&self) -> ServerConfig {
+        if let Some((server, mut capabilities, instructions)) = self
+            .gateway
+            .mirrored()
+            .and_then(|upstream| upstream.identity())
+        {
+            // The bridge announces restarts of its child, so lists can always change.
+            if let Some(tools) = capabilities.tools.as_mut() {
+                tools.list_changed = Some(true);
+            }
+            if let Some(prompts) = capabilities.prompts.as_mut() {
+                prompts.list_changed = Some(true);
+            }
+            if let Some(resources) = capabilities.resources.as_mut() {
+                resources.list_changed = Some(true);
+            }
+            let mut info = ServerConfig::new(capabilities);
+            if let Some(server) = server {
+                info = info.with_server_info(server);
+            }
+            if let Some(instructions) = instructions {
+                info = info.with_instructions(instructions);
+            }
+            return info;
+        }
+        let config = self.gateway.config();
+        let capabilities: ServerCapabilities = serde_json::from_value(serde_json::json!({
+            "tools": {"listChanged": true},
+            "prompts": {"listChanged": true},
+            "resources": {"listChanged": true, "subscribe": true},
+            "completions": {},
+            "logging": {},
+        }))
+        .expect("static capabilities");
+        let mut info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            config.gateway.name.clone(),
+            env!("CARGO_PKG_VERSION"),
+        ));
+        if let Some(instructions) = &config.gateway.instructions {
+            info = info.with_instructions(instructions.clone());
+        }
+        info
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        tracing::info!(
+            request_id = %correlation_id(&context),
+            client = %request.client_info.name,
+            version = %request.protocol_version,
+            "client session starting"
+        );
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.gateway.register_session(self.session.id, context.peer);
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        self.observe("tools/list", &context, async {
+            let catalog = self.gateway.catalog();
+            let size = self.gateway.config().gateway.page_size as usize;
+            let (tools, next) = page(catalog.tools(), cursor(&request), size)?;
+            let mut result = ListToolsResult::with_all_items(tools);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ctx = context.clone();
+        self.observe("tools/call", &ctx, self.call_tool_inner(request, context))
+            .await
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.observe("prompts/list", &context, async {
+            let catalog = self.gateway.catalog();
+            let size = self.gateway.config().gateway.page_size as usize;
+            let (prompts, next) = page(catalog.prompts(), cursor(&request), size)?;
+            let mut result = ListPromptsResult::with_all_items(prompts);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let ctx = context.clone();
+        self.observe("prompts/get", &ctx, self.get_prompt_inner(request, context))
+            .await
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.observe("resources/list", &context, async {
+            let catalog = self.gateway.catalog();
+            let size = self.gateway.config().gateway.page_size as usize;
+            let (resources, next) = page(catalog.resources(), cursor(&request), size)?;
+            let mut result = ListResourcesResult::with_all_items(resources);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.observe("resources/templates/list", &context, async {
+            let templates = self.gateway.catalog().templates();
+            let size = self.gateway.config().gateway.page_size as usize;
+            let (templates, next) = page(&templates, cursor(&request), size)?;
+            let mut result = ListResourceTemplatesResult::with_all_items(templates);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let ctx = context.clone();
+        self.observe(
+            "resources/read",
+            &ctx,
+            self.read_resource_inner(request, context),
+        )
+        .await
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let ctx = context.clone();
+        self.observe(
+            "completion/complete",
+            &ctx,
+            self.complete_inner(request, context),
+        )
+        .await
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.observe("logging/setLevel", &context, async {
+            *self
+                .session
+                .log_level
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(request.level);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.observe("resources/subscribe", &context, async {
+            match self.resource_owner(&request.uri)? {
+                Some(upstream) if upstream.supports_subscribe() => upstream
+                    .subscribe(
+                        request.uri.clone(),
+                        self.session.id,
+                        self.downstream(&context),
+                    )
+                    .await
+                    .map_err(Failure::into_error),
+                Some(upstream) => Err(ErrorData::new(
+                    ErrorCode::METHOD_NOT_FOUND,
+                    format!(
+                        "MCP server {} does not support resource subscriptions",
+                        upstream.name()
+                    ),
+                    None,
+                )),
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.observe("resources/unsubscribe", &context, async {
+            match self.resource_owner(&request.uri)? {
+                Some(upstream) if upstream.supports_subscribe() => upstream
+                    .unsubscribe(
+                        request.uri.clone(),
+                        self.session.id,
+                        self.downstream(&context),
+                    )
+                    .await
+                    .map_err(Failure::into_error),
+                _ => Ok(()),
+            }
+        })
+        .await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(
+            SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed()
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut changes = self.gateway.subscribe_changes();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                change = changes.recv() => {
+                    let change = match change {
+                        Ok(change) => change,
+                        // Missed some: tell the client everything may have changed.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            crate::catalog::Changes { tools: true, prompts: true, resources: true }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                    };
+                    let sink = context.sink();
+                    let accepted = sink.accepted();
+                    // Send only what the client asked for; the sink rejects the rest anyway.
+                    if change.tools && accepted.tools_list_changed == Some(true) {
+                        let _ = sink.notify_tool_list_changed().await;
+                    }
+                    if change.prompts && accepted.prompts_list_changed == Some(true) {
+                        let _ = sink.notify_prompt_list_changed().await;
+                    }
+                    if change.resources && accepted.resources_list_changed == Some(true) {
+                        let _ = sink.notify_resource_list_changed().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cursor(request: &Option<PaginatedRequestParams>) -> Option<&str> {
+    request.as_ref().and_then(|r| r.cursor.as_deref())
+}

@@ -1,0 +1,1112 @@
+//! Connections to upstream MCP servers: connecting (stdio child, Streamable
+//! HTTP, legacy SSE), listing everything they offer, following their
+//! `list_changed` notifications, reconnecting with backoff, and forwarding
+//! calls together with the progress, log and server-to-client traffic that
+//! belongs to each call.
+
+// Sampling, roots, logging and resources/subscribe are deprecated by SEP-2577 but remain
+// part of the session-based revisions this gateway serves and forwards.
+#![expect(deprecated)]
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{
+    CallToolRequest, CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest,
+    CompleteRequest, CompleteRequestParams, CreateMessageRequest, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, GetPromptRequest,
+    GetPromptRequestParams, Implementation, ListRootsRequest, ListRootsResult, LoggingLevel,
+    LoggingMessageNotificationParam, ProgressNotificationParam, ProgressToken, Prompt,
+    ProtocolVersion, ReadResourceRequest, ReadResourceRequestParams, RequestId, RequestMetaObject,
+    Resource, ResourceTemplate, ResourceUpdatedNotificationParam, ServerCapabilities,
+    ServerNotification, ServerRequest, ServerResult, SubscribeRequest, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequest, UnsubscribeRequestParams,
+};
+use rmcp::service::{
+    ClientLifecycleMode, ClientServiceExt, InboundStreamOrigin, NotificationContext,
+    OriginatingRequestId, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
+    RunningService, ServiceError,
+};
+use rmcp::{ClientHandler, ErrorData};
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{NameValue, ProtocolPreference, ServerSpec, Transport};
+use crate::declared::error_chain;
+use crate::metrics::Metrics;
+
+/// Everything an upstream offers, as last listed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Listing {
+    pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+}
+
+/// Connection state, for `/readyz` and errors.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// The first connection attempt is still running.
+    Starting,
+    Ready {
+        protocol: String,
+        server: Option<Implementation>,
+        since: Instant,
+    },
+    Down {
+        error: String,
+        since: Instant,
+    },
+    Stopped,
+}
+
+struct State {
+    status: Status,
+    peer: Option<Peer<RoleClient>>,
+    /// True when the link uses the stateless 2026-07-28 lifecycle.
+    modern: bool,
+    capabilities: ServerCapabilities,
+    instructions: Option<String>,
+    listing: Option<Arc<Listing>>,
+}
+
+/// The client call an upstream request is made for: where its progress, logs
+/// and server-to-client requests go.
+pub struct Downstream {
+    pub peer: Peer<RoleServer>,
+    pub request_id: RequestId,
+    pub progress_token: Option<ProgressToken>,
+    /// The client uses the session-based revisions (it can receive server requests).
+    pub legacy: bool,
+    /// Least severe log level the client wants for this call; `None` means no logs.
+    pub log_level: Option<LoggingLevel>,
+    pub capabilities: ClientCapabilities,
+    /// Client `_meta` entries to pass on (protocol keys and the progress token removed).
+    pub meta: RequestMetaObject,
+    pub cancel: CancellationToken,
+}
+
+/// Why a forwarded request did not produce a result.
+#[derive(Debug)]
+pub enum Failure {
+    /// The upstream answered with a JSON-RPC error; pass it on unchanged.
+    Rpc(ErrorData),
+    /// The upstream could not be asked or did not answer; the text says why.
+    Gateway(String),
+}
+
+impl Failure {
+    pub fn into_error(self) -> ErrorData {
+        match self {
+            Failure::Rpc(error) => error,
+            Failure::Gateway(message) => ErrorData::internal_error(message, None),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Routes {
+    by_request: HashMap<RequestId, Arc<Downstream>>,
+    by_progress: HashMap<ProgressToken, Arc<Downstream>>,
+    subscribers: HashMap<String, Vec<(u64, Peer<RoleServer>)>>,
+}
+
+/// One upstream MCP server and its connection supervisor.
+pub struct Upstream {
+    spec: ServerSpec,
+    prefix: String,
+    timeout: Duration,
+    state: RwLock<State>,
+    routes: Mutex<Routes>,
+    stderr: Mutex<VecDeque<String>>,
+    stop: CancellationToken,
+    first_attempt: tokio::sync::watch::Sender<bool>,
+    metrics: Arc<Metrics>,
+    http: reqwest::Client,
+}
+
+const STDERR_LINES: usize = 20;
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Upstream {
+    /// Creates the upstream and starts connecting; `on_change` runs whenever its listing changes.
+    pub fn start(
+        spec: ServerSpec,
+        prefix: String,
+        default_timeout: Duration,
+        metrics: Arc<Metrics>,
+        http: reqwest::Client,
+        on_change: Arc<dyn Fn() + Send + Sync>,
+    ) -> Arc<Self> {
+        let upstream = Arc::new(Self {
+            timeout: spec.timeout.map_or(default_timeout, |t| t.0),
+            spec,
+            prefix,
+            state: RwLock::new(State {
+                status: Status::Starting,
+                peer: None,
+                modern: false,
+                capabilities: ServerCapabilities::default(),
+                instructions: None,
+                listing: None,
+            }),
+            routes: Mutex::new(Routes::default()),
+            stderr: Mutex::new(VecDeque::new()),
+            stop: CancellationToken::new(),
+            first_attempt: tokio::sync::watch::Sender::new(false),
+            metrics,
+            http,
+        });
+        tokio::spawn(supervise(upstream.clone(), on_change));
+        upstream
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+    pub fn spec(&self) -> &ServerSpec {
+        &self.spec
+    }
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+    pub fn status(&self) -> Status {
+        self.read().status.clone()
+    }
+    /// The last listing, kept while the server is down so its names stay stable.
+    pub fn listing(&self) -> Option<Arc<Listing>> {
+        self.read().listing.clone()
+    }
+    /// What the server said about itself, once connected: identity, capabilities, instructions.
+    pub fn identity(&self) -> Option<(Option<Implementation>, ServerCapabilities, Option<String>)> {
+        let state = self.read();
+        match &state.status {
+            Status::Ready { server, .. } => Some((
+                server.clone(),
+                state.capabilities.clone(),
+                state.instructions.clone(),
+            )),
+            _ => None,
+        }
+    }
+    pub fn supports_subscribe(&self) -> bool {
+        self.read()
+            .capabilities
+            .resources
+            .as_ref()
+            .and_then(|r| r.subscribe)
+            .unwrap_or(false)
+    }
+    pub fn supports_completions(&self) -> bool {
+        self.read().capabilities.completions.is_some()
+    }
+
+    /// Resolves once the first connection attempt has finished, either way.
+    pub async fn first_attempt_done(&self) {
+        let mut done = self.first_attempt.subscribe();
+        let _ = done.wait_for(|d| *d).await;
+    }
+    pub fn is_settled(&self) -> bool {
+        *self.first_attempt.borrow()
+    }
+
+    /// Stops once calls in flight finish (or after `grace`), then disconnects.
+    pub fn retire(self: &Arc<Self>, grace: Duration) {
+        let upstream = self.clone();
+        tokio::spawn(async move {
+            let deadline = Instant::now() + grace;
+            while upstream.in_flight() > 0 && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            upstream.stop.cancel();
+        });
+    }
+
+    /// Stops now.
+    pub fn shutdown(&self) {
+        self.stop.cancel();
+    }
+
+    fn in_flight(&self) -> usize {
+        self.lock_routes().by_request.len()
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+    fn lock_routes(&self) -> std::sync::MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unavailable(&self) -> Failure {
+        let state = self.read();
+        self.metrics.upstream_error(self.name(), "unavailable");
+        Failure::Gateway(match &state.status {
+            Status::Down { error, since } => format!(
+                "MCP server {} is unavailable ({error}, for {}s); the gateway keeps reconnecting",
+                self.name(),
+                since.elapsed().as_secs()
+            ),
+            Status::Starting => format!("MCP server {} is still starting", self.name()),
+            Status::Stopped => format!(
+                "MCP server {} was removed from the gateway config",
+                self.name()
+            ),
+            Status::Ready { .. } => format!("MCP server {} is reconnecting", self.name()),
+        })
+    }
+
+    /// Forwards one request and waits for its result, relaying progress and
+    /// logs to the client while it runs.
+    async fn request(
+        &self,
+        request: ClientRequest,
+        downstream: Downstream,
+    ) -> Result<ServerResult, Failure> {
+        let (peer, modern) = {
+            let state = self.read();
+            match (&state.status, &state.peer) {
+                (Status::Ready { .. }, Some(peer)) => (peer.clone(), state.modern),
+                _ => {
+                    drop(state);
+                    return Err(self.unavailable());
+                }
+            }
+        };
+        let mut meta = downstream.meta.clone();
+        if modern {
+            // The stateless revision carries the client's context per request;
+            // pass the real client's, not the gateway's, so capability checks hold.
+            meta.set_client_capabilities(downstream.capabilities.clone());
+            if let Some(level) = downstream.log_level {
+                meta.set_log_level(level);
+            }
+        }
+        let mut options = PeerRequestOptions::with_timeout(self.timeout);
+        options.meta = Some(meta);
+        let downstream = Arc::new(downstream);
+        let handle = match peer.send_request_with_option(request, options).await {
+            Ok(handle) => handle,
+            Err(error) => return Err(self.transport_failure(error)),
+        };
+        let request_id = handle.id.clone();
+        {
+            let mut routes = self.lock_routes();
+            routes
+                .by_request
+                .insert(request_id.clone(), downstream.clone());
+            routes
+                .by_progress
+                .insert(handle.progress_token.clone(), downstream.clone());
+        }
+        let progress_token = handle.progress_token.clone();
+        let _cleanup = RouteGuard {
+            upstream: self,
+            request_id: request_id.clone(),
+            progress_token,
+        };
+        tokio::select! {
+            result = handle.await_response() => result.map_err(|e| self.transport_failure(e)),
+            _ = downstream.cancel.cancelled() => {
+                let _ = peer.notify_cancelled(rmcp::model::CancelledNotificationParam::new(
+                    Some(request_id),
+                    Some("the client cancelled the request".into()),
+                )).await;
+                Err(Failure::Gateway("the client cancelled the request".into()))
+            }
+        }
+    }
+
+    fn transport_failure(&self, error: ServiceError) -> Failure {
+        match error {
+            ServiceError::McpError(error) => Failure::Rpc(error),
+            ServiceError::Timeout { timeout } => {
+                self.metrics.upstream_error(self.name(), "timeout");
+                Failure::Gateway(format!(
+                    "MCP server {} did not answer within {}",
+                    self.name(),
+                    crate::config::DurationSpec(timeout)
+                ))
+            }
+            ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
+                self.metrics.upstream_error(self.name(), "transport");
+                Failure::Gateway(format!(
+                    "the connection to MCP server {} was lost during the call{}",
+                    self.name(),
+                    self.stderr_hint()
+                ))
+            }
+            other => {
+                self.metrics.upstream_error(self.name(), "protocol");
+                Failure::Gateway(format!("MCP server {} failed: {other}", self.name()))
+            }
+        }
+    }
+
+    fn stderr_hint(&self) -> String {
+        let lines = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        match lines.back() {
+            Some(last) => format!(" (its last output: {last})"),
+            None => String::new(),
+        }
+    }
+
+    pub async fn call_tool(
+        &self,
+        mut params: CallToolRequestParams,
+        downstream: Downstream,
+    ) -> Result<ServerResult, Failure> {
+        params.meta = None;
+        self.request(
+            ClientRequest::CallToolRequest(CallToolRequest::new(params)),
+            downstream,
+        )
+        .await
+    }
+
+    pub async fn get_prompt(
+        &self,
+        mut params: GetPromptRequestParams,
+        downstream: Downstream,
+    ) -> Result<ServerResult, Failure> {
+        params.meta = None;
+        self.request(
+            ClientRequest::GetPromptRequest(GetPromptRequest::new(params)),
+            downstream,
+        )
+        .await
+    }
+
+    pub async fn read_resource(
+        &self,
+        mut params: ReadResourceRequestParams,
+        downstream: Downstream,
+    ) -> Result<ServerResult, Failure> {
+        params.meta = None;
+        self.request(
+            ClientRequest::ReadResourceRequest(ReadResourceRequest::new(params)),
+            downstream,
+        )
+        .await
+    }
+
+    pub async fn complete(
+        &self,
+        mut params: CompleteRequestParams,
+        downstream: Downstream,
+    ) -> Result<ServerResult, Failure> {
+        params.meta = None;
+        self.request(
+            ClientRequest::CompleteRequest(CompleteRequest::new(params)),
+            downstream,
+        )
+        .await
+    }
+
+    /// Subscribes a client session to a resource; the first subscriber subscribes upstream.
+    pub async fn subscribe(
+        &self,
+        uri: String,
+        session: u64,
+        downstream: Downstream,
+    ) -> Result<(), Failure> {
+        let first = {
+            let mut routes = self.lock_routes();
+            let subscribers = routes.subscribers.entry(uri.clone()).or_default();
+            let first = subscribers.is_empty();
+            subscribers.retain(|(id, _)| *id != session);
+            subscribers.push((session, downstream.peer.clone()));
+            first
+        };
+        if first {
+            let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
+                SubscribeRequestParams::new(uri.clone()),
+            ));
+            if let Err(failure) = self.request(request, downstream).await {
+                self.drop_subscriber(&uri, session);
+                return Err(failure);
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a client session's subscription; the last one unsubscribes upstream.
+    pub async fn unsubscribe(
+        &self,
+        uri: String,
+        session: u64,
+        downstream: Downstream,
+    ) -> Result<(), Failure> {
+        if self.drop_subscriber(&uri, session) {
+            let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
+                UnsubscribeRequestParams::new(uri),
+            ));
+            self.request(request, downstream).await?;
+        }
+        Ok(())
+    }
+
+    /// Returns true when nobody is subscribed to `uri` any more.
+    fn drop_subscriber(&self, uri: &str, session: u64) -> bool {
+        let mut routes = self.lock_routes();
+        let Some(subscribers) = routes.subscribers.get_mut(uri) else {
+            return false;
+        };
+        subscribers.retain(|(id, peer)| *id != session && !peer.is_transport_closed());
+        let empty = subscribers.is_empty();
+        if empty {
+            routes.subscribers.remove(uri);
+        }
+        empty
+    }
+
+    /// The client call a server-to-client request belongs to.
+    fn downstream_for(&self, origin: Option<&InboundStreamOrigin>) -> Option<Arc<Downstream>> {
+        let routes = self.lock_routes();
+        match origin {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => routes.by_request.get(id).cloned(),
+            // Without stream association (stdio), only an unambiguous call can own it.
+            _ if routes.by_request.len() == 1 => routes.by_request.values().next().cloned(),
+            _ => None,
+        }
+    }
+
+    async fn relay_request(
+        &self,
+        request: ServerRequest,
+        origin: Option<&InboundStreamOrigin>,
+    ) -> Result<rmcp::model::ClientResult, ErrorData> {
+        let Some(downstream) = self.downstream_for(origin) else {
+            return Err(ErrorData::invalid_request(
+                "the gateway cannot tell which client call this request belongs to",
+                None,
+            ));
+        };
+        if !downstream.legacy {
+            return Err(ErrorData::invalid_request(
+                "the client uses the stateless 2026-07-28 protocol, which has no server-to-client requests",
+                None,
+            ));
+        }
+        let mut request = request;
+        tag_origin(&mut request, &downstream.request_id);
+        downstream
+            .peer
+            .send_request(request)
+            .await
+            .map_err(|e| match e {
+                ServiceError::McpError(error) => error,
+                other => ErrorData::internal_error(
+                    format!("relaying to the client failed: {other}"),
+                    None,
+                ),
+            })
+    }
+}
+
+fn tag_origin(request: &mut ServerRequest, origin: &RequestId) {
+    // Lets the client's session put the request on the SSE stream of the call it belongs to.
+    let marker = OriginatingRequestId(origin.clone());
+    match request {
+        ServerRequest::CreateMessageRequest(r) => {
+            r.extensions.insert(marker);
+        }
+        ServerRequest::ElicitRequest(r) => {
+            r.extensions.insert(marker);
+        }
+        ServerRequest::ListRootsRequest(r) => {
+            r.extensions.insert(marker);
+        }
+        _ => {}
+    }
+}
+
+struct RouteGuard<'a> {
+    upstream: &'a Upstream,
+    request_id: RequestId,
+    progress_token: ProgressToken,
+}
+
+impl Drop for RouteGuard<'_> {
+    fn drop(&mut self) {
+        let mut routes = self.upstream.lock_routes();
+        routes.by_request.remove(&self.request_id);
+        routes.by_progress.remove(&self.progress_token);
+    }
+}
+
+/// Events from an upstream connection to its supervisor.
+enum Event {
+    ListChanged,
+}
+
+/// The gateway's client side of one upstream connection.
+struct UpstreamClient {
+    upstream: Arc<Upstream>,
+    events: mpsc::UnboundedSender<Event>,
+    info: ClientConfig,
+}
+
+fn level_rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+impl ClientHandler for UpstreamClient {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self
+            .upstream
+            .relay_request(request, context.extensions.get())
+            .await?
+        {
+            rmcp::model::ClientResult::CreateMessageResult(result) => Ok(*result),
+            _ => Err(ErrorData::internal_error(
+                "the client answered sampling with another result type",
+                None,
+            )),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self
+            .upstream
+            .relay_request(request, context.extensions.get())
+            .await?
+        {
+            rmcp::model::ClientResult::ElicitResult(result) => Ok(result),
+            _ => Err(ErrorData::internal_error(
+                "the client answered elicitation with another result type",
+                None,
+            )),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self
+            .upstream
+            .relay_request(request, context.extensions.get())
+            .await
+        {
+            Ok(rmcp::model::ClientResult::ListRootsResult(result)) => Ok(result),
+            Ok(_) => Err(ErrorData::internal_error(
+                "the client answered roots/list with another result type",
+                None,
+            )),
+            // Roots are optional context: an upstream asking outside a call gets none.
+            Err(_) => Ok(ListRootsResult::default()),
+        }
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let downstream = self
+            .upstream
+            .lock_routes()
+            .by_progress
+            .get(&params.progress_token)
+            .cloned();
+        if let Some(downstream) = downstream
+            && let Some(token) = downstream.progress_token.clone()
+        {
+            let mut params = params;
+            params.progress_token = token;
+            let _ = downstream.peer.notify_progress(params).await;
+        }
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        tracing::debug!(server = self.upstream.name(), level = ?params.level, data = %params.data, "upstream log message");
+        // Log notifications carry no request id; relay only when the owning call is unambiguous.
+        let downstream = {
+            let routes = self.upstream.lock_routes();
+            if routes.by_request.len() == 1 {
+                routes.by_request.values().next().cloned()
+            } else {
+                None
+            }
+        };
+        if let Some(downstream) = downstream
+            && downstream
+                .log_level
+                .is_some_and(|min| level_rank(params.level) >= level_rank(min))
+        {
+            let _ = downstream.peer.notify_logging_message(params).await;
+        }
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let subscribers: Vec<Peer<RoleServer>> = self
+            .upstream
+            .lock_routes()
+            .subscribers
+            .get(&params.uri)
+            .map(|s| s.iter().map(|(_, peer)| peer.clone()).collect())
+            .unwrap_or_default();
+        for peer in subscribers {
+            let _ = peer.notify_resource_updated(params.clone()).await;
+        }
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.events.send(Event::ListChanged);
+    }
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.events.send(Event::ListChanged);
+    }
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.events.send(Event::ListChanged);
+    }
+}
+
+fn client_info() -> ClientConfig {
+    let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
+        "sampling": {},
+        "elicitation": {},
+        "roots": {}
+    }))
+    .expect("static capabilities");
+    let mut info = ClientConfig::new(
+        capabilities,
+        Implementation::new("hangar-gateway", env!("CARGO_PKG_VERSION")),
+    );
+    info.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
+    info
+}
+
+type Client = RunningService<RoleClient, UpstreamClient>;
+
+async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Sync>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let (events_tx, mut events) = mpsc::unbounded_channel();
+        let attempt = tokio::select! {
+            _ = upstream.stop.cancelled() => break,
+            attempt = tokio::time::timeout(upstream.spec.connect_timeout.0, connect(&upstream, events_tx)) => attempt,
+        };
+        let connected = match attempt {
+            Ok(Ok(client)) => Some(client),
+            Ok(Err(why)) => {
+                mark_down(&upstream, why, &on_change);
+                None
+            }
+            Err(_) => {
+                let why = format!(
+                    "no answer within the connect timeout of {}{}",
+                    upstream.spec.connect_timeout,
+                    upstream.stderr_hint()
+                );
+                mark_down(&upstream, why, &on_change);
+                None
+            }
+        };
+        if let Some(client) = connected {
+            match refresh(&upstream, client.peer()).await {
+                Ok(changed) => {
+                    backoff = Duration::from_millis(250);
+                    upstream.metrics.set_upstream_up(upstream.name(), true);
+                    tracing::info!(server = upstream.name(), status = ?upstream.status(), "upstream connected");
+                    upstream.first_attempt.send_replace(true);
+                    if changed {
+                        on_change();
+                    }
+                    let reason = follow(&upstream, client, &mut events, &on_change).await;
+                    if upstream.stop.is_cancelled() {
+                        break;
+                    }
+                    mark_down(&upstream, reason, &on_change);
+                }
+                Err(why) => {
+                    let _ = client.cancel().await;
+                    mark_down(
+                        &upstream,
+                        format!("listing its tools, prompts and resources failed: {why}"),
+                        &on_change,
+                    );
+                }
+            }
+        }
+        tokio::select! {
+            _ = upstream.stop.cancelled() => break,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    upstream.write().status = Status::Stopped;
+    upstream.write().peer = None;
+    upstream.metrics.forget_upstream(upstream.name());
+    upstream.first_attempt.send_replace(true);
+}
+
+fn mark_down(upstream: &Upstream, error: String, on_change: &Arc<dyn Fn() + Send + Sync>) {
+    tracing::warn!(server = upstream.name(), error = %error, "upstream unavailable");
+    {
+        let mut state = upstream.write();
+        state.status = Status::Down {
+            error,
+            since: Instant::now(),
+        };
+        state.peer = None;
+    }
+    upstream.metrics.set_upstream_up(upstream.name(), false);
+    let first = !upstream.first_attempt.send_replace(true);
+    if first {
+        // Readiness waits for first attempts; let it re-check.
+        on_change();
+    }
+}
+
+/// Serves an established connection until it closes or the upstream stops.
+async fn follow(
+    upstream: &Arc<Upstream>,
+    client: Client,
+    events: &mut mpsc::UnboundedReceiver<Event>,
+    on_change: &Arc<dyn Fn() + Send + Sync>,
+) -> String {
+    let peer = client.peer().clone();
+    let modern = upstream.read().modern;
+    let wants_changes = {
+        let c = &upstream.read().capabilities;
+        c.tools
+            .as_ref()
+            .and_then(|t| t.list_changed)
+            .unwrap_or(false)
+            || c.prompts
+                .as_ref()
+                .and_then(|t| t.list_changed)
+                .unwrap_or(false)
+            || c.resources
+                .as_ref()
+                .and_then(|t| t.list_changed)
+                .unwrap_or(false)
+    };
+    // Stateless servers announce list changes only on a subscriptions/listen stream.
+    let mut subscription = if modern && wants_changes {
+        let filter = SubscriptionFilter::builder()
+            .tools_list_changed()
+            .prompts_list_changed()
+            .resources_list_changed()
+            .build();
+        match peer.listen(filter).await {
+            Ok(subscription) => Some(subscription),
+            Err(e) => {
+                tracing::warn!(server = upstream.name(), error = %e, "cannot follow list changes of upstream");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let cancel = client.cancellation_token();
+    let closed = client.waiting();
+    tokio::pin!(closed);
+    loop {
+        tokio::select! {
+            _ = upstream.stop.cancelled() => {
+                cancel.cancel();
+                let _ = closed.await;
+                return "stopped".into();
+            }
+            reason = &mut closed => {
+                return match reason {
+                    Ok(reason) => format!("the connection closed ({reason:?}){}", upstream.stderr_hint()),
+                    Err(e) => format!("the connection task failed: {e}"),
+                };
+            }
+            Some(Event::ListChanged) = events.recv() => {
+                // Coalesce bursts of notifications into one refresh.
+                while events.try_recv().is_ok() {}
+                refresh_and_announce(upstream, &peer, on_change).await;
+            }
+            notification = next_notification(&mut subscription) => {
+                match notification {
+                    Some(ServerNotification::ToolListChangedNotification(_))
+                    | Some(ServerNotification::PromptListChangedNotification(_))
+                    | Some(ServerNotification::ResourceListChangedNotification(_)) => {
+                        refresh_and_announce(upstream, &peer, on_change).await;
+                    }
+                    Some(_) => {}
+                    None => subscription = None,
+                }
+            }
+        }
+    }
+}
+
+async fn next_notification(
+    subscription: &mut Option<rmcp::service::Subscription>,
+) -> Option<ServerNotification> {
+    match subscription {
+        Some(s) => s.next().await.ok().flatten(),
+        None => std::future::pending().await,
+    }
+}
+
+async fn refresh_and_announce(
+    upstream: &Upstream,
+    peer: &Peer<RoleClient>,
+    on_change: &Arc<dyn Fn() + Send + Sync>,
+) {
+    match refresh(upstream, peer).await {
+        Ok(true) => on_change(),
+        Ok(false) => {}
+        Err(e) => {
+            tracing::warn!(server = upstream.name(), error = %e, "re-listing upstream failed")
+        }
+    }
+}
+
+/// Lists everything (all pages); returns whether the listing changed.
+async fn refresh(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<bool, String> {
+    let capabilities = upstream.read().capabilities.clone();
+    let listing = tokio::time::timeout(upstream.timeout, async {
+        let mut listing = Listing::default();
+        if capabilities.tools.is_some() {
+            listing.tools = peer
+                .list_all_tools()
+                .await
+                .map_err(|e| format!("tools/list: {e}"))?;
+        }
+        if capabilities.prompts.is_some() {
+            listing.prompts = peer
+                .list_all_prompts()
+                .await
+                .map_err(|e| format!("prompts/list: {e}"))?;
+        }
+        if capabilities.resources.is_some() {
+            listing.resources = peer
+                .list_all_resources()
+                .await
+                .map_err(|e| format!("resources/list: {e}"))?;
+            listing.templates = peer
+                .list_all_resource_templates()
+                .await
+                .map_err(|e| format!("resources/templates/list: {e}"))?;
+        }
+        Ok::<_, String>(listing)
+    })
+    .await
+    .map_err(|_| {
+        format!(
+            "no answer within {}",
+            crate::config::DurationSpec(upstream.timeout)
+        )
+    })??;
+    let mut state = upstream.write();
+    let changed = state.listing.as_deref() != Some(&listing);
+    state.listing = Some(Arc::new(listing));
+    if let Some(peer_info) = peer.peer_info() {
+        state.status = Status::Ready {
+            protocol: peer_info.protocol_version.to_string(),
+            server: peer_info.server_info.clone(),
+            since: Instant::now(),
+        };
+    }
+    state.peer = Some(peer.clone());
+    Ok(changed)
+}
+
+async fn connect(
+    upstream: &Arc<Upstream>,
+    events: mpsc::UnboundedSender<Event>,
+) -> Result<Client, String> {
+    let spec = &upstream.spec;
+    let handler = || UpstreamClient {
+        upstream: upstream.clone(),
+        events: events.clone(),
+        info: client_info(),
+    };
+    let modes: Vec<ClientLifecycleMode> = match (spec.protocol, spec.transport) {
+        (ProtocolPreference::Legacy, _) | (_, Transport::Sse) => {
+            vec![ClientLifecycleMode::Initialize]
+        }
+        (ProtocolPreference::Modern, _) => {
+            vec![ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            }]
+        }
+        // Some legacy HTTP servers answer an unknown first request with a transport
+        // error rather than a JSON-RPC one, so a failed probe falls back to a fresh initialize.
+        (ProtocolPreference::Auto, _) => vec![
+            ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
+            },
+            ClientLifecycleMode::Initialize,
+        ],
+    };
+    let mut last_error = String::new();
+    for mode in modes {
+        let attempt = match spec.transport {
+            Transport::Stdio => {
+                let transport = spawn_child(upstream)?;
+                handler()
+                    .serve_with_lifecycle(transport, mode)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Transport::StreamableHttp => {
+                let transport = streamable_http(upstream)?;
+                handler()
+                    .serve_with_lifecycle(transport, mode)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Transport::Sse => {
+                let transport = crate::sse_client::SseClientTransport::connect(
+                    upstream.http.clone(),
+                    spec.url.as_deref().unwrap_or_default(),
+                    headers(&spec.headers)?,
+                )
+                .await?;
+                handler()
+                    .serve_with_lifecycle(transport, mode)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+        };
+        match attempt {
+            Ok(client) => {
+                client
+                    .peer()
+                    .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
+                    .await;
+                let Some(info) = client.peer().peer_info() else {
+                    return Err("the server sent no capabilities".into());
+                };
+                let mut state = upstream.write();
+                state.modern = !info.protocol_version.has_initialize();
+                state.capabilities = info.capabilities.clone();
+                state.instructions = info.instructions.clone();
+                return Ok(client);
+            }
+            Err(e) => {
+                last_error = format!("{e}{}", upstream.stderr_hint());
+                tracing::debug!(server = upstream.name(), error = %last_error, "connection attempt failed");
+            }
+        }
+    }
+    Err(last_error)
+}
+
+fn headers(values: &[NameValue]) -> Result<http::HeaderMap, String> {
+    let mut map = http::HeaderMap::new();
+    for value in values {
+        let name = http::HeaderName::from_bytes(value.name.as_bytes())
+            .map_err(|_| format!("`{}` is not a valid HTTP header name", value.name))?;
+        let mut header = http::HeaderValue::from_str(&value.resolve()?).map_err(|_| {
+            format!(
+                "header {} has a value that is not valid in HTTP",
+                value.name
+            )
+        })?;
+        header.set_sensitive(true);
+        map.append(name, header);
+    }
+    Ok(map)
+}
+
+fn streamable_http(
+    upstream: &Upstream,
+) -> Result<rmcp::transport::StreamableHttpClientTransport<reqwest::Client>, String> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let spec = &upstream.spec;
+    let custom_headers = headers(&spec.headers)?
+        .into_iter()
+        .filter_map(|(k, v)| k.map(|k| (k, v)))
+        .collect();
+    let mut config =
+        StreamableHttpClientTransportConfig::with_uri(spec.url.clone().unwrap_or_default())
+            .custom_headers(custom_headers)
+            // A gateway multiplexes many clients over one upstream connection.
+            .max_concurrent_requests(256);
+    config.allow_stateless = true;
+    Ok(rmcp::transport::StreamableHttpClientTransport::with_client(
+        upstream.http.clone(),
+        config,
+    ))
+}
+
+fn spawn_child(upstream: &Arc<Upstream>) -> Result<rmcp::transport::TokioChildProcess, String> {
+    let spec = &upstream.spec;
+    let program = spec.command.as_deref().unwrap_or_default();
+    let mut command = tokio::process::Command::new(program);
+    command.args(&spec.args).kill_on_drop(true);
+    for var in &spec.env {
+        command.env(&var.name, var.resolve()?);
+    }
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(command)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                format!("cannot start `{program}`: it was not found; is it installed and on PATH?")
+            }
+            _ => format!("cannot start `{program}`: {}", error_chain(&e)),
+        })?;
+    upstream
+        .stderr
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clear();
+    if let Some(stderr) = stderr {
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                tracing::info!(server = upstream.name(), stderr = %line, "upstream output");
+                let mut tail = upstream.stderr.lock().unwrap_or_else(|e| e.into_inner());
+                if tail.len() == STDERR_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(line);
+            }
+        });
+    }
+    Ok(transport)
+}
