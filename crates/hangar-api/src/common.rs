@@ -101,14 +101,14 @@ impl JsonSchema for Duration {
     }
 }
 
-/// A free-form JSON object, such as a JSON Schema, stored as given.
+/// A JSON Schema document, stored as given.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct JsonObject(pub serde_json::Map<String, serde_json::Value>);
+pub struct JsonSchemaDocument(pub serde_json::Map<String, serde_json::Value>);
 
-impl JsonSchema for JsonObject {
+impl JsonSchema for JsonSchemaDocument {
     fn schema_name() -> Cow<'static, str> {
-        "JsonObject".into()
+        "JsonSchemaDocument".into()
     }
 
     fn inline_schema() -> bool {
@@ -116,7 +116,12 @@ impl JsonSchema for JsonObject {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true })
+        // `type` is declared so that CEL rules can read it; everything else is kept as given.
+        json_schema!({
+            "type": "object",
+            "properties": { "type": { "type": "string" } },
+            "x-kubernetes-preserve-unknown-fields": true,
+        })
     }
 }
 
@@ -241,6 +246,7 @@ pub struct IngressSpec {
     /// Path prefix routed to the Service.
     #[serde(default = "default_ingress_path")]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("must start with /"))]
+    #[schemars(length(max = 1024))]
     pub path: String,
     /// Secret holding the TLS certificate; plain HTTP when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -105,7 +105,8 @@ pub struct ToolNaming {
     pub prefix: bool,
     /// Between prefix and name.
     #[serde(default = "default_separator")]
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_.-]{1,4}$')").message("spec.toolNaming.separator must be 1 to 4 of letters, digits, '_', '-', '.'"))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z0-9_.-]+$')").message("spec.toolNaming.separator may only contain letters, digits, '_', '-', '.'"))]
+    #[schemars(length(min = 1, max = 4))]
     pub separator: String,
     /// What to do when two sources offer the same name.
     #[serde(default)]
@@ -169,6 +170,7 @@ pub struct RedisSpec {
     /// `redis://` or `rediss://` URL (for Cluster: any node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.startsWith('redis://') || self.startsWith('rediss://')").message("spec.redis.url must start with redis:// or rediss://"))]
+    #[schemars(length(max = 2048))]
     pub url: Option<String>,
     /// The URL, read from a Secret (it may carry a password).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,6 +205,7 @@ pub struct RateLimitSpec {
     pub per_tool: Option<RateLimit>,
     /// Limits for particular tools (by the name clients see), replacing `perTool` for them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 256))]
     pub tools: BTreeMap<String, RateLimit>,
 }
 
@@ -252,6 +255,7 @@ pub struct BearerTokens {
 pub struct OidcSpec {
     /// Issuer URL; its discovery document names the JWKS.
     #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https']").message("spec.auth.oidc.issuer must be an http(s) URL"))]
+    #[schemars(length(max = 2048))]
     pub issuer: String,
     /// Accepted `aud` values; at least one must match.
     #[schemars(length(min = 1))]
@@ -259,6 +263,7 @@ pub struct OidcSpec {
     /// JWKS URL, when not taken from the issuer's discovery document.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isURL(self) && url(self).getScheme() in ['http', 'https']").message("spec.auth.oidc.jwksUrl must be an http(s) URL"))]
+    #[schemars(length(max = 2048))]
     pub jwks_url: Option<String>,
     /// Tolerated clock difference for `exp` and `nbf`.
     #[serde(default = "default_clock_skew")]
@@ -283,6 +288,7 @@ pub struct AuthorizationSpec {
     #[serde(default)]
     pub default: AuthorizationDefault,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub rules: Vec<AuthorizationRule>,
 }
 
@@ -302,19 +308,25 @@ pub enum AuthorizationDefault {
 #[x_kube(validation = Rule::new("(has(self.subjects) && size(self.subjects) > 0) || (has(self.groups) && size(self.groups) > 0) || (has(self.scopes) && size(self.scopes) > 0)").message("an authorization rule needs subjects, groups or scopes to match callers"))]
 pub struct AuthorizationRule {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub subjects: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub scopes: Vec<String>,
     /// Tool names (as clients see them); `*` matches any run of characters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub tools: Vec<String>,
     /// Prompt names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub prompts: Vec<String>,
     /// Resource URIs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64))]
     pub resources: Vec<String>,
 }
 

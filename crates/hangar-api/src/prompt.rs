@@ -32,19 +32,19 @@ use crate::tool::{CatalogItemStatus, MCP_NAME_RULE};
     )
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.arguments) || self.arguments.all(a, self.arguments.exists_one(b, b.name == a.name))").message("spec.arguments names must be unique").field_path(".arguments"))]
 pub struct MCPPromptSpec {
     /// Prompt name clients see; `metadata.name` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new(MCP_NAME_RULE).message("spec.name may only contain letters, digits, '_', '-' and '.', at most 128"))]
+    #[schemars(length(max = 128))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Arguments the templates use.
+    /// Arguments the templates use. Names are unique (a list keyed by name).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(length(max = 64))]
+    #[schemars(length(max = 64), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub arguments: Vec<PromptArgument>,
     /// The messages returned by `prompts/get`, with `{{argument}}` placeholders.
     #[schemars(length(min = 1, max = 64))]
@@ -55,7 +55,8 @@ pub struct MCPPromptSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PromptArgument {
-    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z_][A-Za-z0-9_-]{0,63}$')").message("argument names start with a letter or '_' and contain letters, digits, '_' and '-'"))]
+    #[x_kube(validation = Rule::new("self.matches('^[A-Za-z_][A-Za-z0-9_-]*$')").message("argument names start with a letter or '_' and contain letters, digits, '_' and '-'"))]
+    #[schemars(length(min = 1, max = 64))]
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,

@@ -42,6 +42,7 @@ pub struct MCPResourceSpec {
     /// Resource name clients see; `metadata.name` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new(MCP_NAME_RULE).message("spec.name may only contain letters, digits, '_', '-' and '.', at most 128"))]
+    #[schemars(length(max = 128))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
@@ -50,6 +51,7 @@ pub struct MCPResourceSpec {
     /// MIME type of the content, e.g. `text/markdown`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self.matches('^[a-zA-Z0-9!#$&^_.+-]+/[a-zA-Z0-9!#$&^_.+-]+(;.*)?$')").message("spec.mimeType must look like type/subtype, e.g. text/plain"))]
+    #[schemars(length(max = 256))]
     pub mime_type: Option<String>,
     /// Content stored in the object.
     #[serde(default, skip_serializing_if = "Option::is_none")]

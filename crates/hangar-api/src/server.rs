@@ -55,7 +55,6 @@ use crate::common::{
 #[x_kube(validation = Rule::new("self.mode == 'remote' || !has(self.endpoint)").message("spec.endpoint is only used when spec.mode is remote").field_path(".endpoint"))]
 #[x_kube(validation = Rule::new("self.mode != 'remote' || self.transport != 'stdio'").message("spec.transport stdio needs a container; a remote server speaks streamable-http or sse").field_path(".transport"))]
 #[x_kube(validation = Rule::new("self.mode != 'container' || self.transport != 'stdio' || (has(self.command) && size(self.command) > 0) || has(self.registry)").message("spec.command is required for spec.transport stdio: it is the program the bridge runs").field_path(".command"))]
-#[x_kube(validation = Rule::new("!has(self.volumeMounts) || self.volumeMounts.all(m, has(self.volumes) && self.volumes.exists(v, v.name == m.name))").message("every spec.volumeMounts[].name must name an entry of spec.volumes").field_path(".volumeMounts"))]
 pub struct MCPServerSpec {
     /// `container`: run the server as a workload. `remote`: probe and federate an endpoint that runs elsewhere.
     #[serde(default)]
@@ -222,11 +221,13 @@ impl Transport {
 #[serde(rename_all = "camelCase")]
 pub struct ServerConfigFiles {
     /// File name → content.
+    #[schemars(extend("maxProperties" = 64))]
     #[x_kube(validation = Rule::new("self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))").message("file names may only contain letters, digits, '-', '_' and '.'"))]
     pub files: BTreeMap<String, String>,
     /// Directory the files appear in.
     #[serde(default = "default_config_mount_path")]
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("must be an absolute path"))]
+    #[schemars(length(max = 1024))]
     pub mount_path: String,
 }
 

@@ -4,7 +4,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Condition, Duration, HttpBackend, JsonObject};
+use crate::common::{Condition, Duration, HttpBackend, JsonSchemaDocument};
 
 /// A CEL rule body for MCP names: letters, digits, `_`, `-`, `.`, 1 to 128 characters.
 pub(crate) const MCP_NAME_RULE: &str = "self.matches('^[A-Za-z0-9_.-]{1,128}$')";
@@ -41,6 +41,7 @@ pub struct MCPToolSpec {
     /// Tool name clients see; `metadata.name` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new(MCP_NAME_RULE).message("spec.name may only contain letters, digits, '_', '-' and '.', at most 128"))]
+    #[schemars(length(max = 128))]
     pub name: Option<String>,
     /// Human-readable name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -51,11 +52,11 @@ pub struct MCPToolSpec {
     /// JSON Schema of the arguments; calls are validated against it before the backend is called.
     #[serde(default = "default_input_schema")]
     #[x_kube(validation = Rule::new("has(self.type) && self.type == 'object'").message("spec.inputSchema must be a JSON Schema with type: object"))]
-    pub input_schema: JsonObject,
+    pub input_schema: JsonSchemaDocument,
     /// JSON Schema of the structured result.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("has(self.type) && self.type == 'object'").message("spec.outputSchema must be a JSON Schema with type: object"))]
-    pub output_schema: Option<JsonObject>,
+    pub output_schema: Option<JsonSchemaDocument>,
     /// Hints about the tool's behaviour.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub annotations: Option<ToolAnnotations>,
@@ -66,10 +67,10 @@ pub struct MCPToolSpec {
     pub timeout: Duration,
 }
 
-fn default_input_schema() -> JsonObject {
+fn default_input_schema() -> JsonSchemaDocument {
     let mut schema = serde_json::Map::new();
     schema.insert("type".into(), "object".into());
-    JsonObject(schema)
+    JsonSchemaDocument(schema)
 }
 
 fn default_tool_timeout() -> Duration {
