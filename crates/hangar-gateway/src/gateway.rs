@@ -77,7 +77,7 @@ impl Gateway {
             }),
             mirror: false,
         };
-        gateway.apply(config, "startup")?;
+        gateway.apply_config(config, "startup", true)?;
         Ok(gateway)
     }
 
@@ -118,6 +118,15 @@ impl Gateway {
 
     /// Replaces the config. Invalid configs are refused and the old one stays.
     pub fn apply(&self, config: GatewayConfig, origin: &str) -> Result<(), ConfigError> {
+        self.apply_config(config, origin, false)
+    }
+
+    fn apply_config(
+        &self,
+        config: GatewayConfig,
+        origin: &str,
+        initial: bool,
+    ) -> Result<(), ConfigError> {
         let problems = config.problems();
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
@@ -131,6 +140,18 @@ impl Gateway {
         })?;
         let _guard = self.inner.rebuild.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.runtime();
+        let (before, after) = (&old.config.gateway, &config.gateway);
+        if !initial
+            && (before.allowed_hosts != after.allowed_hosts
+                || before.allowed_origins != after.allowed_origins
+                || before.max_request_body_bytes != after.max_request_body_bytes
+                || before.session_idle_timeout != after.session_idle_timeout)
+        {
+            tracing::warn!(
+                "gateway.allowedHosts, allowedOrigins, maxRequestBodyBytes and sessionIdleTimeout \
+                 take effect when the gateway restarts; everything else is live"
+            );
+        }
         let mut reusable: HashMap<&str, &Arc<Upstream>> =
             old.upstreams.iter().map(|u| (u.name(), u)).collect();
         let default_timeout = config.gateway.default_timeout.0;

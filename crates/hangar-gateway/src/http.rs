@@ -83,6 +83,10 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         sessions,
         transport_config(&gateway, cancel),
     );
+    let limit = usize::try_from(settings.max_request_body_bytes).unwrap_or(usize::MAX);
+    let mcp = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(limit, check_jsonrpc))
+        .service(mcp);
     Router::new()
         .route_service("/mcp", mcp)
         .route("/metrics", get(metrics))
@@ -113,6 +117,160 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, axum::Json(detail))
+}
+
+/// Answers malformed JSON-RPC with the JSON-RPC errors clients expect (the
+/// transport alone would refuse such bodies with a bare HTTP status), and
+/// refuses oversized bodies before reading them fully.
+async fn check_jsonrpc(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST {
+        return next.run(request).await;
+    }
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return too_large(limit);
+    }
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(_) => return too_large(limit),
+    };
+    if let Some(error) = jsonrpc_problem(&bytes) {
+        return error;
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+fn too_large(limit: usize) -> Response {
+    (
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Payload Too Large: the request body exceeds the gateway's limit of {limit} bytes"),
+    )
+        .into_response()
+}
+
+fn jsonrpc_error(
+    status: StatusCode,
+    id: serde_json::Value,
+    code: i32,
+    message: String,
+) -> Response {
+    let body = serde_json::json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}});
+    (status, axum::Json(body)).into_response()
+}
+
+/// Why `params` do not fit a standard MCP request `method`, when they do not.
+fn params_mismatch(method: &str, params: Option<&serde_json::Value>) -> Option<String> {
+    use rmcp::model::*;
+    fn check<T: serde::de::DeserializeOwned>(params: Option<&serde_json::Value>) -> Option<String> {
+        let params = params.cloned().unwrap_or_else(|| serde_json::json!({}));
+        serde_json::from_value::<T>(params)
+            .err()
+            .map(|e| e.to_string())
+    }
+    match method {
+        "tools/call" => check::<CallToolRequestParams>(params),
+        "prompts/get" => check::<GetPromptRequestParams>(params),
+        "resources/read" => check::<ReadResourceRequestParams>(params),
+        "resources/subscribe" | "resources/unsubscribe" => check::<SubscribeRequestParams>(params),
+        "completion/complete" => check::<CompleteRequestParams>(params),
+        "initialize" => check::<InitializeRequestParams>(params),
+        "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+            check::<Option<PaginatedRequestParams>>(params)
+        }
+        _ => None,
+    }
+}
+
+/// The error response for a body that is not one valid JSON-RPC message, if it is not.
+fn jsonrpc_problem(bytes: &[u8]) -> Option<Response> {
+    use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+    match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
+        // Params that do not fit a standard method parse as a custom request;
+        // that is a params error, not an unknown method.
+        Ok(ClientJsonRpcMessage::Request(request)) => {
+            let ClientRequest::CustomRequest(custom) = &request.request else {
+                return None;
+            };
+            let why = params_mismatch(&custom.method, custom.params.as_ref())?;
+            let id = serde_json::to_value(&request.id).unwrap_or_default();
+            return Some(jsonrpc_error(
+                StatusCode::OK,
+                id,
+                -32602,
+                format!("Invalid params for {}: {why}", custom.method),
+            ));
+        }
+        Ok(_) => return None,
+        Err(_) => {}
+    }
+    let value: serde_json::Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            return Some(jsonrpc_error(
+                StatusCode::BAD_REQUEST,
+                serde_json::Value::Null,
+                -32700,
+                format!("Parse error: the body is not JSON ({e})"),
+            ));
+        }
+    };
+    let Some(object) = value.as_object() else {
+        let why = if value.is_array() {
+            "batches are not supported; send one JSON-RPC message per request"
+        } else {
+            "a JSON-RPC message must be a JSON object"
+        };
+        return Some(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            serde_json::Value::Null,
+            -32600,
+            format!("Invalid Request: {why}"),
+        ));
+    };
+    let id = object.get("id").cloned().unwrap_or(serde_json::Value::Null);
+    let valid_id = matches!(
+        id,
+        serde_json::Value::String(_) | serde_json::Value::Number(_)
+    );
+    match (
+        object.get("jsonrpc").and_then(|v| v.as_str()),
+        object.get("method"),
+    ) {
+        (Some("2.0"), Some(serde_json::Value::String(method))) if valid_id => {
+            let why = params_mismatch(method, object.get("params"))
+                .unwrap_or_else(|| "they do not match the method's schema".to_string());
+            Some(jsonrpc_error(
+                StatusCode::OK,
+                id,
+                -32602,
+                format!("Invalid params for {method}: {why}"),
+            ))
+        }
+        (Some("2.0"), Some(serde_json::Value::String(_))) if !object.contains_key("id") => Some(
+            (
+                StatusCode::BAD_REQUEST,
+                "Bad Request: a notification with invalid params was ignored",
+            )
+                .into_response(),
+        ),
+        _ => Some(jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            if valid_id {
+                id
+            } else {
+                serde_json::Value::Null
+            },
+            -32600,
+            "Invalid Request: expected {\"jsonrpc\": \"2.0\", \"method\": ..., \"id\": ...}"
+                .to_string(),
+        )),
+    }
 }
 
 /// Gives each request an id (the caller's `X-Request-Id`, or a new one), logs

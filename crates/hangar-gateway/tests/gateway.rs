@@ -508,3 +508,440 @@ async fn name_clashes_are_reported_when_prefixing_is_off() {
         "{detail}"
     );
 }
+
+/// Lays a config out the way the kubelet mounts a ConfigMap: the file is a
+/// symlink through `..data`, which is swapped atomically on every update.
+struct ConfigMapDir {
+    dir: tempfile::TempDir,
+    version: usize,
+}
+
+impl ConfigMapDir {
+    fn new(content: &str) -> Self {
+        let mut this = Self {
+            dir: tempfile::tempdir().unwrap(),
+            version: 0,
+        };
+        this.publish(content);
+        std::os::unix::fs::symlink("..data/gateway.yaml", this.dir.path().join("gateway.yaml"))
+            .unwrap();
+        this
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("gateway.yaml")
+    }
+
+    fn publish(&mut self, content: &str) {
+        self.version += 1;
+        let versioned = format!("..2026_01_01_00_00_{:02}", self.version);
+        std::fs::create_dir(self.dir.path().join(&versioned)).unwrap();
+        std::fs::write(
+            self.dir.path().join(&versioned).join("gateway.yaml"),
+            content,
+        )
+        .unwrap();
+        let tmp = self.dir.path().join("..data_tmp");
+        std::os::unix::fs::symlink(&versioned, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.path().join("..data")).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_keeps_sessions_and_calls_in_flight() {
+    let (upstream, _) = fixture("reloaded").await;
+    let backend = backend().await;
+    let server = format!(
+        "servers:\n  - {{name: up, transport: streamable-http, url: \"{}\"}}\n",
+        upstream.url("/mcp")
+    );
+    let tool = |name: &str| {
+        format!(
+            "  - {{name: {name}, backend: {{url: \"{}\"}}}}\n",
+            backend.url("/text")
+        )
+    };
+    let v1 = format!("{HEAD}{server}tools:\n{}", tool("first"));
+    let mut mount = ConfigMapDir::new(&v1);
+    let gw = TestGateway::start(&v1).await;
+    let cancel = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(hangar_gateway::reload::watch(
+        gw.gateway.clone(),
+        mount.path(),
+        cancel.clone(),
+    ));
+
+    let recorder = Recorder::default();
+    let session = recorder
+        .clone()
+        .serve(rmcp::transport::StreamableHttpClientTransport::from_uri(
+            gw.mcp(),
+        ))
+        .await
+        .unwrap();
+    let in_flight = {
+        let peer = session.peer().clone();
+        tokio::spawn(async move { peer.call_tool(call("up__sleep", json!({"ms": 1500}))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // A new declared tool arrives; the upstream connection is reused.
+    mount.publish(&format!(
+        "{HEAD}{server}tools:\n{}{}",
+        tool("first"),
+        tool("second")
+    ));
+    let seen = recorder.0.clone();
+    eventually(
+        "tools/list_changed after the ConfigMap swap",
+        Duration::from_secs(15),
+        || seen.lock().unwrap().contains(&"tools"),
+    )
+    .await;
+    let names: Vec<String> = session
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert!(
+        names.contains(&"second".to_string()) && names.contains(&"up__echo".to_string()),
+        "{names:?}"
+    );
+    let result = in_flight.await.unwrap().unwrap();
+    assert_eq!(
+        first_text(&result),
+        "slept 1500 ms",
+        "the call in flight finished normally"
+    );
+
+    // A broken config is refused; the gateway keeps serving the last good one.
+    let digest = gw.gateway.config().digest();
+    mount.publish(&format!(
+        "{HEAD}tools:\n  - {{name: \"bad name\", backend: {{url: nope}}}}\n"
+    ));
+    let metrics = gw.gateway.metrics().clone();
+    eventually(
+        "the broken config to be rejected",
+        Duration::from_secs(15),
+        || {
+            metrics
+                .render()
+                .contains("hangar_gateway_config_reloads_total{outcome=\"error\"} 1")
+        },
+    )
+    .await;
+    assert_eq!(gw.gateway.config().digest(), digest);
+
+    // Removing the upstream lets its call in flight finish before disconnecting.
+    let in_flight = {
+        let peer = session.peer().clone();
+        tokio::spawn(async move { peer.call_tool(call("up__sleep", json!({"ms": 1000}))).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    seen.lock().unwrap().clear();
+    mount.publish(&format!("{HEAD}tools:\n{}", tool("first")));
+    let result = in_flight.await.unwrap().unwrap();
+    assert_eq!(first_text(&result), "slept 1000 ms");
+    eventually(
+        "tools/list_changed after removing the server",
+        Duration::from_secs(15),
+        || seen.lock().unwrap().contains(&"tools"),
+    )
+    .await;
+    let names: Vec<String> = session
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["first"]);
+    cancel.cancel();
+}
+
+/// Sends one raw HTTP request to the gateway and returns the status and body.
+async fn raw(
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<reqwest::Body>,
+) -> (u16, String, reqwest::header::HeaderMap) {
+    let mut request = reqwest::Client::new().post(url).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    (status, response.text().await.unwrap(), headers)
+}
+
+const JSON_AND_SSE: (&str, &str) = ("accept", "application/json, text/event-stream");
+const JSON_BODY: (&str, &str) = ("content-type", "application/json");
+
+/// The first JSON-RPC message in a JSON or SSE body.
+fn message(body: &str) -> serde_json::Value {
+    let data = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .find(|d| !d.is_empty())
+        .unwrap_or(body);
+    serde_json::from_str(data).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {body}"))
+}
+
+fn stateless_meta() -> serde_json::Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_the_right_status_and_error() {
+    let (upstream, _) = fixture("target").await;
+    let backend = backend().await;
+    let gw = TestGateway::start(&format!(
+        "{HEAD}gateway: {{maxRequestBodyBytes: 4096}}\nservers:\n  - {{name: up, transport: streamable-http, url: \"{}\", timeout: 700ms}}\ntools:\n  - {{name: stuck, backend: {{url: \"{}\", timeout: 500ms}}}}\n",
+        upstream.url("/mcp"),
+        backend.url("/hang"),
+    ))
+    .await;
+    let url = gw.mcp();
+    let headers = [JSON_AND_SSE, JSON_BODY];
+
+    // Malformed JSON: 400 with a JSON-RPC parse error.
+    let (status, body, _) = raw(
+        &url,
+        &headers,
+        "{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\"",
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(message(&body)["error"]["code"], -32700, "{body}");
+
+    // Not a JSON-RPC message, and batches.
+    let (status, body, _) = raw(&url, &headers, "{\"hello\": 1}").await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (400, Some(-32600)),
+        "{body}"
+    );
+    let (status, body, _) = raw(
+        &url,
+        &headers,
+        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]",
+    )
+    .await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (400, Some(-32600)),
+        "{body}"
+    );
+
+    // Oversized bodies: 413, whether announced or streamed.
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{{\"pad\":\"{}\"}}}}",
+        "x".repeat(8000)
+    );
+    let (status, _, _) = raw(&url, &headers, big.clone()).await;
+    assert_eq!(status, 413);
+    let chunks = futures::stream::iter(vec![Ok::<_, std::io::Error>(big.into_bytes())]);
+    let (status, _, _) = raw(&url, &headers, reqwest::Body::wrap_stream(chunks)).await;
+    assert_eq!(status, 413);
+
+    // Wrong media types.
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let (status, _, _) = raw(
+        &url,
+        &[JSON_AND_SSE, ("content-type", "text/plain")],
+        ping.clone(),
+    )
+    .await;
+    assert_eq!(status, 415);
+    let (status, _, _) = raw(&url, &[("accept", "text/html"), JSON_BODY], ping.clone()).await;
+    assert_eq!(status, 406);
+
+    // DNS rebinding guards: foreign Host and Origin are refused.
+    let (status, _, _) = raw(
+        &url,
+        &[JSON_AND_SSE, JSON_BODY, ("host", "evil.example")],
+        ping.clone(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = raw(
+        &url,
+        &[JSON_AND_SSE, JSON_BODY, ("origin", "https://evil.example")],
+        ping.clone(),
+    )
+    .await;
+    assert_eq!(status, 403);
+
+    // A session, then errors inside it.
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}});
+    let (status, body, response_headers) = raw(&url, &headers, init.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let session = response_headers["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let in_session = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let (status, _, _) = raw(
+        &url,
+        &in_session,
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    let (_, body, _) = raw(
+        &url,
+        &in_session,
+        json!({"jsonrpc": "2.0", "id": 2, "method": "no/such/method"}).to_string(),
+    )
+    .await;
+    assert_eq!(message(&body)["error"]["code"], -32601, "{body}");
+    assert_eq!(message(&body)["id"], 2);
+
+    // Wrong params: a tools/call whose name is not a string, and one without a name.
+    for params in [json!({"name": 5}), json!({"arguments": {}})] {
+        let request = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": params});
+        let (_, body, _) = raw(&url, &in_session, request.to_string()).await;
+        assert_eq!(message(&body)["error"]["code"], -32602, "{body}");
+        assert_eq!(message(&body)["id"], 3, "{body}");
+    }
+    let unknown =
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "missing"}});
+    let (_, body, _) = raw(&url, &in_session, unknown.to_string()).await;
+    assert_eq!(message(&body)["error"]["code"], -32602, "{body}");
+
+    // A hanging backend and a hanging upstream end within their timeouts as tool errors.
+    let stuck =
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "stuck"}});
+    let (_, body, _) = raw(&url, &in_session, stuck.to_string()).await;
+    assert_eq!(message(&body)["result"]["isError"], true, "{body}");
+    assert!(body.contains("did not answer within 500ms"), "{body}");
+    let slow = json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "up__sleep", "arguments": {"ms": 30000}}});
+    let (_, body, _) = raw(&url, &in_session, slow.to_string()).await;
+    assert_eq!(message(&body)["result"]["isError"], true, "{body}");
+    assert!(body.contains("did not answer within 700ms"), "{body}");
+
+    // Unknown and deleted sessions are 404.
+    let gone = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-session-id", "no-such-session"),
+    ];
+    let (status, _, _) = raw(&url, &gone, ping.clone()).await;
+    assert_eq!(status, 404);
+    let deleted = reqwest::Client::new()
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    let (status, _, _) = raw(&url, &in_session, ping.clone()).await;
+    assert_eq!(status, 404);
+
+    // The stateless era: unknown methods are HTTP 404 with -32601; bad _meta is 400.
+    let stateless = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-protocol-version", "2026-07-28"),
+    ];
+    let request = json!({"jsonrpc": "2.0", "id": 7, "method": "no/such", "params": {"_meta": stateless_meta()}});
+    let (status, body, _) = raw(
+        &url,
+        &[
+            stateless[0],
+            stateless[1],
+            stateless[2],
+            ("mcp-method", "no/such"),
+        ],
+        request.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (404, Some(-32601)),
+        "{body}"
+    );
+    let request = json!({"jsonrpc": "2.0", "id": 8, "method": "server/discover", "params": {}});
+    let (status, body, _) = raw(
+        &url,
+        &[
+            stateless[0],
+            stateless[1],
+            stateless[2],
+            ("mcp-method", "server/discover"),
+        ],
+        request.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (400, Some(-32602)),
+        "{body}"
+    );
+
+    // Routing headers must agree with the body.
+    let request = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": stateless_meta()}});
+    let (status, body, _) = raw(
+        &url,
+        &[
+            stateless[0],
+            stateless[1],
+            stateless[2],
+            ("mcp-method", "prompts/list"),
+        ],
+        request.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (400, Some(-32020)),
+        "{body}"
+    );
+    let request = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "up__echo", "arguments": {"text": "x"}, "_meta": stateless_meta()}});
+    let (status, body, _) = raw(
+        &url,
+        &[
+            stateless[0],
+            stateless[1],
+            stateless[2],
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "up__other"),
+        ],
+        request.to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (400, Some(-32020)),
+        "{body}"
+    );
+
+    // After all that, the gateway still serves.
+    let client = session_client(&url).await;
+    let result = client
+        .call_tool(call("up__echo", json!({"text": "fine"})))
+        .await
+        .unwrap();
+    assert_eq!(first_text(&result), "fine");
+    let http = gw.gateway.metrics().render();
+    assert!(
+        http.contains("hangar_gateway_http_requests_total{method=\"POST\",status=\"413\"} 2"),
+        "{http}"
+    );
+}
