@@ -114,7 +114,8 @@ impl ControlPlane {
             .unwrap_or_else(|why| panic!("{why}"))
     }
 
-    /// A client with full rights (`system:masters`), on the caller's runtime.
+    /// A client with full rights (`system:masters`). Call it inside the test's
+    /// Tokio runtime: a client belongs to the runtime that built it.
     pub fn client(&self) -> Client {
         Client::try_from(self.config.clone())
             .expect("building a kube client from the control plane's config")
@@ -282,6 +283,10 @@ async fn launch_once(kind: &str, etcd: &Path, apiserver: &Path) -> Result<Contro
     match boot(kind, &instance, etcd, apiserver).await {
         Ok(plane) => Ok(plane),
         Err(mut failure) => {
+            failure.message = format!(
+                "the {kind} control plane did not start: {}",
+                failure.message
+            );
             for name in ["etcd", "kube-apiserver"] {
                 let tail = instance.log_tail(name, LOG_TAIL_LINES);
                 failure.port_taken |= tail.contains("address already in use");

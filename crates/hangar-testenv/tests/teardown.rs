@@ -3,6 +3,8 @@
 //! the shared control plane in a child process (this binary again, in child
 //! mode) and inspects what is left after the child ends.
 //!
+//! A start that fails says why and leaves nothing running either.
+//!
 //! A plain `main` (harness = false): the child must be a whole process of its own.
 
 use hangar_testenv::{ControlPlane, shared};
@@ -15,11 +17,14 @@ const CHILD_MODE: &str = "HANGAR_TESTENV_TEARDOWN_CHILD";
 
 fn main() {
     match std::env::var(CHILD_MODE) {
+        Ok(mode) if mode == "start-fails" => child_start_fails(),
         Ok(mode) => child(&mode),
         Err(_) => {
             for ending in [Ending::Exit, Ending::Panic, Ending::Killed] {
                 scenario(ending);
             }
+            missing_binaries_are_explained();
+            a_failed_start_shows_the_logs_and_stops_etcd();
             println!("teardown: no process or directory outlived its test process");
         }
     }
@@ -56,6 +61,96 @@ fn child(mode: &str) {
         },
         other => panic!("unknown {CHILD_MODE}={other}"),
     }
+}
+
+/// Starts a plane that must fail, prints the panic message as one JSON line,
+/// and waits for the parent to look around before exiting.
+fn child_start_fails() {
+    let result = runtime().block_on(async { tokio::spawn(ControlPlane::start()).await });
+    let panic = match result {
+        Ok(_) => panic!("the control plane started although it should not"),
+        Err(e) => e.into_panic(),
+    };
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_else(|| "(not a string panic)".to_string());
+    println!(
+        "{}",
+        serde_json::to_string(&message).expect("a JSON string")
+    );
+    let mut go_ahead = String::new();
+    std::io::stdin()
+        .read_line(&mut go_ahead)
+        .expect("reading stdin");
+}
+
+/// Runs [`child_start_fails`] with `HANGAR_KUBE_BIN=kube_bin` and returns the
+/// panic message, after checking that no process started from `kube_bin` runs.
+fn failed_start_message(kube_bin: &Path) -> String {
+    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+        .env(CHILD_MODE, "start-fails")
+        .env("HANGAR_KUBE_BIN", kube_bin)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning the child");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("reading the child's stdout");
+    // The child is still alive: whatever the failed start launched must be gone already.
+    let left = plane_processes(kube_bin);
+    writeln!(child.stdin.as_mut().expect("piped stdin"), "end").expect("telling the child to end");
+    let output = child.wait_with_output().expect("waiting for the child");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed: {stderr}");
+    assert!(
+        left.is_empty(),
+        "a failed start left processes running: {left:?}"
+    );
+    serde_json::from_str(line.trim())
+        .unwrap_or_else(|e| panic!("child printed {line:?} ({e}): {stderr}"))
+}
+
+fn missing_binaries_are_explained() {
+    let empty = tempfile::tempdir().expect("a temp dir");
+    let message = failed_start_message(empty.path());
+    assert!(message.contains("is missing"), "{message}");
+    assert!(
+        message.contains("run `scripts/test-deps.sh kube`"),
+        "{message}"
+    );
+    println!("teardown: missing binaries ok");
+}
+
+fn a_failed_start_shows_the_logs_and_stops_etcd() {
+    let bin = tempfile::tempdir().expect("a temp dir");
+    let etcd = hangar_testenv::tools::kube_bin("etcd");
+    std::os::unix::fs::symlink(&etcd, bin.path().join("etcd")).expect("linking etcd");
+    let fake = bin.path().join("kube-apiserver");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'fake apiserver: refusing to start' >&2\nexit 3\n",
+    )
+    .expect("writing the fake");
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+
+    let message = failed_start_message(bin.path());
+    for expected in [
+        "the dedicated control plane did not start: kube-apiserver exited during startup",
+        "exit status: 3",
+        "--- last lines of kube-apiserver.log ---\nfake apiserver: refusing to start",
+        "--- last lines of etcd.log ---",
+    ] {
+        assert!(
+            message.contains(expected),
+            "missing {expected:?} in: {message}"
+        );
+    }
+    println!("teardown: failed start ok");
 }
 
 #[derive(Clone, Copy, Debug)]
