@@ -6,6 +6,9 @@
 #   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.txt)
 #   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
 # Idempotent: what is already installed at the pinned versions is reused.
+#
+#   scripts/test-deps.sh                 # everything
+#   scripts/test-deps.sh python node     # only some parts: kube redis python node
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${HANGAR_CACHE:-$HOME/.cache/hangar}
@@ -13,8 +16,20 @@ mkdir -p "$CACHE"
 log() { printf '[test-deps] %s\n' "$*" >&2; }
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
-KUBE_BIN=$(scripts/control-plane.sh | tail -n 1)
+PARTS=${*:-kube redis python node}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+ENV_FILE="$CACHE/test-env"
+touch "$ENV_FILE"
+record() { # KEY VALUE: replace the key's line in the env file
+  grep -v "^$1=" "$ENV_FILE" >"$ENV_FILE.tmp" || true
+  echo "$1=$2" >>"$ENV_FILE.tmp" && mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
 
+if want kube; then
+  record HANGAR_KUBE_BIN "$(scripts/control-plane.sh | tail -n 1)"
+fi
+
+if want redis; then
 if ! command -v redis-server >/dev/null; then
   log "installing redis-server (Debian package)"
   export DEBIAN_FRONTEND=noninteractive
@@ -22,8 +37,10 @@ if ! command -v redis-server >/dev/null; then
   # the package starts a system instance; tests start their own on free ports
   (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
 fi
-REDIS_SERVER=$(command -v redis-server)
+record HANGAR_REDIS_SERVER "$(command -v redis-server)"
+fi
 
+if want python; then
 VENV="$CACHE/venv-$(stamp tests/peers/requirements.txt)"
 if [[ ! -x "$VENV/bin/python" ]]; then
   log "creating Python venv $VENV"
@@ -31,7 +48,10 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   "$VENV.tmp/bin/pip" install -q -r tests/peers/requirements.txt
   mv "$VENV.tmp" "$VENV"
 fi
+record HANGAR_PYTHON "$VENV/bin/python"
+fi
 
+if want node; then
 NODE="$CACHE/node-$(stamp tests/peers/package.json tests/peers/package-lock.json)"
 if [[ ! -d "$NODE/node_modules" ]]; then
   log "installing npm peers into $NODE"
@@ -40,12 +60,8 @@ if [[ ! -d "$NODE/node_modules" ]]; then
   (cd "$NODE.tmp" && npm ci --no-audit --no-fund --loglevel=error)
   mv "$NODE.tmp" "$NODE"
 fi
+record HANGAR_NODE_MODULES "$NODE/node_modules"
+fi
 
-cat >"$CACHE/test-env" <<ENV
-HANGAR_KUBE_BIN=$KUBE_BIN
-HANGAR_REDIS_SERVER=$REDIS_SERVER
-HANGAR_PYTHON=$VENV/bin/python
-HANGAR_NODE_MODULES=$NODE/node_modules
-ENV
-log "wrote $CACHE/test-env"
-cat "$CACHE/test-env"
+log "recorded in $ENV_FILE:"
+cat "$ENV_FILE" >&2
