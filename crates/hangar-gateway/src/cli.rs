@@ -14,6 +14,9 @@ use crate::config::{
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 
+/// rmcp logs every stateless request at info; keep its warnings only.
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -122,7 +125,7 @@ pub async fn serve_until_signal(
 }
 
 pub fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format, "info");
+    init_logging(args.log_format, DEFAULT_LOG_FILTER);
     let config = GatewayConfig::load(&args.config)?;
     runtime()?.block_on(async move {
         let gateway = Gateway::start(config, Arc::new(Metrics::new()))?;
@@ -165,7 +168,7 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
 }
 
 pub fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format, "info");
+    init_logging(args.log_format, DEFAULT_LOG_FILTER);
     let config = bridge_config(&args);
     runtime()?.block_on(async move {
         let gateway = Gateway::start(config, Arc::new(Metrics::new()))?.mirroring_single_upstream();

@@ -312,7 +312,7 @@ impl Upstream {
             progress_token,
         };
         tokio::select! {
-            result = handle.await_response() => result.map_err(|e| self.transport_failure(e)),
+            result = handle.await_response() => result.map(mark_complete).map_err(|e| self.transport_failure(e)),
             _ = downstream.cancel.cancelled() => {
                 let _ = peer.notify_cancelled(rmcp::model::CancelledNotificationParam::new(
                     Some(request_id),
@@ -508,6 +508,20 @@ impl Upstream {
                 ),
             })
     }
+}
+
+/// Results from servers on the session-based revisions carry no `resultType`;
+/// stateless clients require it (the SDK strips it again for session clients).
+fn mark_complete(mut result: ServerResult) -> ServerResult {
+    let result_type = match &mut result {
+        ServerResult::CallToolResult(r) => &mut r.result_type,
+        ServerResult::GetPromptResult(r) => &mut r.result_type,
+        ServerResult::ReadResourceResult(r) => &mut r.result_type,
+        ServerResult::CompleteResult(r) => &mut r.result_type,
+        _ => return result,
+    };
+    result_type.get_or_insert(rmcp::model::ResultType::COMPLETE);
+    result
 }
 
 fn tag_origin(request: &mut ServerRequest, origin: &RequestId) {
@@ -747,7 +761,20 @@ async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Syn
                 Ok(changed) => {
                     backoff = Duration::from_millis(250);
                     upstream.metrics.set_upstream_up(upstream.name(), true);
-                    tracing::info!(server = upstream.name(), status = ?upstream.status(), "upstream connected");
+                    if let Status::Ready {
+                        protocol, server, ..
+                    } = upstream.status()
+                    {
+                        let (name, version) =
+                            server.map(|s| (s.name, s.version)).unwrap_or_default();
+                        tracing::info!(
+                            server = upstream.name(),
+                            protocol,
+                            upstream_name = name,
+                            upstream_version = version,
+                            "upstream connected"
+                        );
+                    }
                     upstream.first_attempt.send_replace(true);
                     if changed {
                         on_change();

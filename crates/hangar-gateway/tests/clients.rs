@@ -1,0 +1,342 @@
+//! MCP software we did not write, through the gateway: the official Python
+//! SDK client and TypeScript SDK client, in both protocol eras, against
+//! declared items and federated reference servers (`server-everything` over
+//! stdio, Streamable HTTP and legacy SSE; `mcp-server-time` over stdio).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hangar_testenv::tools::{Tool, locate, node_bin};
+use serde_json::{Value, json};
+use support::*;
+
+fn node_modules() -> PathBuf {
+    locate(Tool::NodeModules)
+}
+
+fn everything_js() -> PathBuf {
+    let path = node_modules().join("@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        path.exists(),
+        "{} is missing; run `scripts/test-deps.sh node`",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `server-everything` over an HTTP transport (`streamableHttp` or `sse`), as a child process.
+async fn everything_over_http(mode: &str) -> (tokio::process::Child, u16) {
+    let port = free_port();
+    let child = tokio::process::Command::new(node_bin("node"))
+        .arg(everything_js())
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start server-everything");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server-everything {mode} did not open port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, port)
+}
+
+fn client_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
+
+/// Runs a client script with `plan` on stdin and returns its JSON report.
+/// `mode` is `legacy` (initialize handshake) or `auto` (server/discover first).
+async fn run_client(program: &Path, script: &Path, url: &str, mode: &str, plan: &Value) -> Value {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(program)
+        .arg(script)
+        .arg(url)
+        .arg(mode)
+        .env("NODE_PATH", node_modules())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.to_string().as_bytes())
+        .await
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the client finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} {mode} failed:\n{stderr}\n{stdout}",
+        script.display()
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| {
+        panic!(
+            "{} {mode} printed no report ({e}):\n{stdout}\n{stderr}",
+            script.display()
+        )
+    })
+}
+
+fn plan() -> Value {
+    json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "echo", "arguments": {"text": "declared"}},
+        {"op": "call_tool", "name": "everything__echo", "arguments": {"message": "over stdio"}},
+        {"op": "call_tool", "name": "everything-http__echo", "arguments": {"message": "over streamable http"}},
+        {"op": "call_tool", "name": "everything-sse__get-sum", "arguments": {"a": 2, "b": 3}},
+        {"op": "call_tool", "name": "time__get_current_time", "arguments": {"timezone": "Etc/UTC"}},
+        {"op": "call_tool", "name": "fixture__test_input_required_result_elicitation", "arguments": {}},
+        {"op": "call_tool", "name": "fixture__test_sampling", "arguments": {"prompt": "Capital of France?"}},
+        {"op": "call_tool", "name": "nope", "arguments": {}},
+        {"op": "list_prompts"},
+        {"op": "get_prompt", "name": "greet", "arguments": {"who": "Ada"}},
+        {"op": "get_prompt", "name": "everything__simple-prompt"},
+        {"op": "get_prompt", "name": "greet"},
+        {"op": "list_resources"},
+        {"op": "read_resource", "uri": "docs://readme"},
+        {"op": "read_resource", "uri": "demo://resource/dynamic/text/1"},
+        {"op": "read_resource", "uri": "test://static-binary"}
+    ])
+}
+
+fn check(report: &Value, who: &str) {
+    let results = report["results"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{who}: {report}"));
+    let text = |i: usize| {
+        results[i]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let tools: Vec<&str> = results[0]["names"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    for expected in [
+        "echo",
+        "everything__echo",
+        "everything-http__get-sum",
+        "everything-sse__echo",
+        "time__get_current_time",
+        "time__convert_time",
+        "fixture__test_simple_text",
+    ] {
+        assert!(
+            tools.contains(&expected),
+            "{who}: {expected} missing from {tools:?}"
+        );
+    }
+    assert_eq!(
+        results[1]["structured"]["received"]["text"], "declared",
+        "{who}: {}",
+        results[1]
+    );
+    assert_eq!(text(2), "Echo: over stdio", "{who}: {}", results[2]);
+    assert_eq!(
+        text(3),
+        "Echo: over streamable http",
+        "{who}: {}",
+        results[3]
+    );
+    assert!(text(4).contains('5'), "{who}: {}", results[4]);
+    assert!(text(5).contains("Etc/UTC"), "{who}: {}", results[5]);
+    assert_eq!(text(6), "Hello, Ada!", "{who}: {}", results[6]);
+    assert_eq!(text(7), "LLM response: Paris", "{who}: {}", results[7]);
+    assert_eq!(results[8]["error"]["code"], -32602, "{who}: {}", results[8]);
+    let prompts = results[9]["names"].to_string();
+    assert!(
+        prompts.contains("\"greet\"") && prompts.contains("everything__simple-prompt"),
+        "{who}: {prompts}"
+    );
+    assert_eq!(
+        results[10]["messages"][0]["text"], "Hello, Ada.",
+        "{who}: {}",
+        results[10]
+    );
+    assert_eq!(
+        results[11]["messages"][0]["text"], "This is a simple prompt without arguments.",
+        "{who}"
+    );
+    assert_eq!(
+        results[12]["error"]["code"], -32602,
+        "{who}: {}",
+        results[12]
+    );
+    assert!(
+        results[13]["uris"].to_string().contains("docs://readme"),
+        "{who}: {}",
+        results[13]
+    );
+    assert_eq!(results[14]["text"], "# Readme", "{who}: {}", results[14]);
+    assert_eq!(results[14]["mimeType"], "text/markdown", "{who}");
+    assert!(
+        results[15]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains('1'),
+        "{who}: {}",
+        results[15]
+    );
+    assert_eq!(
+        results[16]["blob"],
+        fixture::RED_PIXEL_PNG,
+        "{who}: {}",
+        results[16]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_sdk_clients_in_both_eras() {
+    let python = locate(Tool::Python);
+    let node = node_bin("node");
+    let backend = backend().await;
+    let (fixture, _) = fixture("fixture").await;
+    let (_http_child, http_port) = everything_over_http("streamableHttp").await;
+    let (_sse_child, sse_port) = everything_over_http("sse").await;
+    let config = format!(
+        r#"{HEAD}
+tools:
+  - name: echo
+    inputSchema: {{type: object, properties: {{text: {{type: string}}}}}}
+    backend: {{url: "{echo}"}}
+prompts:
+  - name: greet
+    arguments: [{{name: who, required: true}}]
+    messages: [{{text: "Hello, {{{{who}}}}."}}]
+resources:
+  - {{uri: "docs://readme", name: readme, mimeType: text/markdown, text: "{readme}"}}
+servers:
+  - {{name: everything, transport: stdio, command: "{node}", args: ["{everything}", stdio]}}
+  - {{name: everything-http, transport: streamable-http, url: "http://127.0.0.1:{http_port}/mcp"}}
+  - {{name: everything-sse, transport: sse, url: "http://127.0.0.1:{sse_port}/sse"}}
+  - {{name: time, transport: stdio, command: "{python}", args: ["-m", "mcp_server_time"]}}
+  - {{name: fixture, transport: streamable-http, url: "{fixture}"}}
+"#,
+        echo = backend.url("/echo"),
+        readme = "# Readme",
+        node = node.display(),
+        everything = everything_js().display(),
+        python = python.display(),
+        fixture = fixture.url("/mcp"),
+    );
+    let gw = TestGateway::start(&config).await;
+    let (ready, detail) = gw.gateway.readiness();
+    assert!(ready, "{detail}");
+    for (name, state) in detail["servers"].as_object().unwrap() {
+        assert_eq!(state["state"], "ready", "{name}: {state}");
+    }
+
+    let plan = plan();
+    let runs = [
+        ("python", &python, client_script("python_client.py")),
+        ("typescript", &node, client_script("ts_client.mjs")),
+    ];
+    for (who, program, script) in &runs {
+        for mode in ["legacy", "auto"] {
+            let report = run_client(program, script, &gw.mcp(), mode, &plan).await;
+            let label = format!("{who} {mode}");
+            let negotiated = report["protocolVersion"].as_str().unwrap_or_default();
+            // "auto" probes with server/discover and must pick the stateless revision.
+            if mode == "legacy" {
+                assert!(
+                    negotiated < "2026-07-28",
+                    "{label}: negotiated {negotiated}"
+                );
+            } else {
+                assert_eq!(negotiated, "2026-07-28", "{label}");
+            }
+            assert_eq!(report["serverName"], "hangar-gateway", "{label}");
+            check(&report, &label);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
+    use hangar_gateway::cli::{BridgeArgs, LogFormat, bridge_config};
+    let python = locate(Tool::Python);
+    let args = BridgeArgs {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow_hosts: vec![],
+        timeout: hangar_gateway::config::DurationSpec(Duration::from_secs(30)),
+        log_format: LogFormat::Text,
+        command: vec![
+            python.display().to_string(),
+            "-m".into(),
+            "mcp_server_time".into(),
+        ],
+    };
+    let config = bridge_config(&args);
+    let gateway = hangar_gateway::Gateway::start(
+        config,
+        std::sync::Arc::new(hangar_gateway::metrics::Metrics::new()),
+    )
+    .unwrap()
+    .mirroring_single_upstream();
+    gateway.settled().await;
+    let served = serve(hangar_gateway::http::router(
+        gateway.clone(),
+        Default::default(),
+    ))
+    .await;
+    let plan = json!([
+        {"op": "list_tools"},
+        {"op": "call_tool", "name": "get_current_time", "arguments": {"timezone": "Etc/UTC"}}
+    ]);
+    for mode in ["legacy", "auto"] {
+        let report = run_client(
+            &python,
+            &client_script("python_client.py"),
+            &served.url("/mcp"),
+            mode,
+            &plan,
+        )
+        .await;
+        // The bridge presents the child as itself: its name, its tools, unprefixed.
+        assert_eq!(report["serverName"], "mcp-time", "{mode}: {report}");
+        assert_eq!(
+            report["results"][0]["names"],
+            json!(["get_current_time", "convert_time"]),
+            "{mode}"
+        );
+        let text = report["results"][1]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.contains("Etc/UTC"), "{mode}: {text}");
+    }
+    gateway.shutdown();
+}

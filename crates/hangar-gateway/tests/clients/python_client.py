@@ -1,0 +1,90 @@
+"""Runs a plan of MCP operations against a server with the official Python SDK.
+
+Usage: python python_client.py URL MODE < plan.json
+MODE is "legacy" (initialize handshake) or "auto" (server/discover, then stateless).
+The plan is a JSON list of steps; the results are printed as one JSON object.
+"""
+
+import asyncio
+import json
+import sys
+
+import mcp_types as types
+from mcp import Client
+from mcp.shared.exceptions import MCPError
+
+
+async def sampling(context, params):
+    return types.CreateMessageResult(
+        role="assistant",
+        content=types.TextContent(type="text", text="Paris"),
+        model="python-test-model",
+        stop_reason="endTurn",
+    )
+
+
+async def elicitation(context, params):
+    return types.ElicitResult(action="accept", content={"name": "Ada"})
+
+
+def content_summary(block):
+    data = block.model_dump(by_alias=True, exclude_none=True)
+    return {key: data[key] for key in ("type", "text", "mimeType") if key in data}
+
+
+async def run_step(client, step):
+    op = step["op"]
+    if op == "list_tools":
+        names, cursor = [], None
+        while True:
+            page = await client.list_tools(cursor=cursor)
+            names += [tool.name for tool in page.tools]
+            cursor = page.next_cursor
+            if cursor is None:
+                return {"names": names}
+    if op == "call_tool":
+        result = await client.call_tool(step["name"], step.get("arguments", {}))
+        return {
+            "isError": bool(result.is_error),
+            "content": [content_summary(block) for block in result.content],
+            "structured": result.structured_content,
+        }
+    if op == "list_prompts":
+        return {"names": [prompt.name for prompt in (await client.list_prompts()).prompts]}
+    if op == "get_prompt":
+        result = await client.get_prompt(step["name"], step.get("arguments"))
+        return {"messages": [{"role": m.role, **content_summary(m.content)} for m in result.messages]}
+    if op == "list_resources":
+        return {"uris": [resource.uri for resource in (await client.list_resources()).resources]}
+    if op == "read_resource":
+        result = await client.read_resource(step["uri"])
+        data = result.contents[0].model_dump(by_alias=True, exclude_none=True)
+        return {key: data[key] for key in ("text", "blob", "mimeType") if key in data}
+    raise ValueError(f"unknown op {op}")
+
+
+async def main():
+    url, mode = sys.argv[1], sys.argv[2]
+    plan = json.load(sys.stdin)
+    async with Client(
+        url,
+        mode=mode,
+        sampling_callback=sampling,
+        elicitation_callback=elicitation,
+        cache=None,
+    ) as client:
+        results = []
+        for step in plan:
+            try:
+                results.append(await run_step(client, step))
+            except MCPError as error:
+                results.append({"error": {"code": error.error.code, "message": error.error.message}})
+        info = client.server_info
+        print(json.dumps({
+            "protocolVersion": str(client.protocol_version),
+            "serverName": info.name if info else None,
+            "results": results,
+        }))
+
+
+asyncio.run(main())
