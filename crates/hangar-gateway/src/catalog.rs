@@ -241,6 +241,11 @@ impl Catalog {
         }
     }
 
+    /// The definition clients see for a tool name.
+    pub fn tool_definition(&self, name: &str) -> Option<&Tool> {
+        self.tools.index.get(name).map(|i| &self.tools.items[*i])
+    }
+
     pub fn tool(&self, name: &str) -> Lookup<ToolTarget> {
         self.lookup(self.tools.get(name), self.tools.clashes.get(name), name)
     }

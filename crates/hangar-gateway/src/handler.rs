@@ -534,6 +534,11 @@ impl ServerHandler for GatewayHandler {
         self.gateway.register_session(self.session.id, context.peer);
     }
 
+    /// Lets the transport check `Mcp-Param-*` routing headers against the tool's input schema.
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.gateway.catalog().tool_definition(name).cloned()
+    }
+
     async fn list_tools(
         &self,
         request: Option<PaginatedRequestParams>,
@@ -670,11 +675,7 @@ impl ServerHandler for GatewayHandler {
         self.observe("resources/subscribe", &context, async {
             match self.resource_owner(&request.uri)? {
                 Some(upstream) if upstream.supports_subscribe() => upstream
-                    .subscribe(
-                        request.uri.clone(),
-                        self.session.id,
-                        self.downstream(&context),
-                    )
+                    .subscribe(request.uri.clone(), self.session.id, context.peer.clone())
                     .await
                     .map_err(Failure::into_error),
                 Some(upstream) => Err(ErrorData::new(
@@ -699,11 +700,7 @@ impl ServerHandler for GatewayHandler {
         self.observe("resources/unsubscribe", &context, async {
             match self.resource_owner(&request.uri)? {
                 Some(upstream) if upstream.supports_subscribe() => upstream
-                    .unsubscribe(
-                        request.uri.clone(),
-                        self.session.id,
-                        self.downstream(&context),
-                    )
+                    .unsubscribe(request.uri.clone(), self.session.id)
                     .await
                     .map_err(Failure::into_error),
                 _ => Ok(()),

@@ -139,7 +139,12 @@ async fn check_jsonrpc(State(limit): State<usize>, request: Request, next: Next)
         Ok(bytes) => bytes,
         Err(_) => return too_large(limit),
     };
-    if let Some(error) = jsonrpc_problem(&bytes) {
+    let stateless = parts
+        .headers
+        .get("mcp-protocol-version")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v >= "2026-07-28");
+    if let Some(error) = jsonrpc_problem(&bytes, stateless) {
         return error;
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
@@ -187,8 +192,17 @@ fn params_mismatch(method: &str, params: Option<&serde_json::Value>) -> Option<S
     }
 }
 
+/// Methods the stateless revision removed; the transport answers them with 404 and -32601.
+const REMOVED_IN_STATELESS: [&str; 5] = [
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
 /// The error response for a body that is not one valid JSON-RPC message, if it is not.
-fn jsonrpc_problem(bytes: &[u8]) -> Option<Response> {
+fn jsonrpc_problem(bytes: &[u8], stateless: bool) -> Option<Response> {
     use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
     match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
         // Params that do not fit a standard method parse as a custom request;
@@ -197,6 +211,16 @@ fn jsonrpc_problem(bytes: &[u8]) -> Option<Response> {
             let ClientRequest::CustomRequest(custom) = &request.request else {
                 return None;
             };
+            let per_request_version = custom
+                .params
+                .as_ref()
+                .and_then(|p| p.pointer("/_meta/io.modelcontextprotocol~1protocolVersion"))
+                .is_some();
+            if (stateless || per_request_version)
+                && REMOVED_IN_STATELESS.contains(&custom.method.as_str())
+            {
+                return None;
+            }
             let why = params_mismatch(&custom.method, custom.params.as_ref())?;
             let id = serde_json::to_value(&request.id).unwrap_or_default();
             return Some(jsonrpc_error(

@@ -80,6 +80,8 @@ impl Fixture {
             json!({"name": "test_input_required_result_multi_round", "description": "MRTR several rounds", "inputSchema": empty}),
             json!({"name": "test_input_required_result_tampered_state", "description": "MRTR signed state", "inputSchema": empty}),
             json!({"name": "test_input_required_result_capabilities", "description": "MRTR by capability", "inputSchema": empty}),
+            json!({"name": "test_header_param", "description": "Routes on a header parameter",
+                   "inputSchema": {"type": "object", "properties": {"region": {"type": "string", "x-mcp-header": "Region"}}, "required": ["region"]}}),
             json!({"name": "echo", "description": "Echoes its text",
                    "inputSchema": {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}}),
             json!({"name": "sleep", "description": "Sleeps for `ms` milliseconds",
@@ -566,6 +568,12 @@ impl ServerHandler for Fixture {
                     }
                 }
             }
+            "test_header_param" => text(format!(
+                "region {}",
+                args.get("region")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            )),
             "echo" => text(args.get("text").and_then(Value::as_str).unwrap_or_default()),
             "sleep" => {
                 let ms = args.get("ms").and_then(Value::as_u64).unwrap_or(0);
