@@ -1,1 +1,18 @@
-//! hangar-operator
+//! The Hangar operator: turns `mcp-hangar.io` resources into Kubernetes objects,
+//! and writes what it observed into their status.
+//!
+//! Each kind has a module with a pure `build` step (spec in, objects out; shared
+//! with `hangar render`) and a short reconcile driver: fetch → validate → build →
+//! apply (server-side apply, one field manager) → status.
+
+pub mod apply;
+pub mod conditions;
+pub mod context;
+pub mod labels;
+pub mod metrics;
+pub mod render;
+pub mod server;
+
+mod run;
+
+pub use run::{OperatorArgs, run};

@@ -1,0 +1,71 @@
+//! `hangar render`: the objects the operator would create for a set of
+//! manifests, without a cluster, from the same pure builders.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use hangar_manifests::Manifests;
+use kube::ResourceExt;
+use serde::Serialize;
+
+use crate::server::build::{self, BuildSettings, default_hangar_image};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct RenderArgs {
+    /// A manifest file, or a directory of them.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    pub path: PathBuf,
+    /// Image with the `hangar` binary, used for stdio bridges and gateways.
+    #[arg(long, env = "HANGAR_IMAGE", default_value_t = default_hangar_image())]
+    pub hangar_image: String,
+}
+
+pub fn run(args: RenderArgs) -> anyhow::Result<()> {
+    let manifests = hangar_manifests::load(&args.path)?;
+    print!(
+        "{}",
+        render(
+            &manifests,
+            &BuildSettings {
+                hangar_image: args.hangar_image
+            }
+        )?
+    );
+    Ok(())
+}
+
+/// Multi-document YAML of every object the manifests turn into.
+pub fn render(manifests: &Manifests, settings: &BuildSettings) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for server in &manifests.servers {
+        let objects = build::build(server, settings)
+            .map_err(|invalid| anyhow::anyhow!("MCPServer {:?}: {invalid}", server.name_any()))?;
+        writeln!(
+            out,
+            "# MCPServer {} ({})",
+            server.name_any(),
+            server.spec.mode.as_str()
+        )?;
+        if objects == build::ServerObjects::default() {
+            writeln!(
+                out,
+                "# remote: no workload; the operator probes and federates {}",
+                server.spec.endpoint.as_deref().unwrap_or("its endpoint")
+            )?;
+        }
+        document(&mut out, &objects.config_map)?;
+        document(&mut out, &objects.service)?;
+        document(&mut out, &objects.deployment)?;
+        document(&mut out, &objects.ingress)?;
+        document(&mut out, &objects.autoscaler)?;
+    }
+    Ok(out)
+}
+
+fn document<T: Serialize>(out: &mut String, object: &Option<T>) -> anyhow::Result<()> {
+    if let Some(object) = object {
+        out.push_str("---\n");
+        out.push_str(&serde_saphyr::to_string(object)?);
+    }
+    Ok(())
+}

@@ -1,0 +1,514 @@
+//! Pure builders: an MCPServer in, the Kubernetes objects that run it out.
+//! No I/O here; `hangar render` and the reconciler share these functions.
+
+use std::collections::BTreeMap;
+
+use hangar_api::{MCPServer, ServerMode, Transport};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::autoscaling::v2::{
+    CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
+    MetricTarget, ResourceMetricSource,
+};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
+    VolumeMount,
+};
+use k8s_openapi::api::networking::v1::{
+    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
+    IngressServiceBackend, IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+use sha2::{Digest, Sha256};
+
+use crate::labels::{CONFIG_HASH_ANNOTATION, server_labels, server_selector};
+
+/// Settings of the operator that shape what it builds.
+#[derive(Clone, Debug)]
+pub struct BuildSettings {
+    /// The image holding the `hangar` binary: stdio bridges and gateways run it.
+    pub hangar_image: String,
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        Self {
+            hangar_image: default_hangar_image(),
+        }
+    }
+}
+
+/// The image of this very build of Hangar.
+pub fn default_hangar_image() -> String {
+    format!("ghcr.io/mcp-hangar/hangar:{}", env!("CARGO_PKG_VERSION"))
+}
+
+/// Everything an MCPServer needs. `None` means the object must not exist
+/// (it is deleted if an earlier spec created it).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ServerObjects {
+    pub deployment: Option<Deployment>,
+    pub service: Option<Service>,
+    pub config_map: Option<ConfigMap>,
+    pub ingress: Option<Ingress>,
+    pub autoscaler: Option<HorizontalPodAutoscaler>,
+}
+
+/// A spec the API server accepted but that cannot be run as written.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSpec {
+    #[error("spec.image is required in container mode")]
+    MissingImage,
+    #[error("spec.volumeMounts[{index}] mounts volume {volume:?}, which is not in spec.volumes")]
+    UnknownVolume { index: usize, volume: String },
+    #[error("spec.volumes[{index}] is named {name:?}, which Hangar reserves for its own volumes")]
+    ReservedVolumeName { index: usize, name: String },
+}
+
+const CONTAINER_NAME: &str = "mcp-server";
+const PORT_NAME: &str = "mcp";
+const CONFIG_VOLUME: &str = "hangar-config";
+const TMP_VOLUME: &str = "hangar-tmp";
+const BRIDGE_VOLUME: &str = "hangar-bin";
+const BRIDGE_DIR: &str = "/hangar-bin";
+const RESERVED_VOLUMES: [&str; 3] = [CONFIG_VOLUME, TMP_VOLUME, BRIDGE_VOLUME];
+/// Non-root user and group the pods run as unless the spec says otherwise.
+const NON_ROOT_ID: i64 = 65532;
+
+/// Name of the ConfigMap holding `spec.config.files`.
+pub fn config_map_name(server: &str) -> String {
+    format!("{server}-config")
+}
+
+/// The in-cluster URL of a server: its Service in container mode, its endpoint in remote mode.
+pub fn server_url(server: &MCPServer) -> Option<String> {
+    match server.spec.mode {
+        ServerMode::Remote => server.spec.endpoint.clone(),
+        ServerMode::Container => {
+            let namespace = server.namespace().unwrap_or_else(|| "default".into());
+            Some(format!(
+                "http://{}.{namespace}.svc:{}{}",
+                server.name_any(),
+                server.spec.port,
+                server.spec.path
+            ))
+        }
+    }
+}
+
+/// Builds every object of an MCPServer. Remote servers have none.
+pub fn build(server: &MCPServer, settings: &BuildSettings) -> Result<ServerObjects, InvalidSpec> {
+    if server.spec.mode == ServerMode::Remote {
+        return Ok(ServerObjects::default());
+    }
+    validate(server)?;
+    let config_map = config_map(server);
+    let config_hash = config_map.as_ref().map(content_hash);
+    Ok(ServerObjects {
+        deployment: Some(deployment(server, settings, config_hash)?),
+        service: Some(service(server)),
+        config_map,
+        ingress: ingress(server),
+        autoscaler: autoscaler(server),
+    })
+}
+
+/// What CEL cannot check (cost limits) but the workload depends on.
+fn validate(server: &MCPServer) -> Result<(), InvalidSpec> {
+    let spec = &server.spec;
+    if spec.image.is_none() {
+        return Err(InvalidSpec::MissingImage);
+    }
+    for (index, volume) in spec.volumes.iter().enumerate() {
+        if RESERVED_VOLUMES.contains(&volume.name.as_str()) {
+            return Err(InvalidSpec::ReservedVolumeName {
+                index,
+                name: volume.name.clone(),
+            });
+        }
+    }
+    for (index, mount) in spec.volume_mounts.iter().enumerate() {
+        if !spec.volumes.iter().any(|volume| volume.name == mount.name) {
+            return Err(InvalidSpec::UnknownVolume {
+                index,
+                volume: mount.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn metadata(server: &MCPServer, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: server.namespace(),
+        labels: Some(server_labels(&server.name_any())),
+        // Absent when rendering manifests that were never stored (no uid yet).
+        owner_references: server.controller_owner_ref(&()).map(|owner| vec![owner]),
+        ..ObjectMeta::default()
+    }
+}
+
+fn image_reference(server: &MCPServer) -> String {
+    let image = server.spec.image.as_deref().unwrap_or_default();
+    let tag = &server.spec.tag;
+    if tag.starts_with("sha256:") {
+        format!("{image}@{tag}")
+    } else {
+        format!("{image}:{tag}")
+    }
+}
+
+fn deployment(
+    server: &MCPServer,
+    settings: &BuildSettings,
+    config_hash: Option<String>,
+) -> Result<Deployment, InvalidSpec> {
+    let spec = &server.spec;
+    let name = server.name_any();
+    let mut volumes = spec.volumes.clone();
+    let mut mounts = spec.volume_mounts.clone();
+    // A writable /tmp (also HOME) under a read-only root filesystem: npx, uvx and
+    // most runtimes need somewhere to write caches.
+    volumes.push(empty_dir(TMP_VOLUME));
+    mounts.push(mount(TMP_VOLUME, "/tmp", false));
+    if let Some(config) = &spec.config {
+        volumes.push(Volume {
+            name: CONFIG_VOLUME.into(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: config_map_name(&name),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        mounts.push(mount(CONFIG_VOLUME, &config.mount_path, true));
+    }
+    let mut env = spec.env.clone();
+    if !env.iter().any(|var| var.name == "HOME") {
+        env.push(EnvVar {
+            name: "HOME".into(),
+            value: Some("/tmp".into()),
+            ..Default::default()
+        });
+    }
+
+    let (command, args, init_containers) = match spec.transport {
+        Transport::Stdio => {
+            // The stdio server runs as a child of `hangar bridge`, which serves it
+            // over Streamable HTTP on the MCP port. The bridge binary comes from
+            // the Hangar image through an init container and a shared emptyDir.
+            volumes.push(empty_dir(BRIDGE_VOLUME));
+            mounts.push(mount(BRIDGE_VOLUME, BRIDGE_DIR, true));
+            let install = Container {
+                name: "install-bridge".into(),
+                image: Some(settings.hangar_image.clone()),
+                command: Some(vec![
+                    "hangar".into(),
+                    "copy-self".into(),
+                    format!("{BRIDGE_DIR}/hangar"),
+                ]),
+                volume_mounts: Some(vec![mount(BRIDGE_VOLUME, BRIDGE_DIR, false)]),
+                security_context: Some(container_security_context(server)),
+                resources: Some(small_resources()),
+                ..Default::default()
+            };
+            let mut bridge = vec![
+                format!("{BRIDGE_DIR}/hangar"),
+                "bridge".into(),
+                "--listen".into(),
+                format!("0.0.0.0:{}", spec.port),
+                "--path".into(),
+                spec.path.clone(),
+                "--".into(),
+            ];
+            bridge.extend(spec.command.iter().cloned());
+            bridge.extend(spec.args.iter().cloned());
+            (Some(bridge), None, Some(vec![install]))
+        }
+        Transport::StreamableHttp | Transport::Sse => {
+            (non_empty(&spec.command), non_empty(&spec.args), None)
+        }
+    };
+
+    let container = Container {
+        name: CONTAINER_NAME.into(),
+        image: Some(image_reference(server)),
+        command,
+        args,
+        env: Some(env),
+        env_from: non_empty(&spec.env_from),
+        ports: Some(vec![ContainerPort {
+            name: Some(PORT_NAME.into()),
+            container_port: spec.port,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
+        resources: Some(spec.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(container_security_context(server)),
+        volume_mounts: Some(mounts),
+        // The kubelet only checks the port is open; the operator's MCP health
+        // check decides whether the server really speaks MCP.
+        startup_probe: Some(tcp_probe(2, 60)),
+        readiness_probe: Some(tcp_probe(5, 3)),
+        liveness_probe: Some(tcp_probe(20, 3)),
+        ..Default::default()
+    };
+
+    let annotations =
+        config_hash.map(|hash| BTreeMap::from([(CONFIG_HASH_ANNOTATION.to_string(), hash)]));
+    let pod = PodSpec {
+        containers: vec![container],
+        init_containers,
+        volumes: Some(volumes),
+        service_account_name: spec.service_account_name.clone(),
+        // Most MCP servers never talk to the Kubernetes API; only mount a token
+        // when a ServiceAccount was chosen on purpose.
+        automount_service_account_token: Some(spec.service_account_name.is_some()),
+        image_pull_secrets: non_empty(&spec.image_pull_secrets),
+        node_selector: (!spec.node_selector.is_empty()).then(|| spec.node_selector.clone()),
+        tolerations: non_empty(&spec.tolerations),
+        affinity: spec.affinity.clone(),
+        security_context: Some(
+            spec.pod_security_context
+                .clone()
+                .unwrap_or_else(default_pod_security_context),
+        ),
+        ..Default::default()
+    };
+    Ok(Deployment {
+        metadata: metadata(server, name.clone()),
+        spec: Some(DeploymentSpec {
+            // With an autoscaler the HPA owns the replica count: leaving the
+            // field out of our apply leaves it to the HPA.
+            replicas: spec.autoscaling.is_none().then_some(spec.replicas),
+            selector: LabelSelector {
+                match_labels: Some(server_selector(&name)),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(server_labels(&name)),
+                    annotations,
+                    ..Default::default()
+                }),
+                spec: Some(pod),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+fn service(server: &MCPServer) -> Service {
+    let name = server.name_any();
+    Service {
+        metadata: metadata(server, name.clone()),
+        spec: Some(ServiceSpec {
+            type_: Some(server.spec.service_type.as_str().into()),
+            selector: Some(server_selector(&name)),
+            ports: Some(vec![ServicePort {
+                name: Some(PORT_NAME.into()),
+                port: server.spec.port,
+                target_port: Some(IntOrString::String(PORT_NAME.into())),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn config_map(server: &MCPServer) -> Option<ConfigMap> {
+    let config = server.spec.config.as_ref()?;
+    Some(ConfigMap {
+        metadata: metadata(server, config_map_name(&server.name_any())),
+        data: Some(config.files.clone()),
+        ..Default::default()
+    })
+}
+
+fn ingress(server: &MCPServer) -> Option<Ingress> {
+    let spec = server.spec.ingress.as_ref()?;
+    let name = server.name_any();
+    let mut meta = metadata(server, name.clone());
+    if !spec.annotations.is_empty() {
+        meta.annotations = Some(spec.annotations.clone());
+    }
+    Some(Ingress {
+        metadata: meta,
+        spec: Some(K8sIngressSpec {
+            ingress_class_name: spec.class_name.clone(),
+            rules: Some(vec![IngressRule {
+                host: spec.host.clone(),
+                http: Some(HTTPIngressRuleValue {
+                    paths: vec![HTTPIngressPath {
+                        path: Some(spec.path.clone()),
+                        path_type: "Prefix".into(),
+                        backend: IngressBackend {
+                            service: Some(IngressServiceBackend {
+                                name,
+                                port: Some(ServiceBackendPort {
+                                    number: Some(server.spec.port),
+                                    ..Default::default()
+                                }),
+                            }),
+                            ..Default::default()
+                        },
+                    }],
+                }),
+            }]),
+            tls: spec.tls_secret_name.as_ref().map(|secret| {
+                vec![IngressTLS {
+                    hosts: spec.host.clone().map(|host| vec![host]),
+                    secret_name: Some(secret.clone()),
+                }]
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+fn autoscaler(server: &MCPServer) -> Option<HorizontalPodAutoscaler> {
+    let scaling = server.spec.autoscaling.as_ref()?;
+    let name = server.name_any();
+    Some(HorizontalPodAutoscaler {
+        metadata: metadata(server, name.clone()),
+        spec: Some(HorizontalPodAutoscalerSpec {
+            scale_target_ref: CrossVersionObjectReference {
+                api_version: Some("apps/v1".into()),
+                kind: "Deployment".into(),
+                name,
+            },
+            min_replicas: Some(scaling.min_replicas),
+            max_replicas: scaling.max_replicas,
+            metrics: Some(vec![MetricSpec {
+                type_: "Resource".into(),
+                resource: Some(ResourceMetricSource {
+                    name: "cpu".into(),
+                    target: MetricTarget {
+                        type_: "Utilization".into(),
+                        average_utilization: Some(scaling.target_cpu_utilization_percentage),
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
+}
+
+/// Pod Security Standard "restricted": non-root, RuntimeDefault seccomp.
+fn default_pod_security_context() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        run_as_user: Some(NON_ROOT_ID),
+        run_as_group: Some(NON_ROOT_ID),
+        fs_group: Some(NON_ROOT_ID),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Pod Security Standard "restricted" for a container, plus a read-only root filesystem.
+fn container_security_context(server: &MCPServer) -> SecurityContext {
+    server
+        .spec
+        .security_context
+        .clone()
+        .unwrap_or_else(|| SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+}
+
+/// Requests enough for a Node or Python MCP server; limits that stop a runaway one.
+fn default_resources() -> ResourceRequirements {
+    resources(("100m", "128Mi"), ("1", "512Mi"))
+}
+
+fn small_resources() -> ResourceRequirements {
+    resources(("10m", "16Mi"), ("100m", "64Mi"))
+}
+
+fn resources(requests: (&str, &str), limits: (&str, &str)) -> ResourceRequirements {
+    let quantities = |(cpu, memory): (&str, &str)| {
+        BTreeMap::from([
+            ("cpu".to_string(), Quantity(cpu.into())),
+            ("memory".to_string(), Quantity(memory.into())),
+        ])
+    };
+    ResourceRequirements {
+        requests: Some(quantities(requests)),
+        limits: Some(quantities(limits)),
+        ..Default::default()
+    }
+}
+
+fn tcp_probe(period_seconds: i32, failure_threshold: i32) -> Probe {
+    Probe {
+        tcp_socket: Some(TCPSocketAction {
+            port: IntOrString::String(PORT_NAME.into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period_seconds),
+        failure_threshold: Some(failure_threshold),
+        ..Default::default()
+    }
+}
+
+fn empty_dir(name: &str) -> Volume {
+    Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }
+}
+
+fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: volume.into(),
+        mount_path: path.into(),
+        read_only: Some(read_only),
+        ..Default::default()
+    }
+}
+
+fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
+    (!items.is_empty()).then(|| items.to_vec())
+}
+
+/// A short, stable hash of a ConfigMap's data.
+fn content_hash(config_map: &ConfigMap) -> String {
+    let mut hasher = Sha256::new();
+    for (key, value) in config_map.data.iter().flatten() {
+        hasher.update(key.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+        hasher.update([0]);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+use super::*;
+
+fn server(yaml: &str) -> MCPServer {
+    let text = format!("apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\n{yaml}");
+    hangar_manifests::parse(&text, "test.yaml")
+        .unwrap()
+        .servers
+        .remove(0)
+}
+
+fn settings() -> BuildSettings {
+    BuildSettings {
+        hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+    }
+}
+
+#[test]
+fn minimal_server_runs_restricted_with_default_resources() {
+    let objects = build(
+        &server("metadata: {name: tools, namespace: team}\nspec: {image: ghcr.io/acme/tools}"),
+        &settings(),
+    )
+    .unwrap();
+    assert!(
+        objects.config_map.is_none() && objects.ingress.is_none() && objects.autoscaler.is_none()
+    );
+    insta::assert_yaml_snapshot!("minimal_deployment", objects.deployment);
+    insta::assert_yaml_snapshot!("minimal_service", objects.service);
+}
+
+#[test]
+fn every_spec_field_is_carried_through() {
+    let objects = build(
+        &server(
+            r#"
+metadata: {name: search, namespace: team}
+spec:
+  image: registry.local:5000/acme/search
+  tag: sha256:0123456789abcdef
+  command: [python, -m, search_mcp]
+  args: [--index, /data/index]
+  env:
+    - {name: LOG_LEVEL, value: debug}
+    - name: API_KEY
+      valueFrom: {secretKeyRef: {name: search-secrets, key: api-key}}
+  envFrom:
+    - configMapRef: {name: search-env}
+  port: 9000
+  path: /rpc
+  replicas: 3
+  resources:
+    requests: {cpu: 250m, memory: 256Mi}
+    limits: {memory: 1Gi}
+  serviceType: NodePort
+  nodeSelector: {disktype: ssd}
+  tolerations:
+    - {key: mcp-servers, operator: Equal, value: "true", effect: NoSchedule}
+  affinity:
+    podAntiAffinity:
+      preferredDuringSchedulingIgnoredDuringExecution:
+        - weight: 100
+          podAffinityTerm:
+            labelSelector: {matchLabels: {mcp-hangar.io/server: search}}
+            topologyKey: kubernetes.io/hostname
+  serviceAccountName: search
+  imagePullSecrets: [{name: registry-credentials}]
+  volumes:
+    - name: data
+      persistentVolumeClaim: {claimName: search-index}
+  volumeMounts:
+    - {name: data, mountPath: /data, readOnly: true}
+  config:
+    files: {settings.json: '{"shards": 4}'}
+  ingress:
+    host: search.example.com
+    className: nginx
+    tlsSecretName: search-tls
+    annotations: {nginx.ingress.kubernetes.io/proxy-read-timeout: "3600"}
+  autoscaling: {minReplicas: 2, maxReplicas: 6, targetCPUUtilizationPercentage: 70}
+"#,
+        ),
+        &settings(),
+    )
+    .unwrap();
+    insta::assert_yaml_snapshot!("full", objects);
+}
+
+#[test]
+fn stdio_servers_run_behind_the_bridge() {
+    let objects = build(
+        &server(
+            "metadata: {name: everything, namespace: team}\nspec: {image: node, tag: 22-alpine, transport: stdio, command: [npx, -y, '@modelcontextprotocol/server-everything'], args: [stdio]}",
+        ),
+        &settings(),
+    )
+    .unwrap();
+    let pod = objects
+        .deployment
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    insta::assert_yaml_snapshot!("stdio_pod", pod);
+}
+
+#[test]
+fn remote_servers_have_no_workload() {
+    let remote = server(
+        "metadata: {name: github}\nspec: {mode: remote, endpoint: 'https://api.githubcopilot.com/mcp/'}",
+    );
+    assert_eq!(
+        build(&remote, &settings()).unwrap(),
+        ServerObjects::default()
+    );
+    assert_eq!(
+        server_url(&remote).as_deref(),
+        Some("https://api.githubcopilot.com/mcp/")
+    );
+}
+
+#[test]
+fn the_url_is_the_service_address() {
+    let server = server(
+        "metadata: {name: tools, namespace: team}\nspec: {image: x, port: 9000, path: /rpc}",
+    );
+    assert_eq!(
+        server_url(&server).as_deref(),
+        Some("http://tools.team.svc:9000/rpc")
+    );
+}
+
+#[test]
+fn a_config_change_changes_the_pod_template() {
+    let with = |content: &str| {
+        let yaml = format!(
+            "metadata: {{name: s}}\nspec: {{image: x, config: {{files: {{a.json: '{content}'}}}}}}"
+        );
+        let deployment = build(&server(&yaml), &settings())
+            .unwrap()
+            .deployment
+            .unwrap();
+        deployment
+            .spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()[CONFIG_HASH_ANNOTATION]
+            .clone()
+    };
+    assert_ne!(with("1"), with("2"));
+    assert_eq!(with("1"), with("1"));
+}
+
+#[test]
+fn specs_that_cannot_run_are_explained() {
+    let cases = [
+        (
+            "spec: {registry: {name: r, server: io.x/y}}",
+            "spec.image is required in container mode",
+        ),
+        (
+            "spec: {image: x, volumeMounts: [{name: data, mountPath: /d}]}",
+            "spec.volumeMounts[0] mounts volume \"data\", which is not in spec.volumes",
+        ),
+        (
+            "spec: {image: x, volumes: [{name: hangar-tmp, emptyDir: {}}]}",
+            "spec.volumes[0] is named \"hangar-tmp\", which Hangar reserves for its own volumes",
+        ),
+    ];
+    for (spec, message) in cases {
+        let error = build(
+            &server(&format!("metadata: {{name: s}}\n{spec}")),
+            &settings(),
+        )
+        .unwrap_err();
+        assert_eq!(error.to_string(), message);
+    }
+}
+
+#[test]
+fn an_autoscaler_owns_the_replica_count() {
+    let objects = build(
+        &server(
+            "metadata: {name: s}\nspec: {image: x, replicas: 4, autoscaling: {maxReplicas: 5}}",
+        ),
+        &settings(),
+    )
+    .unwrap();
+    assert_eq!(objects.deployment.unwrap().spec.unwrap().replicas, None);
+    let hpa = objects.autoscaler.unwrap().spec.unwrap();
+    assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(1), 5));
+}

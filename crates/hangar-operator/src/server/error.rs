@@ -1,0 +1,43 @@
+//! What can go wrong reconciling an MCPServer, in words a user can act on.
+
+use super::build::InvalidSpec;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the spec cannot be run: {0}")]
+    InvalidSpec(#[from] InvalidSpec),
+    #[error("could not apply {kind} {name}: {source}")]
+    Apply {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("could not delete {kind} {name}: {source}")]
+    Delete {
+        kind: String,
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("could not write status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("waiting for {0} to be deleted")]
+    CleanupPending(String),
+    #[error("could not add or remove the finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// A CamelCase reason for Events, conditions and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidSpec(_) => "InvalidSpec",
+            Error::Apply { .. } => "ApplyFailed",
+            Error::Delete { .. } => "DeleteFailed",
+            Error::Status(_) => "StatusUpdateFailed",
+            Error::CleanupPending(_) => "CleanupPending",
+            Error::Finalizer(_) => "FinalizerFailed",
+        }
+    }
+}
