@@ -24,6 +24,21 @@ pub enum Command {
     Gateway(hangar_gateway::GatewayArgs),
     /// Serve one stdio MCP server over Streamable HTTP.
     Bridge(hangar_gateway::BridgeArgs),
+    /// Run the operator against the cluster in KUBECONFIG (or the in-cluster config).
+    Operator(OperatorCommand),
+    /// Print the Kubernetes objects the operator would create for the manifests in PATH.
+    Render(hangar_operator::render::RenderArgs),
+    /// Copy this binary to DEST (how stdio pods get the bridge without a shell).
+    #[command(hide = true)]
+    CopySelf { dest: std::path::PathBuf },
+}
+
+#[derive(Debug, clap::Args)]
+pub struct OperatorCommand {
+    #[command(flatten)]
+    pub operator: hangar_operator::OperatorArgs,
+    #[arg(long, value_enum, default_value_t = logging::Format::Json, env = "HANGAR_LOG_FORMAT")]
+    pub log_format: logging::Format,
 }
 
 /// Runs one subcommand to completion and maps its outcome to an exit code.
@@ -32,6 +47,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crds(args) => crds::run(args),
         Command::Gateway(args) => hangar_gateway::cli::run_gateway(args),
         Command::Bridge(args) => hangar_gateway::cli::run_bridge(args),
+        Command::Operator(command) => {
+            logging::init(command.log_format);
+            block_on(hangar_operator::run(command.operator))
+        }
+        Command::Render(args) => hangar_operator::render::run(args),
+        Command::CopySelf { dest } => copy_self(&dest),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -43,3 +64,19 @@ pub fn run(cli: Cli) -> ExitCode {
 }
 
 pub mod crds;
+pub mod logging;
+
+fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    tokio::runtime::Runtime::new()?.block_on(future)
+}
+
+fn copy_self(dest: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    use std::os::unix::fs::PermissionsExt;
+    let me = std::env::current_exe().context("cannot find this binary")?;
+    std::fs::copy(&me, dest)
+        .with_context(|| format!("cannot copy {} to {}", me.display(), dest.display()))?;
+    std::fs::set_permissions(dest, std::fs::Permissions::from_mode(0o755))
+        .with_context(|| format!("cannot make {} executable", dest.display()))?;
+    Ok(())
+}
