@@ -154,7 +154,7 @@ fn yes() -> bool {
     true
 }
 fn default_separator() -> String {
-    "__".to_string()
+    "_".to_string()
 }
 
 impl Default for Naming {
@@ -175,7 +175,7 @@ pub enum ConflictPolicy {
     #[default]
     Reject,
     /// Expose the first source's item: declared items first, then servers in config order.
-    FirstWins,
+    KeepFirst,
 }
 
 /// A tool whose implementation is one HTTP request.
@@ -372,7 +372,7 @@ pub struct ResourceHttp {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServerSpec {
-    /// Lowercase letters, digits, `-` and `.`; the default name prefix.
+    /// A Kubernetes object name (lowercase letters, digits, `-` and `.`); the default name prefix.
     pub name: String,
     pub transport: Transport,
     /// Endpoint for `streamable-http` (e.g. `http://svc:8080/mcp`) and `sse` (e.g. `http://svc:8080/sse`).
@@ -718,7 +718,7 @@ impl GatewayConfig {
             let at = format!("servers[{i}] ({})", server.name);
             if !is_server_name(&server.name) {
                 problems.push(format!(
-                    "{at}.name: use 1-63 lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"
+                    "{at}.name: use 1-253 lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit"
                 ));
             }
             if !server_names.insert(server.name.as_str()) {
@@ -826,7 +826,7 @@ fn is_server_name(name: &str) -> bool {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
     let ends_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     !name.is_empty()
-        && name.len() <= 63
+        && name.len() <= 253
         && name.chars().all(ok_char)
         && ends_ok(name.chars().next())
         && ends_ok(name.chars().last())
@@ -987,7 +987,7 @@ servers:
             connect_timeout: default_connect_timeout(),
             protocol: ProtocolPreference::Auto,
         };
-        assert_eq!(config.prefix_for(&server), "time__");
+        assert_eq!(config.prefix_for(&server), "time_");
         config.naming.prefix = false;
         assert_eq!(config.prefix_for(&server), "");
         let custom = ServerSpec {

@@ -339,7 +339,7 @@ impl Inner {
             for clash in &clashes {
                 tracing::error!(
                     clash = %clash,
-                    "name clash: the name is withheld (onConflict: reject) or served from the first source (firstWins); \
+                    "name clash: the name is withheld (onConflict: reject) or served from the first source (keepFirst); \
                      enable naming.prefix or give the servers distinct prefixes"
                 );
             }

@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod compile;
 pub mod config;
 pub mod declared;
 pub mod gateway;
@@ -19,8 +20,10 @@ pub mod http;
 pub mod metrics;
 pub mod reload;
 mod sse_client;
+pub mod up;
 pub mod upstream;
 
 pub use cli::{BridgeArgs, GatewayArgs};
 pub use config::GatewayConfig;
 pub use gateway::Gateway;
+pub use up::UpArgs;

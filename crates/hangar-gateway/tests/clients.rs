@@ -112,16 +112,16 @@ fn plan() -> Value {
     json!([
         {"op": "list_tools"},
         {"op": "call_tool", "name": "echo", "arguments": {"text": "declared"}},
-        {"op": "call_tool", "name": "everything__echo", "arguments": {"message": "over stdio"}},
-        {"op": "call_tool", "name": "everything-http__echo", "arguments": {"message": "over streamable http"}},
-        {"op": "call_tool", "name": "everything-sse__get-sum", "arguments": {"a": 2, "b": 3}},
-        {"op": "call_tool", "name": "time__get_current_time", "arguments": {"timezone": "Etc/UTC"}},
-        {"op": "call_tool", "name": "fixture__test_input_required_result_elicitation", "arguments": {}},
-        {"op": "call_tool", "name": "fixture__test_sampling", "arguments": {"prompt": "Capital of France?"}},
+        {"op": "call_tool", "name": "everything_echo", "arguments": {"message": "over stdio"}},
+        {"op": "call_tool", "name": "everything-http_echo", "arguments": {"message": "over streamable http"}},
+        {"op": "call_tool", "name": "everything-sse_get-sum", "arguments": {"a": 2, "b": 3}},
+        {"op": "call_tool", "name": "time_get_current_time", "arguments": {"timezone": "Etc/UTC"}},
+        {"op": "call_tool", "name": "fixture_test_input_required_result_elicitation", "arguments": {}},
+        {"op": "call_tool", "name": "fixture_test_sampling", "arguments": {"prompt": "Capital of France?"}},
         {"op": "call_tool", "name": "nope", "arguments": {}},
         {"op": "list_prompts"},
         {"op": "get_prompt", "name": "greet", "arguments": {"who": "Ada"}},
-        {"op": "get_prompt", "name": "everything__simple-prompt"},
+        {"op": "get_prompt", "name": "everything_simple-prompt"},
         {"op": "get_prompt", "name": "greet"},
         {"op": "list_resources"},
         {"op": "read_resource", "uri": "docs://readme"},
@@ -148,12 +148,12 @@ fn check(report: &Value, who: &str) {
         .collect();
     for expected in [
         "echo",
-        "everything__echo",
-        "everything-http__get-sum",
-        "everything-sse__echo",
-        "time__get_current_time",
-        "time__convert_time",
-        "fixture__test_simple_text",
+        "everything_echo",
+        "everything-http_get-sum",
+        "everything-sse_echo",
+        "time_get_current_time",
+        "time_convert_time",
+        "fixture_test_simple_text",
     ] {
         assert!(
             tools.contains(&expected),
@@ -179,7 +179,7 @@ fn check(report: &Value, who: &str) {
     assert_eq!(results[8]["error"]["code"], -32602, "{who}: {}", results[8]);
     let prompts = results[9]["names"].to_string();
     assert!(
-        prompts.contains("\"greet\"") && prompts.contains("everything__simple-prompt"),
+        prompts.contains("\"greet\"") && prompts.contains("everything_simple-prompt"),
         "{who}: {prompts}"
     );
     assert_eq!(

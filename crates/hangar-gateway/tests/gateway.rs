@@ -271,26 +271,26 @@ async fn federation_prefixes_routes_and_pages() {
             tools.len()
         );
         assert!(
-            tools.iter().all(|t| t.name.starts_with("fix__")),
+            tools.iter().all(|t| t.name.starts_with("fix_")),
             "all names are prefixed"
         );
-        assert!(tools.iter().any(|t| t.name == "fix__bulk_0119"));
+        assert!(tools.iter().any(|t| t.name == "fix_bulk_0119"));
 
         let result = client
-            .call_tool(call("fix__echo", json!({"text": "routed"})))
+            .call_tool(call("fix_echo", json!({"text": "routed"})))
             .await
             .unwrap();
         assert_eq!(first_text(&result), "routed");
         let result = client
-            .call_tool(call("fix__bulk_0042", json!({})))
+            .call_tool(call("fix_bulk_0042", json!({})))
             .await
             .unwrap();
         assert_eq!(first_text(&result), "bulk_0042 ran");
 
         let prompts = client.list_all_prompts().await.unwrap();
-        assert!(prompts.iter().any(|p| p.name == "fix__test_simple_prompt"));
+        assert!(prompts.iter().any(|p| p.name == "fix_test_simple_prompt"));
         let prompt = client
-            .get_prompt(GetPromptRequestParams::new("fix__test_simple_prompt"))
+            .get_prompt(GetPromptRequestParams::new("fix_test_simple_prompt"))
             .await
             .unwrap();
         assert_eq!(
@@ -302,7 +302,7 @@ async fn federation_prefixes_routes_and_pages() {
         assert!(
             resources
                 .iter()
-                .any(|r| r.uri == "test://static-text" && r.name == "fix__static-text")
+                .any(|r| r.uri == "test://static-text" && r.name == "fix_static-text")
         );
         let text = client
             .read_resource(ReadResourceRequestParams::new("test://template/7/data"))
@@ -363,7 +363,7 @@ async fn upstream_list_changes_reach_clients_in_both_eras() {
         .expect("subscriptions/listen through the gateway");
 
     session
-        .call_tool(call("up__test_trigger_tool_change", json!({})))
+        .call_tool(call("up_test_trigger_tool_change", json!({})))
         .await
         .unwrap();
     let seen = recorder.0.clone();
@@ -386,9 +386,9 @@ async fn upstream_list_changes_reach_clients_in_both_eras() {
         "{notification:?}"
     );
     let tools = session.list_all_tools().await.unwrap();
-    assert!(tools.iter().any(|t| t.name == "up__dynamic_tool_1"));
+    assert!(tools.iter().any(|t| t.name == "up_dynamic_tool_1"));
     let result = session
-        .call_tool(call("up__dynamic_tool_1", json!({})))
+        .call_tool(call("up_dynamic_tool_1", json!({})))
         .await
         .unwrap();
     assert_eq!(first_text(&result), "dynamic_tool_1 ran");
@@ -413,7 +413,7 @@ async fn a_down_upstream_fails_fast_while_the_rest_work() {
 
     // Never connected: its names are unknown, but a prefixed call says why it fails.
     let result = client
-        .call_tool(call("dead__anything", json!({})))
+        .call_tool(call("dead_anything", json!({})))
         .await
         .unwrap();
     assert_eq!(result.is_error, Some(true));
@@ -427,7 +427,7 @@ async fn a_down_upstream_fails_fast_while_the_rest_work() {
     let slow = {
         let peer = client.peer().clone();
         tokio::spawn(async move {
-            peer.call_tool(call("dying__sleep", json!({"ms": 60000})))
+            peer.call_tool(call("dying_sleep", json!({"ms": 60000})))
                 .await
         })
     };
@@ -447,7 +447,7 @@ async fn a_down_upstream_fails_fast_while_the_rest_work() {
 
     // Known tools of a down server stay listed and fail fast.
     let result = client
-        .call_tool(call("dying__echo", json!({"text": "x"})))
+        .call_tool(call("dying_echo", json!({"text": "x"})))
         .await
         .unwrap();
     assert_eq!(result.is_error, Some(true));
@@ -459,7 +459,7 @@ async fn a_down_upstream_fails_fast_while_the_rest_work() {
 
     // Everyone else is unaffected.
     let result = client
-        .call_tool(call("ok__echo", json!({"text": "still here"})))
+        .call_tool(call("ok_echo", json!({"text": "still here"})))
         .await
         .unwrap();
     assert_eq!(first_text(&result), "still here");
@@ -581,7 +581,7 @@ async fn reload_keeps_sessions_and_calls_in_flight() {
         .unwrap();
     let in_flight = {
         let peer = session.peer().clone();
-        tokio::spawn(async move { peer.call_tool(call("up__sleep", json!({"ms": 1500}))).await })
+        tokio::spawn(async move { peer.call_tool(call("up_sleep", json!({"ms": 1500}))).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -606,7 +606,7 @@ async fn reload_keeps_sessions_and_calls_in_flight() {
         .map(|t| t.name.to_string())
         .collect();
     assert!(
-        names.contains(&"second".to_string()) && names.contains(&"up__echo".to_string()),
+        names.contains(&"second".to_string()) && names.contains(&"up_echo".to_string()),
         "{names:?}"
     );
     let result = in_flight.await.unwrap().unwrap();
@@ -637,7 +637,7 @@ async fn reload_keeps_sessions_and_calls_in_flight() {
     // Removing the upstream lets its call in flight finish before disconnecting.
     let in_flight = {
         let peer = session.peer().clone();
-        tokio::spawn(async move { peer.call_tool(call("up__sleep", json!({"ms": 1000}))).await })
+        tokio::spawn(async move { peer.call_tool(call("up_sleep", json!({"ms": 1000}))).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     seen.lock().unwrap().clear();
@@ -830,7 +830,7 @@ async fn bad_input_gets_the_right_status_and_error() {
     let (_, body, _) = raw(&url, &in_session, stuck.to_string()).await;
     assert_eq!(message(&body)["result"]["isError"], true, "{body}");
     assert!(body.contains("did not answer within 500ms"), "{body}");
-    let slow = json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "up__sleep", "arguments": {"ms": 30000}}});
+    let slow = json!({"jsonrpc": "2.0", "id": 6, "method": "tools/call", "params": {"name": "up_sleep", "arguments": {"ms": 30000}}});
     let (_, body, _) = raw(&url, &in_session, slow.to_string()).await;
     assert_eq!(message(&body)["result"]["isError"], true, "{body}");
     assert!(body.contains("did not answer within 700ms"), "{body}");
@@ -913,7 +913,7 @@ async fn bad_input_gets_the_right_status_and_error() {
         (400, Some(-32020)),
         "{body}"
     );
-    let request = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "up__echo", "arguments": {"text": "x"}, "_meta": stateless_meta()}});
+    let request = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "up_echo", "arguments": {"text": "x"}, "_meta": stateless_meta()}});
     let (status, body, _) = raw(
         &url,
         &[
@@ -921,7 +921,7 @@ async fn bad_input_gets_the_right_status_and_error() {
             stateless[1],
             stateless[2],
             ("mcp-method", "tools/call"),
-            ("mcp-name", "up__other"),
+            ("mcp-name", "up_other"),
         ],
         request.to_string(),
     )
@@ -935,7 +935,7 @@ async fn bad_input_gets_the_right_status_and_error() {
     // After all that, the gateway still serves.
     let client = session_client(&url).await;
     let result = client
-        .call_tool(call("up__echo", json!({"text": "fine"})))
+        .call_tool(call("up_echo", json!({"text": "fine"})))
         .await
         .unwrap();
     assert_eq!(first_text(&result), "fine");
@@ -944,4 +944,246 @@ async fn bad_input_gets_the_right_status_and_error() {
         http.contains("hangar_gateway_http_requests_total{method=\"POST\",status=\"413\"} 2"),
         "{http}"
     );
+}
+
+fn examples_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/local")
+}
+
+#[test]
+fn the_local_examples_compile_without_anything_left_out() {
+    let manifests = hangar_manifests::load(&examples_dir()).expect("examples/local parses");
+    let compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
+    let config = &compiled.config;
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    let servers: Vec<(&str, Option<&str>)> = config
+        .servers
+        .iter()
+        .map(|s| (s.name.as_str(), s.command.as_deref()))
+        .collect();
+    assert_eq!(
+        servers,
+        [("everything", Some("npx")), ("memory", Some("npx"))]
+    );
+    assert!(
+        config
+            .servers
+            .iter()
+            .all(|s| s.transport == hangar_gateway::config::Transport::Stdio)
+    );
+    assert_eq!(config.tools[0].name, "weather");
+    assert_eq!(
+        config.tools[0].backend.method,
+        hangar_gateway::config::HttpMethod::Get
+    );
+    assert_eq!(config.prompts[0].name, "code-review");
+    assert_eq!(config.resources[0].uri, "docs://hangar/getting-started");
+    let summary =
+        hangar_gateway::up::describe(&compiled, "examples/local", "http://127.0.0.1:8080/mcp");
+    assert!(
+        summary.contains("npx -y @modelcontextprotocol/server-everything"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("MCP endpoint: http://127.0.0.1:8080/mcp"),
+        "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_serves_what_it_can_and_explains_the_rest() {
+    let (fixture, _) = fixture("remote-one").await;
+    let backend = backend().await;
+    let manifests = hangar_manifests::parse(
+        &format!(
+            r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {{name: remote-one}}
+spec: {{mode: remote, endpoint: "{fixture}"}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {{name: image-only}}
+spec: {{image: ghcr.io/acme/tools, tag: "1.2"}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {{name: web-server}}
+spec: {{command: [my-mcp-server], port: 9123, path: /mcp}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServerGroup
+metadata: {{name: pool}}
+spec: {{selector: {{matchLabels: {{pool: a}}}}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {{name: in-cluster}}
+spec: {{backend: {{service: {{name: search, port: 80}}, path: /q}}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {{name: keyed}}
+spec:
+  backend:
+    url: "{echo}"
+    headers: [{{name: X-Api-Key, valueFrom: {{secretKeyRef: {{name: api, key: token}}}}}}]
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {{name: plain}}
+spec: {{backend: {{url: "{echo}"}}}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: api}}
+stringData: {{token: x}}
+"#,
+            fixture = fixture.url("/mcp"),
+            echo = backend.url("/echo"),
+        ),
+        "inline manifests",
+    )
+    .unwrap();
+    let mut compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    hangar_gateway::up::avoid_port(&mut compiled, 9123);
+    let reasons: Vec<String> = compiled
+        .skipped
+        .iter()
+        .map(|s| format!("{} {}: {}", s.kind, s.name, s.reason))
+        .collect();
+    let all = reasons.join("\n");
+    for expected in [
+        "MCPServer image-only: it runs the image ghcr.io/acme/tools:1.2, and hangar up runs no containers; add spec.command",
+        "MCPServer web-server: it would listen on port 9123, which the gateway uses",
+        "MCPServerGroup pool:",
+        "MCPTool in-cluster: its backend is the Kubernetes Service search:80, which only exists in a cluster",
+        "MCPTool keyed: X-Api-Key comes from Secret api key token; export HANGAR_SECRET_API_TOKEN",
+        "object Secret api: v1 is not a Hangar kind",
+    ] {
+        assert!(all.contains(expected), "missing `{expected}` in:\n{all}");
+    }
+    let names: Vec<&str> = compiled
+        .config
+        .tools
+        .iter()
+        .map(|t| t.name.as_str())
+        .collect();
+    assert_eq!(names, ["plain"]);
+    let gw = TestGateway::start(&compiled.config.to_yaml()).await;
+    let client = session_client(&gw.mcp()).await;
+    let result = client
+        .call_tool(call("remote-one_echo", json!({"text": "from up"})))
+        .await
+        .unwrap();
+    assert_eq!(first_text(&result), "from up");
+    let result = client
+        .call_tool(call("plain", json!({"x": 1})))
+        .await
+        .unwrap();
+    assert_eq!(result.structured_content.unwrap()["received"]["x"], 1);
+}
+
+#[test]
+fn compiling_for_a_cluster_uses_cluster_dns_and_secret_env() {
+    use hangar_gateway::compile::{Selection, Target, compile};
+    let manifests = hangar_manifests::parse(
+        r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {name: edge, namespace: team}
+spec:
+  toolNaming: {separator: "__", onConflict: KeepFirst}
+  ingress: {host: mcp.example.com}
+  sessions: {idleTimeout: 10m}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: files, namespace: team}
+spec:
+  image: ghcr.io/acme/files
+  transport: stdio
+  command: [files-mcp]
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: saas, namespace: team}
+spec:
+  mode: remote
+  endpoint: https://mcp.saas.example/mcp
+  headers: [{name: Authorization, valueFrom: {secretKeyRef: {name: saas, key: bearer}}}]
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {name: search, namespace: team}
+spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, timeout: 1m30s}
+"#,
+        "cluster manifests",
+    )
+    .unwrap();
+    let selection = Selection {
+        gateway: manifests.gateways.first(),
+        servers: &manifests.servers,
+        groups: &manifests.server_groups,
+        tools: &manifests.tools,
+        prompts: &manifests.prompts,
+        resources: &manifests.resources,
+    };
+    let compiled = compile(&selection, Target::Cluster { namespace: "team" });
+    assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
+    let config = &compiled.config;
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    assert_eq!(config.gateway.name, "edge");
+    assert_eq!(config.naming.separator, "__");
+    assert_eq!(
+        config.naming.on_conflict,
+        hangar_gateway::config::ConflictPolicy::KeepFirst
+    );
+    assert_eq!(config.gateway.session_idle_timeout.to_string(), "10m");
+    for host in [
+        "edge.team.svc",
+        "edge.team.svc.cluster.local",
+        "mcp.example.com",
+        "localhost",
+    ] {
+        assert!(
+            config.gateway.allowed_hosts.iter().any(|h| h == host),
+            "{host}: {:?}",
+            config.gateway.allowed_hosts
+        );
+    }
+    let files = &config.servers[0];
+    assert_eq!(files.url.as_deref(), Some("http://files.team.svc:8080/mcp"));
+    assert_eq!(
+        files.transport,
+        hangar_gateway::config::Transport::StreamableHttp,
+        "stdio servers are bridged"
+    );
+    let saas = &config.servers[1];
+    assert_eq!(
+        saas.headers[0].value_from_env.as_deref(),
+        Some("HANGAR_SECRET_SAAS_BEARER")
+    );
+    assert_eq!(config.tools[0].backend.url, "http://search.team.svc:8081/q");
+    assert_eq!(
+        config.tools[0]
+            .backend
+            .timeout
+            .map(|t| t.to_string())
+            .as_deref(),
+        Some("90s")
+    );
+    assert_eq!(compiled.secret_env.len(), 1);
+    assert_eq!(
+        (
+            compiled.secret_env[0].secret.as_str(),
+            compiled.secret_env[0].key.as_str()
+        ),
+        ("saas", "bearer")
+    );
+    // What the operator writes into the ConfigMap reads back as the same config.
+    let again = hangar_gateway::GatewayConfig::parse(&config.to_yaml(), "configmap").unwrap();
+    assert_eq!(&again, config);
 }

@@ -24,6 +24,8 @@ pub enum Command {
     Gateway(hangar_gateway::GatewayArgs),
     /// Serve one stdio MCP server over Streamable HTTP.
     Bridge(hangar_gateway::BridgeArgs),
+    /// Run Hangar manifests on this machine: local processes, remote servers, one gateway.
+    Up(hangar_gateway::UpArgs),
     /// Run the operator against the cluster in KUBECONFIG (or the in-cluster config).
     Operator(OperatorCommand),
     /// Print the Kubernetes objects the operator would create for the manifests in PATH.
@@ -47,6 +49,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Crds(args) => crds::run(args),
         Command::Gateway(args) => hangar_gateway::cli::run_gateway(args),
         Command::Bridge(args) => hangar_gateway::cli::run_bridge(args),
+        Command::Up(args) => hangar_gateway::up::run_up(args),
         Command::Operator(command) => {
             logging::init(command.log_format);
             block_on(hangar_operator::run(command.operator))

@@ -1,0 +1,389 @@
+//! `hangar up`: runs Hangar manifests on this machine, without a cluster.
+//! Container servers with a `command` become child processes, remote ones are
+//! reached by URL, and everything is served by an in-process gateway.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use hangar_manifests::Manifests;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::LogFormat;
+use crate::compile::{
+    Compiled, LocalProcess, Selection, Skipped, Target, compile, selector_matches,
+};
+use crate::config::{GatewayConfig, NameValue, Transport};
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use crate::upstream::Status;
+
+/// `hangar up`: serve manifests locally.
+#[derive(Debug, Clone, clap::Args)]
+pub struct UpArgs {
+    /// Manifest file or directory of YAML files (multi-document), as `kubectl apply -f` takes.
+    #[arg(long = "file", short = 'f')]
+    pub file: PathBuf,
+    /// Address to serve on; MCP is at /mcp.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// The MCPGateway to run when the manifests define several.
+    #[arg(long)]
+    pub gateway: Option<String>,
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HANGAR_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+fn namespace_of(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+    metadata.namespace.as_deref().unwrap_or("default")
+}
+
+/// What `hangar up` will run for these manifests.
+pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Compiled> {
+    let chosen = match (gateway, manifests.gateways.as_slice()) {
+        (Some(name), gateways) => Some(
+            gateways
+                .iter()
+                .find(|g| g.metadata.name.as_deref() == Some(name))
+                .with_context(|| format!("the manifests define no MCPGateway named {name}"))?,
+        ),
+        (None, []) => None,
+        (None, [only]) => Some(only),
+        (None, several) => bail!(
+            "the manifests define several MCPGateways ({}); choose one with --gateway",
+            several
+                .iter()
+                .filter_map(|g| g.metadata.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    // A gateway serves what its selectors pick in its own namespace; without one, everything.
+    let in_scope = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+                    tools: bool| match chosen {
+        None => true,
+        Some(gateway) => {
+            let selector = if tools {
+                &gateway.spec.tool_selector
+            } else {
+                &gateway.spec.server_selector
+            };
+            namespace_of(meta) == namespace_of(&gateway.metadata)
+                && selector_matches(selector.as_ref(), meta.labels.as_ref())
+        }
+    };
+    let servers: Vec<_> = manifests
+        .servers
+        .iter()
+        .filter(|s| in_scope(&s.metadata, false))
+        .cloned()
+        .collect();
+    let groups: Vec<_> = manifests
+        .server_groups
+        .iter()
+        .filter(|g| in_scope(&g.metadata, false))
+        .cloned()
+        .collect();
+    let tools: Vec<_> = manifests
+        .tools
+        .iter()
+        .filter(|t| in_scope(&t.metadata, true))
+        .cloned()
+        .collect();
+    let prompts: Vec<_> = manifests
+        .prompts
+        .iter()
+        .filter(|p| in_scope(&p.metadata, true))
+        .cloned()
+        .collect();
+    let resources: Vec<_> = manifests
+        .resources
+        .iter()
+        .filter(|r| in_scope(&r.metadata, true))
+        .cloned()
+        .collect();
+    let selection = Selection {
+        gateway: chosen,
+        servers: &servers,
+        groups: &groups,
+        tools: &tools,
+        prompts: &prompts,
+        resources: &resources,
+    };
+    let mut compiled = compile(&selection, Target::Local);
+    for foreign in &manifests.foreign {
+        compiled.skipped.push(Skipped {
+            kind: "object",
+            name: format!("{} {}", foreign.kind, foreign.name),
+            reason: format!(
+                "{} is not a Hangar kind; hangar up ignores it",
+                foreign.api_version
+            ),
+        });
+    }
+    for kind_count in [
+        ("MCPDiscoverySource", manifests.discovery_sources.len()),
+        ("MCPRegistry", manifests.registries.len()),
+    ] {
+        if kind_count.1 > 0 {
+            compiled.skipped.push(Skipped {
+                kind: kind_count.0,
+                name: format!("{} object(s)", kind_count.1),
+                reason: "discovery and registries need a cluster; hangar up ignores them".into(),
+            });
+        }
+    }
+    drop_missing_secrets(&mut compiled);
+    Ok(compiled)
+}
+
+/// Secrets do not exist locally: items whose values come from one are kept
+/// only when the matching environment variable is set.
+fn drop_missing_secrets(compiled: &mut Compiled) {
+    let missing: Vec<_> = compiled
+        .secret_env
+        .iter()
+        .filter(|s| std::env::var_os(&s.env).is_none())
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    let why = |values: &[NameValue]| {
+        values.iter().find_map(|v| {
+            let env = v.value_from_env.as_ref()?;
+            let secret = missing.iter().find(|s| &s.env == env)?;
+            Some(format!(
+                "{} comes from Secret {} key {}; export {} to run it locally",
+                v.name, secret.secret, secret.key, secret.env
+            ))
+        })
+    };
+    let config = &mut compiled.config;
+    let skipped = &mut compiled.skipped;
+    config.tools.retain(|t| match why(&t.backend.headers) {
+        Some(reason) => {
+            skipped.push(Skipped {
+                kind: "MCPTool",
+                name: t.name.clone(),
+                reason,
+            });
+            false
+        }
+        None => true,
+    });
+    config
+        .resources
+        .retain(|r| match r.http.as_ref().and_then(|h| why(&h.headers)) {
+            Some(reason) => {
+                skipped.push(Skipped {
+                    kind: "MCPResource",
+                    name: r.uri.clone(),
+                    reason,
+                });
+                false
+            }
+            None => true,
+        });
+    config
+        .servers
+        .retain(|s| match why(&s.headers).or_else(|| why(&s.env)) {
+            Some(reason) => {
+                skipped.push(Skipped {
+                    kind: "MCPServer",
+                    name: s.name.clone(),
+                    reason,
+                });
+                false
+            }
+            None => true,
+        });
+    compiled
+        .processes
+        .retain(|p| config.servers.iter().any(|s| s.name == p.server));
+}
+
+/// Leaves out HTTP servers that would listen on the gateway's own port.
+pub fn avoid_port(compiled: &mut Compiled, port: u16) {
+    let clashing: Vec<String> = compiled
+        .processes
+        .iter()
+        .filter(|p| p.port == port)
+        .map(|p| p.server.clone())
+        .collect();
+    for server in clashing {
+        compiled.processes.retain(|p| p.server != server);
+        compiled.config.servers.retain(|s| s.name != server);
+        compiled.skipped.push(Skipped {
+            kind: "MCPServer",
+            name: server,
+            reason: format!(
+                "it would listen on port {port}, which the gateway uses; change its spec.port or run hangar up with --listen on another port"
+            ),
+        });
+    }
+}
+
+/// The summary printed before serving.
+pub fn describe(compiled: &Compiled, source: &str, endpoint: &str) -> String {
+    let config = &compiled.config;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "hangar up: {} server(s), {} tool(s), {} prompt(s), {} resource(s) from {source}",
+        config.servers.len(),
+        config.tools.len(),
+        config.prompts.len(),
+        config.resources.len()
+    );
+    for server in &config.servers {
+        let how = match (&server.command, &server.url) {
+            (Some(command), _) => format!("{} {}", command, server.args.join(" ")),
+            (None, Some(url)) => {
+                match compiled.processes.iter().find(|p| p.server == server.name) {
+                    Some(process) => format!(
+                        "{url} (started here: {} {})",
+                        process.command,
+                        process.args.join(" ")
+                    ),
+                    None => url.clone(),
+                }
+            }
+            (None, None) => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "  server    {:<24} {:<15} {}",
+            server.name,
+            server.transport.to_string(),
+            how.trim_end()
+        );
+    }
+    for tool in &config.tools {
+        let method = format!("{:?}", tool.backend.method).to_uppercase();
+        let _ = writeln!(
+            out,
+            "  tool      {:<24} {method} {}",
+            tool.name, tool.backend.url
+        );
+    }
+    for prompt in &config.prompts {
+        let args: Vec<&str> = prompt.arguments.iter().map(|a| a.name.as_str()).collect();
+        let _ = writeln!(out, "  prompt    {:<24} ({})", prompt.name, args.join(", "));
+    }
+    for resource in &config.resources {
+        let source = if resource.http.is_some() {
+            "http"
+        } else {
+            "inline"
+        };
+        let mime = resource.mime_type.as_deref().unwrap_or("");
+        let _ = writeln!(
+            out,
+            "  resource  {:<24} {source} {mime}",
+            resource.uri.as_str()
+        );
+    }
+    if !compiled.skipped.is_empty() {
+        let _ = writeln!(out, "not run locally:");
+        for skipped in &compiled.skipped {
+            let _ = writeln!(
+                out,
+                "  {} {}: {}",
+                skipped.kind, skipped.name, skipped.reason
+            );
+        }
+    }
+    let _ = writeln!(out, "MCP endpoint: {endpoint}");
+    out
+}
+
+fn spawn_process(process: &LocalProcess) -> anyhow::Result<tokio::process::Child> {
+    let mut command = tokio::process::Command::new(&process.command);
+    command
+        .args(&process.args)
+        .kill_on_drop(true)
+        .stdin(std::process::Stdio::null());
+    for var in &process.env {
+        command.env(&var.name, var.resolve().map_err(anyhow::Error::msg)?);
+    }
+    command.spawn().with_context(|| {
+        format!(
+            "cannot start `{}` for MCPServer {}",
+            process.command, process.server
+        )
+    })
+}
+
+pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
+    crate::cli::init_logging(args.log_format, "warn,rmcp=error");
+    let manifests = hangar_manifests::load(&args.file)?;
+    let mut compiled = plan(&manifests, args.gateway.as_deref())?;
+    avoid_port(&mut compiled, args.listen.port());
+    let endpoint = format!("http://{}/mcp", args.listen);
+    print!(
+        "{}",
+        describe(&compiled, &args.file.display().to_string(), &endpoint)
+    );
+    let config: GatewayConfig = compiled.config.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let mut children = Vec::new();
+            for process in &compiled.processes {
+                match spawn_process(process) {
+                    Ok(child) => children.push(child),
+                    Err(e) => eprintln!("hangar up: {e:#}"),
+                }
+            }
+            let gateway = Gateway::start(config, Arc::new(Metrics::new()))?;
+            let mut serving = tokio::spawn(crate::cli::serve_until_signal(
+                gateway.clone(),
+                args.listen,
+                CancellationToken::new(),
+            ));
+            if !gateway.runtime().upstreams.is_empty() {
+                println!("starting servers (packages fetched on first use can take a minute)…");
+            }
+            tokio::select! {
+                _ = gateway.settled() => print!("{}", server_report(&gateway)),
+                result = &mut serving => return result.context("the gateway stopped")?,
+            }
+            println!("ready: connect an MCP client to {endpoint} (Ctrl-C stops)");
+            // Ends on Ctrl-C or SIGTERM; the children are killed when dropped.
+            let result = serving.await.context("the gateway stopped")?;
+            drop(children);
+            result
+        })
+}
+
+/// One line per server: connected (with what it offers) or why not.
+pub fn server_report(gateway: &Gateway) -> String {
+    let mut out = String::new();
+    for upstream in &gateway.runtime().upstreams {
+        let line = match upstream.status() {
+            Status::Ready { protocol, .. } => {
+                let listing = upstream.listing().unwrap_or_default();
+                format!(
+                    "ready ({} tools, {} prompts, {} resources; protocol {protocol})",
+                    listing.tools.len(),
+                    listing.prompts.len(),
+                    listing.resources.len()
+                )
+            }
+            Status::Down { error, .. } => format!("not available: {error}"),
+            Status::Starting => "still starting".into(),
+            Status::Stopped => "stopped".into(),
+        };
+        let transport = match upstream.spec().transport {
+            Transport::Stdio => "stdio",
+            Transport::StreamableHttp => "http",
+            Transport::Sse => "sse",
+        };
+        let _ = writeln!(out, "  {:<24} {transport:<6} {line}", upstream.name());
+    }
+    out
+}
