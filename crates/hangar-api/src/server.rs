@@ -14,6 +14,11 @@ use crate::common::{
     Condition, DURATION_PATTERN, Duration, HttpHeader, IngressSpec, ServiceType, Time,
 };
 
+/// Set on an MCPServer with `replicas: 0` by a gateway that sent it requests
+/// (an RFC 3339 time, written at most every few seconds per server): the operator
+/// runs one replica until `idleTTL` after the last activity, then scales to zero.
+pub const LAST_ACTIVITY_ANNOTATION: &str = "mcp-hangar.io/last-activity";
+
 /// One managed MCP server.
 ///
 /// In `container` mode the operator runs it as a Deployment and Service; in

@@ -7,7 +7,8 @@ use k8s_openapi::jiff::Timestamp;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
     pub type_: &'static str,
-    pub status: bool,
+    /// `None` is Unknown.
+    pub status: Option<bool>,
     pub reason: String,
     pub message: String,
 }
@@ -21,7 +22,20 @@ impl Desired {
     ) -> Self {
         Self {
             type_,
-            status,
+            status: Some(status),
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn unknown(
+        type_: &'static str,
+        reason: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            type_,
+            status: None,
             reason: reason.into(),
             message: message.into(),
         }
@@ -39,7 +53,12 @@ pub fn merge(
     desired
         .into_iter()
         .map(|want| {
-            let status = if want.status { "True" } else { "False" }.to_string();
+            let status = match want.status {
+                Some(true) => "True",
+                Some(false) => "False",
+                None => "Unknown",
+            }
+            .to_string();
             let last_transition_time = previous
                 .iter()
                 .find(|old| old.type_ == want.type_ && old.status == status)

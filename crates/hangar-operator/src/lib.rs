@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod conditions;
 pub mod context;
+pub mod health;
 pub mod labels;
 pub mod metrics;
 pub mod render;

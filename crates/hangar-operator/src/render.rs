@@ -38,7 +38,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
 pub fn render(manifests: &Manifests, settings: &BuildSettings) -> anyhow::Result<String> {
     let mut out = String::new();
     for server in &manifests.servers {
-        let objects = build::build(server, settings)
+        let objects = build::build(server, server.spec.replicas, settings)
             .map_err(|invalid| anyhow::anyhow!("MCPServer {:?}: {invalid}", server.name_any()))?;
         writeln!(
             out,

@@ -67,6 +67,8 @@ pub enum InvalidSpec {
     UnknownVolume { index: usize, volume: String },
     #[error("spec.volumes[{index}] is named {name:?}, which Hangar reserves for its own volumes")]
     ReservedVolumeName { index: usize, name: String },
+    #[error("{0}")]
+    Duration(String),
 }
 
 const CONTAINER_NAME: &str = "mcp-server";
@@ -100,8 +102,13 @@ pub fn server_url(server: &MCPServer) -> Option<String> {
     }
 }
 
-/// Builds every object of an MCPServer. Remote servers have none.
-pub fn build(server: &MCPServer, settings: &BuildSettings) -> Result<ServerObjects, InvalidSpec> {
+/// Builds every object of an MCPServer running `replicas` replicas now (see
+/// `scale::effective_replicas`). Remote servers have none.
+pub fn build(
+    server: &MCPServer,
+    replicas: i32,
+    settings: &BuildSettings,
+) -> Result<ServerObjects, InvalidSpec> {
     if server.spec.mode == ServerMode::Remote {
         return Ok(ServerObjects::default());
     }
@@ -109,11 +116,16 @@ pub fn build(server: &MCPServer, settings: &BuildSettings) -> Result<ServerObjec
     let config_map = config_map(server);
     let config_hash = config_map.as_ref().map(content_hash);
     Ok(ServerObjects {
-        deployment: Some(deployment(server, settings, config_hash)?),
+        deployment: Some(deployment(server, replicas, settings, config_hash)?),
         service: Some(service(server)),
         config_map,
         ingress: ingress(server),
-        autoscaler: autoscaler(server),
+        // Scaled to zero, nothing is left to autoscale.
+        autoscaler: if replicas > 0 {
+            autoscaler(server)
+        } else {
+            None
+        },
     })
 }
 
@@ -165,6 +177,7 @@ fn image_reference(server: &MCPServer) -> String {
 
 fn deployment(
     server: &MCPServer,
+    replicas: i32,
     settings: &BuildSettings,
     config_hash: Option<String>,
 ) -> Result<Deployment, InvalidSpec> {
@@ -284,7 +297,7 @@ fn deployment(
         spec: Some(DeploymentSpec {
             // With an autoscaler the HPA owns the replica count: leaving the
             // field out of our apply leaves it to the HPA.
-            replicas: spec.autoscaling.is_none().then_some(spec.replicas),
+            replicas: (replicas == 0 || spec.autoscaling.is_none()).then_some(replicas),
             selector: LabelSelector {
                 match_labels: Some(server_selector(&name)),
                 ..Default::default()

@@ -22,6 +22,14 @@ pub enum Error {
     },
     #[error("could not write status: {0}")]
     Status(#[source] kube::Error),
+    #[error("could not list the server's pods: {0}")]
+    ListPods(#[source] kube::Error),
+    #[error("header value from Secret {name} key {key} is unavailable: {reason}")]
+    Secret {
+        name: String,
+        key: String,
+        reason: String,
+    },
     #[error("waiting for {0} to be deleted")]
     CleanupPending(String),
     #[error("could not add or remove the finalizer: {0}")]
@@ -36,6 +44,8 @@ impl Error {
             Error::Apply { .. } => "ApplyFailed",
             Error::Delete { .. } => "DeleteFailed",
             Error::Status(_) => "StatusUpdateFailed",
+            Error::ListPods(_) => "ListPodsFailed",
+            Error::Secret { .. } => "SecretUnavailable",
             Error::CleanupPending(_) => "CleanupPending",
             Error::Finalizer(_) => "FinalizerFailed",
         }

@@ -2,8 +2,10 @@
 
 pub mod build;
 mod error;
+pub mod lifecycle;
+pub mod metrics;
 mod reconcile;
-pub mod state;
+pub mod scale;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,24 +14,47 @@ use futures::StreamExt;
 use hangar_api::MCPServer;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::runtime::controller::Action;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 
 pub use error::Error;
 
-use crate::context::Context;
-use crate::labels::MANAGED_BY;
+use crate::context::{Context, correlated};
+use crate::health::HealthMonitor;
+use crate::labels::{MANAGED_BY, SERVER_LABEL};
+use metrics::ServerMetrics;
 
-/// Runs the MCPServer controller until `shutdown` resolves.
+/// Health checks running at once, across all servers.
+const MAX_CONCURRENT_CHECKS: usize = 32;
+
+/// What MCPServer reconciles share beyond the operator-wide context.
+pub struct ServerContext {
+    pub base: Arc<Context>,
+    pub health: HealthMonitor,
+    pub metrics: Arc<ServerMetrics>,
+}
+
+/// Runs the MCPServer controller (and its health checks) until `shutdown` resolves.
 pub async fn run(
     ctx: Arc<Context>,
     namespace: Option<&str>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    let metrics = Arc::new(ServerMetrics::new(&ctx.metrics));
+    let (health, health_changes) = HealthMonitor::new(MAX_CONCURRENT_CHECKS, metrics.clone());
+    let health_changes = futures::stream::unfold(health_changes, |mut changes| async move {
+        changes.recv().await.map(|key| (key, changes))
+    });
+    let server_ctx = Arc::new(ServerContext {
+        base: ctx,
+        health,
+        metrics,
+    });
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     Controller::new(
@@ -40,9 +65,18 @@ pub async fn run(
     .owns(api::<Service>(&client, namespace), owned.clone())
     .owns(api::<ConfigMap>(&client, namespace), owned.clone())
     .owns(api::<Ingress>(&client, namespace), owned.clone())
-    .owns(api::<HorizontalPodAutoscaler>(&client, namespace), owned)
+    .owns(
+        api::<HorizontalPodAutoscaler>(&client, namespace),
+        owned.clone(),
+    )
+    // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
+    .watches(api::<Pod>(&client, namespace), owned, |pod| {
+        let server = pod.labels().get(SERVER_LABEL)?;
+        Some(ObjectRef::<MCPServer>::new(server).within(&pod.namespace()?))
+    })
+    .reconcile_on(health_changes)
     .graceful_shutdown_on(shutdown)
-    .run(reconcile::reconcile, error_policy, ctx)
+    .run(correlated(reconcile::reconcile), error_policy, server_ctx)
     .for_each(|result| async move {
         if let Err(error) = result {
             tracing::debug!(%error, "MCPServer reconcile did not complete");
@@ -61,7 +95,7 @@ where
     }
 }
 
-fn error_policy(_server: Arc<MCPServer>, error: &Error, _ctx: Arc<Context>) -> Action {
+fn error_policy(_server: Arc<MCPServer>, error: &Error, _ctx: Arc<ServerContext>) -> Action {
     match error {
         // Deletion of owned objects is under way; look again shortly.
         Error::CleanupPending(_) => Action::requeue(Duration::from_secs(1)),

@@ -1,35 +1,43 @@
-//! One reconcile of an MCPServer: fetch → validate → build → apply → status.
+//! One reconcile of an MCPServer: fetch → validate → build → apply → observe → status.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
-use hangar_api::{MCPServer, MCPServerStatus, ServerState, condition};
+use hangar_api::{
+    CircuitState as StatusCircuit, HealthCheckSpec, MCPServer, MCPServerStatus, ServerInfo,
+    ServerMode, ServerState, ToolsStatus, condition,
+};
+use hangar_circuit::{Settings as BreakerSettings, State as CircuitState};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{Api, Patch, PatchParams};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::finalizer::{Error as FinalizerError, Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
+use super::ServerContext;
 use super::build::{self, ServerObjects, config_map_name};
 use super::error::Error;
-use super::state::{self, Workload};
+use super::lifecycle::{self, Inputs, Probe, Signal, Workload, WorkloadHealth};
+use super::scale;
 use crate::apply::{Managed, apply, delete_if_owned};
 use crate::conditions::{self, Desired};
-use crate::context::Context;
-use crate::labels::{FIELD_MANAGER, FINALIZER, selector_string, server_selector};
+use crate::health::{HealthRecord, ProbeTarget, Schedule};
+use crate::labels::{FIELD_MANAGER, FINALIZER, SERVER_LABEL, selector_string, server_selector};
 
-/// Resync period: changes to the server or its objects trigger reconciles sooner.
+/// Resync period: changes to the server, its objects and its health trigger reconciles sooner.
 const RESYNC: Duration = Duration::from_secs(300);
 
-pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<ServerContext>) -> Result<Action, Error> {
     let started = Instant::now();
     let namespace = server.namespace().unwrap_or_default();
-    let api: Api<MCPServer> = Api::namespaced(ctx.client.clone(), &namespace);
+    let api: Api<MCPServer> = Api::namespaced(ctx.base.client.clone(), &namespace);
     let result = finalizer(&api, FINALIZER, server.clone(), |event| async {
         match event {
             Finalizer::Apply(server) => apply_server(&server, &ctx).await,
@@ -45,16 +53,17 @@ pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<Context>) -> Result<Acti
         && !matches!(error, Error::CleanupPending(_))
     {
         tracing::warn!(server = %server.name_any(), %namespace, reason = error.reason(), %error, "reconcile failed");
-        ctx.event(
-            &*server,
-            EventType::Warning,
-            error.reason(),
-            "Reconcile",
-            error.to_string(),
-        )
-        .await;
+        ctx.base
+            .event(
+                &*server,
+                EventType::Warning,
+                error.reason(),
+                "Reconcile",
+                error.to_string(),
+            )
+            .await;
     }
-    ctx.metrics.reconciled(
+    ctx.base.metrics.reconciled(
         "MCPServer",
         started.elapsed(),
         result.as_ref().err().map(Error::reason),
@@ -62,103 +71,165 @@ pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<Context>) -> Result<Acti
     result
 }
 
-async fn apply_server(server: &MCPServer, ctx: &Context) -> Result<Action, Error> {
-    let desired = match build::build(server, &ctx.settings) {
+async fn apply_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
+    let key = ObjectRef::from_obj(server);
+    let scale = scale::effective_replicas(server, Timestamp::now());
+    let desired = match build::build(server, scale.replicas, &ctx.base.settings) {
         Ok(objects) => objects,
         Err(invalid) => {
             // Retrying cannot help: wait for the spec to change.
+            ctx.health.pause(&key);
             let message = format!("the spec cannot be run: {invalid}");
-            let status = status(
-                server,
-                ServerState::Dead,
-                None,
-                vec![
-                    Desired::new(condition::READY, false, "InvalidSpec", message.clone()),
-                    Desired::new(condition::RECONCILED, false, "InvalidSpec", message.clone()),
-                ],
-            );
+            let wanted = vec![
+                Desired::new(condition::READY, false, "InvalidSpec", message.clone()),
+                Desired::new(condition::RECONCILED, false, "InvalidSpec", message.clone()),
+            ];
+            let status = status(server, ServerState::Dead, None, None, wanted);
             write_status(server, ctx, status).await?;
-            ctx.event(
-                server,
-                EventType::Warning,
-                "InvalidSpec",
-                "Validate",
-                message,
-            )
-            .await;
+            ctx.base
+                .event(
+                    server,
+                    EventType::Warning,
+                    "InvalidSpec",
+                    "Validate",
+                    message,
+                )
+                .await;
             return Ok(Action::await_change());
         }
     };
     let deployment = match apply_objects(server, ctx, desired).await {
         Ok(deployment) => deployment,
         Err(error) => {
-            // Say so in status too, if the API server lets us.
-            let mut status = server.status.clone().unwrap_or_default();
-            let reconciled = Desired::new(
-                condition::RECONCILED,
-                false,
-                error.reason(),
-                error.to_string(),
-            );
-            let others = status
-                .conditions
-                .iter()
-                .filter(|c| c.type_ != condition::RECONCILED)
-                .cloned();
-            let mut merged = conditions::merge(
-                &status.conditions,
-                vec![reconciled],
-                server.meta().generation,
-            );
-            merged.extend(others);
-            status.conditions = merged;
-            if let Err(status_error) = write_status(server, ctx, status).await {
-                tracing::debug!(%status_error, "could not record the apply failure in status");
-            }
+            record_failure(server, ctx, &error).await;
             return Err(error);
         }
     };
-    let workload = deployment.as_ref().map(Workload::observe);
-    let (state, mut wanted) = state::derive(server.spec.mode, workload.as_ref());
+
+    // Observe what runs.
+    let (workload, workload_health) = match server.spec.mode {
+        ServerMode::Remote => (None, WorkloadHealth::Full),
+        ServerMode::Container => {
+            let workload = deployment
+                .as_ref()
+                .map(Workload::observe)
+                .unwrap_or_default();
+            let failing = lifecycle::pods_failing(&server_pods(server, ctx).await?);
+            (Some(workload), WorkloadHealth::classify(&workload, failing))
+        }
+    };
+    let desired_replicas = if server.spec.mode == ServerMode::Remote {
+        1
+    } else {
+        scale.replicas
+    };
+
+    // Check only what can answer: a remote server, or a workload with ready replicas.
+    let check = &server.spec.health_check;
+    let answering = matches!(
+        workload_health,
+        WorkloadHealth::Full | WorkloadHealth::Partial
+    );
+    if check.enabled && desired_replicas > 0 && answering {
+        ctx.health.track(key.clone(), schedule(server, ctx).await?);
+    } else {
+        ctx.health.pause(&key);
+    }
+    let record = ctx.health.record(&key);
+    let inputs = Inputs {
+        desired_replicas,
+        workload: workload_health,
+        probe: probe_input(check, record.as_ref()),
+        circuit: record
+            .as_ref()
+            .map_or(CircuitState::Closed, HealthRecord::circuit),
+    };
+
+    // Decide the state.
+    let previous = server.status.as_ref().and_then(|s| s.state);
+    let signal = Signal::classify(&inputs);
+    let state = lifecycle::next(previous.unwrap_or(ServerState::Initializing), signal);
+    let (reason, message) = lifecycle::explain(signal, &inputs, workload.as_ref());
+    let mut wanted = vec![Desired::new(
+        condition::READY,
+        state == ServerState::Ready,
+        reason,
+        message.clone(),
+    )];
+    wanted.push(healthy_condition(&inputs.probe));
+    if let Some(workload) = &workload {
+        wanted.extend(workload_conditions(workload));
+    }
     wanted.push(Desired::new(
         condition::RECONCILED,
         true,
         "Applied",
         "all objects are applied",
     ));
-    let previous = server.status.as_ref().and_then(|s| s.state);
     write_status(
         server,
         ctx,
-        status(server, state, workload.as_ref(), wanted),
+        status(server, state, workload.as_ref(), record.as_ref(), wanted),
     )
     .await?;
+
+    let namespace = server.namespace().unwrap_or_default();
+    ctx.metrics.state(&namespace, &server.name_any(), state);
     if previous != Some(state) {
         let from = previous.map_or("(new)".to_string(), |s| s.to_string());
-        tracing::info!(server = %server.name_any(), %from, to = %state, "state changed");
-        // The reason is the new state: the event recorder folds events of one
-        // reason into a series, and each state should stay visible on its own.
-        let type_ = if matches!(state, ServerState::Dead) {
+        tracing::info!(server = %server.name_any(), %namespace, %from, to = %state, reason, "state changed");
+        let type_ = if state == ServerState::Dead {
             EventType::Warning
         } else {
             EventType::Normal
         };
-        ctx.event(
-            server,
-            type_,
-            state.as_str(),
-            "StateChanged",
-            format!("{from} → {state}"),
-        )
-        .await;
+        let reason = lifecycle::event_reason(previous, state);
+        ctx.base
+            .event(
+                server,
+                type_,
+                reason,
+                "StateChanged",
+                format!("{from} → {state}: {message}"),
+            )
+            .await;
     }
-    Ok(Action::requeue(RESYNC))
+    let requeue = scale
+        .recheck_after
+        .map_or(RESYNC, |after| after.min(RESYNC));
+    Ok(Action::requeue(requeue))
+}
+
+/// Says in status that applying failed, if the API server lets us.
+async fn record_failure(server: &MCPServer, ctx: &ServerContext, error: &Error) {
+    let mut status = server.status.clone().unwrap_or_default();
+    let reconciled = Desired::new(
+        condition::RECONCILED,
+        false,
+        error.reason(),
+        error.to_string(),
+    );
+    let others = status
+        .conditions
+        .iter()
+        .filter(|c| c.type_ != condition::RECONCILED)
+        .cloned();
+    let mut merged = conditions::merge(
+        &status.conditions,
+        vec![reconciled],
+        server.meta().generation,
+    );
+    merged.extend(others);
+    status.conditions = merged;
+    if let Err(status_error) = write_status(server, ctx, status).await {
+        tracing::debug!(%status_error, "could not record the apply failure in status");
+    }
 }
 
 /// Applies what should exist and deletes what should not. Returns the Deployment as stored.
 async fn apply_objects(
     server: &MCPServer,
-    ctx: &Context,
+    ctx: &ServerContext,
     desired: ServerObjects,
 ) -> Result<Option<Deployment>, Error> {
     let name = server.name_any();
@@ -172,12 +243,12 @@ async fn apply_objects(
 
 async fn apply_or_delete<K: Managed>(
     server: &MCPServer,
-    ctx: &Context,
+    ctx: &ServerContext,
     desired: Option<K>,
     name: &str,
 ) -> Result<Option<K>, Error> {
     match desired {
-        Some(object) => apply(&ctx.client, &object)
+        Some(object) => apply(&ctx.base, &object)
             .await
             .map(Some)
             .map_err(|source| Error::Apply {
@@ -195,12 +266,12 @@ async fn apply_or_delete<K: Managed>(
 /// Deletes an owned object; `true` while it still exists.
 async fn delete_owned<K: Managed>(
     server: &MCPServer,
-    ctx: &Context,
+    ctx: &ServerContext,
     name: &str,
 ) -> Result<bool, Error> {
     let namespace = server.namespace().unwrap_or_default();
     let uid = server.uid().unwrap_or_default();
-    delete_if_owned::<K>(&ctx.client, &namespace, name, &uid)
+    delete_if_owned::<K>(&ctx.base, &namespace, name, &uid)
         .await
         .map_err(|source| Error::Delete {
             kind: K::kind(&()).to_string(),
@@ -209,8 +280,150 @@ async fn delete_owned<K: Managed>(
         })
 }
 
+async fn server_pods(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<Pod>, Error> {
+    let pods: Api<Pod> = Api::namespaced(
+        ctx.base.client.clone(),
+        &server.namespace().unwrap_or_default(),
+    );
+    let selector = format!("{SERVER_LABEL}={}", server.name_any());
+    Ok(pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::ListPods)?
+        .items)
+}
+
+/// How the server is checked, with header values read from their Secrets.
+async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, Error> {
+    let spec = &server.spec;
+    let namespace = server.namespace().unwrap_or_default();
+    let secrets: Api<Secret> = Api::namespaced(ctx.base.client.clone(), &namespace);
+    let mut headers = Vec::new();
+    for header in &spec.headers {
+        let value = match (&header.value, &header.value_from) {
+            (Some(value), _) => value.clone(),
+            (None, Some(source)) => {
+                let selector = &source.secret_key_ref;
+                let missing = |reason: String| Error::Secret {
+                    name: selector.name.clone(),
+                    key: selector.key.clone(),
+                    reason,
+                };
+                let secret = secrets
+                    .get_opt(&selector.name)
+                    .await
+                    .map_err(|e| missing(e.to_string()))?;
+                let bytes = secret
+                    .and_then(|s| s.data?.remove(&selector.key))
+                    .ok_or_else(|| missing("no such Secret or key".into()))?;
+                String::from_utf8(bytes.0)
+                    .map_err(|_| missing("the value is not UTF-8 text".into()))?
+            }
+            (None, None) => continue,
+        };
+        headers.push((header.name.clone(), value));
+    }
+    let duration = |d: &hangar_api::Duration| {
+        d.to_std()
+            .map_err(|e| Error::InvalidSpec(build::InvalidSpec::Duration(e.to_string())))
+    };
+    Ok(Schedule {
+        target: ProbeTarget {
+            url: build::server_url(server).unwrap_or_default(),
+            headers,
+            timeout: duration(&spec.health_check.timeout)?,
+        },
+        interval: duration(&spec.health_check.interval)?,
+        breaker: BreakerSettings {
+            enabled: spec.circuit_breaker.enabled,
+            failure_threshold: u32::try_from(spec.circuit_breaker.failure_threshold)
+                .unwrap_or(1)
+                .max(1),
+            reset_timeout: duration(&spec.circuit_breaker.reset_timeout)?,
+        },
+    })
+}
+
+fn probe_input(check: &HealthCheckSpec, record: Option<&HealthRecord>) -> Probe {
+    if !check.enabled {
+        return Probe::Disabled;
+    }
+    match record.and_then(|r| r.latest.as_ref().map(|latest| (r, latest))) {
+        None => Probe::NotYet,
+        Some((_, Ok(_))) => Probe::Passing,
+        Some((record, Err(error))) => Probe::Failing {
+            consecutive: record.consecutive_failures,
+            threshold: u32::try_from(check.failure_threshold).unwrap_or(1),
+            error: error.to_string(),
+        },
+    }
+}
+
+fn healthy_condition(probe: &Probe) -> Desired {
+    match probe {
+        Probe::Disabled => Desired::unknown(
+            condition::HEALTHY,
+            "HealthChecksDisabled",
+            "spec.healthCheck.enabled is false",
+        ),
+        Probe::NotYet => Desired::unknown(
+            condition::HEALTHY,
+            "NotChecked",
+            "no MCP health check has finished yet",
+        ),
+        Probe::Passing => Desired::new(
+            condition::HEALTHY,
+            true,
+            "HealthCheckPassed",
+            "the server answered initialize/discover and tools/list",
+        ),
+        Probe::Failing {
+            consecutive, error, ..
+        } => Desired::new(
+            condition::HEALTHY,
+            false,
+            "HealthCheckFailed",
+            format!("{consecutive} consecutive failures, last: {error}"),
+        ),
+    }
+}
+
+fn workload_conditions(workload: &Workload) -> [Desired; 2] {
+    let counts = format!("{}/{} replicas ready", workload.ready, workload.desired);
+    let available = Desired::new(
+        condition::AVAILABLE,
+        workload.available_condition,
+        if workload.available_condition {
+            "MinimumReplicasAvailable"
+        } else {
+            "MinimumReplicasUnavailable"
+        },
+        counts.clone(),
+    );
+    let progressing = if workload.progress_deadline_exceeded {
+        Desired::new(
+            condition::PROGRESSING,
+            false,
+            "ProgressDeadlineExceeded",
+            "the rollout made no progress in time",
+        )
+    } else if workload.rolled_out() || workload.desired == 0 {
+        Desired::new(condition::PROGRESSING, false, "RolloutComplete", counts)
+    } else {
+        Desired::new(
+            condition::PROGRESSING,
+            true,
+            "RollingOut",
+            format!("{} updated, {counts}", workload.updated),
+        )
+    };
+    [available, progressing]
+}
+
 /// Removes everything the server owns before the finalizer lets it go.
-async fn cleanup(server: &MCPServer, ctx: &Context) -> Result<Action, Error> {
+async fn cleanup(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
+    let key = ObjectRef::from_obj(server);
+    ctx.health.forget(&key);
     let name = server.name_any();
     let mut remaining = Vec::new();
     for (kind, still_there) in [
@@ -242,14 +455,15 @@ async fn cleanup(server: &MCPServer, ctx: &Context) -> Result<Action, Error> {
     if !remaining.is_empty() {
         return Err(Error::CleanupPending(remaining.join(", ")));
     }
-    ctx.event(
-        server,
-        EventType::Normal,
-        "Deleted",
-        "Cleanup",
-        "owned objects removed".into(),
-    )
-    .await;
+    ctx.base
+        .event(
+            server,
+            EventType::Normal,
+            "Deleted",
+            "Cleanup",
+            "owned objects removed".into(),
+        )
+        .await;
     Ok(Action::await_change())
 }
 
@@ -257,29 +471,61 @@ fn status(
     server: &MCPServer,
     state: ServerState,
     workload: Option<&Workload>,
+    health: Option<&HealthRecord>,
     wanted: Vec<Desired>,
 ) -> MCPServerStatus {
     let previous = server.status.clone().unwrap_or_default();
     let generation = server.meta().generation;
+    let report = health.and_then(|h| h.last_report.as_ref());
+    let time = |at: SystemTime| Timestamp::try_from(at).ok().map(hangar_api::Time);
     MCPServerStatus {
         state: Some(state),
         replicas: workload.map(|w| w.replicas),
         ready_replicas: workload.map(|w| w.ready),
         selector: workload.map(|_| selector_string(&server_selector(&server.name_any()))),
         url: build::server_url(server),
+        server_info: report
+            .map(|r| ServerInfo {
+                name: r.server_name.clone(),
+                version: r.server_version.clone(),
+                protocol_version: Some(r.protocol_version.clone()),
+            })
+            .or(previous.server_info),
+        tools: report
+            .map(|r| ToolsStatus {
+                count: i32::try_from(r.tools.len()).unwrap_or(i32::MAX),
+                names: r.tools.clone(),
+            })
+            .or(previous.tools),
+        last_health_check: health
+            .and_then(|h| h.last_check)
+            .and_then(time)
+            .or(previous.last_health_check),
+        consecutive_failures: health.map_or(previous.consecutive_failures, |h| {
+            i32::try_from(h.consecutive_failures).unwrap_or(i32::MAX)
+        }),
+        circuit: Some(
+            match health.map_or(CircuitState::Closed, HealthRecord::circuit) {
+                CircuitState::Closed => StatusCircuit::Closed,
+                CircuitState::Open => StatusCircuit::Open,
+                CircuitState::HalfOpen => StatusCircuit::HalfOpen,
+            },
+        ),
+        circuit_opened_at: health.and_then(|h| h.circuit_opened_at).and_then(time),
         conditions: conditions::merge(&previous.conditions, wanted, generation),
         observed_generation: generation,
-        ..previous
     }
 }
 
 async fn write_status(
     server: &MCPServer,
-    ctx: &Context,
+    ctx: &ServerContext,
     status: MCPServerStatus,
 ) -> Result<(), Error> {
-    let api: Api<MCPServer> =
-        Api::namespaced(ctx.client.clone(), &server.namespace().unwrap_or_default());
+    let api: Api<MCPServer> = Api::namespaced(
+        ctx.base.client.clone(),
+        &server.namespace().unwrap_or_default(),
+    );
     let patch = json!({
         "apiVersion": MCPServer::api_version(&()),
         "kind": MCPServer::kind(&()),

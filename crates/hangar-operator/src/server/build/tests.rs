@@ -8,6 +8,11 @@ fn server(yaml: &str) -> MCPServer {
         .remove(0)
 }
 
+/// Builds with the replica count the spec asks for.
+fn build_now(server: &MCPServer, settings: &BuildSettings) -> Result<ServerObjects, InvalidSpec> {
+    build(server, server.spec.replicas, settings)
+}
+
 fn settings() -> BuildSettings {
     BuildSettings {
         hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
@@ -16,7 +21,7 @@ fn settings() -> BuildSettings {
 
 #[test]
 fn minimal_server_runs_restricted_with_default_resources() {
-    let objects = build(
+    let objects = build_now(
         &server("metadata: {name: tools, namespace: team}\nspec: {image: ghcr.io/acme/tools}"),
         &settings(),
     )
@@ -30,7 +35,7 @@ fn minimal_server_runs_restricted_with_default_resources() {
 
 #[test]
 fn every_spec_field_is_carried_through() {
-    let objects = build(
+    let objects = build_now(
         &server(
             r#"
 metadata: {name: search, namespace: team}
@@ -87,7 +92,7 @@ spec:
 
 #[test]
 fn stdio_servers_run_behind_the_bridge() {
-    let objects = build(
+    let objects = build_now(
         &server(
             "metadata: {name: everything, namespace: team}\nspec: {image: node, tag: 22-alpine, transport: stdio, command: [npx, -y, '@modelcontextprotocol/server-everything'], args: [stdio]}",
         ),
@@ -111,7 +116,7 @@ fn remote_servers_have_no_workload() {
         "metadata: {name: github}\nspec: {mode: remote, endpoint: 'https://api.githubcopilot.com/mcp/'}",
     );
     assert_eq!(
-        build(&remote, &settings()).unwrap(),
+        build_now(&remote, &settings()).unwrap(),
         ServerObjects::default()
     );
     assert_eq!(
@@ -137,7 +142,7 @@ fn a_config_change_changes_the_pod_template() {
         let yaml = format!(
             "metadata: {{name: s}}\nspec: {{image: x, config: {{files: {{a.json: '{content}'}}}}}}"
         );
-        let deployment = build(&server(&yaml), &settings())
+        let deployment = build_now(&server(&yaml), &settings())
             .unwrap()
             .deployment
             .unwrap();
@@ -172,7 +177,7 @@ fn specs_that_cannot_run_are_explained() {
         ),
     ];
     for (spec, message) in cases {
-        let error = build(
+        let error = build_now(
             &server(&format!("metadata: {{name: s}}\n{spec}")),
             &settings(),
         )
@@ -183,7 +188,7 @@ fn specs_that_cannot_run_are_explained() {
 
 #[test]
 fn an_autoscaler_owns_the_replica_count() {
-    let objects = build(
+    let objects = build_now(
         &server(
             "metadata: {name: s}\nspec: {image: x, replicas: 4, autoscaling: {maxReplicas: 5}}",
         ),
@@ -193,4 +198,20 @@ fn an_autoscaler_owns_the_replica_count() {
     assert_eq!(objects.deployment.unwrap().spec.unwrap().replicas, None);
     let hpa = objects.autoscaler.unwrap().spec.unwrap();
     assert_eq!((hpa.min_replicas, hpa.max_replicas), (Some(1), 5));
+}
+
+#[test]
+fn scaled_to_zero_there_is_no_autoscaler() {
+    let server =
+        server("metadata: {name: s}\nspec: {image: x, replicas: 0, autoscaling: {maxReplicas: 5}}");
+    let idle = build(&server, 0, &settings()).unwrap();
+    assert_eq!(idle.deployment.unwrap().spec.unwrap().replicas, Some(0));
+    assert!(idle.autoscaler.is_none());
+    let woken = build(&server, 1, &settings()).unwrap();
+    assert_eq!(
+        woken.deployment.unwrap().spec.unwrap().replicas,
+        None,
+        "the autoscaler takes over once woken"
+    );
+    assert!(woken.autoscaler.is_some());
 }
