@@ -314,16 +314,11 @@ async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: N
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     if path == "/mcp" {
-        gateway
-            .metrics()
-            .observe_http(method.as_str(), response.status().as_u16());
-        span.in_scope(|| {
-            tracing::debug!(
-                status = response.status().as_u16(),
-                ms = started.elapsed().as_secs_f64() * 1000.0,
-                "http request"
-            )
-        });
+        let status = response.status().as_u16();
+        gateway.metrics().observe_http(method.as_str(), status);
+        // Time to the response head: SSE bodies keep streaming after this.
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        span.in_scope(|| tracing::info!(status, ms, "mcp request"));
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);

@@ -1044,10 +1044,15 @@ async fn refresh(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<bool, S
     let changed = state.listing.as_deref() != Some(&listing);
     state.listing = Some(Arc::new(listing));
     if let Some(peer_info) = peer.peer_info() {
+        // A refresh on a live connection keeps the time it connected.
+        let since = match &state.status {
+            Status::Ready { since, .. } if state.peer.is_some() => *since,
+            _ => Instant::now(),
+        };
         state.status = Status::Ready {
             protocol: peer_info.protocol_version.to_string(),
             server: peer_info.server_info.clone(),
-            since: Instant::now(),
+            since,
         };
     }
     state.peer = Some(peer.clone());

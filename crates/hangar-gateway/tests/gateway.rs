@@ -397,7 +397,7 @@ async fn upstream_list_changes_reach_clients_in_both_eras() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_down_upstream_fails_fast_while_the_rest_work() {
     let (healthy, _) = fixture("healthy").await;
-    let (dying, _) = fixture("dying").await;
+    let (dying, dying_state) = fixture("dying").await;
     // A port nothing listens on.
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -431,7 +431,13 @@ async fn a_down_upstream_fails_fast_while_the_rest_work() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let seen = dying_state.clone();
+    eventually(
+        "the upstream to receive the call",
+        Duration::from_secs(10),
+        move || seen.calls.lock().unwrap().iter().any(|c| c == "sleep"),
+    )
+    .await;
     dying.stop();
     let result = tokio::time::timeout(Duration::from_secs(20), slow)
         .await
@@ -549,7 +555,7 @@ impl ConfigMapDir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_keeps_sessions_and_calls_in_flight() {
-    let (upstream, _) = fixture("reloaded").await;
+    let (upstream, upstream_state) = fixture("reloaded").await;
     let backend = backend().await;
     let server = format!(
         "servers:\n  - {{name: up, transport: streamable-http, url: \"{}\"}}\n",
@@ -583,7 +589,13 @@ async fn reload_keeps_sessions_and_calls_in_flight() {
         let peer = session.peer().clone();
         tokio::spawn(async move { peer.call_tool(call("up_sleep", json!({"ms": 1500}))).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = upstream_state.clone();
+    eventually(
+        "the upstream to receive the first call",
+        Duration::from_secs(10),
+        move || calls.calls.lock().unwrap().len() == 1,
+    )
+    .await;
 
     // A new declared tool arrives; the upstream connection is reused.
     mount.publish(&format!(
@@ -639,7 +651,13 @@ async fn reload_keeps_sessions_and_calls_in_flight() {
         let peer = session.peer().clone();
         tokio::spawn(async move { peer.call_tool(call("up_sleep", json!({"ms": 1000}))).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let calls = upstream_state.clone();
+    eventually(
+        "the upstream to receive the second call",
+        Duration::from_secs(10),
+        move || calls.calls.lock().unwrap().len() == 2,
+    )
+    .await;
     seen.lock().unwrap().clear();
     mount.publish(&format!("{HEAD}tools:\n{}", tool("first")));
     let result = in_flight.await.unwrap().unwrap();
@@ -1186,4 +1204,62 @@ spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, ti
     // What the operator writes into the ConfigMap reads back as the same config.
     let again = hangar_gateway::GatewayConfig::parse(&config.to_yaml(), "configmap").unwrap();
     assert_eq!(&again, config);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_and_origin_allowlists_work_behind_a_service() {
+    let gw = TestGateway::start(&format!(
+        "{HEAD}gateway: {{allowedHosts: [\"gateway.team.svc\", \"gateway.team.svc.cluster.local:8080\"]}}\n"
+    ))
+    .await;
+    let url = gw.mcp();
+    let headers = [JSON_AND_SSE, JSON_BODY];
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}})
+    .to_string();
+    let with = |extra: (&'static str, &'static str)| [headers[0], headers[1], extra];
+    // The Service names the operator lists are accepted, with or without the port as configured.
+    let (status, _, _) = raw(&url, &with(("host", "gateway.team.svc")), init.clone()).await;
+    assert_eq!(status, 200);
+    let (status, _, _) = raw(&url, &with(("host", "gateway.team.svc:8080")), init.clone()).await;
+    assert_eq!(status, 200, "a name without a port accepts any port");
+    let (status, _, _) = raw(
+        &url,
+        &with(("host", "gateway.team.svc.cluster.local:8080")),
+        init.clone(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _, _) = raw(
+        &url,
+        &with(("host", "gateway.team.svc.cluster.local:9999")),
+        init.clone(),
+    )
+    .await;
+    assert_eq!(status, 403, "a name with a port accepts only that port");
+    // Loopback is not implied once hosts are configured.
+    let (status, _, _) = raw(&url, &with(("host", "localhost")), init.clone()).await;
+    assert_eq!(status, 403);
+    // Browser origins must name an allowed host (any scheme and port by default).
+    let ok = [
+        headers[0],
+        headers[1],
+        ("host", "gateway.team.svc"),
+        ("origin", "https://gateway.team.svc"),
+    ];
+    let (status, _, _) = raw(&url, &ok, init.clone()).await;
+    assert_eq!(status, 200);
+    let evil = [
+        headers[0],
+        headers[1],
+        ("host", "gateway.team.svc"),
+        ("origin", "https://evil.example"),
+    ];
+    let (status, _, _) = raw(&url, &evil, init.clone()).await;
+    assert_eq!(status, 403);
+
+    // "*" accepts any host, e.g. behind an ingress that rewrites nothing.
+    let open = TestGateway::start(&format!("{HEAD}gateway: {{allowedHosts: [\"*\"]}}\n")).await;
+    let (status, _, _) = raw(&open.mcp(), &with(("host", "anything.example:1234")), init).await;
+    assert_eq!(status, 200);
 }
