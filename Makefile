@@ -3,22 +3,43 @@ SHELL := /bin/bash
 CARGO ?= cargo
 HANGAR := $(CARGO) run -q -p hangar --
 
-.PHONY: help run test test-deps crds lint fmt build
+# Image and cluster settings; override on the command line, e.g. make deploy IMG=registry/hangar:1.2.3
+IMG ?= ghcr.io/mcp-hangar/hangar:dev
+CONTAINER_TOOL ?= docker
+KUBECTL ?= kubectl
+HELM ?= helm
+NAMESPACE ?= hangar-system
+RELEASE ?= hangar
+K3D_IMG ?= k3d-hangar-registry.localhost:5000/hangar:dev
+
+.PHONY: help run test test-deps crds rbac manifests generate lint fmt build \
+	docker-build docker-push install uninstall deploy undeploy \
+	kustomize-k3d kustomize-prod k3d-create k3d-delete k3d-build k3d-deploy k3d-examples
 
 help: ## List the targets
-	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## Run Hangar locally on the bundled examples (no cluster needed)
 	$(HANGAR) up -f examples/local
 
-test-deps: ## Install what the tests run against (kube-apiserver, etcd, redis, MCP SDKs) outside the repo
+test-deps: ## Install what the tests run against (kube-apiserver, etcd, helm, kustomize, redis, MCP SDKs) outside the repo
 	scripts/test-deps.sh
 
 test: test-deps ## Run every test, against the real parts
 	$(CARGO) test --workspace
 
-crds: ## Regenerate deploy/crds from the Rust types
+crds: ## Regenerate deploy/crds and the Helm chart's copy from the Rust types
 	$(HANGAR) crds --output-dir deploy/crds
+	rm -f deploy/helm/hangar/crds/*.yaml
+	cp deploy/crds/*.mcp-hangar.io.yaml deploy/helm/hangar/crds/
+
+rbac: ## Regenerate the operator's ClusterRole (Kustomize base and Helm chart) from the controllers' rules
+	$(HANGAR) rbac --output deploy/kustomize/base/cluster-role.yaml
+	cp deploy/kustomize/base/cluster-role.yaml deploy/helm/hangar/files/cluster-role.yaml
+
+manifests: crds rbac ## Regenerate every manifest derived from the Rust code (CRDs, RBAC)
+
+generate: manifests ## Same as manifests: Hangar generates manifests, no code
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --all -- --check
@@ -29,3 +50,44 @@ fmt: ## Format the code
 
 build: ## Build the hangar binary (release)
 	$(CARGO) build --release -p hangar
+
+docker-build: ## Build the image (static, non-root, only /hangar): make docker-build IMG=registry/hangar:tag
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+docker-push: ## Push the image: make docker-push IMG=registry/hangar:tag
+	$(CONTAINER_TOOL) push $(IMG)
+
+install: ## Install the CRDs into the cluster of the current kubectl context
+	$(KUBECTL) apply --server-side -k deploy/crds
+
+uninstall: ## Remove the CRDs, and with them every Hangar resource in the cluster
+	$(KUBECTL) delete -k deploy/crds --ignore-not-found
+
+deploy: ## Install or upgrade the operator with Helm: make deploy IMG=registry/hangar:tag
+	@img='$(IMG)'; tag="$${img##*:}"; \
+	if [[ "$$img" != *:* || "$$tag" == */* ]]; then echo "IMG must be repository:tag, got '$$img'" >&2; exit 1; fi; \
+	set -x; $(HELM) upgrade --install $(RELEASE) deploy/helm/hangar --namespace $(NAMESPACE) --create-namespace \
+	  --set image.repository="$${img%:*}" --set image.tag="$$tag" --wait
+
+undeploy: ## Uninstall the operator (the CRDs and your resources stay)
+	$(HELM) uninstall $(RELEASE) --namespace $(NAMESPACE)
+
+kustomize-k3d: ## Deploy to the k3d cluster with Kustomize (overlay k3d)
+	$(KUBECTL) apply --server-side -k deploy/kustomize/overlays/k3d
+
+kustomize-prod: ## Deploy to the current cluster with Kustomize (overlay production)
+	$(KUBECTL) apply --server-side -k deploy/kustomize/overlays/production
+
+k3d-create: ## Create the k3d cluster (1 server, 2 agents) and its local registry
+	scripts/k3d-cluster.sh create
+
+k3d-delete: ## Delete the k3d cluster and its registry
+	scripts/k3d-cluster.sh delete
+
+k3d-build: ## Build the image and push it to the k3d registry
+	$(MAKE) docker-build docker-push IMG=$(K3D_IMG)
+
+k3d-deploy: k3d-build kustomize-k3d ## Build, push and deploy the operator to k3d
+
+k3d-examples: ## Apply examples/kubernetes to the current cluster
+	$(KUBECTL) apply -f examples/kubernetes/

@@ -8,12 +8,15 @@
 pub mod apply;
 pub mod conditions;
 pub mod context;
+pub mod controllers;
 pub mod health;
 pub mod labels;
+pub mod leader;
 pub mod metrics;
+pub mod rbac;
 pub mod render;
 pub mod server;
 
 mod run;
 
-pub use run::{OperatorArgs, run};
+pub use run::{LeaderArgs, OperatorArgs, run};

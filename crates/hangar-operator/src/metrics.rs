@@ -1,4 +1,5 @@
-//! Prometheus metrics of the operator (seed 000's names).
+//! Prometheus metrics of the operator: seed 000's reconcile metrics, seed 002's
+//! operation counters, and whether this replica leads.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -6,6 +7,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -26,11 +28,41 @@ pub struct ErrorLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    pub kind: String,
+    pub operation: &'static str,
+    pub result: &'static str,
+}
+
+/// A write the operator made to an object it manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    /// Server-side apply that created the object (HTTP 201).
+    Create,
+    /// Server-side apply to an object that existed (HTTP 200); an apply that
+    /// changes nothing is still one, as the API server answers it the same way.
+    Update,
+    Delete,
+}
+
+impl Operation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "create",
+            Operation::Update => "update",
+            Operation::Delete => "delete",
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Mutex<Registry>,
     reconciles: Family<ReconcileLabels, Counter>,
     durations: Family<KindLabels, Histogram>,
     errors: Family<ErrorLabels, Counter>,
+    operations: Family<OperationLabels, Counter>,
+    leader: Gauge,
 }
 
 impl Default for Metrics {
@@ -58,11 +90,25 @@ impl Default for Metrics {
             "Failed reconciliations by kind and reason",
             errors.clone(),
         );
+        let operations = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "mcp_operator_resource_operations",
+            "Creates, updates and deletes of managed objects by kind, operation and result",
+            operations.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "mcp_operator_leader",
+            "1 while this replica holds the leader lease and runs the controllers, else 0",
+            leader.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             reconciles,
             durations,
             errors,
+            operations,
+            leader,
         }
     }
 }
@@ -90,6 +136,23 @@ impl Metrics {
                 .get_or_create(&ErrorLabels { kind, reason })
                 .inc();
         }
+    }
+
+    /// Counts one write to a managed object of `kind`.
+    pub fn operation(&self, kind: &str, operation: Operation, succeeded: bool) {
+        let result = if succeeded { "success" } else { "error" };
+        self.operations
+            .get_or_create(&OperationLabels {
+                kind: kind.to_string(),
+                operation: operation.as_str(),
+                result,
+            })
+            .inc();
+    }
+
+    /// Records whether this replica leads (runs the controllers).
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
     }
 
     /// Lets other parts of the operator register their metrics.

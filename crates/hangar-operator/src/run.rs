@@ -1,22 +1,35 @@
 //! `hangar operator`: runs the controllers against a cluster.
+//!
+//! Replicas elect a leader on a Lease; only the leader runs the controllers
+//! (see [`crate::controllers`]), the others stand by. On SIGTERM the leader
+//! finishes the reconciles in flight, then releases the Lease so a standby
+//! takes over at once. Every replica serves `/metrics`, `/healthz` and
+//! `/readyz` (ready = the API server serves the Hangar kinds and this replica
+//! leads or is a healthy standby).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::Json;
 use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
-use hangar_api::{
-    MCPDiscoverySource, MCPGateway, MCPPrompt, MCPRegistry, MCPResource, MCPServer, MCPServerGroup,
-    MCPTool,
-};
-use kube::api::{Api, ListParams};
-use kube::{Client, Resource};
+use kube::Client;
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
+use crate::controllers::CONTROLLERS;
+use crate::leader::{ElectionStatus, LeaderElector, LeaseSettings, Role};
 use crate::metrics::Metrics;
-use crate::server;
 use crate::server::build::{BuildSettings, default_hangar_image};
+
+/// How long `/readyz` waits for the API server.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct OperatorArgs {
@@ -29,6 +42,76 @@ pub struct OperatorArgs {
     /// Image with the `hangar` binary, used for stdio bridges and gateways.
     #[arg(long, env = "HANGAR_IMAGE", default_value_t = default_hangar_image())]
     pub hangar_image: String,
+    #[command(flatten)]
+    pub leader: LeaderArgs,
+}
+
+/// Leader election (client-go's flags and defaults).
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeaderArgs {
+    /// Elect a leader on a Lease so that only one replica runs the controllers.
+    /// Turn it off only when exactly one replica runs.
+    #[arg(long = "leader-elect", env = "HANGAR_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// Name of the Lease.
+    #[arg(
+        long = "leader-elect-lease-name",
+        env = "HANGAR_LEADER_ELECT_LEASE_NAME",
+        default_value = "hangar-operator"
+    )]
+    pub lease_name: String,
+    /// Namespace of the Lease [default: the pod's namespace, else the kubeconfig's].
+    #[arg(long = "leader-elect-namespace", env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// This replica's name in the Lease and on its Events [default: the pod name, else host name and a random suffix].
+    #[arg(long = "leader-elect-identity", env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// How long a Lease stays valid after its last renewal: a standby takes
+    /// over this long after the leader stopped renewing.
+    #[arg(long = "leader-elect-lease-duration", env = "HANGAR_LEADER_ELECT_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+    /// How long the leader keeps trying to renew before it stops leading (and exits).
+    #[arg(long = "leader-elect-renew-deadline", env = "HANGAR_LEADER_ELECT_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub renew_deadline: Duration,
+    /// Time between attempts to acquire or renew the Lease.
+    #[arg(long = "leader-elect-retry-period", env = "HANGAR_LEADER_ELECT_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub retry_period: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    hangar_api::Duration::new(text)
+        .to_std()
+        .map_err(|e| format!("{e} (write e.g. 15s, 500ms, 1m)"))
+}
+
+impl LeaderArgs {
+    fn settings(&self, client: &Client) -> anyhow::Result<LeaseSettings> {
+        let settings = LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace: self
+                .lease_namespace
+                .clone()
+                .unwrap_or_else(|| client.default_namespace().to_string()),
+            identity: self.identity.clone().unwrap_or_else(default_identity),
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        };
+        settings.validate().map_err(anyhow::Error::msg)?;
+        Ok(settings)
+    }
+}
+
+/// Host name plus a random suffix: two replicas on one host stay distinct.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "hangar".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{host}-{}", &suffix[..8])
 }
 
 /// Connects to the cluster in KUBECONFIG (or the in-cluster config) and runs
@@ -38,30 +121,126 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         .await
         .context("cannot connect to Kubernetes: set KUBECONFIG, or run inside a cluster")?;
     ensure_crds_installed(&client).await?;
+    let election = if args.leader.enabled {
+        Some(args.leader.settings(&client)?)
+    } else {
+        None
+    };
+    let identity = election
+        .as_ref()
+        .map(|e| e.identity.clone())
+        .or_else(|| args.leader.identity.clone());
 
     let metrics = Arc::new(Metrics::default());
-    let ctx = Arc::new(Context::new(
-        client,
+    let mut ctx = Context::new(
+        client.clone(),
         metrics.clone(),
         BuildSettings {
             hangar_image: args.hangar_image,
         },
-    ));
+    );
+    if let Some(identity) = &identity {
+        ctx = ctx.reporting_as(identity);
+    }
+    let ctx = Arc::new(ctx);
+
+    let stop = CancellationToken::new();
+    tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            shutdown_signal().await;
+            tracing::info!("shutdown requested: finishing the reconciles in flight");
+            stop.cancel();
+        }
+    });
+    let elector = election.map(|settings| LeaderElector::new(client.clone(), settings));
+
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {} for metrics", args.metrics_addr))?;
-    tracing::info!(addr = %args.metrics_addr, namespace = args.namespace.as_deref().unwrap_or("(all)"), "operator starting");
-    let http = tokio::spawn(async move {
-        let app = Router::new()
-            .route("/metrics", get(move || async move { metrics.encode() }))
-            .route("/healthz", get(|| async { "ok" }))
-            .route("/readyz", get(|| async { "ok" }));
-        axum::serve(listener, app).await
+    let addr = listener.local_addr()?;
+    let health = Arc::new(Health {
+        client,
+        election: elector
+            .as_ref()
+            .map(|e| (e.status(), e.settings().lease_duration)),
+        stop: stop.clone(),
     });
-    server::run(ctx, args.namespace.as_deref(), shutdown_signal()).await;
+    let http = tokio::spawn({
+        let metrics = metrics.clone();
+        async move {
+            let app = Router::new()
+                .route("/metrics", get(move || async move { metrics.encode() }))
+                .route("/healthz", get(|| async { "ok" }))
+                .route("/readyz", get(readyz))
+                .with_state(health);
+            axum::serve(listener, app).await
+        }
+    });
+    tracing::info!(
+        %addr,
+        namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        identity = identity.as_deref().unwrap_or("(none)"),
+        leader_election = elector.is_some(),
+        "operator starting"
+    );
+
+    let outcome = match &elector {
+        None => {
+            metrics.set_leader(true);
+            run_controllers(ctx, args.namespace, &stop).await;
+            Ok(())
+        }
+        Some(elector) => lead(elector, &metrics, ctx, args.namespace, &stop).await,
+    };
     http.abort();
-    tracing::info!("operator stopped");
-    Ok(())
+    if outcome.is_ok() {
+        tracing::info!("operator stopped");
+    }
+    outcome
+}
+
+/// Waits for the Lease, runs the controllers while holding it, and gives it
+/// up after they finished.
+async fn lead(
+    elector: &LeaderElector,
+    metrics: &Metrics,
+    ctx: Arc<Context>,
+    namespace: Option<String>,
+    stop: &CancellationToken,
+) -> anyhow::Result<()> {
+    if !elector.acquire(stop).await {
+        return Ok(());
+    }
+    metrics.set_leader(true);
+    let held = elector.hold(run_controllers(ctx, namespace, stop)).await;
+    metrics.set_leader(false);
+    match held {
+        Ok(()) => {
+            if let Err(error) = elector.release().await {
+                tracing::warn!(%error, "could not release the leader lease; a standby takes over when it expires");
+            }
+            Ok(())
+        }
+        // Exiting is the safe way back: the restarted process begins as a
+        // standby, with nothing left of the reconciles that were cut short.
+        Err(lost) => Err(anyhow::anyhow!(
+            "stopped leading: {lost}; exiting so that this replica restarts as a standby"
+        )),
+    }
+}
+
+/// Runs every controller until `stop`, then waits for their reconciles in flight.
+async fn run_controllers(ctx: Arc<Context>, namespace: Option<String>, stop: &CancellationToken) {
+    let running = CONTROLLERS.iter().map(|controller| {
+        tracing::info!(kind = controller.kind, "starting controller");
+        (controller.run)(
+            ctx.clone(),
+            namespace.clone(),
+            stop.clone().cancelled_owned(),
+        )
+    });
+    futures::future::join_all(running).await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -77,27 +256,79 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// What `/readyz` looks at.
+struct Health {
+    client: Client,
+    election: Option<(watch::Receiver<ElectionStatus>, Duration)>,
+    stop: CancellationToken,
+}
+
+/// 200 when the API server serves every Hangar kind and this replica leads,
+/// runs alone, or stands by with a Lease it read within the lease duration;
+/// else 503. The body says which, and who leads.
+async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, Json<Value>) {
+    let crds = match tokio::time::timeout(READY_CHECK_TIMEOUT, missing_kinds(&health.client)).await
+    {
+        Ok(Ok(missing)) if missing.is_empty() => Ok(()),
+        Ok(Ok(missing)) => Err(format!("not served: {}", missing.join(", "))),
+        Ok(Err(error)) => Err(format!("cannot reach the API server: {error}")),
+        Err(_) => Err(format!(
+            "the API server did not answer within {READY_CHECK_TIMEOUT:?}"
+        )),
+    };
+    let (role, leader, election_ok) = match &health.election {
+        None => ("single".to_string(), None, true),
+        Some((status, lease_duration)) => {
+            let status = status.borrow().clone();
+            let fresh = status
+                .last_contact
+                .is_some_and(|at| at.elapsed() < *lease_duration);
+            let leader = match &status.role {
+                Role::Standby { holder } => Some(holder.clone()),
+                _ => None,
+            };
+            let serving = matches!(status.role, Role::Leader | Role::Standby { .. });
+            (status.role.to_string(), leader, fresh && serving)
+        }
+    };
+    let stopping = health.stop.is_cancelled();
+    let ready = crds.is_ok() && election_ok && !stopping;
+    let body = json!({
+        "ready": ready,
+        "role": role,
+        "leader": leader,
+        "crds": crds.err().unwrap_or_else(|| "ok".into()),
+        "stopping": stopping,
+    });
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
+/// The Hangar kinds the API server does not serve, read from discovery (which
+/// every authenticated user may read, so it needs no RBAC rule).
+async fn missing_kinds(client: &Client) -> Result<Vec<String>, kube::Error> {
+    let group_version = format!("{}/{}", hangar_api::GROUP, hangar_api::VERSION);
+    let served: Vec<String> = match client.list_api_group_resources(&group_version).await {
+        Ok(list) => list.resources.into_iter().map(|r| r.name).collect(),
+        Err(kube::Error::Api(status)) if status.code == 404 => Vec::new(),
+        Err(error) => return Err(error),
+    };
+    Ok(hangar_api::crds()
+        .into_iter()
+        .filter(|crd| !served.contains(&crd.spec.names.plural))
+        .map(|crd| format!("{} ({})", crd.spec.names.kind, crd.spec.names.plural))
+        .collect())
+}
+
 /// Fails with instructions when the cluster does not serve every Hangar kind.
 async fn ensure_crds_installed(client: &Client) -> anyhow::Result<()> {
-    let mut missing = Vec::new();
-    for (kind, plural, check) in [
-        kind_check::<MCPServer>(client),
-        kind_check::<MCPServerGroup>(client),
-        kind_check::<MCPDiscoverySource>(client),
-        kind_check::<MCPTool>(client),
-        kind_check::<MCPPrompt>(client),
-        kind_check::<MCPResource>(client),
-        kind_check::<MCPGateway>(client),
-        kind_check::<MCPRegistry>(client),
-    ] {
-        match check.await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 404 => {
-                missing.push(format!("{kind} ({plural})"))
-            }
-            Err(error) => return Err(error).with_context(|| format!("cannot list {plural}")),
-        }
-    }
+    let missing = missing_kinds(client)
+        .await
+        .context("cannot read the API server's discovery information")?;
     if !missing.is_empty() {
         anyhow::bail!(
             "the mcp-hangar.io CRDs are not installed in this cluster (missing: {}). Install them with \
@@ -106,25 +337,4 @@ async fn ensure_crds_installed(client: &Client) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-type KindCheck = (
-    String,
-    String,
-    futures::future::BoxFuture<'static, Result<(), kube::Error>>,
-);
-
-fn kind_check<K>(client: &Client) -> KindCheck
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + 'static,
-{
-    let api: Api<K> = Api::all(client.clone());
-    let check =
-        Box::pin(async move { api.list(&ListParams::default().limit(1)).await.map(|_| ()) });
-    (K::kind(&()).to_string(), K::plural(&()).to_string(), check)
 }

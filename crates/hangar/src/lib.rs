@@ -20,6 +20,8 @@ pub struct Cli {
 pub enum Command {
     /// Print the CustomResourceDefinitions of the mcp-hangar.io API as YAML.
     Crds(crds::CrdsArgs),
+    /// Print the operator's ClusterRole: exactly the rights its controllers use.
+    Rbac(hangar_operator::rbac::RbacArgs),
     /// Serve MCP at /mcp from a gateway config file: declared tools, prompts, resources and federated servers.
     Gateway(hangar_gateway::GatewayArgs),
     /// Serve one stdio MCP server over Streamable HTTP.
@@ -47,13 +49,12 @@ pub struct OperatorCommand {
 pub fn run(cli: Cli) -> ExitCode {
     let outcome: anyhow::Result<()> = match cli.command {
         Command::Crds(args) => crds::run(args),
+        Command::Rbac(args) => hangar_operator::rbac::run(args),
         Command::Gateway(args) => hangar_gateway::cli::run_gateway(args),
         Command::Bridge(args) => hangar_gateway::cli::run_bridge(args),
         Command::Up(args) => hangar_gateway::up::run_up(args),
-        Command::Operator(command) => {
-            logging::init(command.log_format);
-            block_on(hangar_operator::run(command.operator))
-        }
+        Command::Operator(command) => logging::init(command.log_format, "hangar-operator")
+            .and_then(|_telemetry| block_on(hangar_operator::run(command.operator))),
         Command::Render(args) => hangar_operator::render::run(args),
         Command::CopySelf { dest } => copy_self(&dest),
     };

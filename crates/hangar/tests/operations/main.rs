@@ -1,0 +1,10 @@
+//! Hangar as a platform team runs it: the Helm chart, the Kustomize overlays and
+//! the examples against a real kube-apiserver, the operator binary under exactly
+//! the chart's RBAC, its logs, metrics, Events and traces, and two replicas
+//! electing a leader. One test binary, so one control plane serves them all.
+
+mod leader_election;
+mod manifests;
+mod observability;
+mod rbac;
+mod support;
