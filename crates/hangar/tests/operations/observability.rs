@@ -1,7 +1,10 @@
 //! What an operator replica tells the people running it: JSON logs whose
 //! reconcile lines carry a correlation ID, the same ID on the Events of that
-//! reconcile and in the traces it exports over OTLP, and Prometheus metrics.
+//! reconcile and in the traces it exports over OTLP, and Prometheus metrics
+//! with seed 000's names, about a real MCP server (the reference
+//! `server-everything`, as a remote MCPServer) and one that does not answer.
 
+use hangar_api::ServerState;
 use hangar_operator::context::CORRELATION_ANNOTATION;
 use hangar_testenv::shared;
 use k8s_openapi::api::events::v1::Event;
@@ -9,7 +12,9 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use serde_json::Value;
 
-use crate::support::{Operator, OtlpCollector, all_reconciled, create_server, eventually};
+use crate::support::{
+    McpServer, Operator, OtlpCollector, all_reconciled, closed_port, create_server, eventually,
+};
 
 #[tokio::test]
 async fn logs_events_traces_and_metrics_carry_the_reconcile() {
@@ -32,13 +37,25 @@ async fn logs_events_traces_and_metrics_carry_the_reconcile() {
             ("OTEL_BSP_SCHEDULE_DELAY", "200"),
         ],
     );
+    let everything = McpServer::start();
     create_server(
         &admin,
         &namespace,
         "metadata: {name: files}\nspec: {image: python, tag: 3.11-slim}",
     )
     .await;
-    eventually("the server to be reconciled", || {
+    let checks = "healthCheck: {interval: 1s, timeout: 1s}";
+    let reachable = format!(
+        "metadata: {{name: everything}}\nspec: {{mode: remote, endpoint: '{}', {checks}}}",
+        everything.url()
+    );
+    create_server(&admin, &namespace, &reachable).await;
+    let unreachable = format!(
+        "metadata: {{name: gone}}\nspec: {{mode: remote, endpoint: 'http://127.0.0.1:{}/mcp', {checks}}}",
+        closed_port()
+    );
+    create_server(&admin, &namespace, &unreachable).await;
+    eventually("the servers to be reconciled", || {
         all_reconciled(&admin, &namespace, "MCPServer")
     })
     .await;
@@ -87,10 +104,31 @@ async fn logs_events_traces_and_metrics_carry_the_reconcile() {
         event.name_any()
     );
 
-    // Metrics: seed 000's reconcile metrics and seed 002's operation counters.
+    // Metrics: seed 000's names, and seed 002's operation counters.
+    let servers: Api<hangar_api::MCPServer> = Api::namespaced(admin.clone(), &namespace);
+    eventually(
+        "everything to be Ready and gone to fail its checks",
+        || async {
+            let ready =
+                servers.get("everything").await.unwrap().status?.state == Some(ServerState::Ready);
+            let failing = servers
+                .get("gone")
+                .await
+                .unwrap()
+                .status?
+                .consecutive_failures
+                > 0;
+            (ready && failing).then_some(())
+        },
+    )
+    .await;
+    let server = |name: &str| format!(r#"namespace="{namespace}",name="{name}""#);
     for series in [
         r#"mcp_operator_reconcile_total{kind="MCPServer",result="success"}"#.to_string(),
         r#"mcp_operator_reconcile_duration_seconds_count{kind="MCPServer"}"#.to_string(),
+        format!(r#"mcp_operator_provider_state{{{},state="Ready"}}"#, server("everything")),
+        format!("mcp_operator_provider_tools_count{{{}}}", server("everything")),
+        format!("mcp_operator_provider_health_check_failures_total{{{}}}", server("gone")),
         r#"mcp_operator_resource_operations_total{kind="Deployment",operation="create",result="success"}"#.to_string(),
         r#"mcp_operator_resource_operations_total{kind="Service",operation="create",result="success"}"#.to_string(),
         "mcp_operator_leader".to_string(),

@@ -522,3 +522,53 @@ fn read_request(stream: TcpStream) -> Option<(String, Vec<u8>)> {
         .ok()?;
     Some((path, body))
 }
+
+/// A real MCP server on a loopback port: the reference `server-everything`
+/// (TypeScript SDK) over Streamable HTTP. Killed when dropped.
+pub struct McpServer {
+    port: u16,
+    child: Child,
+}
+
+impl McpServer {
+    pub fn start() -> McpServer {
+        let port = closed_port();
+        let child = Command::new(hangar_testenv::tools::node_bin("mcp-server-everything"))
+            .arg("streamableHttp")
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting mcp-server-everything");
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < DEADLINE,
+                "mcp-server-everything did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        McpServer { port, child }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+}
+
+impl Drop for McpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback port nothing listens on (free when this returns).
+pub fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
