@@ -14,8 +14,9 @@ use crate::config::{
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 
-/// rmcp logs every stateless request at info; keep its warnings only.
-pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+/// rmcp logs every stateless request at info and every error response at
+/// warn; the gateway logs both itself, with the request id.
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=error";
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -341,12 +341,25 @@ impl ClientHandler for Recorder {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_list_changes_reach_clients_in_both_eras() {
-    let (upstream, _state) = fixture("changing").await;
+    // One upstream link per era: `up` speaks 2026-07-28 (changes arrive on a
+    // subscriptions/listen stream), `old` the initialize handshake (plain notifications).
+    let (modern, _) = fixture("changing").await;
+    let (legacy, _) = fixture("changing-legacy").await;
     let gw = TestGateway::start(&format!(
-        "{HEAD}servers:\n  - {{name: up, transport: streamable-http, url: \"{}\"}}\n",
-        upstream.url("/mcp")
+        "{HEAD}servers:\n  - {{name: up, transport: streamable-http, url: \"{}\"}}\n  - {{name: old, transport: streamable-http, url: \"{}\", protocol: legacy}}\n",
+        modern.url("/mcp"),
+        legacy.url("/mcp")
     ))
     .await;
+    let (_, detail) = gw.gateway.readiness();
+    assert_eq!(
+        detail["servers"]["up"]["protocolVersion"], "2026-07-28",
+        "{detail}"
+    );
+    assert_eq!(
+        detail["servers"]["old"]["protocolVersion"], "2025-11-25",
+        "{detail}"
+    );
     let recorder = Recorder::default();
     let session = recorder
         .clone()
@@ -362,36 +375,37 @@ async fn upstream_list_changes_reach_clients_in_both_eras() {
         .await
         .expect("subscriptions/listen through the gateway");
 
-    session
-        .call_tool(call("up_test_trigger_tool_change", json!({})))
-        .await
-        .unwrap();
-    let seen = recorder.0.clone();
-    eventually(
-        "the session to hear tools/list_changed",
-        Duration::from_secs(10),
-        || seen.lock().unwrap().contains(&"tools"),
-    )
-    .await;
-    let notification = tokio::time::timeout(Duration::from_secs(10), subscription.next())
-        .await
-        .expect("a notification on the listen stream")
-        .unwrap()
-        .expect("the stream is open");
-    assert!(
-        matches!(
-            notification,
-            rmcp::model::ServerNotification::ToolListChangedNotification(_)
-        ),
-        "{notification:?}"
-    );
-    let tools = session.list_all_tools().await.unwrap();
-    assert!(tools.iter().any(|t| t.name == "up_dynamic_tool_1"));
-    let result = session
-        .call_tool(call("up_dynamic_tool_1", json!({})))
-        .await
-        .unwrap();
-    assert_eq!(first_text(&result), "dynamic_tool_1 ran");
+    for (prefix, trigger) in [
+        ("up", "up_test_trigger_tool_change"),
+        ("old", "old_test_trigger_tool_change"),
+    ] {
+        recorder.0.lock().unwrap().clear();
+        session.call_tool(call(trigger, json!({}))).await.unwrap();
+        let seen = recorder.0.clone();
+        eventually(
+            "the session to hear tools/list_changed",
+            Duration::from_secs(10),
+            || seen.lock().unwrap().contains(&"tools"),
+        )
+        .await;
+        let notification = tokio::time::timeout(Duration::from_secs(10), subscription.next())
+            .await
+            .expect("a notification on the listen stream")
+            .unwrap()
+            .expect("the stream is open");
+        assert!(
+            matches!(
+                notification,
+                rmcp::model::ServerNotification::ToolListChangedNotification(_)
+            ),
+            "{notification:?}"
+        );
+        let tools = session.list_all_tools().await.unwrap();
+        let added = format!("{prefix}_dynamic_tool_1");
+        assert!(tools.iter().any(|t| t.name == added), "{added} is listed");
+        let result = session.call_tool(call(&added, json!({}))).await.unwrap();
+        assert_eq!(first_text(&result), "dynamic_tool_1 ran");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,8 @@ pub struct FixtureState {
     extra_tools: Mutex<Vec<String>>,
     extra_prompts: Mutex<Vec<String>>,
     listeners: Mutex<Vec<SubscriptionSink>>,
+    /// Session-based clients, which hear list changes without subscribing.
+    sessions: Mutex<Vec<rmcp::Peer<RoleServer>>>,
     /// Number of extra `bulk_N` tools, for pagination tests.
     pub bulk_tools: Mutex<usize>,
     /// Tool calls seen, by name (for assertions).
@@ -128,6 +130,14 @@ impl Fixture {
                 sink.notify_tool_list_changed().await
             } else {
                 sink.notify_prompt_list_changed().await
+            };
+        }
+        let sessions: Vec<rmcp::Peer<RoleServer>> = self.state.sessions.lock().unwrap().clone();
+        for peer in sessions {
+            let _ = if tools {
+                peer.notify_tool_list_changed().await
+            } else {
+                peer.notify_prompt_list_changed().await
             };
         }
     }
@@ -804,6 +814,10 @@ impl ServerHandler for Fixture {
         _: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         Ok(())
+    }
+
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        self.state.sessions.lock().unwrap().push(context.peer);
     }
 
     fn accepted_subscription_filter(
