@@ -9,6 +9,31 @@ use serde::{Deserialize, Serialize};
 use crate::common::{Condition, Duration, LabelSelector, Time};
 use crate::server::{CircuitBreakerSpec, HealthCheckSpec};
 
+/// Label on every MCPServer a discovery source created; its value is the source's name.
+pub const DISCOVERY_SOURCE_LABEL: &str = "mcp-hangar.io/discovery-source";
+
+/// The Service port `appProtocol` (or port name) that marks a port as speaking MCP.
+pub const MCP_APP_PROTOCOL: &str = "mcp";
+
+/// Annotations that Namespace and Annotations discovery read on Services and Deployments.
+pub mod annotation {
+    /// `"true"` marks a Service (or a Deployment behind a Service) as an MCP server;
+    /// `"false"` keeps a Service out of Namespace discovery even when a port says `mcp`.
+    pub const DISCOVER: &str = "mcp-hangar.io/discover";
+    /// Name of the MCPServer to create, instead of the one derived from the Service.
+    pub const NAME: &str = "mcp-hangar.io/name";
+    /// Service port (name or number) the MCP endpoint listens on.
+    pub const PORT: &str = "mcp-hangar.io/port";
+    /// HTTP path of the MCP endpoint; `/mcp` when absent.
+    pub const PATH: &str = "mcp-hangar.io/path";
+    /// `streamable-http` (the default) or `sse`.
+    pub const TRANSPORT: &str = "mcp-hangar.io/transport";
+    /// Extra labels for the MCPServer, as `key=value,key=value`.
+    pub const LABELS: &str = "mcp-hangar.io/labels";
+    /// Set by Hangar on discovered MCPServers: the object they were found from, e.g. `Service team-a/weather`.
+    pub const DISCOVERED_FROM: &str = "mcp-hangar.io/discovered-from";
+}
+
 /// Finds MCP servers (Services, ConfigMap entries, annotated workloads) and keeps
 /// one MCPServer per server found, in this object's namespace.
 #[derive(CustomResource, KubeSchema, Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -60,7 +85,9 @@ pub struct MCPDiscoverySourceSpec {
     /// Narrows the Services considered (Namespace and Annotations types).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_selector: Option<LabelSelector>,
-    /// The ConfigMap listing servers (ConfigMap type), in this object's namespace.
+    /// The ConfigMap listing servers (ConfigMap type), in this object's namespace:
+    /// a YAML list of `{name, labels, annotations, spec}`, where `spec` is an
+    /// MCPServer spec (an `endpoint` without `mode` makes a remote server).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_map_ref: Option<ConfigMapKeyReference>,
     /// Applied to every MCPServer this source creates.

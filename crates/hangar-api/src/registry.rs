@@ -79,6 +79,10 @@ pub struct RegistryFilter {
     /// Only these server names; `*` matches any run of characters.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
+    /// Only this version of every server: `latest`, or an exact version (the API's `version` parameter).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 255))]
+    pub version: Option<String>,
     /// Keep entries marked deprecated (deleted entries are always dropped).
     #[serde(default)]
     pub include_deprecated: bool,

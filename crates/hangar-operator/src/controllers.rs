@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use crate::context::Context;
-use crate::server;
+use crate::{discovery, registry, server};
 
 /// One controller.
 pub struct Controller {
@@ -39,54 +39,127 @@ pub struct Rule {
 pub const OWNED: &[&str] = &["get", "list", "watch", "create", "patch", "delete"];
 
 /// The controllers, in the order they start.
-pub static CONTROLLERS: &[Controller] = &[Controller {
-    kind: "MCPServer",
-    rules: &[
-        // Watched; the finalizer is added and removed with a JSON patch.
-        Rule {
-            group: "mcp-hangar.io",
-            resources: &["mcpservers"],
-            verbs: &["list", "watch", "patch"],
+pub static CONTROLLERS: &[Controller] = &[
+    Controller {
+        kind: "MCPServer",
+        rules: &[
+            // Watched; the finalizer is added and removed with a JSON patch.
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpservers"],
+                verbs: &["list", "watch", "patch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpservers/status"],
+                verbs: &["patch"],
+            },
+            Rule {
+                group: "apps",
+                resources: &["deployments"],
+                verbs: OWNED,
+            },
+            Rule {
+                group: "",
+                resources: &["services", "configmaps"],
+                verbs: OWNED,
+            },
+            Rule {
+                group: "networking.k8s.io",
+                resources: &["ingresses"],
+                verbs: OWNED,
+            },
+            Rule {
+                group: "autoscaling",
+                resources: &["horizontalpodautoscalers"],
+                verbs: OWNED,
+            },
+            // Watched for crash loops, listed to probe each replica.
+            Rule {
+                group: "",
+                resources: &["pods"],
+                verbs: &["list", "watch"],
+            },
+            // spec.registry: the referenced MCPRegistry is read, and watched to follow its syncs.
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpregistries"],
+                verbs: &["get", "list", "watch"],
+            },
+            // Header values of remote servers: one named Secret at a time, never listed.
+            Rule {
+                group: "",
+                resources: &["secrets"],
+                verbs: &["get"],
+            },
+        ],
+        run: |ctx, namespace, stop| {
+            Box::pin(async move { server::run(ctx, namespace.as_deref(), stop).await })
         },
-        Rule {
-            group: "mcp-hangar.io",
-            resources: &["mcpservers/status"],
-            verbs: &["patch"],
-        },
-        Rule {
-            group: "apps",
-            resources: &["deployments"],
-            verbs: OWNED,
-        },
-        Rule {
-            group: "",
-            resources: &["services", "configmaps"],
-            verbs: OWNED,
-        },
-        Rule {
-            group: "networking.k8s.io",
-            resources: &["ingresses"],
-            verbs: OWNED,
-        },
-        Rule {
-            group: "autoscaling",
-            resources: &["horizontalpodautoscalers"],
-            verbs: OWNED,
-        },
-        // Watched for crash loops, listed to probe each replica.
-        Rule {
-            group: "",
-            resources: &["pods"],
-            verbs: &["list", "watch"],
-        },
-        // Header values of remote servers: one named Secret at a time, never listed.
-        Rule {
-            group: "",
-            resources: &["secrets"],
-            verbs: &["get"],
-        },
-    ],
-    run: |ctx, namespace, stop| {
-        Box::pin(async move { server::run(ctx, namespace.as_deref(), stop).await })
     },
-}];
+    Controller {
+        kind: "MCPDiscoverySource",
+        rules: &[
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpdiscoverysources"],
+                verbs: &["list", "watch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpdiscoverysources/status"],
+                verbs: &["patch"],
+            },
+            // The MCPServers it creates (server-side apply), lists (conflicts) and deletes (Authoritative).
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpservers"],
+                verbs: &["list", "create", "patch", "delete"],
+            },
+            // Where servers are found: watched, and listed on every scan.
+            Rule {
+                group: "",
+                resources: &["services", "configmaps", "namespaces"],
+                verbs: &["get", "list", "watch"],
+            },
+            Rule {
+                group: "apps",
+                resources: &["deployments"],
+                verbs: &["list", "watch"],
+            },
+        ],
+        run: |ctx, namespace, stop| {
+            Box::pin(async move { discovery::run(ctx, namespace.as_deref(), stop).await })
+        },
+    },
+    Controller {
+        kind: "MCPRegistry",
+        rules: &[
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpregistries"],
+                verbs: &["list", "watch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpregistries/status"],
+                verbs: &["patch"],
+            },
+            // Offline catalogs, watched to sync on every edit.
+            Rule {
+                group: "",
+                resources: &["configmaps"],
+                verbs: &["get", "list", "watch"],
+            },
+            // Header values for private registries: one named Secret at a time.
+            Rule {
+                group: "",
+                resources: &["secrets"],
+                verbs: &["get"],
+            },
+        ],
+        run: |ctx, namespace, stop| {
+            Box::pin(async move { registry::run(ctx, namespace.as_deref(), stop).await })
+        },
+    },
+];

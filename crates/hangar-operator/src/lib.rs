@@ -9,11 +9,13 @@ pub mod apply;
 pub mod conditions;
 pub mod context;
 pub mod controllers;
+pub mod discovery;
 pub mod health;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
 pub mod rbac;
+pub mod registry;
 pub mod render;
 pub mod server;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hangar_api::MCPServer;
+use hangar_api::{MCPRegistry, MCPServer};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
@@ -57,32 +57,40 @@ pub async fn run(
     });
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    Controller::new(
+    let controller = Controller::new(
         api::<MCPServer>(&client, namespace),
         watcher::Config::default(),
-    )
-    .owns(api::<Deployment>(&client, namespace), owned.clone())
-    .owns(api::<Service>(&client, namespace), owned.clone())
-    .owns(api::<ConfigMap>(&client, namespace), owned.clone())
-    .owns(api::<Ingress>(&client, namespace), owned.clone())
-    .owns(
-        api::<HorizontalPodAutoscaler>(&client, namespace),
-        owned.clone(),
-    )
-    // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
-    .watches(api::<Pod>(&client, namespace), owned, |pod| {
-        let server = pod.labels().get(SERVER_LABEL)?;
-        Some(ObjectRef::<MCPServer>::new(server).within(&pod.namespace()?))
-    })
-    .reconcile_on(health_changes)
-    .graceful_shutdown_on(shutdown)
-    .run(correlated(reconcile::reconcile), error_policy, server_ctx)
-    .for_each(|result| async move {
-        if let Err(error) = result {
-            tracing::debug!(%error, "MCPServer reconcile did not complete");
-        }
-    })
-    .await;
+    );
+    let servers = controller.store();
+    controller
+        // A registry sync may change what the servers that reference it resolve to.
+        .watches(
+            api::<MCPRegistry>(&client, namespace),
+            watcher::Config::default(),
+            move |registry| crate::registry::servers_referencing(&servers, &registry),
+        )
+        .owns(api::<Deployment>(&client, namespace), owned.clone())
+        .owns(api::<Service>(&client, namespace), owned.clone())
+        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(api::<Ingress>(&client, namespace), owned.clone())
+        .owns(
+            api::<HorizontalPodAutoscaler>(&client, namespace),
+            owned.clone(),
+        )
+        // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
+        .watches(api::<Pod>(&client, namespace), owned, |pod| {
+            let server = pod.labels().get(SERVER_LABEL)?;
+            Some(ObjectRef::<MCPServer>::new(server).within(&pod.namespace()?))
+        })
+        .reconcile_on(health_changes)
+        .graceful_shutdown_on(shutdown)
+        .run(correlated(reconcile::reconcile), error_policy, server_ctx)
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "MCPServer reconcile did not complete");
+            }
+        })
+        .await;
 }
 
 fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>

@@ -30,6 +30,7 @@ use crate::apply::{Managed, apply, delete_if_owned};
 use crate::conditions::{self, Desired};
 use crate::health::{HealthRecord, ProbeTarget, Schedule};
 use crate::labels::{FIELD_MANAGER, FINALIZER, SERVER_LABEL, selector_string, server_selector};
+use crate::registry::{self, Resolution};
 
 /// Resync period: changes to the server, its objects and its health trigger reconciles sooner.
 const RESYNC: Duration = Duration::from_secs(300);
@@ -72,6 +73,12 @@ pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<ServerContext>) -> Resul
 }
 
 async fn apply_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
+    // A catalog entry (spec.registry) becomes the spec built below; what does not resolve is in status.
+    let (server, registry_condition) = match registry::resolve_reference(server, &ctx.base).await {
+        Resolution::Ready { server, condition } => (server, condition),
+        Resolution::Stop(action) => return Ok(action),
+    };
+    let server: &MCPServer = &server;
     let key = ObjectRef::from_obj(server);
     let scale = scale::effective_replicas(server, Timestamp::now());
     let desired = match build::build(server, scale.replicas, &ctx.base.settings) {
@@ -160,6 +167,7 @@ async fn apply_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action,
     if let Some(workload) = &workload {
         wanted.extend(workload_conditions(workload));
     }
+    wanted.extend(registry_condition);
     wanted.push(Desired::new(
         condition::RECONCILED,
         true,

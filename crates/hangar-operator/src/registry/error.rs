@@ -1,0 +1,40 @@
+//! What can go wrong syncing an MCPRegistry, in words a user can act on.
+
+use super::client::FetchError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error("ConfigMap {name} (spec.configMapRef) does not exist in this namespace")]
+    ConfigMapNotFound { name: String },
+    #[error("could not read {what}: {source}")]
+    Read {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("header {header} (spec.headers) cannot be sent: {why}")]
+    Header { header: String, why: String },
+    #[error("could not write status: {0}")]
+    Status(#[source] kube::Error),
+}
+
+impl Error {
+    /// A CamelCase reason for conditions, Events and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Fetch(FetchError::BadUrl(..)) => "InvalidURL",
+            Error::Fetch(FetchError::Unreachable { .. }) => "RegistryUnreachable",
+            Error::Fetch(FetchError::Status { .. }) => "RegistryError",
+            Error::Fetch(FetchError::NotAList { .. }) => "InvalidResponse",
+            Error::Fetch(FetchError::CursorLoop { .. } | FetchError::TooManyPages { .. }) => {
+                "PagingFailed"
+            }
+            Error::ConfigMapNotFound { .. } => "ConfigMapNotFound",
+            Error::Read { .. } => "ReadFailed",
+            Error::Header { .. } => "HeaderUnavailable",
+            Error::Status(_) => "StatusUpdateFailed",
+        }
+    }
+}

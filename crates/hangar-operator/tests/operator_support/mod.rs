@@ -1,0 +1,84 @@
+//! Helpers shared by the discovery and registry tests: a namespace on the
+//! shared real control plane, objects from YAML, and waiting for a condition.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hangar_api::crds;
+use hangar_operator::context::Context;
+use hangar_operator::metrics::Metrics;
+use hangar_operator::server::build::BuildSettings;
+use kube::api::{Api, PostParams};
+use kube::core::NamespaceResourceScope;
+use kube::{Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// An upper bound on waiting, so a broken controller fails the test instead
+/// of hanging it; not a performance expectation.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A fresh namespace (with `labels`) on the shared control plane, the CRDs
+/// installed, and an admin client.
+pub async fn namespace(labels: &[(&str, &str)]) -> (Client, String) {
+    let plane = hangar_testenv::shared().await;
+    plane.install_crds(crds()).await;
+    let ns = plane.namespace_with_labels(labels).await;
+    (plane.client(), ns)
+}
+
+/// The operator's shared context on `client`, and its metrics.
+pub fn context(client: &Client) -> (Arc<Context>, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::default());
+    let settings = BuildSettings {
+        hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+    };
+    (
+        Arc::new(Context::new(client.clone(), metrics.clone(), settings)),
+        metrics,
+    )
+}
+
+/// Polls `probe` until it returns `Some`, failing the test after [`DEADLINE`].
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// An object from YAML (with `apiVersion` and `kind`).
+pub fn from_yaml<K: DeserializeOwned>(yaml: &str) -> K {
+    let value: serde_json::Value = serde_saphyr::from_str(yaml).expect("test YAML parses");
+    serde_json::from_value(value).expect("test YAML is the right kind")
+}
+
+/// Creates the object described by `yaml` in `ns`.
+pub async fn create<K>(client: &Client, ns: &str, yaml: &str) -> K
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + Serialize
+        + DeserializeOwned,
+{
+    let object: K = from_yaml(yaml);
+    Api::<K>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("creating {} in {ns}: {e}", K::kind(&())))
+}

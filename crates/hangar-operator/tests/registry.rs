@@ -1,0 +1,578 @@
+//! The MCPRegistry controller and MCPServer `spec.registry` against a real
+//! kube-apiserver, with a local HTTP server playing the MCP Registry API over
+//! real-shaped server.json entries (tests/fixtures/registry).
+
+mod operator_support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::routing::get;
+use hangar_api::{MCPRegistry, MCPServer};
+use hangar_operator::metrics::Metrics;
+use hangar_operator::{registry, server};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret};
+use kube::Client;
+use kube::api::{Api, Patch, PatchParams};
+use operator_support::{context, create, eventually, namespace};
+use serde_json::{Value, json};
+
+/// The fixture entries, as the registry serves them (server.json + `_meta`).
+fn entries() -> Vec<(String, Value)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/registry");
+    let mut entries: Vec<(String, Value)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|file| {
+            let path = file.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&path).unwrap();
+            (name, serde_json::from_str(&text).unwrap())
+        })
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
+/// The registry API's `GET /v0.1/servers`: at most two entries per page (so
+/// the catalog takes several), deleted entries only with `include_deleted`,
+/// `search` on names, `version` (`latest` or exact). Records each query.
+#[derive(Clone, Default)]
+struct FakeRegistry {
+    entries: Arc<Vec<Value>>,
+    queries: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
+}
+
+const PAGE: usize = 2;
+
+async fn list_servers(
+    State(registry): State<FakeRegistry>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Json<Value> {
+    registry.queries.lock().unwrap().push(query.clone());
+    let official = |entry: &Value, key: &str| {
+        entry["_meta"]["io.modelcontextprotocol.registry/official"][key].clone()
+    };
+    let matching: Vec<&Value> = registry
+        .entries
+        .iter()
+        .filter(|e| {
+            query.get("include_deleted").map(String::as_str) == Some("true")
+                || official(e, "status") != "deleted"
+        })
+        .filter(|e| {
+            query.get("search").is_none_or(|term| {
+                e["server"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .contains(term.as_str())
+            })
+        })
+        .filter(|e| match query.get("version").map(String::as_str) {
+            None => true,
+            Some("latest") => official(e, "isLatest") == true,
+            Some(version) => e["server"]["version"] == version,
+        })
+        .collect();
+    let start: usize = query
+        .get("cursor")
+        .map(|c| c.strip_prefix("after-").unwrap().parse().unwrap())
+        .unwrap_or(0);
+    let limit: usize = query.get("limit").map_or(PAGE, |l| l.parse().unwrap());
+    let end = (start + limit.min(PAGE)).min(matching.len());
+    let page: Vec<Value> = matching[start..end].iter().map(|e| (*e).clone()).collect();
+    let mut metadata = json!({"count": page.len()});
+    if end < matching.len() {
+        metadata["nextCursor"] = json!(format!("after-{end}"));
+    }
+    Json(json!({"servers": page, "metadata": metadata}))
+}
+
+/// Serves the fixture entries on a local port; returns the base URL.
+async fn serve_registry() -> (String, FakeRegistry) {
+    let registry = FakeRegistry {
+        entries: Arc::new(entries().into_iter().map(|(_, e)| e).collect()),
+        ..Default::default()
+    };
+    let app = Router::new()
+        .route("/v0.1/servers", get(list_servers))
+        .with_state(registry.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{address}"), registry)
+}
+
+/// A namespace with the MCPRegistry and MCPServer controllers running on it.
+async fn operator() -> (Client, String, Arc<Metrics>) {
+    let (client, ns) = namespace(&[]).await;
+    let (ctx, metrics) = context(&client);
+    for run in [true, false] {
+        let (ctx, watched) = (ctx.clone(), ns.clone());
+        tokio::spawn(async move {
+            if run {
+                registry::run(ctx, Some(&watched), std::future::pending()).await
+            } else {
+                server::run(ctx, Some(&watched), std::future::pending()).await
+            }
+        });
+    }
+    (client, ns, metrics)
+}
+
+async fn registry_status(
+    client: &Client,
+    ns: &str,
+    name: &str,
+) -> Option<hangar_api::MCPRegistryStatus> {
+    Api::<MCPRegistry>::namespaced(client.clone(), ns)
+        .get(name)
+        .await
+        .ok()?
+        .status
+}
+
+/// The `RegistryResolved` condition of a server, once it has one.
+async fn resolved(client: &Client, ns: &str, server: &str) -> hangar_api::Condition {
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), ns);
+    eventually("a RegistryResolved condition", || async {
+        servers
+            .get(server)
+            .await
+            .ok()?
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "RegistryResolved")
+    })
+    .await
+}
+
+async fn container(deployments: &Api<Deployment>, name: &str) -> Container {
+    let deployment = eventually("the Deployment", || async {
+        deployments.get_opt(name).await.unwrap()
+    })
+    .await;
+    deployment.spec.unwrap().template.spec.unwrap().containers[0].clone()
+}
+
+/// What the bridge runs for a stdio server: the program after `--`.
+fn bridged(container: &Container) -> Vec<String> {
+    let command = container.command.clone().unwrap_or_default();
+    let at = command
+        .iter()
+        .position(|part| part == "--")
+        .expect("a stdio server runs behind the bridge");
+    let mut program = command[at + 1..].to_vec();
+    program.extend(container.args.clone().unwrap_or_default());
+    program
+}
+
+fn env(container: &Container, name: &str) -> k8s_openapi::api::core::v1::EnvVar {
+    container
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == name)
+        .unwrap_or_else(|| panic!("no {name} in {:?}", container.env))
+        .clone()
+}
+
+fn server_yaml(name: &str, registry: &str, reference: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: {name}}}\n\
+         spec: {{registry: {{name: {registry}, {reference}}}{extra}}}"
+    )
+}
+
+/// MCPServers referencing each kind of entry in the registry `registry`
+/// (synced from the fixture catalog) render to the right workload, or say
+/// clearly why they cannot.
+async fn servers_resolve_against(client: &Client, ns: &str, registry: &str) {
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), ns);
+    create::<Secret>(
+        client,
+        ns,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: weather}\nstringData: {api-key: secret}",
+    )
+    .await;
+    let key = ", env: [{name: WEATHER_API_KEY, valueFrom: {secretKeyRef: {name: weather, key: api-key}}}]";
+    for (name, reference, extra) in [
+        ("weather", "server: io.github.acme/weather", key),
+        ("time", "server: io.github.acme/time", ""),
+        ("search", "server: io.github.acme/search", ""),
+        ("analytics", "server: com.example/analytics", ""),
+        ("weather-no-key", "server: io.github.acme/weather", ""),
+        (
+            "weather-old",
+            "server: io.github.acme/weather, version: 1.0.0",
+            key,
+        ),
+        ("old-search", "server: io.github.acme/old-search", ""),
+        ("notes", "server: io.github.acme/notes", ""),
+        ("nothing", "server: io.github.nobody/nothing", ""),
+    ] {
+        create::<MCPServer>(client, ns, &server_yaml(name, registry, reference, extra)).await;
+    }
+
+    // npm: npx in a Node image, behind the stdio bridge.
+    let weather = container(&deployments, "weather").await;
+    assert_eq!(weather.image.as_deref(), Some("node:22-slim"));
+    assert_eq!(
+        bridged(&weather),
+        ["npx", "-y", "@acme/weather-mcp@1.2.0", "--log-format=json"]
+    );
+    let key = env(&weather, "WEATHER_API_KEY").value_from.unwrap();
+    assert_eq!(key.secret_key_ref.unwrap().name, "weather");
+    assert_eq!(
+        env(&weather, "WEATHER_UNITS").value.as_deref(),
+        Some("celsius")
+    );
+    let condition = resolved(client, ns, "weather").await;
+    assert_eq!(
+        (condition.status.as_str(), condition.message.as_str()),
+        (
+            "True",
+            format!("io.github.acme/weather 1.2.0 from MCPRegistry {registry}: npm package @acme/weather-mcp@1.2.0 run with npx in node:22-slim").as_str()
+        )
+    );
+
+    // pypi: uvx in a Python image with uv.
+    let time = container(&deployments, "time").await;
+    assert_eq!(
+        time.image.as_deref(),
+        Some("ghcr.io/astral-sh/uv:python3.12-bookworm-slim")
+    );
+    assert_eq!(
+        bridged(&time),
+        ["uvx", "mcp-server-time==0.6.2", "--local-timezone=UTC"]
+    );
+
+    // oci: the image as is, on the port its URL names.
+    let search = container(&deployments, "search").await;
+    assert_eq!(
+        search.image.as_deref(),
+        Some("ghcr.io/acme/search-mcp:2.1.0")
+    );
+    assert_eq!(search.command, None, "the image's entrypoint runs");
+    assert_eq!(
+        search.args.as_deref(),
+        Some(&["--index=/data".to_string()][..])
+    );
+    assert_eq!(search.ports.as_ref().unwrap()[0].container_port, 9000);
+    assert_eq!(env(&search, "LOG_LEVEL").value.as_deref(), Some("info"));
+
+    // Remote only: a remote server, no workload.
+    let analytics = eventually("the analytics endpoint in status", || async {
+        let server = servers.get("analytics").await.ok()?;
+        server.status?.url.filter(|url| url.starts_with("https://"))
+    })
+    .await;
+    assert_eq!(analytics, "https://acme.mcp.example.com/mcp");
+    assert_eq!(resolved(client, ns, "analytics").await.status, "True");
+    assert!(deployments.get_opt("analytics").await.unwrap().is_none());
+
+    // What cannot be resolved says why, and creates nothing.
+    for (name, reason, words) in [
+        (
+            "weather-no-key",
+            "MissingEnvironmentVariable",
+            "it needs the environment variable WEATHER_API_KEY (API key of the Acme weather service): add it to spec.env from a Secret with valueFrom.secretKeyRef",
+        ),
+        (
+            "weather-old",
+            "EntryDeprecated",
+            "io.github.acme/weather 1.0.0 was deprecated in the registry (1.0.0 sends the key in the URL; upgrade to 1.2.0)",
+        ),
+        (
+            "old-search",
+            "EntryDeleted",
+            "io.github.acme/old-search 0.9.0 was deleted in the registry (the package was unpublished from npm)",
+        ),
+        (
+            "notes",
+            "EntryDeprecated",
+            "io.github.acme/notes 0.3.0 was deprecated in the registry (no longer maintained)",
+        ),
+        (
+            "nothing",
+            "ServerNotFound",
+            "the catalog has no server named \"io.github.nobody/nothing\"",
+        ),
+    ] {
+        let condition = resolved(client, ns, name).await;
+        assert_eq!(
+            (condition.status.as_str(), condition.reason.as_str()),
+            ("False", reason),
+            "{name}: {}",
+            condition.message
+        );
+        assert!(
+            condition.message.contains(words),
+            "{name}: {}",
+            condition.message
+        );
+        let ready = servers
+            .get(name)
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.message.as_str()),
+            ("False", condition.message.as_str())
+        );
+        assert!(deployments.get_opt(name).await.unwrap().is_none());
+    }
+}
+
+/// The value of one sample line of the text exposition, if present.
+fn sample(metrics: &Metrics, line_start: &str) -> Option<f64> {
+    metrics
+        .encode()
+        .lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_registry_api_catalog_syncs_every_page_and_servers_resolve_against_it() {
+    let (url, fake) = serve_registry().await;
+    let (client, ns, metrics) = operator().await;
+    create::<MCPRegistry>(
+        &client,
+        &ns,
+        &format!(
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {{name: public}}\nspec: {{url: '{url}'}}"
+        ),
+    )
+    .await;
+    let status = eventually("a synced catalog", || async {
+        registry_status(&client, &ns, "public")
+            .await
+            .filter(|s| s.last_sync.is_some())
+    })
+    .await;
+    // weather 1.2.0, time, search, analytics; weather 1.0.0 and notes are
+    // deprecated, old-search is deleted.
+    assert_eq!((status.entries, status.servers), (4, 4), "{status:?}");
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Synced")
+    );
+    assert!(
+        ready
+            .message
+            .starts_with(&format!("4 entries of 4 servers from {url} (4 pages)"))
+            && ready
+                .message
+                .ends_with("; 3 deprecated or deleted entries left out"),
+        "{}",
+        ready.message
+    );
+
+    // Every page was asked for, deleted entries included, following the cursors.
+    let queries = fake.queries.lock().unwrap().clone();
+    let cursors: Vec<Option<&str>> = queries
+        .iter()
+        .map(|q| q.get("cursor").map(String::as_str))
+        .collect();
+    assert_eq!(
+        cursors,
+        [None, Some("after-2"), Some("after-4"), Some("after-6")]
+    );
+    assert!(
+        queries
+            .iter()
+            .all(|q| q["include_deleted"] == "true" && q["limit"] == "100")
+    );
+
+    servers_resolve_against(&client, &ns, "public").await;
+
+    let labels = format!("{{namespace=\"{ns}\",registry=\"public\"");
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("mcp_operator_registry_syncs_total{labels},result=\"success\"}}")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("mcp_operator_registry_entries{labels}}}")
+        ),
+        Some(4.0)
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            &format!("mcp_operator_registry_sync_duration_seconds_count{labels}}}")
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test]
+async fn a_configmap_catalog_behaves_the_same_and_edits_reach_the_servers() {
+    let (client, ns, metrics) = operator().await;
+    let data: BTreeMap<String, String> = entries()
+        .into_iter()
+        .map(|(file, entry)| (file, serde_json::to_string_pretty(&entry).unwrap()))
+        .collect();
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    config_maps
+        .create(
+            &Default::default(),
+            &ConfigMap {
+                metadata: kube::api::ObjectMeta {
+                    name: Some("catalog".into()),
+                    ..Default::default()
+                },
+                data: Some(data),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    create::<MCPRegistry>(
+        &client,
+        &ns,
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {name: offline}\n\
+         spec: {configMapRef: {name: catalog}}",
+    )
+    .await;
+    let status = eventually("a synced catalog", || async {
+        registry_status(&client, &ns, "offline")
+            .await
+            .filter(|s| s.last_sync.is_some())
+    })
+    .await;
+    assert_eq!((status.entries, status.servers), (4, 4), "{status:?}");
+
+    servers_resolve_against(&client, &ns, "offline").await;
+
+    // A new weather release in the ConfigMap: the registry syncs at once and
+    // the server following `latest` moves to it.
+    let mut release: Value = entries()
+        .into_iter()
+        .find(|(file, _)| file == "weather-1.2.0.json")
+        .unwrap()
+        .1;
+    release["_meta"]["io.modelcontextprotocol.registry/official"]["isLatest"] = json!(false);
+    let mut next = release.clone();
+    next["server"]["version"] = json!("1.3.0");
+    next["server"]["packages"][0]["version"] = json!("1.3.0");
+    next["_meta"]["io.modelcontextprotocol.registry/official"]["isLatest"] = json!(true);
+    let edit = json!({"data": {
+        "weather-1.2.0.json": release.to_string(),
+        "weather-1.3.0.json": next.to_string(),
+    }});
+    config_maps
+        .patch("catalog", &PatchParams::default(), &Patch::Merge(&edit))
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    eventually("weather on 1.3.0", || async {
+        let container = container(&deployments, "weather").await;
+        bridged(&container)
+            .contains(&"@acme/weather-mcp@1.3.0".to_string())
+            .then_some(())
+    })
+    .await;
+    let status = registry_status(&client, &ns, "offline").await.unwrap();
+    assert_eq!((status.entries, status.servers), (5, 4));
+    let syncs = sample(
+        &metrics,
+        &format!(
+            "mcp_operator_registry_syncs_total{{namespace=\"{ns}\",registry=\"offline\",result=\"success\"}}"
+        ),
+    )
+    .unwrap();
+    assert!(syncs >= 2.0, "{syncs} syncs");
+}
+
+#[tokio::test]
+async fn registries_that_cannot_sync_or_do_not_exist_are_reported() {
+    let (client, ns, metrics) = operator().await;
+    // A port nothing listens on.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    create::<MCPRegistry>(
+        &client,
+        &ns,
+        &format!(
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {{name: down}}\nspec: {{url: 'http://{closed}'}}"
+        ),
+    )
+    .await;
+    let ready = eventually("a failed sync", || async {
+        registry_status(&client, &ns, "down")
+            .await?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+    })
+    .await;
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "RegistryUnreachable")
+    );
+    assert!(
+        ready.message.starts_with(&format!(
+            "cannot reach http://{closed}/v0.1/servers?limit=100"
+        )),
+        "{}",
+        ready.message
+    );
+
+    for (name, registry) in [("via-down", "down"), ("via-missing", "missing")] {
+        create::<MCPServer>(
+            &client,
+            &ns,
+            &server_yaml(name, registry, "server: io.github.acme/time", ""),
+        )
+        .await;
+    }
+    let down = resolved(&client, &ns, "via-down").await;
+    assert_eq!(down.reason, "RegistryNotSynced");
+    assert!(
+        down.message.starts_with(&format!(
+            "MCPRegistry down has no catalog: cannot reach http://{closed}"
+        )),
+        "{}",
+        down.message
+    );
+    let missing = resolved(&client, &ns, "via-missing").await;
+    assert_eq!(missing.reason, "RegistryNotFound");
+    assert_eq!(
+        missing.message,
+        format!(
+            "MCPRegistry missing (spec.registry.name) does not exist in namespace {ns}: create it, or name an existing one"
+        )
+    );
+    assert!(
+        sample(
+            &metrics,
+            &format!(
+                "mcp_operator_registry_sync_errors_total{{namespace=\"{ns}\",registry=\"down\",reason=\"RegistryUnreachable\"}}"
+            )
+        )
+        .is_some_and(|n| n >= 1.0)
+    );
+}
