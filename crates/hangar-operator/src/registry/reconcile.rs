@@ -267,11 +267,15 @@ fn count(n: usize) -> i32 {
 }
 
 fn synced_message(catalog: &Catalog, origin: &str, took: Duration) -> String {
+    let took = if took < Duration::from_secs(1) {
+        format!("{} ms", took.as_millis())
+    } else {
+        format!("{:.1} s", took.as_secs_f64())
+    };
     let mut message = format!(
-        "{} entries of {} servers from {origin} in {:.1}s",
+        "{} entries of {} servers from {origin} in {took}",
         catalog.entries(),
         catalog.servers(),
-        took.as_secs_f64()
     );
     if catalog.withdrawn() > 0 {
         message.push_str(&format!(
