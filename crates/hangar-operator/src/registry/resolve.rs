@@ -42,9 +42,7 @@ pub enum Unresolvable {
         description: Option<String>,
         secret: bool,
     },
-    #[error(
-        "{what} {name} is a secret: give it with valueFrom.secretKeyRef instead of a literal value"
-    )]
+    #[error("{what} {name} is a secret: take it from a Secret with valueFrom.secretKeyRef")]
     SecretAsLiteral { what: &'static str, name: String },
     #[error("it needs the {which} argument {name}{}: set spec.args to the complete argument list", described(.description))]
     MissingArgument {
@@ -307,7 +305,11 @@ fn environment(declared: &[KeyValueInput], given: &[EnvVar]) -> Result<Vec<EnvVa
         let name = &variable.name;
         let input = &variable.input;
         if let Some(own) = given.iter().find(|e| &e.name == name) {
-            if input.is_secret && own.value.is_some() {
+            let from_secret = own
+                .value_from
+                .as_ref()
+                .is_some_and(|source| source.secret_key_ref.is_some());
+            if input.is_secret && !from_secret {
                 return Err(Unresolvable::SecretAsLiteral {
                     what: "environment variable",
                     name: name.clone(),
@@ -653,8 +655,14 @@ mod tests {
         .unwrap_err();
         assert_eq!(
             literal.to_string(),
-            "environment variable WEATHER_API_KEY is a secret: give it with valueFrom.secretKeyRef instead of a literal value"
+            "environment variable WEATHER_API_KEY is a secret: take it from a Secret with valueFrom.secretKeyRef"
         );
+        let from_config_map = resolve(
+            &weather(),
+            &spec("env: [{name: WEATHER_API_KEY, valueFrom: {configMapKeyRef: {name: settings, key: key}}}]"),
+        )
+        .unwrap_err();
+        assert_eq!(from_config_map, literal);
     }
 
     #[test]
