@@ -161,6 +161,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let health = Arc::new(Health {
         client,
+        identity: identity.clone(),
         election: elector
             .as_ref()
             .map(|e| (e.status(), e.settings().lease_duration)),
@@ -259,6 +260,7 @@ async fn shutdown_signal() {
 /// What `/readyz` looks at.
 struct Health {
     client: Client,
+    identity: Option<String>,
     election: Option<(watch::Receiver<ElectionStatus>, Duration)>,
     stop: CancellationToken,
 }
@@ -276,22 +278,45 @@ async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, Json<Value>) 
             "the API server did not answer within {READY_CHECK_TIMEOUT:?}"
         )),
     };
-    let (role, leader, election_ok) = match &health.election {
-        None => ("single".to_string(), None, true),
+    let election = health
+        .election
+        .as_ref()
+        .map(|(status, lease_duration)| (status.borrow().clone(), *lease_duration));
+    let (ready, body) = readiness(
+        crds,
+        election.as_ref().map(|(s, d)| (s, *d)),
+        health.identity.as_deref(),
+        health.stop.is_cancelled(),
+    );
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
+/// The readiness decision and the body that explains it.
+fn readiness(
+    crds: Result<(), String>,
+    election: Option<(&ElectionStatus, Duration)>,
+    identity: Option<&str>,
+    stopping: bool,
+) -> (bool, Value) {
+    let (role, leader, election_ok) = match election {
+        None => ("single".to_string(), identity.map(String::from), true),
         Some((status, lease_duration)) => {
-            let status = status.borrow().clone();
             let fresh = status
                 .last_contact
-                .is_some_and(|at| at.elapsed() < *lease_duration);
-            let leader = match &status.role {
-                Role::Standby { holder } => Some(holder.clone()),
-                _ => None,
+                .is_some_and(|at| at.elapsed() < lease_duration);
+            let (leader, serving) = match &status.role {
+                Role::Leader => (identity.map(String::from), true),
+                Role::Standby { holder } => (Some(holder.clone()), true),
+                Role::Candidate | Role::Released => (None, false),
             };
-            let serving = matches!(status.role, Role::Leader | Role::Standby { .. });
             (status.role.to_string(), leader, fresh && serving)
         }
     };
-    let stopping = health.stop.is_cancelled();
     let ready = crds.is_ok() && election_ok && !stopping;
     let body = json!({
         "ready": ready,
@@ -300,12 +325,7 @@ async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, Json<Value>) 
         "crds": crds.err().unwrap_or_else(|| "ok".into()),
         "stopping": stopping,
     });
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (code, Json(body))
+    (ready, body)
 }
 
 /// The Hangar kinds the API server does not serve, read from discovery (which
@@ -337,4 +357,102 @@ async fn ensure_crds_installed(client: &Client) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::time::Instant;
+
+    const LEASE: Duration = Duration::from_secs(15);
+
+    fn status(role: Role, contact: Option<Instant>) -> ElectionStatus {
+        ElectionStatus {
+            role,
+            last_contact: contact,
+        }
+    }
+
+    fn standby() -> Role {
+        Role::Standby { holder: "a".into() }
+    }
+
+    #[test]
+    fn a_leader_and_a_fresh_standby_are_ready() {
+        let now = Some(Instant::now());
+        let (ready, body) = readiness(
+            Ok(()),
+            Some((&status(Role::Leader, now), LEASE)),
+            Some("b"),
+            false,
+        );
+        assert!(ready);
+        assert_eq!(
+            (&body["role"], &body["leader"]),
+            (&json!("leader"), &json!("b"))
+        );
+        let (ready, body) = readiness(
+            Ok(()),
+            Some((&status(standby(), now), LEASE)),
+            Some("b"),
+            false,
+        );
+        assert!(ready, "a standby is ready to take over");
+        assert_eq!(
+            (&body["role"], &body["leader"]),
+            (&json!("standby"), &json!("a"))
+        );
+    }
+
+    #[test]
+    fn a_standby_that_lost_touch_with_the_api_server_is_not_ready() {
+        let long_ago = Instant::now().checked_sub(LEASE + Duration::from_secs(1));
+        assert!(
+            long_ago.is_some(),
+            "the monotonic clock started less than a lease ago"
+        );
+        let (ready, _) = readiness(
+            Ok(()),
+            Some((&status(standby(), long_ago), LEASE)),
+            None,
+            false,
+        );
+        assert!(!ready);
+    }
+
+    #[test]
+    fn missing_crds_a_replica_that_has_not_read_the_lease_and_a_stopping_one_are_not_ready() {
+        let now = Some(Instant::now());
+        let (ready, body) = readiness(
+            Err("not served: MCPServer (mcpservers)".into()),
+            None,
+            None,
+            false,
+        );
+        assert!(!ready);
+        assert_eq!(body["crds"], "not served: MCPServer (mcpservers)");
+        assert!(
+            !readiness(
+                Ok(()),
+                Some((&status(Role::Candidate, now), LEASE)),
+                None,
+                false
+            )
+            .0
+        );
+        assert!(
+            !readiness(
+                Ok(()),
+                Some((&status(Role::Released, now), LEASE)),
+                None,
+                false
+            )
+            .0
+        );
+        assert!(!readiness(Ok(()), None, None, true).0);
+        assert!(
+            readiness(Ok(()), None, None, false).0,
+            "without leader election it runs alone"
+        );
+    }
 }
