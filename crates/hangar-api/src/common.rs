@@ -278,6 +278,8 @@ pub mod condition {
     pub const REGISTRY_RESOLVED: &str = "RegistryResolved";
     /// Something this object owns conflicts with an object it does not own.
     pub const CONFLICT: &str = "Conflict";
+    /// Everything selected could be compiled into the configuration.
+    pub const CONFIG_VALID: &str = "ConfigValid";
 }
 
 #[cfg(test)]

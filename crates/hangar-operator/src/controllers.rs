@@ -10,7 +10,10 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio_util::sync::WaitForCancellationFutureOwned;
 
+use hangar_api::{MCPPrompt, MCPResource, MCPTool};
+
 use crate::context::Context;
+use crate::{catalog, gateway, group};
 use crate::{discovery, registry, server};
 
 /// One controller.
@@ -162,4 +165,140 @@ pub static CONTROLLERS: &[Controller] = &[
             Box::pin(async move { registry::run(ctx, namespace.as_deref(), stop).await })
         },
     },
+    Controller {
+        kind: "MCPGateway",
+        rules: &[
+            // Watched; the finalizer is added and removed with a JSON patch.
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpgateways"],
+                verbs: &["list", "watch", "patch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpgateways/status"],
+                verbs: &["patch"],
+            },
+            // What gateways select: watched, and listed on every reconcile.
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &[
+                    "mcptools",
+                    "mcpprompts",
+                    "mcpresources",
+                    "mcpservers",
+                    "mcpservergroups",
+                ],
+                verbs: &["list", "watch"],
+            },
+            Rule {
+                group: "apps",
+                resources: &["deployments"],
+                verbs: OWNED,
+            },
+            Rule {
+                group: "",
+                resources: &["services", "configmaps"],
+                verbs: OWNED,
+            },
+            Rule {
+                group: "networking.k8s.io",
+                resources: &["ingresses"],
+                verbs: OWNED,
+            },
+            Rule {
+                group: "policy",
+                resources: &["poddisruptionbudgets"],
+                verbs: OWNED,
+            },
+        ],
+        run: |ctx, namespace, stop| {
+            Box::pin(async move { gateway::run(ctx, namespace.as_deref(), stop).await })
+        },
+    },
+    Controller {
+        kind: "MCPTool",
+        rules: CATALOG_RULES_TOOLS,
+        run: |ctx, namespace, stop| {
+            Box::pin(async move { catalog::run::<MCPTool>(ctx, namespace.as_deref(), stop).await })
+        },
+    },
+    Controller {
+        kind: "MCPPrompt",
+        rules: CATALOG_RULES_PROMPTS,
+        run: |ctx, namespace, stop| {
+            Box::pin(
+                async move { catalog::run::<MCPPrompt>(ctx, namespace.as_deref(), stop).await },
+            )
+        },
+    },
+    Controller {
+        kind: "MCPResource",
+        rules: CATALOG_RULES_RESOURCES,
+        run: |ctx, namespace, stop| {
+            Box::pin(
+                async move { catalog::run::<MCPResource>(ctx, namespace.as_deref(), stop).await },
+            )
+        },
+    },
+    Controller {
+        kind: "MCPServerGroup",
+        rules: &[
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpservergroups"],
+                verbs: &["list", "watch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpservergroups/status"],
+                verbs: &["patch"],
+            },
+            // Members: watched for their state and labels.
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpservers"],
+                verbs: &["list", "watch"],
+            },
+        ],
+        run: |ctx, namespace, stop| {
+            Box::pin(async move { group::run(ctx, namespace.as_deref(), stop).await })
+        },
+    },
 ];
+
+/// What a catalog item's status controller reads and writes: its kind, the
+/// Services its backend names, and the gateways that may select it.
+macro_rules! catalog_rules {
+    ($name:ident, $kind:literal, $status:literal) => {
+        const $name: &[Rule] = &[
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &[$kind],
+                verbs: &["list", "watch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &[$status],
+                verbs: &["patch"],
+            },
+            Rule {
+                group: "",
+                resources: &["services"],
+                verbs: &["get", "list", "watch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpgateways"],
+                verbs: &["list", "watch"],
+            },
+        ];
+    };
+}
+catalog_rules!(CATALOG_RULES_TOOLS, "mcptools", "mcptools/status");
+catalog_rules!(CATALOG_RULES_PROMPTS, "mcpprompts", "mcpprompts/status");
+catalog_rules!(
+    CATALOG_RULES_RESOURCES,
+    "mcpresources",
+    "mcpresources/status"
+);

@@ -10,6 +10,8 @@ pub const FINALIZER: &str = "mcp-hangar.io/cleanup";
 pub const MANAGED_BY: &str = "hangar";
 /// Label naming the MCPServer an object belongs to; also the pod selector.
 pub const SERVER_LABEL: &str = "mcp-hangar.io/server";
+/// Where the Hangar image keeps the `hangar` binary (its entrypoint; the image has no shell or PATH).
+pub const HANGAR_BINARY: &str = "/hangar";
 /// Pod annotation carrying the hash of mounted configuration, so a change rolls the pods.
 pub const CONFIG_HASH_ANNOTATION: &str = "mcp-hangar.io/config-hash";
 

@@ -6,10 +6,14 @@
 //! apply (server-side apply, one field manager) → status.
 
 pub mod apply;
+pub mod catalog;
+pub mod children;
 pub mod conditions;
 pub mod context;
 pub mod controllers;
 pub mod discovery;
+pub mod gateway;
+pub mod group;
 pub mod health;
 pub mod labels;
 pub mod leader;
@@ -18,6 +22,7 @@ pub mod rbac;
 pub mod registry;
 pub mod render;
 pub mod server;
+pub mod workload;
 
 mod run;
 

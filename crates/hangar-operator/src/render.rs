@@ -4,10 +4,15 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
+use hangar_api::MCPGateway;
+use hangar_gateway::compile::{Compiled, Selection, Target, compile};
 use hangar_manifests::Manifests;
-use kube::ResourceExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
+use crate::gateway::build as gateway_build;
+use crate::gateway::select::Catalog;
 use crate::server::build::{self, BuildSettings, default_hangar_image};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -59,7 +64,84 @@ pub fn render(manifests: &Manifests, settings: &BuildSettings) -> anyhow::Result
         document(&mut out, &objects.ingress)?;
         document(&mut out, &objects.autoscaler)?;
     }
+    for gateway in &manifests.gateways {
+        render_gateway(&mut out, gateway, manifests, settings)?;
+    }
     Ok(out)
+}
+
+/// A gateway's objects, with the config compiled from what it selects among the
+/// manifests of its namespace.
+fn render_gateway(
+    out: &mut String,
+    gateway: &MCPGateway,
+    manifests: &Manifests,
+    settings: &BuildSettings,
+) -> anyhow::Result<()> {
+    let namespace = gateway.namespace().unwrap_or_else(|| "default".into());
+    let same_namespace =
+        |meta: &ObjectMeta| meta.namespace.as_deref().unwrap_or("default") == namespace;
+    fn local<T: Resource + Clone>(items: &[T], keep: impl Fn(&ObjectMeta) -> bool) -> Vec<T> {
+        items
+            .iter()
+            .filter(|item| keep(item.meta()))
+            .cloned()
+            .collect()
+    }
+    let catalog = Catalog {
+        tools: local(&manifests.tools, same_namespace),
+        prompts: local(&manifests.prompts, same_namespace),
+        resources: local(&manifests.resources, same_namespace),
+        servers: local(&manifests.servers, same_namespace),
+        groups: local(&manifests.server_groups, same_namespace),
+    }
+    .selected_by(gateway);
+    let compiled = compile(
+        &Selection {
+            gateway: Some(gateway),
+            servers: &catalog.servers,
+            groups: &catalog.groups,
+            tools: &catalog.tools,
+            prompts: &catalog.prompts,
+            resources: &catalog.resources,
+        },
+        Target::Cluster {
+            namespace: &namespace,
+        },
+    );
+    writeln!(
+        out,
+        "# MCPGateway {} serves {}",
+        gateway.name_any(),
+        summary(&compiled)
+    )?;
+    for skipped in &compiled.skipped {
+        writeln!(
+            out,
+            "# not served: {} {}: {}",
+            skipped.kind, skipped.name, skipped.reason
+        )?;
+    }
+    let objects = gateway_build::build(gateway, &compiled, settings);
+    document(out, &objects.config_map)?;
+    document(out, &objects.service)?;
+    document(out, &objects.deployment)?;
+    document(out, &objects.ingress)?;
+    document(out, &objects.disruption_budget)?;
+    document(out, &objects.redis_service)?;
+    document(out, &objects.redis_deployment)?;
+    Ok(())
+}
+
+fn summary(compiled: &Compiled) -> String {
+    let config = &compiled.config;
+    format!(
+        "{} tools, {} prompts, {} resources, {} servers",
+        config.tools.len(),
+        config.prompts.len(),
+        config.resources.len(),
+        config.servers.len()
+    )
 }
 
 fn document<T: Serialize>(out: &mut String, object: &Option<T>) -> anyhow::Result<()> {

@@ -70,3 +70,85 @@ fn an_invalid_manifest_is_a_clear_error() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn a_gateway_renders_with_its_compiled_config() {
+    let dir = std::env::temp_dir().join(format!("hangar-render-gw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("gateway.yaml");
+    std::fs::write(
+        &file,
+        r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {name: main, namespace: tools}
+spec: {replicas: 3, toolSelector: {matchLabels: {gateway: main}}, redis: {managed: true}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {name: weather, namespace: tools, labels: {gateway: main}}
+spec: {backend: {service: {name: weather-api, port: 80}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {name: elsewhere, namespace: other, labels: {gateway: main}}
+spec: {backend: {url: "http://x.example.com"}}
+"#,
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .args(["render", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).unwrap();
+    let objects: Vec<Value> = serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .collect();
+    let names: Vec<String> = objects
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{}",
+                o["kind"].as_str().unwrap(),
+                o["metadata"]["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "ConfigMap/main-config",
+            "Service/main",
+            "Deployment/main",
+            "PodDisruptionBudget/main",
+            "Service/main-redis",
+            "Deployment/main-redis"
+        ]
+    );
+    let config: Value =
+        serde_saphyr::from_str(objects[0]["data"]["gateway.yaml"].as_str().unwrap()).unwrap();
+    let tools: Vec<&str> = config["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["weather"],
+        "only the tools of the gateway's namespace it selects"
+    );
+    assert_eq!(
+        config["tools"][0]["backend"]["url"],
+        "http://weather-api.tools.svc:80"
+    );
+}

@@ -10,22 +10,20 @@ use k8s_openapi::api::autoscaling::v2::{
     MetricTarget, ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvVar, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SeccompProfile, SecurityContext, Service, ServicePort, ServiceSpec, TCPSocketAction, Volume,
-    VolumeMount,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
 };
-use k8s_openapi::api::networking::v1::{
-    HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
-    IngressServiceBackend, IngressSpec as K8sIngressSpec, IngressTLS, ServiceBackendPort,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
-use crate::labels::{CONFIG_HASH_ANNOTATION, server_labels, server_selector};
+use crate::labels::{CONFIG_HASH_ANNOTATION, HANGAR_BINARY, server_labels, server_selector};
+use crate::workload::{
+    self, NON_ROOT_ID, empty_dir, mount, non_empty, resources,
+    restricted_container_security_context, restricted_pod_security_context, tcp_probe,
+};
 
 /// Settings of the operator that shape what it builds.
 #[derive(Clone, Debug)]
@@ -78,8 +76,6 @@ const TMP_VOLUME: &str = "hangar-tmp";
 const BRIDGE_VOLUME: &str = "hangar-bin";
 const BRIDGE_DIR: &str = "/hangar-bin";
 const RESERVED_VOLUMES: [&str; 3] = [CONFIG_VOLUME, TMP_VOLUME, BRIDGE_VOLUME];
-/// Non-root user and group the pods run as unless the spec says otherwise.
-const NON_ROOT_ID: i64 = 65532;
 
 /// Name of the ConfigMap holding `spec.config.files`.
 pub fn config_map_name(server: &str) -> String {
@@ -220,13 +216,13 @@ fn deployment(
                 name: "install-bridge".into(),
                 image: Some(settings.hangar_image.clone()),
                 command: Some(vec![
-                    "hangar".into(),
+                    HANGAR_BINARY.into(),
                     "copy-self".into(),
                     format!("{BRIDGE_DIR}/hangar"),
                 ]),
                 volume_mounts: Some(vec![mount(BRIDGE_VOLUME, BRIDGE_DIR, false)]),
                 security_context: Some(container_security_context(server)),
-                resources: Some(small_resources()),
+                resources: Some(resources(("10m", "16Mi"), ("100m", "64Mi"))),
                 ..Default::default()
             };
             let mut bridge = vec![
@@ -265,9 +261,9 @@ fn deployment(
         volume_mounts: Some(mounts),
         // The kubelet only checks the port is open; the operator's MCP health
         // check decides whether the server really speaks MCP.
-        startup_probe: Some(tcp_probe(2, 60)),
-        readiness_probe: Some(tcp_probe(5, 3)),
-        liveness_probe: Some(tcp_probe(20, 3)),
+        startup_probe: Some(tcp_probe(PORT_NAME, 2, 60)),
+        readiness_probe: Some(tcp_probe(PORT_NAME, 5, 3)),
+        liveness_probe: Some(tcp_probe(PORT_NAME, 20, 3)),
         ..Default::default()
     };
 
@@ -288,7 +284,7 @@ fn deployment(
         security_context: Some(
             spec.pod_security_context
                 .clone()
-                .unwrap_or_else(default_pod_security_context),
+                .unwrap_or_else(|| restricted_pod_security_context(NON_ROOT_ID)),
         ),
         ..Default::default()
     };
@@ -348,43 +344,12 @@ fn config_map(server: &MCPServer) -> Option<ConfigMap> {
 fn ingress(server: &MCPServer) -> Option<Ingress> {
     let spec = server.spec.ingress.as_ref()?;
     let name = server.name_any();
-    let mut meta = metadata(server, name.clone());
-    if !spec.annotations.is_empty() {
-        meta.annotations = Some(spec.annotations.clone());
-    }
-    Some(Ingress {
-        metadata: meta,
-        spec: Some(K8sIngressSpec {
-            ingress_class_name: spec.class_name.clone(),
-            rules: Some(vec![IngressRule {
-                host: spec.host.clone(),
-                http: Some(HTTPIngressRuleValue {
-                    paths: vec![HTTPIngressPath {
-                        path: Some(spec.path.clone()),
-                        path_type: "Prefix".into(),
-                        backend: IngressBackend {
-                            service: Some(IngressServiceBackend {
-                                name,
-                                port: Some(ServiceBackendPort {
-                                    number: Some(server.spec.port),
-                                    ..Default::default()
-                                }),
-                            }),
-                            ..Default::default()
-                        },
-                    }],
-                }),
-            }]),
-            tls: spec.tls_secret_name.as_ref().map(|secret| {
-                vec![IngressTLS {
-                    hosts: spec.host.clone().map(|host| vec![host]),
-                    secret_name: Some(secret.clone()),
-                }]
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    })
+    Some(workload::ingress(
+        metadata(server, name.clone()),
+        spec,
+        &name,
+        server.spec.port,
+    ))
 }
 
 fn autoscaler(server: &MCPServer) -> Option<HorizontalPodAutoscaler> {
@@ -418,97 +383,18 @@ fn autoscaler(server: &MCPServer) -> Option<HorizontalPodAutoscaler> {
     })
 }
 
-/// Pod Security Standard "restricted": non-root, RuntimeDefault seccomp.
-fn default_pod_security_context() -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(NON_ROOT_ID),
-        run_as_group: Some(NON_ROOT_ID),
-        fs_group: Some(NON_ROOT_ID),
-        seccomp_profile: Some(SeccompProfile {
-            type_: "RuntimeDefault".into(),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-/// Pod Security Standard "restricted" for a container, plus a read-only root filesystem.
+/// The server's container security context: the spec's, or "restricted".
 fn container_security_context(server: &MCPServer) -> SecurityContext {
     server
         .spec
         .security_context
         .clone()
-        .unwrap_or_else(|| SecurityContext {
-            allow_privilege_escalation: Some(false),
-            read_only_root_filesystem: Some(true),
-            run_as_non_root: Some(true),
-            capabilities: Some(Capabilities {
-                drop: Some(vec!["ALL".into()]),
-                ..Default::default()
-            }),
-            seccomp_profile: Some(SeccompProfile {
-                type_: "RuntimeDefault".into(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
+        .unwrap_or_else(restricted_container_security_context)
 }
 
 /// Requests enough for a Node or Python MCP server; limits that stop a runaway one.
 fn default_resources() -> ResourceRequirements {
     resources(("100m", "128Mi"), ("1", "512Mi"))
-}
-
-fn small_resources() -> ResourceRequirements {
-    resources(("10m", "16Mi"), ("100m", "64Mi"))
-}
-
-fn resources(requests: (&str, &str), limits: (&str, &str)) -> ResourceRequirements {
-    let quantities = |(cpu, memory): (&str, &str)| {
-        BTreeMap::from([
-            ("cpu".to_string(), Quantity(cpu.into())),
-            ("memory".to_string(), Quantity(memory.into())),
-        ])
-    };
-    ResourceRequirements {
-        requests: Some(quantities(requests)),
-        limits: Some(quantities(limits)),
-        ..Default::default()
-    }
-}
-
-fn tcp_probe(period_seconds: i32, failure_threshold: i32) -> Probe {
-    Probe {
-        tcp_socket: Some(TCPSocketAction {
-            port: IntOrString::String(PORT_NAME.into()),
-            ..Default::default()
-        }),
-        period_seconds: Some(period_seconds),
-        failure_threshold: Some(failure_threshold),
-        ..Default::default()
-    }
-}
-
-fn empty_dir(name: &str) -> Volume {
-    Volume {
-        name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        ..Default::default()
-    }
-}
-
-fn mount(volume: &str, path: &str, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: volume.into(),
-        mount_path: path.into(),
-        read_only: Some(read_only),
-        ..Default::default()
-    }
-}
-
-fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
-    (!items.is_empty()).then(|| items.to_vec())
 }
 
 /// A short, stable hash of a ConfigMap's data.

@@ -6,20 +6,8 @@ use super::build::InvalidSpec;
 pub enum Error {
     #[error("the spec cannot be run: {0}")]
     InvalidSpec(#[from] InvalidSpec),
-    #[error("could not apply {kind} {name}: {source}")]
-    Apply {
-        kind: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
-    #[error("could not delete {kind} {name}: {source}")]
-    Delete {
-        kind: String,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
+    #[error(transparent)]
+    Child(#[from] crate::children::ChildError),
     #[error("could not write status: {0}")]
     Status(#[source] kube::Error),
     #[error("could not list the server's pods: {0}")]
@@ -41,8 +29,7 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::InvalidSpec(_) => "InvalidSpec",
-            Error::Apply { .. } => "ApplyFailed",
-            Error::Delete { .. } => "DeleteFailed",
+            Error::Child(child) => child.reason(),
             Error::Status(_) => "StatusUpdateFailed",
             Error::ListPods(_) => "ListPodsFailed",
             Error::Secret { .. } => "SecretUnavailable",

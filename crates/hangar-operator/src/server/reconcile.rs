@@ -26,7 +26,8 @@ use super::build::{self, ServerObjects, config_map_name};
 use super::error::Error;
 use super::lifecycle::{self, Inputs, Probe, Signal, Workload, WorkloadHealth};
 use super::scale;
-use crate::apply::{Managed, apply, delete_if_owned};
+use crate::apply::Managed;
+use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
 use crate::health::{HealthRecord, ProbeTarget, Schedule};
 use crate::labels::{FIELD_MANAGER, FINALIZER, SERVER_LABEL, selector_string, server_selector};
@@ -241,34 +242,13 @@ async fn apply_objects(
     desired: ServerObjects,
 ) -> Result<Option<Deployment>, Error> {
     let name = server.name_any();
-    apply_or_delete::<ConfigMap>(server, ctx, desired.config_map, &config_map_name(&name)).await?;
-    apply_or_delete::<Service>(server, ctx, desired.service, &name).await?;
-    let deployment = apply_or_delete::<Deployment>(server, ctx, desired.deployment, &name).await?;
-    apply_or_delete::<Ingress>(server, ctx, desired.ingress, &name).await?;
-    apply_or_delete::<HorizontalPodAutoscaler>(server, ctx, desired.autoscaler, &name).await?;
+    let base = &ctx.base;
+    apply_or_delete(base, server, desired.config_map, &config_map_name(&name)).await?;
+    apply_or_delete(base, server, desired.service, &name).await?;
+    let deployment = apply_or_delete(base, server, desired.deployment, &name).await?;
+    apply_or_delete(base, server, desired.ingress, &name).await?;
+    apply_or_delete(base, server, desired.autoscaler, &name).await?;
     Ok(deployment)
-}
-
-async fn apply_or_delete<K: Managed>(
-    server: &MCPServer,
-    ctx: &ServerContext,
-    desired: Option<K>,
-    name: &str,
-) -> Result<Option<K>, Error> {
-    match desired {
-        Some(object) => apply(&ctx.base, &object)
-            .await
-            .map(Some)
-            .map_err(|source| Error::Apply {
-                kind: K::kind(&()).to_string(),
-                name: name.to_string(),
-                source,
-            }),
-        None => {
-            delete_owned::<K>(server, ctx, name).await?;
-            Ok(None)
-        }
-    }
 }
 
 /// Deletes an owned object; `true` while it still exists.
@@ -277,15 +257,7 @@ async fn delete_owned<K: Managed>(
     ctx: &ServerContext,
     name: &str,
 ) -> Result<bool, Error> {
-    let namespace = server.namespace().unwrap_or_default();
-    let uid = server.uid().unwrap_or_default();
-    delete_if_owned::<K>(&ctx.base, &namespace, name, &uid)
-        .await
-        .map_err(|source| Error::Delete {
-            kind: K::kind(&()).to_string(),
-            name: name.to_string(),
-            source,
-        })
+    Ok(children::delete_owned::<K, _>(&ctx.base, server, name).await?)
 }
 
 async fn server_pods(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<Pod>, Error> {

@@ -1,0 +1,410 @@
+//! Pure builders: an MCPGateway and its compiled config in, the Kubernetes
+//! objects that serve it out. Shared by the reconciler and `hangar render`.
+
+use std::collections::BTreeMap;
+
+use hangar_api::{MCPGateway, RedisSpec};
+use hangar_gateway::compile::Compiled;
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
+    ObjectFieldSelector, PodSpec, PodTemplateSpec, SecretKeySelector, Service, ServicePort,
+    ServiceSpec, Volume,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::{Resource, ResourceExt};
+
+use crate::labels::{HANGAR_BINARY, MANAGED_BY};
+use crate::server::build::BuildSettings;
+use crate::workload::{
+    self, NON_ROOT_ID, empty_dir, http_probe, mount, non_empty, resources,
+    restricted_container_security_context, restricted_pod_security_context, tcp_probe,
+};
+
+/// Label naming the MCPGateway a pod belongs to; also its pod selector.
+pub const GATEWAY_LABEL: &str = "mcp-hangar.io/gateway";
+/// Label naming the MCPGateway a managed Redis belongs to.
+pub const REDIS_LABEL: &str = "mcp-hangar.io/gateway-redis";
+/// The key of the gateway config in its ConfigMap.
+pub const CONFIG_KEY: &str = "gateway.yaml";
+/// Where the gateway reads its config. The whole directory is mounted (not a
+/// subPath) so the kubelet's in-place ConfigMap updates reach the pods.
+pub const CONFIG_DIR: &str = "/etc/hangar/gateway";
+/// Environment variable carrying the Redis URL into the gateway.
+pub const REDIS_URL_ENV: &str = "HANGAR_REDIS_URL";
+/// The image of a managed Redis.
+pub const REDIS_IMAGE: &str = "redis:7.4-alpine";
+const REDIS_PORT: i32 = 6379;
+/// The `redis` user of the official Redis images.
+const REDIS_USER: i64 = 999;
+const HTTP_PORT_NAME: &str = "http";
+
+/// Everything an MCPGateway needs; `None` means the object must not exist.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct GatewayObjects {
+    pub config_map: Option<ConfigMap>,
+    pub deployment: Option<Deployment>,
+    pub service: Option<Service>,
+    pub ingress: Option<Ingress>,
+    pub disruption_budget: Option<PodDisruptionBudget>,
+    pub redis_deployment: Option<Deployment>,
+    pub redis_service: Option<Service>,
+}
+
+pub fn config_map_name(gateway: &str) -> String {
+    format!("{gateway}-config")
+}
+
+pub fn redis_name(gateway: &str) -> String {
+    format!("{gateway}-redis")
+}
+
+/// The address of a managed Redis, as the gateway connects to it.
+pub fn managed_redis_url(gateway: &str, namespace: &str) -> String {
+    format!(
+        "redis://{}.{namespace}.svc:{REDIS_PORT}",
+        redis_name(gateway)
+    )
+}
+
+/// The gateway's MCP endpoint: its Ingress when it has one with a host, else its Service.
+pub fn gateway_url(gateway: &MCPGateway) -> String {
+    let name = gateway.name_any();
+    let namespace = gateway.namespace().unwrap_or_else(|| "default".into());
+    match &gateway.spec.ingress {
+        Some(ingress) if ingress.host.is_some() => {
+            let scheme = if ingress.tls_secret_name.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            let base = ingress.path.trim_end_matches('/');
+            format!(
+                "{scheme}://{}{base}/mcp",
+                ingress.host.as_deref().unwrap_or_default()
+            )
+        }
+        _ => format!("http://{name}.{namespace}.svc:{}/mcp", gateway.spec.port),
+    }
+}
+
+pub fn gateway_labels(name: &str) -> BTreeMap<String, String> {
+    labels(name, GATEWAY_LABEL, "gateway")
+}
+
+fn redis_labels(name: &str) -> BTreeMap<String, String> {
+    labels(name, REDIS_LABEL, "redis")
+}
+
+fn labels(name: &str, key: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (key.to_string(), name.to_string()),
+        ("app.kubernetes.io/name".into(), format!("mcp-{component}")),
+        ("app.kubernetes.io/instance".into(), name.into()),
+        ("app.kubernetes.io/component".into(), component.into()),
+        ("app.kubernetes.io/managed-by".into(), MANAGED_BY.into()),
+        ("app.kubernetes.io/part-of".into(), "hangar".into()),
+    ])
+}
+
+fn metadata(gateway: &MCPGateway, name: String, labels: BTreeMap<String, String>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: gateway.namespace(),
+        labels: Some(labels),
+        owner_references: gateway.controller_owner_ref(&()).map(|owner| vec![owner]),
+        ..ObjectMeta::default()
+    }
+}
+
+/// Builds every object of a gateway serving `compiled`.
+pub fn build(
+    gateway: &MCPGateway,
+    compiled: &Compiled,
+    settings: &BuildSettings,
+) -> GatewayObjects {
+    let name = gateway.name_any();
+    let managed_redis = gateway
+        .spec
+        .redis
+        .as_ref()
+        .is_some_and(|redis| redis.managed);
+    GatewayObjects {
+        config_map: Some(ConfigMap {
+            metadata: metadata(gateway, config_map_name(&name), gateway_labels(&name)),
+            data: Some(BTreeMap::from([(
+                CONFIG_KEY.to_string(),
+                compiled.config.to_yaml(),
+            )])),
+            ..Default::default()
+        }),
+        deployment: Some(deployment(gateway, compiled, settings)),
+        service: Some(service(gateway)),
+        ingress: ingress(gateway),
+        // With one replica there is nothing to keep available during a drain.
+        disruption_budget: (gateway.spec.replicas > 1).then(|| disruption_budget(gateway)),
+        redis_deployment: managed_redis.then(|| redis_deployment(gateway)),
+        redis_service: managed_redis.then(|| redis_service(gateway)),
+    }
+}
+
+fn deployment(gateway: &MCPGateway, compiled: &Compiled, settings: &BuildSettings) -> Deployment {
+    let spec = &gateway.spec;
+    let name = gateway.name_any();
+    let namespace = gateway.namespace().unwrap_or_default();
+    let mut env = vec![EnvVar {
+        name: "POD_NAME".into(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: "metadata.name".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    // Secret values the config refers to by environment variable: the
+    // ConfigMap itself never holds a secret.
+    env.extend(compiled.secret_env.iter().map(|secret| EnvVar {
+        name: secret.env.clone(),
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.secret.clone(),
+                key: secret.key.clone(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }));
+    if let Some(redis) = redis_env(spec.redis.as_ref(), &name, &namespace) {
+        env.push(redis);
+    }
+    let container = Container {
+        name: "gateway".into(),
+        image: Some(
+            spec.image
+                .clone()
+                .unwrap_or_else(|| settings.hangar_image.clone()),
+        ),
+        command: Some(vec![HANGAR_BINARY.into()]),
+        args: Some(vec![
+            "gateway".into(),
+            "--config".into(),
+            format!("{CONFIG_DIR}/{CONFIG_KEY}"),
+            "--listen".into(),
+            format!("0.0.0.0:{}", spec.port),
+        ]),
+        env: Some(env),
+        ports: Some(vec![ContainerPort {
+            name: Some(HTTP_PORT_NAME.into()),
+            container_port: spec.port,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
+        resources: Some(
+            spec.resources
+                .clone()
+                .unwrap_or_else(|| resources(("100m", "64Mi"), ("1", "256Mi"))),
+        ),
+        security_context: Some(restricted_container_security_context()),
+        volume_mounts: Some(vec![mount("config", CONFIG_DIR, true)]),
+        readiness_probe: Some(http_probe(HTTP_PORT_NAME, "/readyz", 5, 3)),
+        liveness_probe: Some(http_probe(HTTP_PORT_NAME, "/healthz", 10, 3)),
+        ..Default::default()
+    };
+    Deployment {
+        metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(spec.replicas),
+            selector: LabelSelector {
+                match_labels: Some(BTreeMap::from([(GATEWAY_LABEL.to_string(), name.clone())])),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(gateway_labels(&name)),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    volumes: Some(vec![Volume {
+                        name: "config".into(),
+                        config_map: Some(ConfigMapVolumeSource {
+                            name: config_map_name(&name),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }]),
+                    // Serving needs no Kubernetes API rights.
+                    automount_service_account_token: Some(false),
+                    node_selector: (!spec.node_selector.is_empty())
+                        .then(|| spec.node_selector.clone()),
+                    tolerations: non_empty(&spec.tolerations),
+                    affinity: spec.affinity.clone(),
+                    security_context: Some(restricted_pod_security_context(NON_ROOT_ID)),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The Redis URL for the gateway: managed, literal, or from a Secret.
+fn redis_env(redis: Option<&RedisSpec>, gateway: &str, namespace: &str) -> Option<EnvVar> {
+    let redis = redis?;
+    let (value, value_from) = match (&redis.url, &redis.url_from) {
+        _ if redis.managed => (Some(managed_redis_url(gateway, namespace)), None),
+        (Some(url), _) => (Some(url.clone()), None),
+        (None, Some(selector)) => (
+            None,
+            Some(EnvVarSource {
+                secret_key_ref: Some(selector.clone()),
+                ..Default::default()
+            }),
+        ),
+        (None, None) => return None,
+    };
+    Some(EnvVar {
+        name: REDIS_URL_ENV.into(),
+        value,
+        value_from,
+    })
+}
+
+fn service(gateway: &MCPGateway) -> Service {
+    let name = gateway.name_any();
+    Service {
+        metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
+        spec: Some(ServiceSpec {
+            type_: Some(gateway.spec.service_type.as_str().into()),
+            selector: Some(BTreeMap::from([(GATEWAY_LABEL.to_string(), name)])),
+            ports: Some(vec![ServicePort {
+                name: Some(HTTP_PORT_NAME.into()),
+                port: gateway.spec.port,
+                target_port: Some(IntOrString::String(HTTP_PORT_NAME.into())),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn ingress(gateway: &MCPGateway) -> Option<Ingress> {
+    let spec = gateway.spec.ingress.as_ref()?;
+    let name = gateway.name_any();
+    Some(workload::ingress(
+        metadata(gateway, name.clone(), gateway_labels(&name)),
+        spec,
+        &name,
+        gateway.spec.port,
+    ))
+}
+
+fn disruption_budget(gateway: &MCPGateway) -> PodDisruptionBudget {
+    let name = gateway.name_any();
+    PodDisruptionBudget {
+        metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
+        spec: Some(PodDisruptionBudgetSpec {
+            // Keep at least one gateway serving through voluntary disruptions.
+            min_available: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector {
+                match_labels: Some(BTreeMap::from([(GATEWAY_LABEL.to_string(), name)])),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn redis_deployment(gateway: &MCPGateway) -> Deployment {
+    let gateway_name = gateway.name_any();
+    let name = redis_name(&gateway_name);
+    let container = Container {
+        name: "redis".into(),
+        image: Some(REDIS_IMAGE.into()),
+        // State is a cache and sessions: nothing to persist across restarts.
+        args: Some(
+            [
+                "redis-server",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        ports: Some(vec![ContainerPort {
+            name: Some("redis".into()),
+            container_port: REDIS_PORT,
+            ..Default::default()
+        }]),
+        resources: Some(resources(("50m", "64Mi"), ("500m", "256Mi"))),
+        security_context: Some(restricted_container_security_context()),
+        volume_mounts: Some(vec![mount("data", "/data", false)]),
+        readiness_probe: Some(tcp_probe("redis", 5, 3)),
+        liveness_probe: Some(tcp_probe("redis", 20, 3)),
+        ..Default::default()
+    };
+    Deployment {
+        metadata: metadata(gateway, name.clone(), redis_labels(&gateway_name)),
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector {
+                match_labels: Some(BTreeMap::from([(
+                    REDIS_LABEL.to_string(),
+                    gateway_name.clone(),
+                )])),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(redis_labels(&gateway_name)),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    volumes: Some(vec![empty_dir("data")]),
+                    automount_service_account_token: Some(false),
+                    security_context: Some(restricted_pod_security_context(REDIS_USER)),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn redis_service(gateway: &MCPGateway) -> Service {
+    let gateway_name = gateway.name_any();
+    Service {
+        metadata: metadata(
+            gateway,
+            redis_name(&gateway_name),
+            redis_labels(&gateway_name),
+        ),
+        spec: Some(ServiceSpec {
+            selector: Some(BTreeMap::from([(REDIS_LABEL.to_string(), gateway_name)])),
+            ports: Some(vec![ServicePort {
+                name: Some("redis".into()),
+                port: REDIS_PORT,
+                target_port: Some(IntOrString::String("redis".into())),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,32 @@
+//! What can go wrong reconciling an MCPGateway.
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not list {kind} in the gateway's namespace: {source}")]
+    List {
+        kind: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Child(#[from] crate::children::ChildError),
+    #[error("could not write status: {0}")]
+    Status(#[source] kube::Error),
+    #[error("waiting for {0} to be deleted")]
+    CleanupPending(String),
+    #[error("could not add or remove the finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+}
+
+impl Error {
+    /// A CamelCase reason for Events, conditions and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::List { .. } => "ListFailed",
+            Error::Child(child) => child.reason(),
+            Error::Status(_) => "StatusUpdateFailed",
+            Error::CleanupPending(_) => "CleanupPending",
+            Error::Finalizer(_) => "FinalizerFailed",
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The MCPGateway controller: compiles what a gateway selects into its config
+//! and runs the gateway Deployment (plus Service, Ingress, PDB, managed Redis).
+
+pub mod build;
+mod error;
+mod reconcile;
+pub mod select;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use hangar_api::{MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+
+pub use error::Error;
+use select::{Kind, Member, selects};
+
+use crate::context::Context;
+use crate::labels::MANAGED_BY;
+
+/// What MCPGateway reconciles share.
+pub struct GatewayContext {
+    pub base: Arc<Context>,
+    pub index: Arc<SelectionIndex>,
+}
+
+/// What each gateway selected at its last reconcile, so that an object that
+/// stops matching a selector (relabelled or deleted) still reaches the
+/// gateways that served it.
+#[derive(Default)]
+pub struct SelectionIndex {
+    selected: Mutex<HashMap<ObjectRef<MCPGateway>, BTreeSet<Member>>>,
+}
+
+impl SelectionIndex {
+    fn record(&self, gateway: ObjectRef<MCPGateway>, members: BTreeSet<Member>) {
+        self.selected
+            .lock()
+            .expect("selection index lock")
+            .insert(gateway, members);
+    }
+
+    fn forget(&self, gateway: &ObjectRef<MCPGateway>) {
+        self.selected
+            .lock()
+            .expect("selection index lock")
+            .remove(gateway);
+    }
+
+    fn had(&self, gateway: &ObjectRef<MCPGateway>, member: &Member) -> bool {
+        self.selected
+            .lock()
+            .expect("selection index lock")
+            .get(gateway)
+            .is_some_and(|members| members.contains(member))
+    }
+}
+
+/// Runs the MCPGateway controller until `shutdown` resolves.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = ctx.client.clone();
+    let index = Arc::new(SelectionIndex::default());
+    let owned =
+        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
+    let controller = Controller::new(
+        api::<MCPGateway>(&client, namespace),
+        watcher::Config::default(),
+    );
+    let gateways = controller.store();
+    controller
+        .owns(api::<Deployment>(&client, namespace), owned.clone())
+        .owns(api::<Service>(&client, namespace), owned.clone())
+        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(api::<Ingress>(&client, namespace), owned.clone())
+        .owns(api::<PodDisruptionBudget>(&client, namespace), owned)
+        .watches(
+            api::<MCPTool>(&client, namespace),
+            watcher::Config::default(),
+            to_gateways(Kind::Tool, &gateways, &index),
+        )
+        .watches(
+            api::<MCPPrompt>(&client, namespace),
+            watcher::Config::default(),
+            to_gateways(Kind::Prompt, &gateways, &index),
+        )
+        .watches(
+            api::<MCPResource>(&client, namespace),
+            watcher::Config::default(),
+            to_gateways(Kind::Resource, &gateways, &index),
+        )
+        .watches(
+            api::<MCPServer>(&client, namespace),
+            watcher::Config::default(),
+            to_gateways(Kind::Server, &gateways, &index),
+        )
+        .watches(
+            api::<MCPServerGroup>(&client, namespace),
+            watcher::Config::default(),
+            to_gateways(Kind::Group, &gateways, &index),
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(
+            reconcile::reconcile,
+            error_policy,
+            Arc::new(GatewayContext { base: ctx, index }),
+        )
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "MCPGateway reconcile did not complete");
+            }
+        })
+        .await;
+}
+
+/// Maps a changed object to the gateways in its namespace that select it now
+/// (by labels) or served it before the change.
+fn to_gateways<K: Resource + ResourceExt>(
+    kind: Kind,
+    gateways: &Store<MCPGateway>,
+    index: &Arc<SelectionIndex>,
+) -> impl Fn(K) -> Vec<ObjectRef<MCPGateway>> + Send + Sync + 'static {
+    let (gateways, index) = (gateways.clone(), index.clone());
+    move |object| {
+        let member = (kind, object.name_any());
+        gateways
+            .state()
+            .iter()
+            .filter(|gateway| gateway.namespace() == object.namespace())
+            .map(|gateway| {
+                (
+                    ObjectRef::from_obj(&**gateway),
+                    selects(kind.selector(gateway), object.labels()),
+                )
+            })
+            .filter(|(gateway, selects_now)| *selects_now || index.had(gateway, &member))
+            .map(|(gateway, _)| gateway)
+            .collect()
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
+}
+
+fn error_policy(_gateway: Arc<MCPGateway>, error: &Error, _ctx: Arc<GatewayContext>) -> Action {
+    match error {
+        Error::CleanupPending(_) => Action::requeue(Duration::from_secs(1)),
+        _ => Action::requeue(Duration::from_secs(5)),
+    }
+}

@@ -1,0 +1,315 @@
+//! One reconcile of an MCPGateway: fetch what it selects → compile → build → apply → status.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hangar_api::{
+    MCPGateway, MCPGatewayStatus, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
+    condition,
+};
+use hangar_gateway::compile::{Compiled, Selection, Target, compile};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::runtime::finalizer::{Error as FinalizerError, Event as Finalizer, finalizer};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use super::GatewayContext;
+use super::build::{self, GatewayObjects, config_map_name, redis_name};
+use super::error::Error;
+use super::select::Catalog;
+use crate::children::{apply_or_delete, delete_owned};
+use crate::conditions::{self, Desired};
+use crate::labels::{FIELD_MANAGER, FINALIZER};
+use crate::server::lifecycle::Workload;
+
+/// Resync period: changes to the gateway, its objects and what it selects trigger reconciles sooner.
+const RESYNC: Duration = Duration::from_secs(300);
+
+pub async fn reconcile(
+    gateway: Arc<MCPGateway>,
+    ctx: Arc<GatewayContext>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let namespace = gateway.namespace().unwrap_or_default();
+    let api: Api<MCPGateway> = Api::namespaced(ctx.base.client.clone(), &namespace);
+    let result = finalizer(&api, FINALIZER, gateway.clone(), |event| async {
+        match event {
+            Finalizer::Apply(gateway) => apply_gateway(&gateway, &ctx).await,
+            Finalizer::Cleanup(gateway) => cleanup(&gateway, &ctx).await,
+        }
+    })
+    .await
+    .map_err(|error| match error {
+        FinalizerError::ApplyFailed(error) | FinalizerError::CleanupFailed(error) => error,
+        other => Error::Finalizer(Box::new(other)),
+    });
+    if let Err(error) = &result
+        && !matches!(error, Error::CleanupPending(_))
+    {
+        tracing::warn!(gateway = %gateway.name_any(), %namespace, reason = error.reason(), %error, "reconcile failed");
+        ctx.base
+            .event(
+                &*gateway,
+                EventType::Warning,
+                error.reason(),
+                "Reconcile",
+                error.to_string(),
+            )
+            .await;
+    }
+    ctx.base.metrics.reconciled(
+        "MCPGateway",
+        started.elapsed(),
+        result.as_ref().err().map(Error::reason),
+    );
+    result
+}
+
+async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
+    let namespace = gateway.namespace().unwrap_or_default();
+    let selected = fetch_catalog(ctx, &namespace).await?.selected_by(gateway);
+    ctx.index
+        .record(ObjectRef::from_obj(gateway), selected.members());
+    let compiled = compile(
+        &Selection {
+            gateway: Some(gateway),
+            servers: &selected.servers,
+            groups: &selected.groups,
+            tools: &selected.tools,
+            prompts: &selected.prompts,
+            resources: &selected.resources,
+        },
+        Target::Cluster {
+            namespace: &namespace,
+        },
+    );
+    let deployment = apply_objects(
+        gateway,
+        ctx,
+        build::build(gateway, &compiled, &ctx.base.settings),
+    )
+    .await?;
+    let status = status(gateway, &selected, &compiled, deployment.as_ref());
+    let previous_hash = gateway.status.as_ref().and_then(|s| s.config_hash.clone());
+    write_status(gateway, ctx, status.clone()).await?;
+    if previous_hash != status.config_hash {
+        let summary = format!(
+            "config {}: {} tools, {} prompts, {} resources, {} servers",
+            status.config_hash.as_deref().unwrap_or_default(),
+            compiled.config.tools.len(),
+            status.prompts,
+            status.resources,
+            status.servers
+        );
+        ctx.base
+            .event(
+                gateway,
+                EventType::Normal,
+                "ConfigUpdated",
+                "Compile",
+                summary,
+            )
+            .await;
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+async fn list<K>(ctx: &GatewayContext, namespace: &str) -> Result<Vec<K>, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+{
+    let api: Api<K> = Api::namespaced(ctx.base.client.clone(), namespace);
+    let listed = api.list(&ListParams::default()).await;
+    Ok(listed
+        .map_err(|source| Error::List {
+            kind: K::plural(&()).to_string(),
+            source,
+        })?
+        .items)
+}
+
+async fn fetch_catalog(ctx: &GatewayContext, namespace: &str) -> Result<Catalog, Error> {
+    Ok(Catalog {
+        tools: list::<MCPTool>(ctx, namespace).await?,
+        prompts: list::<MCPPrompt>(ctx, namespace).await?,
+        resources: list::<MCPResource>(ctx, namespace).await?,
+        servers: list::<MCPServer>(ctx, namespace).await?,
+        groups: list::<MCPServerGroup>(ctx, namespace).await?,
+    })
+}
+
+/// Applies what should exist and deletes what should not. Returns the gateway Deployment as stored.
+async fn apply_objects(
+    gateway: &MCPGateway,
+    ctx: &GatewayContext,
+    desired: GatewayObjects,
+) -> Result<Option<Deployment>, Error> {
+    let name = gateway.name_any();
+    let base = &ctx.base;
+    // The config first: new pods must find the config they are meant to serve.
+    apply_or_delete(base, gateway, desired.config_map, &config_map_name(&name)).await?;
+    apply_or_delete(base, gateway, desired.redis_service, &redis_name(&name)).await?;
+    apply_or_delete(base, gateway, desired.redis_deployment, &redis_name(&name)).await?;
+    apply_or_delete(base, gateway, desired.service, &name).await?;
+    let deployment = apply_or_delete(base, gateway, desired.deployment, &name).await?;
+    apply_or_delete(base, gateway, desired.ingress, &name).await?;
+    apply_or_delete(base, gateway, desired.disruption_budget, &name).await?;
+    Ok(deployment)
+}
+
+/// Removes everything the gateway owns before the finalizer lets it go.
+async fn cleanup(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
+    ctx.index.forget(&ObjectRef::from_obj(gateway));
+    let name = gateway.name_any();
+    let base = &ctx.base;
+    let mut remaining = Vec::new();
+    for (kind, still_there) in [
+        (
+            "Deployment",
+            delete_owned::<Deployment, _>(base, gateway, &name).await?,
+        ),
+        (
+            "Service",
+            delete_owned::<Service, _>(base, gateway, &name).await?,
+        ),
+        (
+            "ConfigMap",
+            delete_owned::<ConfigMap, _>(base, gateway, &config_map_name(&name)).await?,
+        ),
+        (
+            "Ingress",
+            delete_owned::<Ingress, _>(base, gateway, &name).await?,
+        ),
+        (
+            "PodDisruptionBudget",
+            delete_owned::<PodDisruptionBudget, _>(base, gateway, &name).await?,
+        ),
+        (
+            "Redis Deployment",
+            delete_owned::<Deployment, _>(base, gateway, &redis_name(&name)).await?,
+        ),
+        (
+            "Redis Service",
+            delete_owned::<Service, _>(base, gateway, &redis_name(&name)).await?,
+        ),
+    ] {
+        if still_there {
+            remaining.push(kind);
+        }
+    }
+    if !remaining.is_empty() {
+        return Err(Error::CleanupPending(remaining.join(", ")));
+    }
+    Ok(Action::await_change())
+}
+
+fn status(
+    gateway: &MCPGateway,
+    selected: &Catalog,
+    compiled: &Compiled,
+    deployment: Option<&Deployment>,
+) -> MCPGatewayStatus {
+    let previous = gateway.status.clone().unwrap_or_default();
+    let generation = gateway.meta().generation;
+    let config = &compiled.config;
+    let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+    // Declared tools, plus what each federated server last listed.
+    let federated: i32 = selected
+        .servers
+        .iter()
+        .filter(|server| config.servers.iter().any(|s| s.name == server.name_any()))
+        .filter_map(|server| Some(server.status.as_ref()?.tools.as_ref()?.count))
+        .sum();
+    let workload = deployment.map(Workload::observe).unwrap_or_default();
+
+    let mut wanted = Vec::new();
+    wanted.push(if compiled.skipped.is_empty() {
+        Desired::new(
+            condition::CONFIG_VALID,
+            true,
+            "Compiled",
+            "everything selected is served",
+        )
+    } else {
+        let reasons: Vec<String> = compiled
+            .skipped
+            .iter()
+            .map(|skip| format!("{} {}: {}", skip.kind, skip.name, skip.reason))
+            .collect();
+        Desired::new(
+            condition::CONFIG_VALID,
+            false,
+            "ItemsSkipped",
+            format!("not served: {}", reasons.join("; ")),
+        )
+    });
+    let serving = workload.ready > 0 && workload.available_condition;
+    let counts = format!("{}/{} replicas ready", workload.ready, workload.desired);
+    wanted.push(if gateway.spec.replicas == 0 {
+        Desired::new(
+            condition::READY,
+            false,
+            "ScaledToZero",
+            "spec.replicas is 0",
+        )
+    } else if serving {
+        Desired::new(condition::READY, true, "Serving", counts)
+    } else {
+        Desired::new(condition::READY, false, "NotAvailable", counts)
+    });
+    wanted.push(Desired::new(
+        condition::RECONCILED,
+        true,
+        "Applied",
+        "all objects are applied",
+    ));
+
+    MCPGatewayStatus {
+        url: Some(build::gateway_url(gateway)),
+        tools: count(config.tools.len()) + federated,
+        prompts: count(config.prompts.len()),
+        resources: count(config.resources.len()),
+        servers: count(config.servers.len()),
+        groups: count(selected.groups.len()),
+        replicas: Some(workload.replicas),
+        ready_replicas: Some(workload.ready),
+        config_hash: Some(config.digest()),
+        conditions: conditions::merge(&previous.conditions, wanted, generation),
+        observed_generation: generation,
+    }
+}
+
+async fn write_status(
+    gateway: &MCPGateway,
+    ctx: &GatewayContext,
+    status: MCPGatewayStatus,
+) -> Result<(), Error> {
+    let api: Api<MCPGateway> = Api::namespaced(
+        ctx.base.client.clone(),
+        &gateway.namespace().unwrap_or_default(),
+    );
+    let patch = json!({
+        "apiVersion": MCPGateway::api_version(&()),
+        "kind": MCPGateway::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &gateway.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(patch),
+    )
+    .await
+    .map_err(Error::Status)?;
+    Ok(())
+}
