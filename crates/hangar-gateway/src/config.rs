@@ -7,7 +7,7 @@
 //! for a newer gateway fails loudly instead of being half-applied), and has a
 //! JSON Schema (`gateway-config.schema.json`, generated from these types).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::time::Duration;
@@ -794,16 +794,6 @@ impl GatewayConfig {
         use sha2::Digest;
         let canonical = serde_json::to_vec(self).expect("a GatewayConfig always serialises");
         hex::encode(&sha2::Sha256::digest(&canonical)[..8])
-    }
-
-    /// Counts per kind, for logs and `hangar up`'s summary.
-    pub fn summary(&self) -> BTreeMap<&'static str, usize> {
-        BTreeMap::from([
-            ("tools", self.tools.len()),
-            ("prompts", self.prompts.len()),
-            ("resources", self.resources.len()),
-            ("servers", self.servers.len()),
-        ])
     }
 }
 

@@ -219,11 +219,6 @@ impl Gateway {
         Ok(())
     }
 
-    /// Rebuilds the catalog from the upstreams' current listings.
-    pub fn rebuild(&self) {
-        self.inner.rebuild_catalog();
-    }
-
     /// A fresh id for a client session (or stateless request).
     pub fn next_session_id(&self) -> u64 {
         self.inner.next_session.fetch_add(1, Ordering::Relaxed)
