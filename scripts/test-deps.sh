@@ -42,11 +42,14 @@ fi
 
 if want python; then
 VENV="$CACHE/venv-$(stamp tests/peers/requirements.txt)"
-if [[ ! -x "$VENV/bin/python" ]]; then
+# Built in place (console scripts record the venv's path in their shebang) and
+# marked complete only at the end, so an interrupted install is redone.
+if [[ ! -f "$VENV/.complete" ]]; then
   log "creating Python venv $VENV"
-  python3 -m venv "$VENV.tmp"
-  "$VENV.tmp/bin/pip" install -q -r tests/peers/requirements.txt
-  mv "$VENV.tmp" "$VENV"
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r tests/peers/requirements.txt
+  touch "$VENV/.complete"
 fi
 record HANGAR_PYTHON "$VENV/bin/python"
 fi
