@@ -19,7 +19,7 @@ pub mod handler;
 pub mod http;
 pub mod metrics;
 pub mod reload;
-mod sse_client;
+pub mod sse_client;
 pub mod up;
 pub mod upstream;
 

@@ -73,6 +73,8 @@ struct LocalServer {
 enum Kind {
     /// `@modelcontextprotocol/server-everything streamableHttp` (TypeScript SDK).
     Everything,
+    /// `@modelcontextprotocol/server-everything sse`: the 2024-11-05 HTTP+SSE transport.
+    EverythingSse,
     /// `tests/servers/weather.py` (Python SDK).
     Weather,
 }
@@ -89,7 +91,12 @@ impl LocalServer {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mcp", self.port)
+        let path = if matches!(self.kind, Kind::EverythingSse) {
+            "sse"
+        } else {
+            "mcp"
+        };
+        format!("http://127.0.0.1:{}/{path}", self.port)
     }
 
     async fn restart(&mut self) {
@@ -99,6 +106,11 @@ impl LocalServer {
                 command
                     .arg("streamableHttp")
                     .env("PORT", self.port.to_string());
+                command
+            }
+            Kind::EverythingSse => {
+                let mut command = Command::new(node_bin("mcp-server-everything"));
+                command.arg("sse").env("PORT", self.port.to_string());
                 command
             }
             Kind::Weather => {
@@ -424,4 +436,34 @@ async fn a_hanging_server_delays_no_other() {
         "the hanging check has not finished"
     );
     drop(held);
+}
+
+#[tokio::test]
+async fn a_legacy_sse_server_is_checked_over_sse() {
+    let (client, ns, _) = operator().await;
+    let everything = LocalServer::start(Kind::EverythingSse).await;
+    let api = remote_server(
+        &client,
+        &ns,
+        "legacy",
+        &everything.url(),
+        "transport: sse, healthCheck: {interval: 2s, timeout: 2s}",
+    )
+    .await;
+    let status = wait_for_state(&api, "legacy", ServerState::Ready)
+        .await
+        .status
+        .unwrap();
+    let tools = status.tools.unwrap();
+    assert!(tools.names.iter().any(|t| t == "echo"), "{:?}", tools.names);
+    assert_eq!(
+        status
+            .server_info
+            .unwrap()
+            .protocol_version
+            .as_deref()
+            .map(|v| v < "2026"),
+        Some(true),
+        "an initialize-era version"
+    );
 }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use hangar_gateway::sse_client::SseClientTransport;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
@@ -14,6 +15,8 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProbeTarget {
     pub url: String,
+    /// The 2024-11-05 HTTP+SSE transport rather than Streamable HTTP.
+    pub legacy_sse: bool,
     /// Header names and values sent with every request (values may be secrets: never logged).
     pub headers: Vec<(String, String)>,
     pub timeout: Duration,
@@ -24,6 +27,7 @@ impl std::fmt::Debug for ProbeTarget {
         let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("ProbeTarget")
             .field("url", &self.url)
+            .field("legacy_sse", &self.legacy_sse)
             .field("headers", &names)
             .field("timeout", &self.timeout)
             .finish()
@@ -95,7 +99,7 @@ async fn connect(
     http: &reqwest::Client,
     target: &ProbeTarget,
 ) -> Result<RunningService<RoleClient, ClientConfig>, ProbeError> {
-    let mut headers = HashMap::new();
+    let mut headers = http::HeaderMap::new();
     for (name, value) in &target.headers {
         let name = http::HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| bad_target(target, format!("{name:?} is not an HTTP header name")))?;
@@ -106,8 +110,26 @@ async fn connect(
             )
         })?;
         value.set_sensitive(true);
-        headers.insert(name, value);
+        headers.append(name, value);
     }
+    if target.legacy_sse {
+        // The 2024-11-05 transport predates `server/discover`: initialize only.
+        let handshake_failed = |reason: String| ProbeError::Handshake {
+            url: target.url.clone(),
+            reason,
+        };
+        let transport = SseClientTransport::connect(http.clone(), &target.url, headers)
+            .await
+            .map_err(handshake_failed)?;
+        return client_info()
+            .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
+            .await
+            .map_err(|e| handshake_failed(e.to_string()));
+    }
+    let headers: HashMap<_, _> = headers
+        .into_iter()
+        .filter_map(|(name, value)| Some((name?, value)))
+        .collect();
     // Try the stateless 2026-07-28 `server/discover` first; a server that answers
     // it with a transport error rather than a JSON-RPC one gets a fresh `initialize`.
     let lifecycles = [

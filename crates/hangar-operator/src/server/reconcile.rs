@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hangar_api::{
     CircuitState as StatusCircuit, HealthCheckSpec, MCPServer, MCPServerStatus, ServerInfo,
-    ServerMode, ServerState, ToolsStatus, condition,
+    ServerMode, ServerState, ToolsStatus, Transport, condition,
 };
 use hangar_circuit::{Settings as BreakerSettings, State as CircuitState};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -310,6 +310,8 @@ async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, E
     Ok(Schedule {
         target: ProbeTarget {
             url: build::server_url(server).unwrap_or_default(),
+            // Container stdio servers are bridged to Streamable HTTP in the pod.
+            legacy_sse: spec.transport == Transport::Sse,
             headers,
             timeout: duration(&spec.health_check.timeout)?,
         },
