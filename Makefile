@@ -12,7 +12,7 @@ NAMESPACE ?= hangar-system
 RELEASE ?= hangar
 K3D_IMG ?= k3d-hangar-registry.localhost:5000/hangar:dev
 
-.PHONY: help run test test-deps crds rbac manifests generate lint fmt build \
+.PHONY: bench help run test test-deps crds rbac manifests generate lint fmt build \
 	docker-build docker-push install uninstall deploy undeploy \
 	kustomize-k3d kustomize-prod k3d-create k3d-delete k3d-build k3d-deploy k3d-examples
 
@@ -40,6 +40,9 @@ rbac: ## Regenerate the operator's ClusterRole (Kustomize base and Helm chart) f
 manifests: crds rbac ## Regenerate every manifest derived from the Rust code (CRDs, RBAC)
 
 generate: manifests ## Same as manifests: Hangar generates manifests, no code
+
+bench: ## Gateway throughput and latency vs calling backends directly (prints a table)
+	$(CARGO) bench -p hangar-gateway
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --all -- --check
