@@ -9,7 +9,8 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{
-    DurationSpec, GatewayConfig, NameValue, ProtocolPreference, ServerSpec, Transport,
+    CircuitBreakerSettings, DurationSpec, GatewayConfig, NameValue, ProtocolPreference, ServerSpec,
+    Transport,
 };
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -63,9 +64,12 @@ pub struct GatewayArgs {
 /// `hangar bridge`: serve one stdio MCP server over Streamable HTTP.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BridgeArgs {
-    /// Address to serve on; MCP is at /mcp.
+    /// Address to serve on.
     #[arg(long, default_value = "0.0.0.0:8080", env = "HANGAR_BRIDGE_LISTEN")]
     pub listen: SocketAddr,
+    /// HTTP path of the MCP endpoint (an MCPServer's `spec.path`).
+    #[arg(long, default_value = "/mcp")]
+    pub path: String,
     /// Accepted `Host` header (repeatable). Default: any host, unless listening on loopback.
     #[arg(long = "allow-host")]
     pub allow_hosts: Vec<String>,
@@ -143,6 +147,7 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
     let mut config = GatewayConfig::empty();
     config.naming.prefix = false;
     config.gateway.default_timeout = args.timeout;
+    config.gateway.path = args.path.clone();
     config.gateway.allowed_hosts = if !args.allow_hosts.is_empty() {
         args.allow_hosts.clone()
     } else if args.listen.ip().is_loopback() {
@@ -164,6 +169,13 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
         timeout: None,
         connect_timeout: DurationSpec(Duration::from_secs(120)),
         protocol: ProtocolPreference::Auto,
+        expose: true,
+        // One child behind its own bridge: nothing to fail over to, so no breaker.
+        circuit_breaker: CircuitBreakerSettings {
+            enabled: false,
+            ..CircuitBreakerSettings::default()
+        },
+        scale_to_zero: None,
     });
     config
 }
@@ -171,9 +183,49 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
 pub fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, DEFAULT_LOG_FILTER);
     let config = bridge_config(&args);
+    if let Some(problem) = config.problems().first() {
+        anyhow::bail!("hangar bridge: {problem} (set it with --path)");
+    }
     runtime()?.block_on(async move {
         let gateway = Gateway::start(config, Arc::new(Metrics::new()))?.mirroring_single_upstream();
-        tracing::info!(listen = %args.listen, command = ?args.command, "bridge serving MCP at /mcp");
+        tracing::info!(listen = %args.listen, path = %args.path, command = ?args.command, "bridge serving MCP");
         serve_until_signal(gateway, args.listen, CancellationToken::new()).await
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Bridge {
+        #[command(flatten)]
+        args: BridgeArgs,
+    }
+
+    #[test]
+    fn bridge_takes_the_arguments_the_operator_renders() {
+        let parsed = Bridge::try_parse_from([
+            "bridge",
+            "--listen",
+            "0.0.0.0:9000",
+            "--path",
+            "/time/mcp",
+            "--",
+            "uvx",
+            "mcp-server-time",
+        ])
+        .unwrap();
+        let config = bridge_config(&parsed.args);
+        assert_eq!(config.gateway.path, "/time/mcp");
+        assert_eq!(config.servers[0].command.as_deref(), Some("uvx"));
+        assert_eq!(config.servers[0].args, ["mcp-server-time"]);
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let default = Bridge::try_parse_from(["bridge", "--", "x"]).unwrap();
+        assert_eq!(default.args.path, "/mcp");
+        let relative = Bridge::try_parse_from(["bridge", "--path", "mcp", "--", "x"]).unwrap();
+        assert!(!bridge_config(&relative.args).problems().is_empty());
+    }
 }

@@ -14,9 +14,10 @@ use hangar_api::{
 use k8s_openapi::api::core::v1::EnvVar;
 
 use crate::config::{
-    ConflictPolicy, DurationSpec, GatewayConfig, HttpBackend, HttpMethod, NameValue,
-    PromptArgumentSpec, PromptMessageSpec, PromptRole, PromptSpec, ProtocolPreference,
-    ResourceHttp, ResourceSpec, ServerSpec, ToolAnnotationsSpec, ToolSpec, Transport,
+    CircuitBreakerSettings, ConflictPolicy, DurationSpec, GatewayConfig, GroupSpec, HttpBackend,
+    HttpMethod, NameValue, ObjectName, PromptArgumentSpec, PromptMessageSpec, PromptRole,
+    PromptSpec, ProtocolPreference, ResourceHttp, ResourceSpec, ScaleToZero, ServerSpec, Strategy,
+    ToolAnnotationsSpec, ToolSpec, Transport,
 };
 
 /// Where the compiled config will run.
@@ -37,6 +38,9 @@ pub struct Selection<'a> {
     pub gateway: Option<&'a MCPGateway>,
     pub servers: &'a [MCPServer],
     pub groups: &'a [MCPServerGroup],
+    /// The MCPServers that group members are chosen from: every MCPServer in
+    /// the namespace, selected by the gateway or not.
+    pub namespace_servers: &'a [MCPServer],
     pub tools: &'a [MCPTool],
     pub prompts: &'a [MCPPrompt],
     pub resources: &'a [MCPResource],
@@ -80,16 +84,15 @@ pub struct Compiled {
     pub skipped: Vec<Skipped>,
 }
 
-/// Whether `labels` match `selector`; no selector, or an empty one, matches everything.
-pub fn selector_matches(
-    selector: Option<&LabelSelector>,
-    labels: Option<&BTreeMap<String, String>>,
-) -> bool {
-    let Some(selector) = selector else {
-        return true;
-    };
-    let empty = BTreeMap::new();
-    let labels = labels.unwrap_or(&empty);
+/// Whether a gateway's selector picks an object with these labels: an absent
+/// selector picks nothing, an empty one (`{}`) everything. The one rule of the
+/// operator, `hangar render` and `hangar up`.
+pub fn selects(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    selector.is_some_and(|selector| selector_matches(selector, labels))
+}
+
+/// Whether `labels` match `selector`, with Kubernetes semantics (an empty selector matches everything).
+pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
     let labels_ok = selector
         .match_labels
         .iter()
@@ -400,12 +403,12 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
         }
     }
 
-    for group in selection.groups {
-        compiler.skip(
-            "MCPServerGroup",
-            &object_name(&group.metadata),
-            "balancing and failover across a group's members is not available yet; its member MCPServers are federated one by one",
-        );
+    let mut groups: Vec<&MCPServerGroup> = selection.groups.iter().collect();
+    groups.sort_by_key(|g| object_name(&g.metadata));
+    for group in groups {
+        if let Some(item) = compiler.group(group, selection.namespace_servers, &mut config) {
+            config.groups.push(item);
+        }
     }
 
     Compiled {
@@ -426,6 +429,19 @@ fn method(method: hangar_api::HttpMethod) -> HttpMethod {
     }
 }
 
+fn strategy(strategy: hangar_api::Strategy) -> Strategy {
+    match strategy {
+        hangar_api::Strategy::RoundRobin => Strategy::RoundRobin,
+        hangar_api::Strategy::LeastConnections => Strategy::LeastConnections,
+        hangar_api::Strategy::Random => Strategy::Random,
+        hangar_api::Strategy::Failover => Strategy::Failover,
+    }
+}
+
+fn namespace_of(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+    metadata.namespace.as_deref().unwrap_or("default")
+}
+
 fn transport(transport: hangar_api::Transport) -> Transport {
     match transport {
         hangar_api::Transport::StreamableHttp => Transport::StreamableHttp,
@@ -435,8 +451,107 @@ fn transport(transport: hangar_api::Transport) -> Transport {
 }
 
 impl Compiler<'_> {
+    /// A group whose members are the MCPServers of its namespace matching its
+    /// selector; members the gateway does not serve on their own are added to
+    /// `config.servers` unexposed.
+    fn group(
+        &mut self,
+        group: &MCPServerGroup,
+        candidates: &[MCPServer],
+        config: &mut GatewayConfig,
+    ) -> Option<GroupSpec> {
+        let name = object_name(&group.metadata);
+        let mut members: Vec<&MCPServer> = candidates
+            .iter()
+            .filter(|server| {
+                namespace_of(&server.metadata) == namespace_of(&group.metadata)
+                    && selector_matches(
+                        &group.spec.selector,
+                        server.metadata.labels.as_ref().unwrap_or(&BTreeMap::new()),
+                    )
+            })
+            .collect();
+        if members.is_empty() {
+            self.skip(
+                "MCPServerGroup",
+                &name,
+                "no MCPServer in its namespace matches spec.selector",
+            );
+            return None;
+        }
+        members.sort_by_key(|s| object_name(&s.metadata));
+        let mut names = Vec::new();
+        for member in members {
+            let object = object_name(&member.metadata);
+            if !config.servers.iter().any(|s| s.name == object) {
+                let compiled = self.server(&object, member).and_then(|mut item| {
+                    let problems = item_problems(|c| c.servers.push(item.clone()));
+                    item.expose = false;
+                    if problems.is_empty() {
+                        Ok(item)
+                    } else {
+                        Err(problems.join("; "))
+                    }
+                });
+                match compiled {
+                    Ok(item) => config.servers.push(item),
+                    Err(why) => {
+                        self.skip(
+                            "MCPServer",
+                            &object,
+                            format!("member of group {name}: {why}"),
+                        );
+                        continue;
+                    }
+                }
+            }
+            names.push(object);
+        }
+        if names.is_empty() {
+            self.skip(
+                "MCPServerGroup",
+                &name,
+                "none of its members can be served (see their entries)",
+            );
+            return None;
+        }
+        let spec = &group.spec;
+        Some(GroupSpec {
+            name,
+            members: names,
+            strategy: strategy(spec.strategy),
+            max_retries: u32::try_from(spec.failover.max_retries).unwrap_or(0),
+            prefix: None,
+        })
+    }
+
     fn server(&mut self, name: &str, server: &MCPServer) -> Result<ServerSpec, String> {
         let spec = &server.spec;
+        let breaker = &spec.circuit_breaker;
+        let circuit_breaker = CircuitBreakerSettings {
+            enabled: breaker.enabled,
+            failure_threshold: u32::try_from(breaker.failure_threshold.max(1)).unwrap_or(1),
+            reset_timeout: duration(&breaker.reset_timeout)
+                .map_err(|why| format!("spec.circuitBreaker.resetTimeout: {why}"))?,
+        };
+        // A cold server (replicas: 0, no autoscaler owning the count) runs only while used.
+        let scale_to_zero = if spec.mode == hangar_api::ServerMode::Container
+            && spec.replicas == 0
+            && spec.autoscaling.is_none()
+        {
+            let idle_ttl =
+                duration(&spec.idle_ttl).map_err(|why| format!("spec.idleTTL: {why}"))?;
+            let activity = match self.target {
+                Target::Cluster { namespace } => Some(ObjectName {
+                    namespace: namespace.to_string(),
+                    name: name.to_string(),
+                }),
+                Target::Local => None,
+            };
+            Some(ScaleToZero::after(idle_ttl, activity))
+        } else {
+            None
+        };
         let mut item = ServerSpec {
             name: name.to_string(),
             transport: transport(spec.transport),
@@ -450,6 +565,9 @@ impl Compiler<'_> {
             timeout: None,
             connect_timeout: DurationSpec(std::time::Duration::from_secs(60)),
             protocol: ProtocolPreference::Auto,
+            expose: true,
+            circuit_breaker,
+            scale_to_zero,
         };
         match spec.mode {
             hangar_api::ServerMode::Remote => {
@@ -626,18 +744,15 @@ mod tests {
     #[test]
     fn label_selectors_follow_kubernetes_semantics() {
         let team = labels(&[("team", "a"), ("tier", "web")]);
-        assert!(selector_matches(None, Some(&team)));
-        assert!(selector_matches(Some(&LabelSelector::default()), None));
+        assert!(!selects(None, &team), "an absent selector selects nothing");
+        assert!(selects(Some(&LabelSelector::default()), &BTreeMap::new()));
         let by_label = LabelSelector {
             match_labels: Some(labels(&[("team", "a")])),
             match_expressions: None,
         };
-        assert!(selector_matches(Some(&by_label), Some(&team)));
-        assert!(!selector_matches(
-            Some(&by_label),
-            Some(&labels(&[("team", "b")]))
-        ));
-        assert!(!selector_matches(Some(&by_label), None));
+        assert!(selects(Some(&by_label), &team));
+        assert!(!selects(Some(&by_label), &labels(&[("team", "b")])));
+        assert!(!selector_matches(&by_label, &BTreeMap::new()));
         let cases = [
             (requirement("tier", "In", &["web", "api"]), true),
             (requirement("tier", "In", &["db"]), false),
@@ -653,11 +768,125 @@ mod tests {
                 match_expressions: Some(vec![requirement.clone()]),
             };
             assert_eq!(
-                selector_matches(Some(&selector), Some(&team)),
+                selector_matches(&selector, &team),
                 expected,
                 "{requirement:?}"
             );
         }
+    }
+
+    const GROUPED: &str = r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServerGroup
+metadata: {name: search, namespace: team}
+spec:
+  selector: {matchLabels: {pool: search}}
+  strategy: LeastConnections
+  failover: {maxRetries: 1}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServerGroup
+metadata: {name: empty, namespace: team}
+spec: {selector: {matchLabels: {pool: none}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: b, namespace: team, labels: {pool: search}}
+spec: {mode: remote, endpoint: "http://b.example/mcp", circuitBreaker: {failureThreshold: 2, resetTimeout: 10s}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: a, namespace: team, labels: {pool: search}}
+spec: {image: ghcr.io/acme/search, replicas: 0, idleTTL: 2m}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: elsewhere, namespace: other, labels: {pool: search}}
+spec: {mode: remote, endpoint: "http://c.example/mcp"}
+"#;
+
+    #[test]
+    fn groups_compile_to_members_with_breakers_and_scale_to_zero() {
+        let manifests = hangar_manifests::parse(GROUPED, "groups").unwrap();
+        let selected_b: Vec<MCPServer> = manifests
+            .servers
+            .iter()
+            .filter(|s| object_name(&s.metadata) == "b")
+            .cloned()
+            .collect();
+        let compiled = compile(
+            &Selection {
+                gateway: None,
+                servers: &selected_b,
+                groups: &manifests.server_groups,
+                namespace_servers: &manifests.servers,
+                tools: &[],
+                prompts: &[],
+                resources: &[],
+            },
+            Target::Cluster { namespace: "team" },
+        );
+        let config = &compiled.config;
+        assert!(config.problems().is_empty(), "{:?}", config.problems());
+        let group = &config.groups[0];
+        assert_eq!(
+            (group.name.as_str(), group.strategy, group.max_retries),
+            ("search", Strategy::LeastConnections, 1)
+        );
+        assert_eq!(group.members, ["a", "b"], "name order, same namespace only");
+        let servers: Vec<(&str, bool)> = config
+            .servers
+            .iter()
+            .map(|s| (s.name.as_str(), s.expose))
+            .collect();
+        assert_eq!(
+            servers,
+            [("b", true), ("a", false)],
+            "b is selected on its own too; a only through the group"
+        );
+        let b = &config.servers[0];
+        assert_eq!(b.circuit_breaker.failure_threshold, 2);
+        assert_eq!(b.circuit_breaker.reset_timeout.to_string(), "10s");
+        assert_eq!(b.scale_to_zero, None);
+        let a = config.servers[1].scale_to_zero.as_ref().unwrap();
+        assert_eq!(a.idle_ttl.to_string(), "2m");
+        assert_eq!(
+            a.mcp_server,
+            Some(ObjectName {
+                namespace: "team".into(),
+                name: "a".into()
+            })
+        );
+        assert_eq!(a.activity_interval(), std::time::Duration::from_secs(30));
+        assert_eq!(
+            compiled.skipped,
+            [Skipped {
+                kind: "MCPServerGroup",
+                name: "empty".into(),
+                reason: "no MCPServer in its namespace matches spec.selector".into()
+            }]
+        );
+        let again = GatewayConfig::parse(&config.to_yaml(), "configmap").unwrap();
+        assert_eq!(&again, config);
+
+        // Locally, a cold server is started on demand: no MCPServer to annotate.
+        let local = compile(
+            &Selection {
+                gateway: None,
+                servers: &[],
+                groups: &manifests.server_groups,
+                namespace_servers: &manifests.servers,
+                tools: &[],
+                prompts: &[],
+                resources: &[],
+            },
+            Target::Local,
+        );
+        assert!(
+            local.skipped.iter().any(|s| s.name == "a"),
+            "a has no command"
+        );
+        assert_eq!(local.config.groups[0].members, ["b"]);
     }
 
     #[test]

@@ -16,6 +16,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+mod routing;
+
+pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, Strategy};
+
 /// The only `apiVersion` this gateway reads.
 pub const API_VERSION: &str = "gateway.mcp-hangar.io/v1alpha1";
 /// The only `kind` this gateway reads.
@@ -48,6 +52,9 @@ pub struct GatewayConfig {
     /// Upstream MCP servers whose tools, prompts and resources are federated (MCPServer).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub servers: Vec<ServerSpec>,
+    /// Interchangeable servers (MCPServerGroup), listed once and balanced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupSpec>,
 }
 
 fn is_default<T: Default + PartialEq>(value: &T) -> bool {
@@ -74,6 +81,9 @@ pub struct GatewaySettings {
     /// `serverInfo.name` reported to clients.
     #[serde(default = "default_server_name")]
     pub name: String,
+    /// HTTP path of the MCP endpoint.
+    #[serde(default = "default_path", skip_serializing_if = "is_default_path")]
+    pub path: String,
     /// Instructions reported to clients at initialize/discover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instructions: Option<String>,
@@ -104,6 +114,12 @@ pub struct GatewaySettings {
 fn default_server_name() -> String {
     "hangar-gateway".to_string()
 }
+fn default_path() -> String {
+    "/mcp".to_string()
+}
+fn is_default_path(path: &str) -> bool {
+    path == "/mcp"
+}
 fn default_allowed_hosts() -> Vec<String> {
     vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
 }
@@ -124,6 +140,7 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             name: default_server_name(),
+            path: default_path(),
             instructions: None,
             allowed_hosts: default_allowed_hosts(),
             allowed_origins: Vec::new(),
@@ -404,6 +421,19 @@ pub struct ServerSpec {
     /// Which protocol lifecycle to speak to the server.
     #[serde(default, skip_serializing_if = "is_default")]
     pub protocol: ProtocolPreference,
+    /// List the server's tools, prompts and resources on their own; `false`
+    /// for a server reached only through the groups it is a member of.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub expose: bool,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub circuit_breaker: CircuitBreakerSettings,
+    /// Run the server only while it is used (MCPServer `replicas: 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_to_zero: Option<ScaleToZero>,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 fn default_connect_timeout() -> DurationSpec {
@@ -540,6 +570,7 @@ impl GatewayConfig {
             prompts: Vec::new(),
             resources: Vec::new(),
             servers: Vec::new(),
+            groups: Vec::new(),
         }
     }
 
@@ -579,6 +610,12 @@ impl GatewayConfig {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         let g = &self.gateway;
+        if !g.path.starts_with('/') || g.path.len() < 2 {
+            problems.push(format!(
+                "gateway.path: `{}` must start with / and name a path, e.g. /mcp",
+                g.path
+            ));
+        }
         if g.page_size == 0 {
             problems.push("gateway.pageSize: must be at least 1".into());
         }
@@ -777,6 +814,7 @@ impl GatewayConfig {
                 &mut problems,
             );
         }
+        self.routing_problems(&mut problems);
         problems
     }
 
@@ -976,6 +1014,9 @@ servers:
             timeout: None,
             connect_timeout: default_connect_timeout(),
             protocol: ProtocolPreference::Auto,
+            expose: true,
+            circuit_breaker: CircuitBreakerSettings::default(),
+            scale_to_zero: None,
         };
         assert_eq!(config.prefix_for(&server), "time_");
         config.naming.prefix = false;

@@ -145,10 +145,11 @@ impl Gateway {
             && (before.allowed_hosts != after.allowed_hosts
                 || before.allowed_origins != after.allowed_origins
                 || before.max_request_body_bytes != after.max_request_body_bytes
-                || before.session_idle_timeout != after.session_idle_timeout)
+                || before.session_idle_timeout != after.session_idle_timeout
+                || before.path != after.path)
         {
             tracing::warn!(
-                "gateway.allowedHosts, allowedOrigins, maxRequestBodyBytes and sessionIdleTimeout \
+                "gateway.path, allowedHosts, allowedOrigins, maxRequestBodyBytes and sessionIdleTimeout \
                  take effect when the gateway restarts; everything else is live"
             );
         }

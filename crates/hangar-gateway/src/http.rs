@@ -88,7 +88,7 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         .layer(axum::middleware::from_fn_with_state(limit, check_jsonrpc))
         .service(mcp);
     Router::new()
-        .route_service("/mcp", mcp)
+        .route_service(&settings.path, mcp)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -313,7 +313,7 @@ async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: N
     let span = tracing::info_span!("http", request_id = %id, method = %method, path = %path);
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
-    if path == "/mcp" {
+    if path == gateway.config().gateway.path {
         let status = response.status().as_u16();
         gateway.metrics().observe_http(method.as_str(), status);
         // Time to the response head: SSE bodies keep streaming after this.

@@ -12,9 +12,7 @@ use hangar_manifests::Manifests;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::LogFormat;
-use crate::compile::{
-    Compiled, LocalProcess, Selection, Skipped, Target, compile, selector_matches,
-};
+use crate::compile::{Compiled, LocalProcess, Selection, Skipped, Target, compile, selects};
 use crate::config::{GatewayConfig, NameValue, Transport};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
@@ -60,7 +58,8 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
                 .join(", ")
         ),
     };
-    // A gateway serves what its selectors pick in its own namespace; without one, everything.
+    // A gateway serves what its selectors pick in its own namespace (an absent
+    // selector picks nothing, as in the cluster); without a gateway, everything.
     let in_scope = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
                     tools: bool| match chosen {
         None => true,
@@ -71,7 +70,10 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
                 &gateway.spec.server_selector
             };
             namespace_of(meta) == namespace_of(&gateway.metadata)
-                && selector_matches(selector.as_ref(), meta.labels.as_ref())
+                && selects(
+                    selector.as_ref(),
+                    meta.labels.as_ref().unwrap_or(&Default::default()),
+                )
         }
     };
     let servers: Vec<_> = manifests
@@ -104,10 +106,18 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
         .filter(|r| in_scope(&r.metadata, true))
         .cloned()
         .collect();
+    // Group members come from the group's namespace, selected by the gateway or not.
+    let namespace_servers: Vec<_> = manifests
+        .servers
+        .iter()
+        .filter(|s| chosen.is_none_or(|g| namespace_of(&s.metadata) == namespace_of(&g.metadata)))
+        .cloned()
+        .collect();
     let selection = Selection {
         gateway: chosen,
         servers: &servers,
         groups: &groups,
+        namespace_servers: &namespace_servers,
         tools: &tools,
         prompts: &prompts,
         resources: &resources,
@@ -200,6 +210,35 @@ fn drop_missing_secrets(compiled: &mut Compiled) {
             }
             None => true,
         });
+    prune(compiled);
+}
+
+/// Drops what only served servers that were left out: their local processes,
+/// their places in groups, and groups left without members.
+fn prune(compiled: &mut Compiled) {
+    let config = &mut compiled.config;
+    let servers: Vec<String> = config.servers.iter().map(|s| s.name.clone()).collect();
+    let skipped = &mut compiled.skipped;
+    config.groups.retain_mut(|group| {
+        group.members.retain(|m| servers.contains(m));
+        if group.members.is_empty() {
+            skipped.push(Skipped {
+                kind: "MCPServerGroup",
+                name: group.name.clone(),
+                reason: "none of its members can run here (see their entries)".into(),
+            });
+        }
+        !group.members.is_empty()
+    });
+    // A hidden member whose every group went away is reached by nothing.
+    let grouped: Vec<String> = config
+        .groups
+        .iter()
+        .flat_map(|g| g.members.iter().cloned())
+        .collect();
+    config
+        .servers
+        .retain(|s| s.expose || grouped.contains(&s.name));
     compiled
         .processes
         .retain(|p| config.servers.iter().any(|s| s.name == p.server));
@@ -224,6 +263,7 @@ pub fn avoid_port(compiled: &mut Compiled, port: u16) {
             ),
         });
     }
+    prune(compiled);
 }
 
 /// The summary printed before serving.

@@ -291,6 +291,8 @@ async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
     let python = locate(Tool::Python);
     let args = BridgeArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
+        // What the operator passes for an MCPServer with `spec.path: /time/mcp`.
+        path: "/time/mcp".into(),
         allow_hosts: vec![],
         timeout: hangar_gateway::config::DurationSpec(Duration::from_secs(30)),
         log_format: LogFormat::Text,
@@ -321,7 +323,7 @@ async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
         let report = run_client(
             &python,
             &client_script("python_client.py"),
-            &served.url("/mcp"),
+            &served.url("/time/mcp"),
             mode,
             &plan,
         )
@@ -338,5 +340,12 @@ async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
             .unwrap_or_default();
         assert!(text.contains("Etc/UTC"), "{mode}: {text}");
     }
+    let elsewhere = reqwest::Client::new()
+        .post(served.url("/mcp"))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(elsewhere.status(), 404, "MCP is served at --path only");
     gateway.shutdown();
 }

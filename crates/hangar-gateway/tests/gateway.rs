@@ -1159,6 +1159,7 @@ spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, ti
         gateway: manifests.gateways.first(),
         servers: &manifests.servers,
         groups: &manifests.server_groups,
+        namespace_servers: &manifests.servers,
         tools: &manifests.tools,
         prompts: &manifests.prompts,
         resources: &manifests.resources,

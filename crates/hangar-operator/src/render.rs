@@ -88,19 +88,20 @@ fn render_gateway(
             .cloned()
             .collect()
     }
-    let catalog = Catalog {
+    let namespace_catalog = Catalog {
         tools: local(&manifests.tools, same_namespace),
         prompts: local(&manifests.prompts, same_namespace),
         resources: local(&manifests.resources, same_namespace),
         servers: local(&manifests.servers, same_namespace),
         groups: local(&manifests.server_groups, same_namespace),
-    }
-    .selected_by(gateway);
+    };
+    let catalog = namespace_catalog.selected_by(gateway);
     let compiled = compile(
         &Selection {
             gateway: Some(gateway),
             servers: &catalog.servers,
             groups: &catalog.groups,
+            namespace_servers: &namespace_catalog.servers,
             tools: &catalog.tools,
             prompts: &catalog.prompts,
             resources: &catalog.resources,

@@ -1,18 +1,13 @@
 //! Which objects an MCPGateway serves. An absent selector selects nothing; an
 //! empty one (`{}`) selects everything in the gateway's namespace.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use hangar_api::{
     LabelSelector, MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
 };
-use hangar_gateway::compile::selector_matches;
+pub use hangar_gateway::compile::selects;
 use kube::ResourceExt;
-
-/// Whether a gateway's selector picks an object with these labels.
-pub fn selects(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
-    selector.is_some() && selector_matches(selector, Some(labels))
-}
 
 /// The kinds a gateway selects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -96,6 +91,8 @@ impl Catalog {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
