@@ -5,6 +5,7 @@
 //! with `hangar render`) and a short reconcile driver: fetch → validate → build →
 //! apply (server-side apply, one field manager) → status.
 
+pub mod api;
 pub mod apply;
 pub mod catalog;
 pub mod children;
@@ -12,6 +13,7 @@ pub mod conditions;
 pub mod context;
 pub mod controllers;
 pub mod discovery;
+pub mod finalized;
 pub mod gateway;
 pub mod group;
 pub mod health;

@@ -1,9 +1,7 @@
 //! The MCPGateway, MCPTool/MCPPrompt/MCPResource and MCPServerGroup controllers
 //! against a real kube-apiserver.
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hangar_api::{MCPGateway, MCPServer, MCPServerGroup, MCPTool, crds};
 use hangar_gateway::GatewayConfig;
@@ -12,6 +10,7 @@ use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::build::BuildSettings;
 use hangar_operator::{gateway, group};
+use hangar_testenv::eventually;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -19,8 +18,6 @@ use kube::Client;
 use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A namespace with the gateway-side controllers running on it.
 async fn operator() -> (Client, String) {
@@ -62,24 +59,6 @@ async fn operator() -> (Client, String) {
         drop(run);
     }
     (client, ns)
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// Creates the objects in a multi-document YAML text.

@@ -2,7 +2,6 @@
 //! kube-apiserver and real MCP servers (the reference `server-everything` and a
 //! server on the official Python SDK) running locally as remote-mode MCPServers.
 
-use std::future::Future;
 use std::net::TcpListener;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -12,6 +11,7 @@ use hangar_api::{CircuitState, MCPServer, ServerState, crds};
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::{self, build::BuildSettings};
+use hangar_testenv::eventually;
 use hangar_testenv::tools::{Tool, locate, node_bin};
 use k8s_openapi::api::core::v1::Event;
 use kube::Client;
@@ -34,24 +34,6 @@ async fn operator() -> (Client, String, Arc<Metrics>) {
     let watched = ns.clone();
     tokio::spawn(async move { server::run(ctx, Some(&watched), std::future::pending()).await });
     (client, ns, metrics)
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn free_port() -> u16 {

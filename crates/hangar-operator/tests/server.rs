@@ -1,7 +1,6 @@
 //! The MCPServer controller against a real kube-apiserver. No kubelet or
 //! controller-manager runs, so tests write Deployment status themselves.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,6 +8,7 @@ use hangar_api::{MCPServer, ServerState, crds};
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::{self, build::BuildSettings};
+use hangar_testenv::eventually;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Service};
@@ -16,8 +16,6 @@ use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
-
-const DEADLINE: Duration = Duration::from_secs(30);
 
 /// A namespace with the MCPServer controller running on it.
 async fn operator(labels: &[(&str, &str)]) -> (Client, String) {
@@ -36,24 +34,6 @@ async fn operator(labels: &[(&str, &str)]) -> (Client, String) {
     let watched = ns.clone();
     tokio::spawn(async move { server::run(ctx, Some(&watched), std::future::pending()).await });
     (client, ns)
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 async fn create_server(client: &Client, ns: &str, yaml: &str) -> MCPServer {

@@ -33,3 +33,33 @@ mod process;
 pub mod tools;
 
 pub use plane::{ControlPlane, Identity, shared};
+
+pub use wait::eventually;
+
+mod wait {
+    use std::time::Duration;
+
+    /// How long [`eventually`] waits before failing the test. Generous: it only
+    /// matters when something is broken, and machines running tests are busy.
+    const DEADLINE: Duration = Duration::from_secs(60);
+
+    /// Polls `probe` every 100 ms until it returns `Some`, and returns that;
+    /// fails the test, naming `what` it waited for, after a minute.
+    pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        loop {
+            if let Some(value) = probe().await {
+                return value;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out after {DEADLINE:?} waiting for {what}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

@@ -12,23 +12,22 @@ use hangar_api::{
     CatalogItemStatus, HttpBackend, MCPGateway, MCPPrompt, MCPResource, MCPTool, condition,
 };
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 pub use resolve::{Resolution, resolve};
 
+use crate::api::scoped;
 use crate::conditions::{self, Desired};
-use crate::context::Context;
+use crate::context::{Context, correlated};
 use crate::gateway::select::{Kind, selects};
-use crate::labels::FIELD_MANAGER;
 
 /// A kind gateways serve from `toolSelector`.
 pub trait CatalogItem:
@@ -110,12 +109,12 @@ pub async fn run<K: CatalogItem>(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let controller = Controller::new(api::<K>(&client, namespace), watcher::Config::default());
+    let controller = Controller::new(scoped::<K>(&client, namespace), watcher::Config::default());
     let items = controller.store();
     controller
         // A Service appearing, changing ports or going away changes whether backends resolve.
         .watches(
-            api::<Service>(&client, namespace),
+            scoped::<Service>(&client, namespace),
             watcher::Config::default(),
             {
                 let items = items.clone();
@@ -134,7 +133,7 @@ pub async fn run<K: CatalogItem>(
         )
         // Gateways come, go and change selectors: every item in the namespace may change hands.
         .watches(
-            api::<MCPGateway>(&client, namespace),
+            scoped::<MCPGateway>(&client, namespace),
             watcher::Config::default(),
             move |gateway: MCPGateway| {
                 in_namespace(&items, &gateway)
@@ -144,7 +143,7 @@ pub async fn run<K: CatalogItem>(
         )
         .graceful_shutdown_on(shutdown)
         .run(
-            reconcile::<K>,
+            correlated(reconcile::<K>),
             |_, _, _| Action::requeue(Duration::from_secs(5)),
             ctx,
         )
@@ -280,25 +279,8 @@ async fn reconcile_item<K: CatalogItem>(item: &K, ctx: &Context) -> Result<Actio
         conditions: conditions::merge(&previous.conditions, wanted, item.meta().generation),
         observed_generation: item.meta().generation,
     };
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch =
-        json!({ "apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status });
-    api.patch_status(
-        &item.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map_err(Error::Status)?;
+    crate::api::apply_status(&ctx.client, item, &status)
+        .await
+        .map_err(Error::Status)?;
     Ok(Action::requeue(Duration::from_secs(300)))
-}
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
 }

@@ -17,12 +17,13 @@ use futures::StreamExt;
 use hangar_api::MCPDiscoverySource;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
+use kube::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client};
 
 pub use error::Error;
 
+use crate::api::scoped;
 use crate::context::{Context, correlated};
 use reconcile::Discovery;
 
@@ -35,7 +36,7 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let controller = Controller::new(
-        api::<MCPDiscoverySource>(&client, namespace),
+        scoped::<MCPDiscoverySource>(&client, namespace),
         watcher::Config::default(),
     );
     let discovery = Arc::new(Discovery::new(
@@ -47,17 +48,17 @@ pub async fn run(
         (discovery.clone(), discovery.clone(), discovery.clone());
     let mut controller = controller
         .watches(
-            api::<Service>(&client, namespace),
+            scoped::<Service>(&client, namespace),
             watcher::Config::default(),
             move |service| services.for_service(&service),
         )
         .watches(
-            api::<Deployment>(&client, namespace),
+            scoped::<Deployment>(&client, namespace),
             watcher::Config::default(),
             move |deployment| deployments.for_deployment(&deployment),
         )
         .watches(
-            api::<ConfigMap>(&client, namespace),
+            scoped::<ConfigMap>(&client, namespace),
             watcher::Config::default(),
             move |config_map| config_maps.for_config_map(&config_map),
         );
@@ -78,16 +79,6 @@ pub async fn run(
             }
         })
         .await;
-}
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
 }
 
 fn error_policy(_source: Arc<MCPDiscoverySource>, _error: &Error, _ctx: Arc<Discovery>) -> Action {

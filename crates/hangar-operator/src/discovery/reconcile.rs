@@ -18,7 +18,6 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::error::Error;
 use super::plan::{self, Existing, plan};
@@ -600,22 +599,9 @@ async fn write_status_if_changed(
         return Ok(());
     }
     status.last_refresh = Some(Time(now));
-    let api: Api<MCPDiscoverySource> = Api::namespaced(
-        discovery.ctx.client.clone(),
-        &source.namespace().unwrap_or_default(),
-    );
-    let patch = json!({
-        "apiVersion": MCPDiscoverySource::api_version(&()),
-        "kind": MCPDiscoverySource::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &source.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map_err(Error::Status)?;
+    crate::api::apply_status(&discovery.ctx.client, source, &status)
+        .await
+        .map_err(Error::Status)?;
     Ok(())
 }
 

@@ -11,10 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use hangar_api::{
-    LabelSelector, MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
-};
-use hangar_gateway::compile::selector_matches;
+use hangar_api::{MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -22,12 +19,13 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Resource, ResourceExt};
 
 pub use error::Error;
 use select::{Kind, Member, selects};
 
-use crate::context::Context;
+use crate::api::scoped;
+use crate::context::{Context, correlated};
 use crate::labels::MANAGED_BY;
 
 /// What MCPGateway reconciles share.
@@ -42,22 +40,10 @@ pub struct GatewayContext {
 #[derive(Default)]
 pub struct SelectionIndex {
     selected: Mutex<HashMap<ObjectRef<MCPGateway>, BTreeSet<Member>>>,
-    /// The selectors of the groups each gateway serves: an MCPServer that
-    /// starts matching one joins the gateway's config as a group member.
-    group_selectors: Mutex<HashMap<ObjectRef<MCPGateway>, Vec<LabelSelector>>>,
 }
 
 impl SelectionIndex {
-    fn record(
-        &self,
-        gateway: ObjectRef<MCPGateway>,
-        members: BTreeSet<Member>,
-        group_selectors: Vec<LabelSelector>,
-    ) {
-        self.group_selectors
-            .lock()
-            .expect("selection index lock")
-            .insert(gateway.clone(), group_selectors);
+    fn record(&self, gateway: ObjectRef<MCPGateway>, members: BTreeSet<Member>) {
         self.selected
             .lock()
             .expect("selection index lock")
@@ -65,30 +51,10 @@ impl SelectionIndex {
     }
 
     fn forget(&self, gateway: &ObjectRef<MCPGateway>) {
-        self.group_selectors
-            .lock()
-            .expect("selection index lock")
-            .remove(gateway);
         self.selected
             .lock()
             .expect("selection index lock")
             .remove(gateway);
-    }
-
-    fn has_group_matching(
-        &self,
-        gateway: &ObjectRef<MCPGateway>,
-        labels: &std::collections::BTreeMap<String, String>,
-    ) -> bool {
-        self.group_selectors
-            .lock()
-            .expect("selection index lock")
-            .get(gateway)
-            .is_some_and(|selectors| {
-                selectors
-                    .iter()
-                    .any(|selector| selector_matches(selector, labels))
-            })
     }
 
     fn had(&self, gateway: &ObjectRef<MCPGateway>, member: &Member) -> bool {
@@ -111,44 +77,44 @@ pub async fn run(
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     let controller = Controller::new(
-        api::<MCPGateway>(&client, namespace),
+        scoped::<MCPGateway>(&client, namespace),
         watcher::Config::default(),
     );
     let gateways = controller.store();
     controller
-        .owns(api::<Deployment>(&client, namespace), owned.clone())
-        .owns(api::<Service>(&client, namespace), owned.clone())
-        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
-        .owns(api::<Ingress>(&client, namespace), owned.clone())
-        .owns(api::<PodDisruptionBudget>(&client, namespace), owned)
+        .owns(scoped::<Deployment>(&client, namespace), owned.clone())
+        .owns(scoped::<Service>(&client, namespace), owned.clone())
+        .owns(scoped::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(scoped::<Ingress>(&client, namespace), owned.clone())
+        .owns(scoped::<PodDisruptionBudget>(&client, namespace), owned)
         .watches(
-            api::<MCPTool>(&client, namespace),
+            scoped::<MCPTool>(&client, namespace),
             watcher::Config::default(),
             to_gateways(Kind::Tool, &gateways, &index),
         )
         .watches(
-            api::<MCPPrompt>(&client, namespace),
+            scoped::<MCPPrompt>(&client, namespace),
             watcher::Config::default(),
             to_gateways(Kind::Prompt, &gateways, &index),
         )
         .watches(
-            api::<MCPResource>(&client, namespace),
+            scoped::<MCPResource>(&client, namespace),
             watcher::Config::default(),
             to_gateways(Kind::Resource, &gateways, &index),
         )
         .watches(
-            api::<MCPServer>(&client, namespace),
+            scoped::<MCPServer>(&client, namespace),
             watcher::Config::default(),
             to_gateways(Kind::Server, &gateways, &index),
         )
         .watches(
-            api::<MCPServerGroup>(&client, namespace),
+            scoped::<MCPServerGroup>(&client, namespace),
             watcher::Config::default(),
             to_gateways(Kind::Group, &gateways, &index),
         )
         .graceful_shutdown_on(shutdown)
         .run(
-            reconcile::reconcile,
+            correlated(reconcile::reconcile),
             error_policy,
             Arc::new(GatewayContext { base: ctx, index }),
         )
@@ -161,8 +127,7 @@ pub async fn run(
 }
 
 /// Maps a changed object to the gateways in its namespace that select it now
-/// (by labels, directly or as a member of a group they serve) or served it
-/// before the change.
+/// (by labels) or served it before the change.
 fn to_gateways<K: Resource + ResourceExt>(
     kind: Kind,
     gateways: &Store<MCPGateway>,
@@ -176,25 +141,14 @@ fn to_gateways<K: Resource + ResourceExt>(
             .iter()
             .filter(|gateway| gateway.namespace() == object.namespace())
             .map(|gateway| {
-                let reference = ObjectRef::from_obj(&**gateway);
-                let selects_now = selects(kind.selector(gateway), object.labels())
-                    || (kind == Kind::Server
-                        && index.has_group_matching(&reference, object.labels()));
-                (reference, selects_now)
+                (
+                    ObjectRef::from_obj(&**gateway),
+                    selects(kind.selector(gateway), object.labels()),
+                )
             })
             .filter(|(gateway, selects_now)| *selects_now || index.had(gateway, &member))
             .map(|(gateway, _)| gateway)
             .collect()
-    }
-}
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
     }
 }
 

@@ -1,7 +1,7 @@
 //! One reconcile of an MCPGateway: fetch what it selects → compile → build → apply → status.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hangar_api::{
     MCPGateway, MCPGatewayStatus, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
@@ -12,22 +12,20 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Error as FinalizerError, Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use super::GatewayContext;
 use super::build::{self, GatewayObjects, config_map_name, redis_name};
 use super::error::Error;
-use super::select::{Catalog, Kind};
+use super::select::Catalog;
 use crate::children::{apply_or_delete, delete_owned};
 use crate::conditions::{self, Desired};
-use crate::labels::{FIELD_MANAGER, FINALIZER};
+use crate::finalized;
 use crate::server::lifecycle::Workload;
 
 /// Resync period: changes to the gateway, its objects and what it selects trigger reconciles sooner.
@@ -37,52 +35,27 @@ pub async fn reconcile(
     gateway: Arc<MCPGateway>,
     ctx: Arc<GatewayContext>,
 ) -> Result<Action, Error> {
-    let started = Instant::now();
-    let namespace = gateway.namespace().unwrap_or_default();
-    let api: Api<MCPGateway> = Api::namespaced(ctx.base.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, gateway.clone(), |event| async {
-        match event {
-            Finalizer::Apply(gateway) => apply_gateway(&gateway, &ctx).await,
-            Finalizer::Cleanup(gateway) => cleanup(&gateway, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|error| match error {
-        FinalizerError::ApplyFailed(error) | FinalizerError::CleanupFailed(error) => error,
-        other => Error::Finalizer(Box::new(other)),
-    });
-    if let Err(error) = &result
-        && !matches!(error, Error::CleanupPending(_))
-    {
-        tracing::warn!(gateway = %gateway.name_any(), %namespace, reason = error.reason(), %error, "reconcile failed");
-        ctx.base
-            .event(
-                &*gateway,
-                EventType::Warning,
-                error.reason(),
-                "Reconcile",
-                error.to_string(),
-            )
-            .await;
-    }
-    ctx.base.metrics.reconciled(
+    let ctx = &*ctx;
+    finalized::reconcile(
+        &ctx.base,
         "MCPGateway",
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
-    result
+        gateway,
+        |gateway| async move { apply_gateway(&gateway, ctx).await },
+        |gateway| async move { cleanup(&gateway, ctx).await },
+    )
+    .await
 }
 
 async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
     let namespace = gateway.namespace().unwrap_or_default();
-    let catalog = fetch_catalog(ctx, &namespace).await?;
-    let selected = catalog.selected_by(gateway);
+    let selected = fetch_catalog(ctx, &namespace).await?.selected_by(gateway);
+    ctx.index
+        .record(ObjectRef::from_obj(gateway), selected.members());
     let compiled = compile(
         &Selection {
             gateway: Some(gateway),
             servers: &selected.servers,
             groups: &selected.groups,
-            namespace_servers: &catalog.servers,
             tools: &selected.tools,
             prompts: &selected.prompts,
             resources: &selected.resources,
@@ -91,22 +64,6 @@ async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Act
             namespace: &namespace,
         },
     );
-    // Group members count as served, so that one leaving its group reaches the gateway too.
-    let mut members = selected.members();
-    members.extend(
-        compiled
-            .config
-            .servers
-            .iter()
-            .map(|server| (Kind::Server, server.name.clone())),
-    );
-    let group_selectors = selected
-        .groups
-        .iter()
-        .map(|group| group.spec.selector.clone())
-        .collect();
-    ctx.index
-        .record(ObjectRef::from_obj(gateway), members, group_selectors);
     let deployment = apply_objects(
         gateway,
         ctx,
@@ -311,21 +268,7 @@ async fn write_status(
     ctx: &GatewayContext,
     status: MCPGatewayStatus,
 ) -> Result<(), Error> {
-    let api: Api<MCPGateway> = Api::namespaced(
-        ctx.base.client.clone(),
-        &gateway.namespace().unwrap_or_default(),
-    );
-    let patch = json!({
-        "apiVersion": MCPGateway::api_version(&()),
-        "kind": MCPGateway::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &gateway.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map_err(Error::Status)?;
-    Ok(())
+    crate::api::apply_status(&ctx.base.client, gateway, &status)
+        .await
+        .map_err(Error::Status)
 }

@@ -9,17 +9,16 @@ use hangar_api::{
     GroupMemberStatus, MCPServer, MCPServerGroup, MCPServerGroupStatus, ServerState, condition,
 };
 use hangar_gateway::compile::selector_matches;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Client, Resource, ResourceExt};
-use serde_json::json;
+use kube::{Resource, ResourceExt};
 
+use crate::api::scoped;
 use crate::conditions::{self, Desired};
-use crate::context::Context;
-use crate::labels::FIELD_MANAGER;
+use crate::context::{Context, correlated};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -46,14 +45,14 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let controller = Controller::new(
-        api::<MCPServerGroup>(&client, namespace),
+        scoped::<MCPServerGroup>(&client, namespace),
         watcher::Config::default(),
     );
     let groups = controller.store();
     controller
         // A member's state or labels changed: every group of its namespace may count differently.
         .watches(
-            api::<MCPServer>(&client, namespace),
+            scoped::<MCPServer>(&client, namespace),
             watcher::Config::default(),
             move |server: MCPServer| {
                 let namespace = server.namespace();
@@ -67,7 +66,7 @@ pub async fn run(
         )
         .graceful_shutdown_on(shutdown)
         .run(
-            reconcile,
+            correlated(reconcile),
             |_, _, _| Action::requeue(Duration::from_secs(5)),
             ctx,
         )
@@ -114,15 +113,9 @@ async fn reconcile_group(group: &MCPServerGroup, ctx: &Context) -> Result<Action
         .conditions
         .iter()
         .any(|c| c.type_ == condition::READY && c.status == "True");
-    let api: Api<MCPServerGroup> = Api::namespaced(ctx.client.clone(), &namespace);
-    let patch = json!({ "apiVersion": MCPServerGroup::api_version(&()), "kind": MCPServerGroup::kind(&()), "status": status });
-    api.patch_status(
-        &group.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map_err(Error::Status)?;
+    crate::api::apply_status(&ctx.client, group, &status)
+        .await
+        .map_err(Error::Status)?;
     if was_ready != is_ready || group.status.is_none() {
         let note = format!(
             "{}/{} members healthy",
@@ -146,7 +139,7 @@ pub fn summarize(
 ) -> MCPServerGroupStatus {
     let mut members: Vec<GroupMemberStatus> = servers
         .iter()
-        .filter(|server| selector_matches(&group.spec.selector, server.labels()))
+        .filter(|server| selector_matches(Some(&group.spec.selector), Some(server.labels())))
         .map(|server| {
             let state = server.status.as_ref().and_then(|s| s.state);
             GroupMemberStatus {
@@ -182,19 +175,10 @@ pub fn summarize(
     }
 }
 
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn group(min_healthy: i32) -> MCPServerGroup {
         serde_json::from_value(json!({

@@ -16,14 +16,15 @@ use std::time::Duration;
 use futures::StreamExt;
 use hangar_api::MCPRegistry;
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, ResourceExt};
 
 pub use error::Error;
 pub use reference::{Resolution, resolve_reference, servers_referencing};
 
+use crate::api::scoped;
 use crate::context::{Context, correlated};
 use reconcile::Registries;
 
@@ -35,7 +36,7 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let controller = Controller::new(
-        api::<MCPRegistry>(&client, namespace),
+        scoped::<MCPRegistry>(&client, namespace),
         watcher::Config::default(),
     );
     let registries = controller.store();
@@ -50,7 +51,7 @@ pub async fn run(
     controller
         // An edit of a ConfigMap catalog syncs the registries reading it at once.
         .watches(
-            api::<ConfigMap>(&client, namespace),
+            scoped::<ConfigMap>(&client, namespace),
             watcher::Config::default(),
             move |config_map| registries_reading(&mapped, &config_map),
         )
@@ -83,16 +84,6 @@ fn registries_reading(
         })
         .map(|registry| ObjectRef::from_obj(&**registry))
         .collect()
-}
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
 }
 
 fn error_policy(_registry: Arc<MCPRegistry>, _error: &Error, _ctx: Arc<Registries>) -> Action {

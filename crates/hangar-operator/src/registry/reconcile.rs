@@ -9,13 +9,12 @@ use std::time::{Duration, Instant};
 use hangar_api::{HeaderValueSource, MCPRegistry, MCPRegistryStatus, Time, condition};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use serde_json::json;
 
 use super::catalog::{self, Catalog};
 use super::client;
@@ -24,7 +23,6 @@ use super::metrics::RegistryMetrics;
 use super::schema::read_document;
 use crate::conditions::{self, Desired};
 use crate::context::Context;
-use crate::labels::FIELD_MANAGER;
 
 /// How soon a failed sync is tried again (or the sync interval, if shorter).
 const RETRY: Duration = Duration::from_secs(30);
@@ -394,21 +392,8 @@ async fn write_status(
     reg: &Registries,
     status: MCPRegistryStatus,
 ) -> Result<(), Error> {
-    let api: Api<MCPRegistry> = Api::namespaced(
-        reg.ctx.client.clone(),
-        &registry.namespace().unwrap_or_default(),
-    );
-    let patch = json!({
-        "apiVersion": MCPRegistry::api_version(&()),
-        "kind": MCPRegistry::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &registry.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map_err(Error::Status)?;
+    crate::api::apply_status(&reg.ctx.client, registry, &status)
+        .await
+        .map_err(Error::Status)?;
     Ok(())
 }

@@ -7,19 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hangar_api::{MCPRegistry, MCPServer, MCPServerStatus, condition};
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::catalog::{self, NotInCatalog};
 use super::resolve;
 use super::schema::EntryStatus;
 use crate::conditions::{self, Desired};
 use crate::context::Context;
-use crate::labels::FIELD_MANAGER;
 
 /// How often an unresolved reference is looked at again, on top of the
 /// MCPServer and MCPRegistry watches that wake it when something changes.
@@ -194,20 +192,7 @@ async fn write_status(
     ctx: &Context,
     status: &MCPServerStatus,
 ) -> Result<(), kube::Error> {
-    let api: Api<MCPServer> =
-        Api::namespaced(ctx.client.clone(), &server.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": MCPServer::api_version(&()),
-        "kind": MCPServer::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &server.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map(|_| ())
+    crate::api::apply_status(&ctx.client, server, status).await
 }
 
 /// The MCPServers in `servers` that reference `registry`: they reconcile again when it syncs.

@@ -38,3 +38,15 @@ impl Error {
         }
     }
 }
+
+impl crate::finalized::Failure for Error {
+    fn reason(&self) -> &'static str {
+        Error::reason(self)
+    }
+    fn is_waiting(&self) -> bool {
+        matches!(self, Error::CleanupPending(_))
+    }
+    fn finalizer(error: kube::runtime::finalizer::Error<Self>) -> Self {
+        Error::Finalizer(Box::new(error))
+    }
+}

@@ -16,13 +16,14 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use k8s_openapi::api::networking::v1::Ingress;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, ResourceExt};
 
 pub use error::Error;
 
+use crate::api::scoped;
 use crate::context::{Context, correlated};
 use crate::health::HealthMonitor;
 use crate::labels::{MANAGED_BY, SERVER_LABEL};
@@ -58,27 +59,27 @@ pub async fn run(
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     let controller = Controller::new(
-        api::<MCPServer>(&client, namespace),
+        scoped::<MCPServer>(&client, namespace),
         watcher::Config::default(),
     );
     let servers = controller.store();
     controller
         // A registry sync may change what the servers that reference it resolve to.
         .watches(
-            api::<MCPRegistry>(&client, namespace),
+            scoped::<MCPRegistry>(&client, namespace),
             watcher::Config::default(),
             move |registry| crate::registry::servers_referencing(&servers, &registry),
         )
-        .owns(api::<Deployment>(&client, namespace), owned.clone())
-        .owns(api::<Service>(&client, namespace), owned.clone())
-        .owns(api::<ConfigMap>(&client, namespace), owned.clone())
-        .owns(api::<Ingress>(&client, namespace), owned.clone())
+        .owns(scoped::<Deployment>(&client, namespace), owned.clone())
+        .owns(scoped::<Service>(&client, namespace), owned.clone())
+        .owns(scoped::<ConfigMap>(&client, namespace), owned.clone())
+        .owns(scoped::<Ingress>(&client, namespace), owned.clone())
         .owns(
-            api::<HorizontalPodAutoscaler>(&client, namespace),
+            scoped::<HorizontalPodAutoscaler>(&client, namespace),
             owned.clone(),
         )
         // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
-        .watches(api::<Pod>(&client, namespace), owned, |pod| {
+        .watches(scoped::<Pod>(&client, namespace), owned, |pod| {
             let server = pod.labels().get(SERVER_LABEL)?;
             Some(ObjectRef::<MCPServer>::new(server).within(&pod.namespace()?))
         })
@@ -91,16 +92,6 @@ pub async fn run(
             }
         })
         .await;
-}
-
-fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
-where
-    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
-{
-    match namespace {
-        Some(namespace) => Api::namespaced(client.clone(), namespace),
-        None => Api::all(client.clone()),
-    }
 }
 
 fn error_policy(_server: Arc<MCPServer>, error: &Error, _ctx: Arc<ServerContext>) -> Action {

@@ -1,7 +1,7 @@
 //! One reconcile of an MCPServer: fetch → validate → build → apply → observe → status.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use hangar_api::{
     CircuitState as StatusCircuit, HealthCheckSpec, MCPServer, MCPServerStatus, ServerInfo,
@@ -13,13 +13,11 @@ use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Error as FinalizerError, Event as Finalizer, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
-use serde_json::json;
 
 use super::ServerContext;
 use super::build::{self, ServerObjects, config_map_name};
@@ -29,48 +27,24 @@ use super::scale;
 use crate::apply::Managed;
 use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
+use crate::finalized;
 use crate::health::{HealthRecord, ProbeTarget, Schedule};
-use crate::labels::{FIELD_MANAGER, FINALIZER, SERVER_LABEL, selector_string, server_selector};
+use crate::labels::{SERVER_LABEL, selector_string, server_selector};
 use crate::registry::{self, Resolution};
 
 /// Resync period: changes to the server, its objects and its health trigger reconciles sooner.
 const RESYNC: Duration = Duration::from_secs(300);
 
 pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<ServerContext>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let namespace = server.namespace().unwrap_or_default();
-    let api: Api<MCPServer> = Api::namespaced(ctx.base.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, server.clone(), |event| async {
-        match event {
-            Finalizer::Apply(server) => apply_server(&server, &ctx).await,
-            Finalizer::Cleanup(server) => cleanup(&server, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|error| match error {
-        FinalizerError::ApplyFailed(error) | FinalizerError::CleanupFailed(error) => error,
-        other => Error::Finalizer(Box::new(other)),
-    });
-    if let Err(error) = &result
-        && !matches!(error, Error::CleanupPending(_))
-    {
-        tracing::warn!(server = %server.name_any(), %namespace, reason = error.reason(), %error, "reconcile failed");
-        ctx.base
-            .event(
-                &*server,
-                EventType::Warning,
-                error.reason(),
-                "Reconcile",
-                error.to_string(),
-            )
-            .await;
-    }
-    ctx.base.metrics.reconciled(
+    let ctx = &*ctx;
+    finalized::reconcile(
+        &ctx.base,
         "MCPServer",
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
-    result
+        server,
+        |server| async move { apply_server(&server, ctx).await },
+        |server| async move { cleanup(&server, ctx).await },
+    )
+    .await
 }
 
 async fn apply_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
@@ -504,21 +478,7 @@ async fn write_status(
     ctx: &ServerContext,
     status: MCPServerStatus,
 ) -> Result<(), Error> {
-    let api: Api<MCPServer> = Api::namespaced(
-        ctx.base.client.clone(),
-        &server.namespace().unwrap_or_default(),
-    );
-    let patch = json!({
-        "apiVersion": MCPServer::api_version(&()),
-        "kind": MCPServer::kind(&()),
-        "status": status,
-    });
-    api.patch_status(
-        &server.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(patch),
-    )
-    .await
-    .map_err(Error::Status)?;
-    Ok(())
+    crate::api::apply_status(&ctx.base.client, server, &status)
+        .await
+        .map_err(Error::Status)
 }

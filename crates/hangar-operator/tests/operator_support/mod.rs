@@ -3,7 +3,6 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,6 +10,7 @@ use hangar_api::crds;
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::build::BuildSettings;
+pub use hangar_testenv::eventually;
 use kube::api::{Api, PostParams};
 use kube::core::NamespaceResourceScope;
 use kube::{Client, Resource};
@@ -40,25 +40,6 @@ pub fn context(client: &Client) -> (Arc<Context>, Arc<Metrics>) {
         Arc::new(Context::new(client.clone(), metrics.clone(), settings)),
         metrics,
     )
-}
-
-/// Polls `probe` until it returns `Some`, failing the test after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// An object from YAML (with `apiVersion` and `kind`).

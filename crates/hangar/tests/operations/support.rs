@@ -10,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub use hangar_testenv::eventually;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{
@@ -212,25 +213,6 @@ pub async fn assert_pods_restricted(client: &Client, objects: &[Value], namespac
         checked += 1;
     }
     assert!(checked > 0, "no Deployment in the manifests");
-}
-
-/// Polls `probe` every 100 ms until it returns `Some`, or fails after [`DEADLINE`].
-pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let start = Instant::now();
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            start.elapsed() < DEADLINE,
-            "timed out after {DEADLINE:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// The holder of Lease `namespace/name`, if it exists and is held.
