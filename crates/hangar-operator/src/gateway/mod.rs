@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use hangar_api::{MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool};
+use hangar_api::{
+    LabelSelector, MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
+};
+use hangar_gateway::compile::selector_matches;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -40,10 +43,22 @@ pub struct GatewayContext {
 #[derive(Default)]
 pub struct SelectionIndex {
     selected: Mutex<HashMap<ObjectRef<MCPGateway>, BTreeSet<Member>>>,
+    /// The selectors of the groups each gateway serves: an MCPServer that
+    /// starts matching one joins the gateway's config as a group member.
+    group_selectors: Mutex<HashMap<ObjectRef<MCPGateway>, Vec<LabelSelector>>>,
 }
 
 impl SelectionIndex {
-    fn record(&self, gateway: ObjectRef<MCPGateway>, members: BTreeSet<Member>) {
+    fn record(
+        &self,
+        gateway: ObjectRef<MCPGateway>,
+        members: BTreeSet<Member>,
+        group_selectors: Vec<LabelSelector>,
+    ) {
+        self.group_selectors
+            .lock()
+            .expect("selection index lock")
+            .insert(gateway.clone(), group_selectors);
         self.selected
             .lock()
             .expect("selection index lock")
@@ -51,10 +66,30 @@ impl SelectionIndex {
     }
 
     fn forget(&self, gateway: &ObjectRef<MCPGateway>) {
+        self.group_selectors
+            .lock()
+            .expect("selection index lock")
+            .remove(gateway);
         self.selected
             .lock()
             .expect("selection index lock")
             .remove(gateway);
+    }
+
+    fn has_group_matching(
+        &self,
+        gateway: &ObjectRef<MCPGateway>,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> bool {
+        self.group_selectors
+            .lock()
+            .expect("selection index lock")
+            .get(gateway)
+            .is_some_and(|selectors| {
+                selectors
+                    .iter()
+                    .any(|selector| selector_matches(selector, labels))
+            })
     }
 
     fn had(&self, gateway: &ObjectRef<MCPGateway>, member: &Member) -> bool {
@@ -127,7 +162,8 @@ pub async fn run(
 }
 
 /// Maps a changed object to the gateways in its namespace that select it now
-/// (by labels) or served it before the change.
+/// (by labels, directly or as a member of a group they serve) or served it
+/// before the change.
 fn to_gateways<K: Resource + ResourceExt>(
     kind: Kind,
     gateways: &Store<MCPGateway>,
@@ -141,10 +177,11 @@ fn to_gateways<K: Resource + ResourceExt>(
             .iter()
             .filter(|gateway| gateway.namespace() == object.namespace())
             .map(|gateway| {
-                (
-                    ObjectRef::from_obj(&**gateway),
-                    selects(kind.selector(gateway), object.labels()),
-                )
+                let reference = ObjectRef::from_obj(&**gateway);
+                let selects_now = selects(kind.selector(gateway), object.labels())
+                    || (kind == Kind::Server
+                        && index.has_group_matching(&reference, object.labels()));
+                (reference, selects_now)
             })
             .filter(|(gateway, selects_now)| *selects_now || index.had(gateway, &member))
             .map(|(gateway, _)| gateway)

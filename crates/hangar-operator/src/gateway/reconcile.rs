@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use super::GatewayContext;
 use super::build::{self, GatewayObjects, config_map_name, redis_name};
 use super::error::Error;
-use super::select::Catalog;
+use super::select::{Catalog, Kind};
 use crate::children::{apply_or_delete, delete_owned};
 use crate::conditions::{self, Desired};
 use crate::finalized;
@@ -48,14 +48,14 @@ pub async fn reconcile(
 
 async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
     let namespace = gateway.namespace().unwrap_or_default();
-    let selected = fetch_catalog(ctx, &namespace).await?.selected_by(gateway);
-    ctx.index
-        .record(ObjectRef::from_obj(gateway), selected.members());
+    let catalog = fetch_catalog(ctx, &namespace).await?;
+    let selected = catalog.selected_by(gateway);
     let compiled = compile(
         &Selection {
             gateway: Some(gateway),
             servers: &selected.servers,
             groups: &selected.groups,
+            namespace_servers: &catalog.servers,
             tools: &selected.tools,
             prompts: &selected.prompts,
             resources: &selected.resources,
@@ -64,6 +64,22 @@ async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Act
             namespace: &namespace,
         },
     );
+    // Group members count as served, so that one leaving its group reaches the gateway too.
+    let mut members = selected.members();
+    members.extend(
+        compiled
+            .config
+            .servers
+            .iter()
+            .map(|server| (Kind::Server, server.name.clone())),
+    );
+    let group_selectors = selected
+        .groups
+        .iter()
+        .map(|group| group.spec.selector.clone())
+        .collect();
+    ctx.index
+        .record(ObjectRef::from_obj(gateway), members, group_selectors);
     let deployment = apply_objects(
         gateway,
         ctx,

@@ -139,7 +139,7 @@ pub fn summarize(
 ) -> MCPServerGroupStatus {
     let mut members: Vec<GroupMemberStatus> = servers
         .iter()
-        .filter(|server| selector_matches(Some(&group.spec.selector), Some(server.labels())))
+        .filter(|server| selector_matches(&group.spec.selector, server.labels()))
         .map(|server| {
             let state = server.status.as_ref().and_then(|s| s.state);
             GroupMemberStatus {
