@@ -1,35 +1,170 @@
-//! The merged view clients see: declared items plus every upstream's items,
-//! named per the naming policy, in a stable order, with routes back to their
-//! source. Rebuilt whenever the config or an upstream's lists change.
+//! The merged view clients see: declared items plus every upstream's and
+//! every group's items, named per the naming policy, in a stable order, with
+//! routes back to their source. Rebuilt whenever the config or an upstream's
+//! lists change.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use base64::Engine;
 use rmcp::ErrorData;
-use rmcp::model::{Prompt, Resource, ResourceTemplate, Tool};
+use rmcp::model::{Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 
 use crate::config::ConflictPolicy;
 use crate::declared::{Declared, DeclaredPrompt, DeclaredResource, DeclaredTool};
-use crate::upstream::Upstream;
+use crate::group::Group;
+use crate::upstream::{Failure, Listing, Upstream};
+
+/// Where calls for a federated item go: one server, or a group's members.
+#[derive(Clone)]
+pub enum Route {
+    Server(Arc<Upstream>),
+    Group(Arc<Group>),
+}
+
+/// What a forwarded request is about, so a group picks members that offer it.
+#[derive(Clone, Copy)]
+pub enum Item<'a> {
+    Tool(&'a str),
+    Prompt(&'a str),
+    Resource(&'a str),
+    /// Completions, subscriptions: any member.
+    Any,
+}
+
+impl Item<'_> {
+    /// Whether `upstream` offers the item, as far as its last listing tells;
+    /// one never listed may.
+    fn offered_by(self, upstream: &Upstream) -> bool {
+        let Some(listing) = upstream.listing() else {
+            return true;
+        };
+        let listing: &Listing = &listing;
+        match self {
+            Item::Tool(name) => listing.tools.iter().any(|t| t.name == name),
+            Item::Prompt(name) => listing.prompts.iter().any(|p| p.name == name),
+            Item::Resource(uri) => {
+                listing.resources.iter().any(|r| r.uri == uri)
+                    || listing
+                        .templates
+                        .iter()
+                        .any(|t| template_matches(&t.uri_template, uri))
+            }
+            Item::Any => true,
+        }
+    }
+}
+
+impl Route {
+    /// The server's or group's name, for messages.
+    pub fn name(&self) -> &str {
+        match self {
+            Route::Server(upstream) => upstream.name(),
+            Route::Group(group) => group.name(),
+        }
+    }
+
+    fn prefix(&self) -> &str {
+        match self {
+            Route::Server(upstream) => upstream.prefix(),
+            Route::Group(group) => group.prefix(),
+        }
+    }
+
+    fn upstreams(&self) -> &[Arc<Upstream>] {
+        match self {
+            Route::Server(upstream) => std::slice::from_ref(upstream),
+            Route::Group(group) => group.members(),
+        }
+    }
+
+    pub fn supports_completions(&self) -> bool {
+        self.upstreams().iter().any(|u| u.supports_completions())
+    }
+
+    /// Whether a call would start a scale-to-zero server.
+    fn wakes_on_call(&self) -> bool {
+        self.upstreams().iter().any(|u| u.wakes_on_call())
+    }
+
+    /// Runs `call` on the server, or on group members by the group's strategy
+    /// until one answers.
+    pub async fn dispatch<F, Fut>(
+        &self,
+        item: Item<'_>,
+        mut call: F,
+    ) -> Result<ServerResult, Failure>
+    where
+        F: FnMut(Arc<Upstream>) -> Fut,
+        Fut: Future<Output = Result<ServerResult, Failure>>,
+    {
+        match self {
+            Route::Server(upstream) => call(upstream.clone()).await,
+            Route::Group(group) => {
+                group
+                    .dispatch(&|member| item.offered_by(member), call)
+                    .await
+            }
+        }
+    }
+
+    /// The upstream that holds a client's resource subscription: the server,
+    /// or the first group member that can take calls and supports subscriptions.
+    pub fn subscription_holder(&self) -> Option<Arc<Upstream>> {
+        self.upstreams()
+            .iter()
+            .filter(|u| u.supports_subscribe())
+            .find(|u| u.availability() == crate::upstream::Availability::Ready)
+            .or_else(|| self.upstreams().iter().find(|u| u.supports_subscribe()))
+            .cloned()
+    }
+
+    /// Every upstream that may hold a subscription of this route.
+    pub fn subscription_holders(&self) -> Vec<Arc<Upstream>> {
+        self.upstreams()
+            .iter()
+            .filter(|u| u.supports_subscribe())
+            .cloned()
+            .collect()
+    }
+
+    /// Why the route has no listing yet, in words for the caller.
+    pub fn unavailable_reason(&self) -> String {
+        match self {
+            Route::Server(upstream) => upstream.unavailable_reason(),
+            Route::Group(group) => {
+                let members: Vec<String> = group
+                    .members()
+                    .iter()
+                    .map(|u| u.unavailable_reason())
+                    .collect();
+                format!(
+                    "no member of MCP server group {} has connected yet: {}",
+                    group.name(),
+                    members.join("; ")
+                )
+            }
+        }
+    }
+}
 
 #[derive(Clone)]
 pub enum ToolTarget {
     Declared(Arc<DeclaredTool>),
-    /// An upstream and the tool's name there.
-    Upstream(Arc<Upstream>, String),
+    /// A server or group and the tool's name there.
+    Upstream(Route, String),
 }
 
 #[derive(Clone)]
 pub enum PromptTarget {
     Declared(Arc<DeclaredPrompt>),
-    Upstream(Arc<Upstream>, String),
+    Upstream(Route, String),
 }
 
 #[derive(Clone)]
 pub enum ResourceTarget {
     Declared(Arc<DeclaredResource>),
-    Upstream(Arc<Upstream>),
+    Upstream(Route),
 }
 
 /// What a name resolves to.
@@ -37,8 +172,8 @@ pub enum Lookup<T> {
     Found(T),
     /// Several sources offer the name and the policy withholds it.
     Clash(Vec<String>),
-    /// The name carries the prefix of an upstream that is not connected.
-    Unavailable(Arc<Upstream>),
+    /// The name carries the prefix of a server or group that is not connected.
+    Unavailable(Route),
     Unknown,
 }
 
@@ -97,17 +232,65 @@ pub struct Catalog {
     tools: Section<Tool, ToolTarget>,
     prompts: Section<Prompt, PromptTarget>,
     resources: Section<Resource, ResourceTarget>,
-    templates: Vec<(ResourceTemplate, Arc<Upstream>)>,
-    /// Upstreams without a listing, with their prefixes, to explain unknown names.
-    unavailable: Vec<Arc<Upstream>>,
+    templates: Vec<(ResourceTemplate, Route)>,
+    /// Servers and groups without a listing, with their prefixes, to explain
+    /// (or, for scale-to-zero servers, route) names nobody lists yet.
+    unavailable: Vec<Route>,
 }
 
-fn source_label(upstream: &Upstream) -> String {
-    format!("server {}", upstream.name())
+fn source_label(route: &Route) -> String {
+    match route {
+        Route::Server(upstream) => format!("server {}", upstream.name()),
+        Route::Group(group) => format!("group {}", group.name()),
+    }
+}
+
+/// A group's listing: its members' items, each once (the first member in
+/// member order that lists a name defines it); `None` until a member listed.
+fn group_listing(group: &Group) -> Option<Listing> {
+    let listings: Vec<Arc<Listing>> = group.members().iter().filter_map(|m| m.listing()).collect();
+    if listings.is_empty() {
+        return None;
+    }
+    let mut merged = Listing::default();
+    for listing in listings {
+        for tool in &listing.tools {
+            if !merged.tools.iter().any(|t| t.name == tool.name) {
+                merged.tools.push(tool.clone());
+            }
+        }
+        for prompt in &listing.prompts {
+            if !merged.prompts.iter().any(|p| p.name == prompt.name) {
+                merged.prompts.push(prompt.clone());
+            }
+        }
+        for resource in &listing.resources {
+            if !merged.resources.iter().any(|r| r.uri == resource.uri) {
+                merged.resources.push(resource.clone());
+            }
+        }
+        for template in &listing.templates {
+            if !merged
+                .templates
+                .iter()
+                .any(|t| t.uri_template == template.uri_template)
+            {
+                merged.templates.push(template.clone());
+            }
+        }
+    }
+    Some(merged)
 }
 
 impl Catalog {
-    pub fn build(declared: &Declared, upstreams: &[Arc<Upstream>], policy: ConflictPolicy) -> Self {
+    /// `upstreams` not exposed on their own (group members only) are listed
+    /// through their groups alone.
+    pub fn build(
+        declared: &Declared,
+        upstreams: &[Arc<Upstream>],
+        groups: &[Arc<Group>],
+        policy: ConflictPolicy,
+    ) -> Self {
         let mut tools = Vec::new();
         let mut prompts = Vec::new();
         let mut resources = Vec::new();
@@ -137,20 +320,28 @@ impl Catalog {
                 "declared resources".into(),
             ));
         }
-        for upstream in upstreams {
-            let Some(listing) = upstream.listing() else {
-                unavailable.push(upstream.clone());
+        let sources = upstreams
+            .iter()
+            .filter(|u| u.spec().expose)
+            .map(|u| (Route::Server(u.clone()), u.listing()))
+            .chain(groups.iter().map(|g| {
+                let listing = group_listing(g).map(Arc::new);
+                (Route::Group(g.clone()), listing)
+            }));
+        for (route, listing) in sources {
+            let Some(listing) = listing else {
+                unavailable.push(route);
                 continue;
             };
-            let prefix = upstream.prefix();
-            let label = source_label(upstream);
+            let prefix = route.prefix().to_string();
+            let label = source_label(&route);
             for tool in &listing.tools {
                 let mut exposed = tool.clone();
                 exposed.name = format!("{prefix}{}", tool.name).into();
                 tools.push((
                     exposed.name.to_string(),
                     exposed,
-                    ToolTarget::Upstream(upstream.clone(), tool.name.to_string()),
+                    ToolTarget::Upstream(route.clone(), tool.name.to_string()),
                     label.clone(),
                 ));
             }
@@ -160,7 +351,7 @@ impl Catalog {
                 prompts.push((
                     exposed.name.clone(),
                     exposed,
-                    PromptTarget::Upstream(upstream.clone(), prompt.name.clone()),
+                    PromptTarget::Upstream(route.clone(), prompt.name.clone()),
                     label.clone(),
                 ));
             }
@@ -170,14 +361,14 @@ impl Catalog {
                 resources.push((
                     resource.uri.clone(),
                     exposed,
-                    ResourceTarget::Upstream(upstream.clone()),
+                    ResourceTarget::Upstream(route.clone()),
                     label.clone(),
                 ));
             }
             for template in &listing.templates {
                 let mut exposed = template.clone();
                 exposed.name = format!("{prefix}{}", template.name);
-                templates.push((exposed, upstream.clone()));
+                templates.push((exposed, route.clone()));
             }
         }
         Self {
@@ -218,11 +409,15 @@ impl Catalog {
         all
     }
 
+    /// Resolves a name; one nobody lists that carries the prefix of a server
+    /// or group without a listing is routed there if a call would wake it,
+    /// else explained.
     fn lookup<T>(
         &self,
         section_get: Option<T>,
         clashes: Option<&Vec<String>>,
         name: &str,
+        unlisted: impl FnOnce(Route, String) -> T,
     ) -> Lookup<T> {
         if let Some(target) = section_get {
             return Lookup::Found(target);
@@ -233,10 +428,14 @@ impl Catalog {
         let best = self
             .unavailable
             .iter()
-            .filter(|u| !u.prefix().is_empty() && name.starts_with(u.prefix()))
-            .max_by_key(|u| u.prefix().len());
+            .filter(|r| !r.prefix().is_empty() && name.starts_with(r.prefix()))
+            .max_by_key(|r| r.prefix().len());
         match best {
-            Some(upstream) => Lookup::Unavailable(upstream.clone()),
+            Some(route) if route.wakes_on_call() => {
+                let original = name[route.prefix().len()..].to_string();
+                Lookup::Found(unlisted(route.clone(), original))
+            }
+            Some(route) => Lookup::Unavailable(route.clone()),
             None => Lookup::Unknown,
         }
     }
@@ -247,11 +446,21 @@ impl Catalog {
     }
 
     pub fn tool(&self, name: &str) -> Lookup<ToolTarget> {
-        self.lookup(self.tools.get(name), self.tools.clashes.get(name), name)
+        self.lookup(
+            self.tools.get(name),
+            self.tools.clashes.get(name),
+            name,
+            ToolTarget::Upstream,
+        )
     }
 
     pub fn prompt(&self, name: &str) -> Lookup<PromptTarget> {
-        self.lookup(self.prompts.get(name), self.prompts.clashes.get(name), name)
+        self.lookup(
+            self.prompts.get(name),
+            self.prompts.clashes.get(name),
+            name,
+            PromptTarget::Upstream,
+        )
     }
 
     /// A listed resource by URI, else the first upstream template that matches it.
@@ -267,13 +476,13 @@ impl Catalog {
             .iter()
             .find(|(t, _)| template_matches(&t.uri_template, uri))
         {
-            Some((_, upstream)) => Lookup::Found(ResourceTarget::Upstream(upstream.clone())),
+            Some((_, route)) => Lookup::Found(ResourceTarget::Upstream(route.clone())),
             None => Lookup::Unknown,
         }
     }
 
-    /// The upstream owning a resource template, by its exact `uriTemplate`.
-    pub fn template_owner(&self, uri_template: &str) -> Option<Arc<Upstream>> {
+    /// The server or group owning a resource template, by its exact `uriTemplate`.
+    pub fn template_owner(&self, uri_template: &str) -> Option<Route> {
         self.templates
             .iter()
             .find(|(t, _)| t.uri_template == uri_template)

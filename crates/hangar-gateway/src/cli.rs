@@ -133,7 +133,10 @@ pub fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, DEFAULT_LOG_FILTER);
     let config = GatewayConfig::load(&args.config)?;
     runtime()?.block_on(async move {
-        let gateway = Gateway::start(config, Arc::new(Metrics::new()))?;
+        // Wakes MCPServers with replicas: 0 through the Kubernetes API when a config selects one.
+        let activity = Arc::new(crate::activity::KubernetesActivity::new());
+        let gateway =
+            Gateway::start_with_activity(config, Arc::new(Metrics::new()), Some(activity))?;
         let cancel = CancellationToken::new();
         tokio::spawn(crate::reload::watch(gateway.clone(), args.config.clone(), cancel.clone()));
         tracing::info!(listen = %args.listen, config = %args.config.display(), "gateway serving MCP at /mcp");

@@ -14,9 +14,11 @@ use std::time::Duration;
 use rmcp::service::{Peer, RoleServer};
 use tokio::sync::broadcast;
 
+use crate::activity::ActivitySink;
 use crate::catalog::{Catalog, Changes};
 use crate::config::{ConfigError, GatewayConfig};
 use crate::declared::Declared;
+use crate::group::Group;
 use crate::metrics::Metrics;
 use crate::upstream::{Status, Upstream};
 
@@ -25,6 +27,7 @@ pub struct Runtime {
     pub config: Arc<GatewayConfig>,
     pub declared: Arc<Declared>,
     pub upstreams: Vec<Arc<Upstream>>,
+    pub groups: Vec<Arc<Group>>,
     pub catalog: Arc<Catalog>,
 }
 
@@ -45,11 +48,22 @@ struct Inner {
     sessions: Mutex<Vec<(u64, Peer<RoleServer>)>>,
     changes: broadcast::Sender<Changes>,
     next_session: AtomicU64,
+    /// Starts and keeps running scale-to-zero servers.
+    activity: Option<Arc<dyn ActivitySink>>,
 }
 
 impl Gateway {
     /// Applies `config` and starts connecting to its upstreams.
     pub fn start(config: GatewayConfig, metrics: Arc<Metrics>) -> Result<Self, ConfigError> {
+        Self::start_with_activity(config, metrics, None)
+    }
+
+    /// Like [`Gateway::start`], with `activity` starting scale-to-zero servers.
+    pub fn start_with_activity(
+        config: GatewayConfig,
+        metrics: Arc<Metrics>,
+        activity: Option<Arc<dyn ActivitySink>>,
+    ) -> Result<Self, ConfigError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("hangar-gateway/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(64)
@@ -63,6 +77,7 @@ impl Gateway {
                 resources: vec![],
             }),
             upstreams: vec![],
+            groups: vec![],
             catalog: Arc::new(Catalog::default()),
         });
         let gateway = Self {
@@ -74,6 +89,7 @@ impl Gateway {
                 sessions: Mutex::new(Vec::new()),
                 changes: broadcast::channel(64).0,
                 next_session: AtomicU64::new(1),
+                activity,
             }),
             mirror: false,
         };
@@ -172,6 +188,7 @@ impl Gateway {
                         default_timeout,
                         self.inner.metrics.clone(),
                         self.inner.http.clone(),
+                        self.inner.activity.clone(),
                         Arc::new(move || rebuild_from(&weak)),
                     ));
                 }
@@ -192,15 +209,33 @@ impl Gateway {
             );
             retired.retire(grace);
         }
+        let groups: Vec<Arc<Group>> = config
+            .groups
+            .iter()
+            .map(|spec| {
+                let members = spec
+                    .members
+                    .iter()
+                    .filter_map(|name| upstreams.iter().find(|u| u.name() == name).cloned())
+                    .collect();
+                Arc::new(Group::new(
+                    spec.clone(),
+                    config.prefix_for_group(spec),
+                    members,
+                ))
+            })
+            .collect();
         let catalog = Arc::new(Catalog::build(
             &declared,
             &upstreams,
+            &groups,
             config.naming.on_conflict,
         ));
         let runtime = Arc::new(Runtime {
             config: Arc::new(config),
             declared: Arc::new(declared),
             upstreams,
+            groups,
             catalog: catalog.clone(),
         });
         *self
@@ -263,8 +298,18 @@ impl Gateway {
                 Status::Down { error, since } => serde_json::json!({
                     "state": "down", "error": error, "forSeconds": since.elapsed().as_secs(),
                 }),
+                Status::Idle { since } => serde_json::json!({
+                    "state": "idle", "forSeconds": since.elapsed().as_secs(),
+                }),
                 Status::Stopped => serde_json::json!({"state": "stopped"}),
             };
+            let mut status = status;
+            status["circuit"] = match upstream.circuit() {
+                hangar_circuit::State::Closed => "closed",
+                hangar_circuit::State::Open => "open",
+                hangar_circuit::State::HalfOpen => "half-open",
+            }
+            .into();
             servers.insert(upstream.name().to_string(), status);
         }
         let catalog = &runtime.catalog;
@@ -278,6 +323,14 @@ impl Gateway {
             "clashes": catalog.clashes(),
         });
         (settled, detail)
+    }
+
+    /// Wakes the scale-to-zero servers this gateway has never listed, so that
+    /// a client listing tools learns theirs (announced with `list_changed`).
+    pub fn discover_idle_servers(&self) {
+        for upstream in &self.runtime().upstreams {
+            upstream.discover();
+        }
     }
 
     /// Waits until readiness (bounded by each upstream's connect timeout).
@@ -312,12 +365,14 @@ impl Inner {
         let catalog = Arc::new(Catalog::build(
             &old.declared,
             &old.upstreams,
+            &old.groups,
             old.config.naming.on_conflict,
         ));
         let runtime = Arc::new(Runtime {
             config: old.config.clone(),
             declared: old.declared.clone(),
             upstreams: old.upstreams.clone(),
+            groups: old.groups.clone(),
             catalog: catalog.clone(),
         });
         *self.runtime.write().unwrap_or_else(|e| e.into_inner()) = runtime;

@@ -24,7 +24,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer, Subscriptio
 use rmcp::{ErrorData, ServerHandler};
 use tracing::Instrument;
 
-use crate::catalog::{Lookup, PromptTarget, ResourceTarget, ToolTarget, page};
+use crate::catalog::{Item, Lookup, PromptTarget, ResourceTarget, Route, ToolTarget, page};
 use crate::gateway::Gateway;
 use crate::upstream::{Downstream, Failure, Upstream};
 
@@ -114,10 +114,27 @@ impl GatewayHandler {
         }
     }
 
+    /// Forwards a request to its server, or to a group member by the group's
+    /// strategy (and to further members when one fails to answer).
+    async fn forward(
+        &self,
+        route: &Route,
+        call: Forwarded,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<ServerResult, Failure> {
+        let item = call.item();
+        route
+            .dispatch(item, |upstream| {
+                let call = call.clone();
+                async move { self.forward_to(&upstream, call, context).await }
+            })
+            .await
+    }
+
     /// Forwards a request that may need several input rounds. Stateless
     /// clients get the `InputRequiredResult` and drive the rounds themselves;
     /// for session-based clients the gateway asks them over the session and retries.
-    async fn forward(
+    async fn forward_to(
         &self,
         upstream: &Upstream,
         mut call: Forwarded,
@@ -165,11 +182,11 @@ impl GatewayHandler {
                     .await;
                 Ok(CallToolResponse::Complete(result))
             }
-            Lookup::Found(ToolTarget::Upstream(upstream, original)) => {
+            Lookup::Found(ToolTarget::Upstream(route, original)) => {
                 let mut params = params;
                 params.name = original.into();
                 match self
-                    .forward(&upstream, Forwarded::Tool(params), &context)
+                    .forward(&route, Forwarded::Tool(params), &context)
                     .await
                 {
                     Ok(ServerResult::CallToolResult(result)) => {
@@ -181,10 +198,10 @@ impl GatewayHandler {
                     Ok(ServerResult::CreateTaskResult(result)) => {
                         Ok(CallToolResponse::Task(result))
                     }
-                    Ok(_) => Err(unexpected(&upstream, "tools/call")),
+                    Ok(_) => Err(unexpected(&route, "tools/call")),
                     Err(Failure::Rpc(error)) => Err(error),
                     // The caller (often a model) should read why the tool failed.
-                    Err(Failure::Gateway(message)) => {
+                    Err(Failure::Unavailable(message) | Failure::Gateway(message)) => {
                         Ok(CallToolResponse::Complete(CallToolResult::error(vec![
                             ContentBlock::text(message),
                         ])))
@@ -192,9 +209,9 @@ impl GatewayHandler {
                 }
             }
             Lookup::Clash(sources) => Err(clash_error("tool", &params.name, &sources)),
-            Lookup::Unavailable(upstream) => {
+            Lookup::Unavailable(route) => {
                 Ok(CallToolResponse::Complete(CallToolResult::error(vec![
-                    ContentBlock::text(not_connected(&upstream)),
+                    ContentBlock::text(route.unavailable_reason()),
                 ])))
             }
             Lookup::Unknown => Err(ErrorData::invalid_params(
@@ -214,11 +231,11 @@ impl GatewayHandler {
             Lookup::Found(PromptTarget::Declared(prompt)) => prompt
                 .get(params.arguments)
                 .map(GetPromptResponse::Complete),
-            Lookup::Found(PromptTarget::Upstream(upstream, original)) => {
+            Lookup::Found(PromptTarget::Upstream(route, original)) => {
                 let mut params = params;
                 params.name = original;
                 match self
-                    .forward(&upstream, Forwarded::Prompt(params), &context)
+                    .forward(&route, Forwarded::Prompt(params), &context)
                     .await
                     .map_err(Failure::into_error)?
                 {
@@ -228,12 +245,12 @@ impl GatewayHandler {
                     ServerResult::InputRequiredResult(result) => {
                         Ok(GetPromptResponse::InputRequired(result))
                     }
-                    _ => Err(unexpected(&upstream, "prompts/get")),
+                    _ => Err(unexpected(&route, "prompts/get")),
                 }
             }
             Lookup::Clash(sources) => Err(clash_error("prompt", &params.name, &sources)),
-            Lookup::Unavailable(upstream) => {
-                Err(ErrorData::internal_error(not_connected(&upstream), None))
+            Lookup::Unavailable(route) => {
+                Err(ErrorData::internal_error(route.unavailable_reason(), None))
             }
             Lookup::Unknown => Err(ErrorData::invalid_params(
                 format!("unknown prompt `{}`", params.name),
@@ -253,9 +270,9 @@ impl GatewayHandler {
                 .read(self.gateway.http(), &correlation_id(&context))
                 .await
                 .map(ReadResourceResponse::Complete),
-            Lookup::Found(ResourceTarget::Upstream(upstream)) => {
+            Lookup::Found(ResourceTarget::Upstream(route)) => {
                 match self
-                    .forward(&upstream, Forwarded::Resource(params), &context)
+                    .forward(&route, Forwarded::Resource(params), &context)
                     .await
                     .map_err(Failure::into_error)?
                 {
@@ -265,12 +282,12 @@ impl GatewayHandler {
                     ServerResult::InputRequiredResult(result) => {
                         Ok(ReadResourceResponse::InputRequired(result))
                     }
-                    _ => Err(unexpected(&upstream, "resources/read")),
+                    _ => Err(unexpected(&route, "resources/read")),
                 }
             }
             Lookup::Clash(sources) => Err(clash_error("resource", &params.uri, &sources)),
-            Lookup::Unavailable(upstream) => {
-                Err(ErrorData::internal_error(not_connected(&upstream), None))
+            Lookup::Unavailable(route) => {
+                Err(ErrorData::internal_error(route.unavailable_reason(), None))
             }
             Lookup::Unknown => Err(resource_not_found(&params.uri)),
         }
@@ -282,11 +299,11 @@ impl GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
         let catalog = self.gateway.catalog();
-        let upstream = match &mut params.r#ref {
+        let route = match &mut params.r#ref {
             Reference::Prompt(prompt) => match catalog.prompt(&prompt.name) {
-                Lookup::Found(PromptTarget::Upstream(upstream, original)) => {
+                Lookup::Found(PromptTarget::Upstream(route, original)) => {
                     prompt.name = original;
-                    Some(upstream)
+                    Some(route)
                 }
                 Lookup::Found(PromptTarget::Declared(_)) => None,
                 _ => {
@@ -299,15 +316,19 @@ impl GatewayHandler {
             Reference::Resource(template) => catalog.template_owner(&template.uri),
             _ => None,
         };
-        match upstream {
-            Some(upstream) if upstream.supports_completions() => {
-                match upstream
-                    .complete(params, self.downstream(&context))
+        match route {
+            Some(route) if route.supports_completions() => {
+                let completed = route
+                    .dispatch(Item::Any, |upstream| {
+                        let params = params.clone();
+                        let downstream = self.downstream(&context);
+                        async move { upstream.complete(params, downstream).await }
+                    })
                     .await
-                    .map_err(Failure::into_error)?
-                {
+                    .map_err(Failure::into_error)?;
+                match completed {
                     ServerResult::CompleteResult(result) => Ok(result),
-                    _ => Err(unexpected(&upstream, "completion/complete")),
+                    _ => Err(unexpected(&route, "completion/complete")),
                 }
             }
             // Declared prompts and servers without completions offer no suggestions.
@@ -315,14 +336,14 @@ impl GatewayHandler {
         }
     }
 
-    fn resource_owner(&self, uri: &str) -> Result<Option<Arc<Upstream>>, ErrorData> {
+    fn resource_owner(&self, uri: &str) -> Result<Option<Route>, ErrorData> {
         match self.gateway.catalog().resource(uri) {
-            Lookup::Found(ResourceTarget::Upstream(upstream)) => Ok(Some(upstream)),
+            Lookup::Found(ResourceTarget::Upstream(route)) => Ok(Some(route)),
             // Declared resources never change while a config is loaded; a reload says so via list_changed.
             Lookup::Found(ResourceTarget::Declared(_)) => Ok(None),
             Lookup::Clash(sources) => Err(clash_error("resource", uri, &sources)),
-            Lookup::Unavailable(upstream) => {
-                Err(ErrorData::internal_error(not_connected(&upstream), None))
+            Lookup::Unavailable(route) => {
+                Err(ErrorData::internal_error(route.unavailable_reason(), None))
             }
             Lookup::Unknown => Err(resource_not_found(uri)),
         }
@@ -347,6 +368,7 @@ fn correlation_id(context: &RequestContext<RoleServer>) -> String {
         .unwrap_or_default()
 }
 
+#[derive(Clone)]
 enum Forwarded {
     Tool(CallToolRequestParams),
     Prompt(GetPromptRequestParams),
@@ -354,6 +376,14 @@ enum Forwarded {
 }
 
 impl Forwarded {
+    fn item(&self) -> Item<'_> {
+        match self {
+            Forwarded::Tool(p) => Item::Tool(&p.name),
+            Forwarded::Prompt(p) => Item::Prompt(&p.name),
+            Forwarded::Resource(p) => Item::Resource(&p.uri),
+        }
+    }
+
     fn retry_with(&mut self, responses: InputResponses, state: Option<String>) {
         match self {
             Forwarded::Tool(p) => {
@@ -423,11 +453,11 @@ async fn ask_client(
     Ok(responses)
 }
 
-fn unexpected(upstream: &Upstream, method: &str) -> ErrorData {
+fn unexpected(route: &Route, method: &str) -> ErrorData {
     ErrorData::internal_error(
         format!(
             "MCP server {} answered {method} with an unexpected result",
-            upstream.name()
+            route.name()
         ),
         None,
     )
@@ -442,21 +472,6 @@ fn clash_error(kind: &str, name: &str, sources: &[String]) -> ErrorData {
         ),
         None,
     )
-}
-
-fn not_connected(upstream: &Upstream) -> String {
-    match upstream.status() {
-        crate::upstream::Status::Down { error, .. } => {
-            format!(
-                "MCP server {} is unavailable: {error}; the gateway keeps reconnecting",
-                upstream.name()
-            )
-        }
-        _ => format!(
-            "MCP server {} is still connecting; try again shortly",
-            upstream.name()
-        ),
-    }
 }
 
 fn resource_not_found(uri: &str) -> ErrorData {
@@ -545,6 +560,7 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         self.observe("tools/list", &context, async {
+            self.gateway.discover_idle_servers();
             let catalog = self.gateway.catalog();
             let size = self.gateway.config().gateway.page_size as usize;
             let (tools, next) = page(catalog.tools(), cursor(&request), size)?;
@@ -571,6 +587,7 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, ErrorData> {
         self.observe("prompts/list", &context, async {
+            self.gateway.discover_idle_servers();
             let catalog = self.gateway.catalog();
             let size = self.gateway.config().gateway.page_size as usize;
             let (prompts, next) = page(catalog.prompts(), cursor(&request), size)?;
@@ -597,6 +614,7 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         self.observe("resources/list", &context, async {
+            self.gateway.discover_idle_servers();
             let catalog = self.gateway.catalog();
             let size = self.gateway.config().gateway.page_size as usize;
             let (resources, next) = page(catalog.resources(), cursor(&request), size)?;
@@ -674,18 +692,20 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<(), ErrorData> {
         self.observe("resources/subscribe", &context, async {
             match self.resource_owner(&request.uri)? {
-                Some(upstream) if upstream.supports_subscribe() => upstream
-                    .subscribe(request.uri.clone(), self.session.id, context.peer.clone())
-                    .await
-                    .map_err(Failure::into_error),
-                Some(upstream) => Err(ErrorData::new(
-                    ErrorCode::METHOD_NOT_FOUND,
-                    format!(
-                        "MCP server {} does not support resource subscriptions",
-                        upstream.name()
-                    ),
-                    None,
-                )),
+                Some(route) => match route.subscription_holder() {
+                    Some(upstream) => upstream
+                        .subscribe(request.uri.clone(), self.session.id, context.peer.clone())
+                        .await
+                        .map_err(Failure::into_error),
+                    None => Err(ErrorData::new(
+                        ErrorCode::METHOD_NOT_FOUND,
+                        format!(
+                            "MCP server {} does not support resource subscriptions",
+                            route.name()
+                        ),
+                        None,
+                    )),
+                },
                 None => Ok(()),
             }
         })
@@ -698,13 +718,17 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.observe("resources/unsubscribe", &context, async {
-            match self.resource_owner(&request.uri)? {
-                Some(upstream) if upstream.supports_subscribe() => upstream
+            for upstream in self
+                .resource_owner(&request.uri)?
+                .map(|route| route.subscription_holders())
+                .unwrap_or_default()
+            {
+                upstream
                     .unsubscribe(request.uri.clone(), self.session.id)
                     .await
-                    .map_err(Failure::into_error),
-                _ => Ok(()),
+                    .map_err(Failure::into_error)?;
             }
+            Ok(())
         })
         .await
     }

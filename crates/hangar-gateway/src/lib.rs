@@ -5,16 +5,20 @@
 //! - [`config`]: the versioned config file format (what the operator writes into a ConfigMap).
 //! - [`gateway`]: live state, reloads, change announcements.
 //! - [`handler`]: the MCP server clients talk to.
-//! - [`upstream`]: connections to federated MCP servers.
+//! - [`upstream`]: connections to federated MCP servers (circuit breakers, scale to zero).
+//! - [`group`]: balancing and failover across a group's member servers.
+//! - [`activity`]: waking scale-to-zero servers (the MCPServer annotation, or local processes).
 //! - [`http`]: `/mcp`, `/metrics`, `/healthz`, `/readyz`.
 //! - [`cli`]: `hangar gateway` and `hangar bridge`.
 
+pub mod activity;
 pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod declared;
 pub mod gateway;
+pub mod group;
 pub mod handler;
 pub mod http;
 pub mod metrics;

@@ -2,18 +2,21 @@
 //! Container servers with a `command` become child processes, remote ones are
 //! reached by URL, and everything is served by an in-process gateway.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use futures::future::BoxFuture;
 use hangar_manifests::Manifests;
 use tokio_util::sync::CancellationToken;
 
+use crate::activity::ActivitySink;
 use crate::cli::LogFormat;
 use crate::compile::{Compiled, LocalProcess, Selection, Skipped, Target, compile, selects};
-use crate::config::{GatewayConfig, NameValue, Transport};
+use crate::config::{DurationSpec, GatewayConfig, NameValue, ServerSpec, Transport};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::upstream::Status;
@@ -30,6 +33,9 @@ pub struct UpArgs {
     /// The MCPGateway to run when the manifests define several.
     #[arg(long)]
     pub gateway: Option<String>,
+    /// How long a call waits for a server with `replicas: 0` to start.
+    #[arg(long, default_value = "2m", value_parser = DurationSpec::parse)]
+    pub wake_timeout: DurationSpec,
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HANGAR_LOG_FORMAT")]
     pub log_format: LogFormat,
 }
@@ -293,12 +299,18 @@ pub fn describe(compiled: &Compiled, source: &str, endpoint: &str) -> String {
             }
             (None, None) => String::new(),
         };
+        let mut how = how.trim_end().to_string();
+        if let Some(scale) = &server.scale_to_zero {
+            how.push_str(&format!(
+                " [replicas 0: started by the first call, stopped after {} idle]",
+                scale.idle_ttl
+            ));
+        }
         let _ = writeln!(
             out,
-            "  server    {:<24} {:<15} {}",
+            "  server    {:<24} {:<15} {how}",
             server.name,
             server.transport.to_string(),
-            how.trim_end()
         );
     }
     for tool in &config.tools {
@@ -340,6 +352,66 @@ pub fn describe(compiled: &Compiled, source: &str, endpoint: &str) -> String {
     out
 }
 
+/// Starts the local processes of scale-to-zero HTTP servers when calls need
+/// them and stops them when they go idle.
+pub struct OnDemandProcesses {
+    processes: Vec<LocalProcess>,
+    running: tokio::sync::Mutex<HashMap<String, tokio::process::Child>>,
+}
+
+impl OnDemandProcesses {
+    pub fn new(processes: Vec<LocalProcess>) -> Self {
+        Self {
+            processes,
+            running: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether the process of `server` runs now.
+    pub async fn is_running(&self, server: &str) -> bool {
+        let mut running = self.running.lock().await;
+        running
+            .get_mut(server)
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// Stops every process (on shutdown).
+    pub async fn stop_all(&self) {
+        for (_, mut child) in self.running.lock().await.drain() {
+            let _ = child.kill().await;
+        }
+    }
+}
+
+impl ActivitySink for OnDemandProcesses {
+    fn report<'a>(&'a self, server: &'a ServerSpec) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let Some(process) = self.processes.iter().find(|p| p.server == server.name) else {
+                return Ok(());
+            };
+            let mut running = self.running.lock().await;
+            let alive = running
+                .get_mut(&server.name)
+                .is_some_and(|child| matches!(child.try_wait(), Ok(None)));
+            if !alive {
+                let child = spawn_process(process).map_err(|e| format!("{e:#}"))?;
+                println!("started {} (first call after idle)", server.name);
+                running.insert(server.name.clone(), child);
+            }
+            Ok(())
+        })
+    }
+
+    fn idle<'a>(&'a self, server: &'a ServerSpec) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            if let Some(mut child) = self.running.lock().await.remove(&server.name) {
+                let _ = child.kill().await;
+                println!("stopped {} (idle)", server.name);
+            }
+        })
+    }
+}
+
 fn spawn_process(process: &LocalProcess) -> anyhow::Result<tokio::process::Child> {
     let mut command = tokio::process::Command::new(&process.command);
     command
@@ -362,6 +434,11 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
     let manifests = hangar_manifests::load(&args.file)?;
     let mut compiled = plan(&manifests, args.gateway.as_deref())?;
     avoid_port(&mut compiled, args.listen.port());
+    for server in &mut compiled.config.servers {
+        if let Some(scale) = &mut server.scale_to_zero {
+            scale.wake_timeout = args.wake_timeout;
+        }
+    }
     let endpoint = format!("http://{}/mcp", args.listen);
     print!(
         "{}",
@@ -372,14 +449,27 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(async move {
+            // Scale-to-zero servers start on their first call; the rest now.
+            let (on_demand, eager): (Vec<LocalProcess>, Vec<LocalProcess>) =
+                compiled.processes.iter().cloned().partition(|process| {
+                    config
+                        .servers
+                        .iter()
+                        .any(|s| s.name == process.server && s.scale_to_zero.is_some())
+                });
             let mut children = Vec::new();
-            for process in &compiled.processes {
+            for process in &eager {
                 match spawn_process(process) {
                     Ok(child) => children.push(child),
                     Err(e) => eprintln!("hangar up: {e:#}"),
                 }
             }
-            let gateway = Gateway::start(config, Arc::new(Metrics::new()))?;
+            let on_demand = Arc::new(OnDemandProcesses::new(on_demand));
+            let gateway = Gateway::start_with_activity(
+                config,
+                Arc::new(Metrics::new()),
+                Some(on_demand.clone()),
+            )?;
             let mut serving = tokio::spawn(crate::cli::serve_until_signal(
                 gateway.clone(),
                 args.listen,
@@ -396,6 +486,7 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
             // Ends on Ctrl-C or SIGTERM; the children are killed when dropped.
             let result = serving.await.context("the gateway stopped")?;
             drop(children);
+            on_demand.stop_all().await;
             result
         })
 }
@@ -416,6 +507,7 @@ pub fn server_report(gateway: &Gateway) -> String {
             }
             Status::Down { error, .. } => format!("not available: {error}"),
             Status::Starting => "still starting".into(),
+            Status::Idle { .. } => "scaled to zero: started on the first call".into(),
             Status::Stopped => "stopped".into(),
         };
         let transport = match upstream.spec().transport {

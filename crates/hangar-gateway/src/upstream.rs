@@ -3,14 +3,22 @@
 //! `list_changed` notifications, reconnecting with backoff, and forwarding
 //! calls together with the progress, log and server-to-client traffic that
 //! belongs to each call.
+//!
+//! Every call passes the server's circuit breaker. A scale-to-zero server
+//! (`scaleToZero`) is connected only while calls need it: the first call
+//! wakes it (reporting activity to whatever runs it) and waits for it to
+//! answer; `idleTTL` after the last call the gateway disconnects.
 
 // Sampling, roots, logging and resources/subscribe are deprecated by SEP-2577 but remain
 // part of the session-based revisions this gateway serves and forwards.
 #![expect(deprecated)]
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
+
+use hangar_circuit::{CircuitBreaker, Rejected, State as CircuitState};
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientCapabilities, ClientConfig, ClientRequest,
@@ -30,10 +38,13 @@ use rmcp::service::{
 };
 use rmcp::{ClientHandler, ErrorData};
 use tokio::io::AsyncBufReadExt;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{NameValue, ProtocolPreference, ServerSpec, Transport};
+use crate::activity::ActivitySink;
+use crate::config::{
+    DurationSpec, NameValue, ProtocolPreference, ScaleToZero, ServerSpec, Transport,
+};
 use crate::declared::error_chain;
 use crate::metrics::Metrics;
 
@@ -58,6 +69,10 @@ pub enum Status {
     },
     Down {
         error: String,
+        since: Instant,
+    },
+    /// Scaled to zero: not connected until a call needs it.
+    Idle {
         since: Instant,
     },
     Stopped,
@@ -94,7 +109,12 @@ pub struct Downstream {
 pub enum Failure {
     /// The upstream answered with a JSON-RPC error; pass it on unchanged.
     Rpc(ErrorData),
-    /// The upstream could not be asked or did not answer; the text says why.
+    /// The upstream could not be asked or did not answer (down, circuit open,
+    /// no answer in time, connection lost, did not wake); another member of
+    /// a group may take the call. The text says why.
+    Unavailable(String),
+    /// The gateway gave up on the call for its own reasons (the client
+    /// cancelled it, too many input rounds); the text says why.
     Gateway(String),
 }
 
@@ -102,9 +122,21 @@ impl Failure {
     pub fn into_error(self) -> ErrorData {
         match self {
             Failure::Rpc(error) => error,
-            Failure::Gateway(message) => ErrorData::internal_error(message, None),
+            Failure::Unavailable(message) | Failure::Gateway(message) => {
+                ErrorData::internal_error(message, None)
+            }
         }
     }
+}
+
+/// Whether an upstream can take a call now, for choosing among group members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Ready,
+    /// Scaled to zero or starting on demand: a call wakes it and waits.
+    Wakeable,
+    /// Down or its circuit is open; the text says why.
+    Unavailable(String),
 }
 
 #[derive(Default)]
@@ -126,25 +158,82 @@ pub struct Upstream {
     stderr: Mutex<VecDeque<String>>,
     stop: CancellationToken,
     first_attempt: tokio::sync::watch::Sender<bool>,
+    /// Bumped on every status change, for calls waiting for a server to wake.
+    status_changes: watch::Sender<u64>,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
+    breaker: Mutex<CircuitBreaker>,
+    /// Why the last failed call failed, for the open-circuit message.
+    last_failure: Mutex<String>,
+    /// Present for scale-to-zero servers.
+    demand: Option<Demand>,
+}
+
+/// When a scale-to-zero server is needed, and who starts it.
+struct Demand {
+    settings: ScaleToZero,
+    sink: Option<Arc<dyn ActivitySink>>,
+    /// The last call (or listing) that needed the server.
+    last_call: Mutex<Option<Instant>>,
+    /// Wakes the supervisor out of idleness.
+    wanted: Notify,
+    /// Wakes the activity reporter.
+    report: Notify,
+    /// The last activity report's error, for wake timeouts.
+    report_error: Mutex<Option<String>>,
+    /// Activity reports sent so far.
+    reports: AtomicU64,
+}
+
+impl Demand {
+    fn last_call(&self) -> Option<Instant> {
+        *self.last_call.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    /// Until when the calls so far keep the server connected.
+    fn awake_until(&self) -> Option<Instant> {
+        self.last_call().map(|at| at + self.settings.idle_ttl.0)
+    }
+    fn wanted_now(&self) -> bool {
+        self.awake_until()
+            .is_some_and(|until| until > Instant::now())
+    }
 }
 
 const STDERR_LINES: usize = 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
+/// While a woken server starts, reconnect at least this often: the call is waiting.
+const WAKING_BACKOFF: Duration = Duration::from_secs(1);
+/// A probe of a scale-to-zero server (which may well be stopped) gives up sooner.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 impl Upstream {
     /// Creates the upstream and starts connecting; `on_change` runs whenever its listing changes.
+    /// `activity` starts and keeps running scale-to-zero servers (see [`crate::activity`]).
     pub fn start(
         spec: ServerSpec,
         prefix: String,
         default_timeout: Duration,
         metrics: Arc<Metrics>,
         http: reqwest::Client,
+        activity: Option<Arc<dyn ActivitySink>>,
         on_change: Arc<dyn Fn() + Send + Sync>,
     ) -> Arc<Self> {
+        let demand = spec.scale_to_zero.clone().map(|settings| Demand {
+            settings,
+            sink: activity,
+            last_call: Mutex::new(None),
+            wanted: Notify::new(),
+            report: Notify::new(),
+            report_error: Mutex::new(None),
+            reports: AtomicU64::new(0),
+        });
         let upstream = Arc::new(Self {
             timeout: spec.timeout.map_or(default_timeout, |t| t.0),
+            breaker: Mutex::new(CircuitBreaker::new(spec.circuit_breaker.breaker())),
+            last_failure: Mutex::new(String::new()),
+            demand,
+            status_changes: watch::Sender::new(0),
             spec,
             prefix,
             state: RwLock::new(State {
@@ -163,6 +252,13 @@ impl Upstream {
             http,
         });
         tokio::spawn(supervise(upstream.clone(), on_change));
+        if upstream
+            .demand
+            .as_ref()
+            .is_some_and(|demand| demand.sink.is_some())
+        {
+            tokio::spawn(report_activity(upstream.clone()));
+        }
         upstream
     }
 
@@ -206,6 +302,72 @@ impl Upstream {
         self.read().capabilities.completions.is_some()
     }
 
+    /// Whether a call to this server starts it when it is not running.
+    pub fn wakes_on_call(&self) -> bool {
+        self.demand.is_some()
+    }
+
+    /// Activity reports sent for this scale-to-zero server.
+    pub fn activity_reports(&self) -> u64 {
+        self.demand
+            .as_ref()
+            .map_or(0, |d| d.reports.load(Ordering::Relaxed))
+    }
+
+    /// Where the circuit breaker stands.
+    pub fn circuit(&self) -> CircuitState {
+        self.lock_breaker().state(Instant::now())
+    }
+
+    /// Whether a call could go to this server now.
+    pub fn availability(&self) -> Availability {
+        let rejected = {
+            let breaker = self.lock_breaker();
+            let now = Instant::now();
+            match (breaker.state(now), breaker.opened_at()) {
+                (CircuitState::Open, Some(opened)) => Some(Rejected {
+                    retry_after: breaker
+                        .settings()
+                        .reset_timeout
+                        .saturating_sub(now - opened),
+                }),
+                _ => None,
+            }
+        };
+        if let Some(rejected) = rejected {
+            return Availability::Unavailable(self.circuit_message(rejected));
+        }
+        match self.status() {
+            Status::Ready { .. } => Availability::Ready,
+            _ if self.demand.is_some() => Availability::Wakeable,
+            _ => Availability::Unavailable(self.unavailable_reason()),
+        }
+    }
+
+    /// Notes that a caller needs the server: a scale-to-zero server is woken
+    /// (its activity reported, the supervisor connecting) and kept awake
+    /// until `idleTTL` after the last such call. Returns at once.
+    pub fn needed(&self) {
+        let Some(demand) = &self.demand else {
+            return;
+        };
+        *demand.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        if !matches!(self.read().status, Status::Ready { .. }) {
+            demand.wanted.notify_one();
+        }
+        if demand.sink.is_some() {
+            demand.report.notify_one();
+        }
+    }
+
+    /// Wakes a scale-to-zero server that has never been listed, so that its
+    /// tools become known (announced with `list_changed` once it answers).
+    pub fn discover(&self) {
+        if self.demand.is_some() && self.read().listing.is_none() {
+            self.needed();
+        }
+    }
+
     /// Resolves once the first connection attempt has finished, either way.
     pub async fn first_attempt_done(&self) {
         let mut done = self.first_attempt.subscribe();
@@ -245,28 +407,156 @@ impl Upstream {
     fn lock_routes(&self) -> std::sync::MutexGuard<'_, Routes> {
         self.routes.lock().unwrap_or_else(|e| e.into_inner())
     }
-
-    fn unavailable(&self) -> Failure {
-        let state = self.read();
-        self.metrics.upstream_error(self.name(), "unavailable");
-        Failure::Gateway(match &state.status {
-            Status::Down { error, since } => format!(
-                "MCP server {} is unavailable ({error}, for {}s); the gateway keeps reconnecting",
-                self.name(),
-                since.elapsed().as_secs()
-            ),
-            Status::Starting => format!("MCP server {} is still starting", self.name()),
-            Status::Stopped => format!(
-                "MCP server {} was removed from the gateway config",
-                self.name()
-            ),
-            Status::Ready { .. } => format!("MCP server {} is reconnecting", self.name()),
-        })
+    fn lock_breaker(&self) -> std::sync::MutexGuard<'_, CircuitBreaker> {
+        self.breaker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forwards one request and waits for its result, relaying progress and
-    /// logs to the client while it runs.
+    fn set_status(&self, state: &mut State, status: Status) {
+        state.status = status;
+        self.status_changes.send_modify(|version| *version += 1);
+    }
+
+    /// Why the server cannot take calls now, in words for the caller.
+    pub fn unavailable_reason(&self) -> String {
+        let name = self.name();
+        match &self.read().status {
+            Status::Down { error, since } => format!(
+                "MCP server {name} is unavailable ({error}, for {}s); the gateway keeps reconnecting",
+                since.elapsed().as_secs()
+            ),
+            Status::Starting => format!("MCP server {name} is still starting"),
+            Status::Idle { .. } => format!("MCP server {name} is scaled to zero"),
+            Status::Stopped => format!("MCP server {name} was removed from the gateway config"),
+            Status::Ready { .. } => format!("MCP server {name} is reconnecting"),
+        }
+    }
+
+    fn unavailable(&self) -> Failure {
+        self.metrics.upstream_error(self.name(), "unavailable");
+        Failure::Unavailable(self.unavailable_reason())
+    }
+
+    fn circuit_message(&self, rejected: Rejected) -> String {
+        let name = self.name();
+        if rejected.retry_after.is_zero() {
+            return format!(
+                "MCP server {name} is failing: its circuit breaker is letting one trial call through and it has not answered yet; try again shortly"
+            );
+        }
+        let last = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let threshold = self.lock_breaker().settings().failure_threshold;
+        // Whole seconds, rounded up: "in 0s" would read as "now".
+        let wait = DurationSpec(Duration::from_secs(
+            rejected.retry_after.as_secs_f64().ceil() as u64,
+        ));
+        format!(
+            "MCP server {name} is failing: its circuit breaker opened after {threshold} consecutive failed calls (the last: {last}); the gateway refuses its calls for another {wait}, then lets one trial call through"
+        )
+    }
+
+    /// Passes the circuit breaker, or fails fast while it is open.
+    fn admit(&self) -> Result<Permit<'_>, Failure> {
+        let admitted = self.lock_breaker().try_acquire(Instant::now());
+        match admitted {
+            Ok(()) => Ok(Permit {
+                upstream: self,
+                settled: false,
+            }),
+            Err(rejected) => {
+                self.metrics.upstream_error(self.name(), "circuit_open");
+                Err(Failure::Unavailable(self.circuit_message(rejected)))
+            }
+        }
+    }
+
+    /// Makes sure a scale-to-zero server is connected, waking it and waiting
+    /// for it up to its wake timeout.
+    async fn wake(&self) -> Result<(), Failure> {
+        let Some(demand) = &self.demand else {
+            return Ok(());
+        };
+        self.needed();
+        let mut changes = self.status_changes.subscribe();
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + demand.settings.wake_timeout.0;
+        loop {
+            if matches!(self.read().status, Status::Ready { .. }) {
+                let waited = started.elapsed();
+                if waited > Duration::from_millis(10) {
+                    tracing::info!(
+                        server = self.name(),
+                        ms = waited.as_millis() as u64,
+                        "woken server answers"
+                    );
+                }
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return Err(self.unavailable()),
+                Err(_) => return Err(self.wake_timed_out(demand).await),
+            }
+        }
+    }
+
+    async fn wake_timed_out(&self, demand: &Demand) -> Failure {
+        self.metrics.upstream_error(self.name(), "wake_timeout");
+        let mut message = format!(
+            "MCP server {} did not answer within its wake timeout of {}",
+            self.name(),
+            demand.settings.wake_timeout
+        );
+        if let Status::Down { error, .. } = &self.read().status {
+            message.push_str(&format!(" (the last attempt: {error})"));
+        }
+        if let Some(error) = demand
+            .report_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            message.push_str(&format!("; {error}"));
+        }
+        if let Some(sink) = &demand.sink
+            && let Some(explained) = sink.explain(&self.spec).await
+        {
+            message.push_str(&format!("; {explained}"));
+        }
+        Failure::Unavailable(message)
+    }
+
+    /// Forwards one request through the circuit breaker, waking a
+    /// scale-to-zero server first, and waits for its result.
     async fn request(
+        &self,
+        request: ClientRequest,
+        downstream: Downstream,
+    ) -> Result<ServerResult, Failure> {
+        let permit = self.admit()?;
+        if let Err(failure) = self.wake().await {
+            permit.failed(&failure);
+            return Err(failure);
+        }
+        if !matches!(self.read().status, Status::Ready { .. }) {
+            // Known to be down: nothing was sent, so the breaker learns nothing.
+            return Err(self.unavailable());
+        }
+        let result = self.send(request, downstream).await;
+        permit.settle(&result);
+        if let Some(demand) = &self.demand {
+            // idleTTL counts from the end of the last call.
+            *demand.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        result
+    }
+
+    /// Sends one request and waits for its result, relaying progress and
+    /// logs to the client while it runs.
+    async fn send(
         &self,
         request: ClientRequest,
         downstream: Downstream,
@@ -330,7 +620,7 @@ impl Upstream {
             ServiceError::McpError(error) => Failure::Rpc(error),
             ServiceError::Timeout { timeout } => {
                 self.metrics.upstream_error(self.name(), "timeout");
-                Failure::Gateway(format!(
+                Failure::Unavailable(format!(
                     "MCP server {} did not answer within {}",
                     self.name(),
                     crate::config::DurationSpec(timeout)
@@ -338,7 +628,7 @@ impl Upstream {
             }
             ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
                 self.metrics.upstream_error(self.name(), "transport");
-                Failure::Gateway(format!(
+                Failure::Unavailable(format!(
                     "the connection to MCP server {} was lost during the call{}",
                     self.name(),
                     self.stderr_hint()
@@ -346,7 +636,7 @@ impl Upstream {
             }
             other => {
                 self.metrics.upstream_error(self.name(), "protocol");
-                Failure::Gateway(format!("MCP server {} failed: {other}", self.name()))
+                Failure::Unavailable(format!("MCP server {} failed: {other}", self.name()))
             }
         }
     }
@@ -628,6 +918,59 @@ fn tag_origin(request: &mut ServerRequest, origin: &RequestId) {
     }
 }
 
+/// A call the circuit breaker let through; its outcome must be recorded.
+/// Dropped unsettled (the caller went away), it frees a half-open trial slot.
+struct Permit<'a> {
+    upstream: &'a Upstream,
+    settled: bool,
+}
+
+impl Permit<'_> {
+    fn settle(self, result: &Result<ServerResult, Failure>) {
+        match result {
+            // An answer, even an error, shows the server works.
+            Ok(_) | Err(Failure::Rpc(_)) => self.succeeded(),
+            Err(failure @ Failure::Unavailable(_)) => self.failed(failure),
+            Err(Failure::Gateway(_)) => {}
+        }
+    }
+
+    fn succeeded(mut self) {
+        self.settled = true;
+        self.upstream.lock_breaker().record_success();
+    }
+
+    fn failed(mut self, failure: &Failure) {
+        self.settled = true;
+        if let Failure::Unavailable(why) | Failure::Gateway(why) = failure {
+            *self
+                .upstream
+                .last_failure
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = why.clone();
+        }
+        let mut breaker = self.upstream.lock_breaker();
+        let was_open = breaker.state(Instant::now()) != CircuitState::Closed;
+        breaker.record_failure(Instant::now());
+        if !was_open && breaker.state(Instant::now()) == CircuitState::Open {
+            tracing::warn!(
+                server = self.upstream.name(),
+                failures = breaker.consecutive_failures(),
+                reset_after = %DurationSpec(breaker.settings().reset_timeout),
+                "circuit breaker opened: calls fail fast until a trial call succeeds"
+            );
+        }
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.upstream.lock_breaker().release();
+        }
+    }
+}
+
 struct RouteGuard<'a> {
     upstream: &'a Upstream,
     request_id: RequestId,
@@ -811,78 +1154,106 @@ fn client_info() -> ClientConfig {
 type Client = RunningService<RoleClient, UpstreamClient>;
 
 async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Sync>) {
-    let mut backoff = Duration::from_millis(250);
+    let mut backoff = INITIAL_BACKOFF;
+    // A scale-to-zero server is probed once without waking it: if it runs
+    // already, its tools are known from the start. Probing a stdio server
+    // would start it, so those wait for their first call.
+    let mut probing = upstream.demand.is_some() && upstream.spec.transport != Transport::Stdio;
     loop {
+        if let Some(demand) = &upstream.demand
+            && !probing
+            && !demand.wanted_now()
+        {
+            go_idle(&upstream, &on_change).await;
+            tokio::select! {
+                _ = upstream.stop.cancelled() => break,
+                _ = demand.wanted.notified() => {}
+            }
+            backoff = INITIAL_BACKOFF;
+            continue;
+        }
+        let connect_timeout = if probing {
+            upstream.spec.connect_timeout.0.min(PROBE_TIMEOUT)
+        } else {
+            upstream.spec.connect_timeout.0
+        };
         let (events_tx, mut events) = mpsc::unbounded_channel();
         let attempt = tokio::select! {
             _ = upstream.stop.cancelled() => break,
-            attempt = tokio::time::timeout(upstream.spec.connect_timeout.0, connect(&upstream, events_tx)) => attempt,
+            attempt = tokio::time::timeout(connect_timeout, connect(&upstream, events_tx)) => attempt,
         };
-        let connected = match attempt {
-            Ok(Ok(client)) => Some(client),
-            Ok(Err(why)) => {
-                mark_down(&upstream, why, &on_change);
-                None
-            }
-            Err(_) => {
-                let why = format!(
-                    "no answer within the connect timeout of {}{}",
-                    upstream.spec.connect_timeout,
-                    upstream.stderr_hint()
-                );
-                mark_down(&upstream, why, &on_change);
-                None
-            }
-        };
-        if let Some(client) = connected {
-            match refresh(&upstream, client.peer()).await {
+        let failure = match attempt {
+            Ok(Ok(client)) => match refresh(&upstream, client.peer()).await {
                 Ok(changed) => {
-                    backoff = Duration::from_millis(250);
-                    upstream.metrics.set_upstream_up(upstream.name(), true);
-                    if let Status::Ready {
-                        protocol, server, ..
-                    } = upstream.status()
-                    {
-                        let (name, version) =
-                            server.map(|s| (s.name, s.version)).unwrap_or_default();
-                        tracing::info!(
-                            server = upstream.name(),
-                            protocol,
-                            upstream_name = name,
-                            upstream_version = version,
-                            "upstream connected"
-                        );
-                    }
-                    upstream.first_attempt.send_replace(true);
+                    backoff = INITIAL_BACKOFF;
+                    connected(&upstream);
                     if changed {
                         on_change();
                     }
                     upstream.resubscribe().await;
-                    let reason = follow(&upstream, client, &mut events, &on_change).await;
-                    if upstream.stop.is_cancelled() {
-                        break;
+                    match follow(&upstream, client, &mut events, &on_change).await {
+                        Ended::Stopped => break,
+                        Ended::Idle => {
+                            probing = false;
+                            continue;
+                        }
+                        Ended::Closed(reason) => reason,
                     }
-                    mark_down(&upstream, reason, &on_change);
                 }
                 Err(why) => {
                     let _ = client.cancel().await;
-                    mark_down(
-                        &upstream,
-                        format!("listing its tools, prompts and resources failed: {why}"),
-                        &on_change,
-                    );
+                    format!("listing its tools, prompts and resources failed: {why}")
                 }
-            }
+            },
+            Ok(Err(why)) => why,
+            Err(_) => format!(
+                "no answer within the connect timeout of {}{}",
+                DurationSpec(connect_timeout),
+                upstream.stderr_hint()
+            ),
+        };
+        if std::mem::take(&mut probing) {
+            tracing::debug!(server = upstream.name(), error = %failure, "scale-to-zero server not running");
+            continue;
         }
+        mark_down(&upstream, failure, &on_change);
+        // A call waiting for a woken server should not wait out a long backoff.
+        let waking = upstream.demand.as_ref().is_some_and(Demand::wanted_now);
+        let pause = if waking {
+            backoff.min(WAKING_BACKOFF)
+        } else {
+            backoff
+        };
         tokio::select! {
             _ = upstream.stop.cancelled() => break,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(pause) => {}
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
-    upstream.write().status = Status::Stopped;
-    upstream.write().peer = None;
+    {
+        let mut state = upstream.write();
+        upstream.set_status(&mut state, Status::Stopped);
+        state.peer = None;
+    }
     upstream.metrics.forget_upstream(upstream.name());
+    upstream.first_attempt.send_replace(true);
+}
+
+fn connected(upstream: &Upstream) {
+    upstream.metrics.set_upstream_up(upstream.name(), true);
+    if let Status::Ready {
+        protocol, server, ..
+    } = upstream.status()
+    {
+        let (name, version) = server.map(|s| (s.name, s.version)).unwrap_or_default();
+        tracing::info!(
+            server = upstream.name(),
+            protocol,
+            upstream_name = name,
+            upstream_version = version,
+            "upstream connected"
+        );
+    }
     upstream.first_attempt.send_replace(true);
 }
 
@@ -890,10 +1261,13 @@ fn mark_down(upstream: &Upstream, error: String, on_change: &Arc<dyn Fn() + Send
     tracing::warn!(server = upstream.name(), error = %error, "upstream unavailable");
     {
         let mut state = upstream.write();
-        state.status = Status::Down {
-            error,
-            since: Instant::now(),
-        };
+        upstream.set_status(
+            &mut state,
+            Status::Down {
+                error,
+                since: Instant::now(),
+            },
+        );
         state.peer = None;
     }
     upstream.metrics.set_upstream_up(upstream.name(), false);
@@ -904,13 +1278,114 @@ fn mark_down(upstream: &Upstream, error: String, on_change: &Arc<dyn Fn() + Send
     }
 }
 
+/// A scale-to-zero server without calls for its `idleTTL`: disconnected (its
+/// names stay listed), and whatever runs it told it may stop.
+async fn go_idle(upstream: &Upstream, on_change: &Arc<dyn Fn() + Send + Sync>) {
+    let was_running = {
+        let mut state = upstream.write();
+        let was_running = !matches!(state.status, Status::Idle { .. } | Status::Starting);
+        if !matches!(state.status, Status::Idle { .. }) {
+            upstream.set_status(
+                &mut state,
+                Status::Idle {
+                    since: Instant::now(),
+                },
+            );
+        }
+        state.peer = None;
+        was_running
+    };
+    upstream.metrics.set_upstream_up(upstream.name(), false);
+    // After a probe found it running, nothing was started for this gateway.
+    let called = upstream
+        .demand
+        .as_ref()
+        .is_some_and(|d| d.last_call().is_some());
+    if was_running && called {
+        tracing::info!(
+            server = upstream.name(),
+            "scale-to-zero server idle; disconnected"
+        );
+        if let Some(sink) = upstream.demand.as_ref().and_then(|d| d.sink.as_ref()) {
+            sink.idle(&upstream.spec).await;
+        }
+    }
+    if !upstream.first_attempt.send_replace(true) {
+        on_change();
+    }
+}
+
+/// Reports a scale-to-zero server's activity: at once when a call needs it
+/// after a quiet spell, then at most once per activity interval while calls
+/// keep coming, and once more after a burst so the last call is covered.
+async fn report_activity(upstream: Arc<Upstream>) {
+    let Some(demand) = &upstream.demand else {
+        return;
+    };
+    let Some(sink) = &demand.sink else {
+        return;
+    };
+    let interval = demand.settings.activity_interval();
+    let mut last_report: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = upstream.stop.cancelled() => return,
+            _ = demand.report.notified() => {}
+        }
+        // Reports follow calls; a call already covered by a report needs none.
+        while upstream.in_flight() > 0
+            || demand
+                .last_call()
+                .is_some_and(|call| last_report.is_none_or(|report| call >= report))
+        {
+            last_report = Some(Instant::now());
+            let outcome = sink.report(&upstream.spec).await;
+            demand.reports.fetch_add(1, Ordering::Relaxed);
+            if let Err(error) = &outcome {
+                tracing::warn!(server = upstream.name(), %error, "cannot report activity");
+            }
+            *demand
+                .report_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = outcome.err();
+            tokio::select! {
+                _ = upstream.stop.cancelled() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+}
+
+/// Resolves when a scale-to-zero server's last call ended `idleTTL` ago.
+async fn idle_deadline(upstream: &Upstream) {
+    let Some(demand) = &upstream.demand else {
+        return std::future::pending().await;
+    };
+    loop {
+        match demand.awake_until() {
+            Some(until) if until > Instant::now() => tokio::time::sleep_until(until.into()).await,
+            // A call longer than idleTTL still needs the server.
+            _ if upstream.in_flight() > 0 => tokio::time::sleep(Duration::from_secs(1)).await,
+            _ => return,
+        }
+    }
+}
+
+/// Why a connection ended.
+enum Ended {
+    Stopped,
+    /// A scale-to-zero server went idle and was disconnected.
+    Idle,
+    Closed(String),
+}
+
 /// Serves an established connection until it closes or the upstream stops.
 async fn follow(
     upstream: &Arc<Upstream>,
     client: Client,
     events: &mut mpsc::UnboundedReceiver<Event>,
     on_change: &Arc<dyn Fn() + Send + Sync>,
-) -> String {
+) -> Ended {
     let peer = client.peer().clone();
     let modern = upstream.read().modern;
     let wants_changes = {
@@ -953,13 +1428,18 @@ async fn follow(
             _ = upstream.stop.cancelled() => {
                 cancel.cancel();
                 let _ = closed.await;
-                return "stopped".into();
+                return Ended::Stopped;
+            }
+            _ = idle_deadline(upstream) => {
+                cancel.cancel();
+                let _ = closed.await;
+                return Ended::Idle;
             }
             reason = &mut closed => {
-                return match reason {
+                return Ended::Closed(match reason {
                     Ok(reason) => format!("the connection closed ({reason:?}){}", upstream.stderr_hint()),
                     Err(e) => format!("the connection task failed: {e}"),
-                };
+                });
             }
             Some(Event::ListChanged) = events.recv() => {
                 // Coalesce bursts of notifications into one refresh.
@@ -1049,11 +1529,16 @@ async fn refresh(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<bool, S
             Status::Ready { since, .. } if state.peer.is_some() => *since,
             _ => Instant::now(),
         };
-        state.status = Status::Ready {
-            protocol: peer_info.protocol_version.to_string(),
-            server: peer_info.server_info.clone(),
-            since,
-        };
+        // The peer first, so that a call woken by the status change finds it.
+        state.peer = Some(peer.clone());
+        upstream.set_status(
+            &mut state,
+            Status::Ready {
+                protocol: peer_info.protocol_version.to_string(),
+                server: peer_info.server_info.clone(),
+                since,
+            },
+        );
     }
     state.peer = Some(peer.clone());
     Ok(changed)
