@@ -16,9 +16,15 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+mod auth;
 mod routing;
+mod state;
 
+pub use auth::{
+    AccessDefault, AccessRule, AuthSettings, AuthorizationSettings, BearerTokens, OidcSettings,
+};
 pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, Strategy};
+pub use state::{Limit, REDIS_URL_ENV, RateLimits, RedisMode, RedisSettings};
 
 /// The only `apiVersion` this gateway reads.
 pub const API_VERSION: &str = "gateway.mcp-hangar.io/v1alpha1";
@@ -40,6 +46,15 @@ pub struct GatewayConfig {
     /// How names from upstream servers are exposed.
     #[serde(default, skip_serializing_if = "is_default")]
     pub naming: Naming,
+    /// Shared state for several replicas; in each replica's memory when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisSettings>,
+    /// Token-bucket rate limits per client and per tool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimits>,
+    /// Inbound authentication and per-item authorization; anyone may call when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthSettings>,
     /// Tools implemented by plain HTTP services (MCPTool).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
@@ -566,6 +581,9 @@ impl GatewayConfig {
             kind: Kind::GatewayConfig,
             gateway: GatewaySettings::default(),
             naming: Naming::default(),
+            redis: None,
+            rate_limit: None,
+            auth: None,
             tools: Vec::new(),
             prompts: Vec::new(),
             resources: Vec::new(),
@@ -645,6 +663,16 @@ impl GatewayConfig {
                 "naming.separator: `{}` may only contain A-Z a-z 0-9 _ - .",
                 self.naming.separator
             ));
+        }
+
+        if let Some(redis) = &self.redis {
+            redis.problems(&mut problems);
+        }
+        if let Some(limits) = &self.rate_limit {
+            limits.problems(&mut problems);
+        }
+        if let Some(auth) = &self.auth {
+            auth.problems(&mut problems);
         }
 
         let mut tool_names = HashSet::new();
@@ -939,11 +967,11 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("v1alpha1"), "{err}");
         let err = GatewayConfig::parse(
-            "apiVersion: gateway.mcp-hangar.io/v1alpha1\nkind: GatewayConfig\nredis: {url: x}\n",
+            "apiVersion: gateway.mcp-hangar.io/v1alpha1\nkind: GatewayConfig\ncache: {url: x}\n",
             "t",
         )
         .unwrap_err();
-        assert!(err.to_string().contains("redis"), "{err}");
+        assert!(err.to_string().contains("cache"), "{err}");
     }
 
     #[test]

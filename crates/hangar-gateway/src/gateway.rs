@@ -20,6 +20,7 @@ use crate::config::{ConfigError, GatewayConfig};
 use crate::declared::Declared;
 use crate::group::Group;
 use crate::metrics::Metrics;
+use crate::shared::Shared;
 use crate::upstream::{Status, Upstream};
 
 /// One config, applied.
@@ -45,6 +46,7 @@ struct Inner {
     rebuild: Mutex<()>,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
+    shared: Arc<Shared>,
     sessions: Mutex<Vec<(u64, Peer<RoleServer>)>>,
     changes: broadcast::Sender<Changes>,
     next_session: AtomicU64,
@@ -80,12 +82,17 @@ impl Gateway {
             groups: vec![],
             catalog: Arc::new(Catalog::default()),
         });
+        let shared = Shared::start(&config).map_err(|why| ConfigError::Invalid {
+            path: "startup".into(),
+            problems: vec![why],
+        })?;
         let gateway = Self {
             inner: Arc::new(Inner {
                 runtime: RwLock::new(empty),
                 rebuild: Mutex::new(()),
                 metrics,
                 http,
+                shared: Arc::new(shared),
                 sessions: Mutex::new(Vec::new()),
                 changes: broadcast::channel(64).0,
                 next_session: AtomicU64::new(1),
@@ -131,6 +138,10 @@ impl Gateway {
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
+    /// Sessions, events, discovery cache and rate limits shared with other replicas.
+    pub fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
 
     /// Replaces the config. Invalid configs are refused and the old one stays.
     pub fn apply(&self, config: GatewayConfig, origin: &str) -> Result<(), ConfigError> {
@@ -162,11 +173,12 @@ impl Gateway {
                 || before.allowed_origins != after.allowed_origins
                 || before.max_request_body_bytes != after.max_request_body_bytes
                 || before.session_idle_timeout != after.session_idle_timeout
-                || before.path != after.path)
+                || before.path != after.path
+                || old.config.redis != config.redis)
         {
             tracing::warn!(
-                "gateway.path, allowedHosts, allowedOrigins, maxRequestBodyBytes and sessionIdleTimeout \
-                 take effect when the gateway restarts; everything else is live"
+                "gateway.path, allowedHosts, allowedOrigins, maxRequestBodyBytes, sessionIdleTimeout \
+                 and redis take effect when the gateway restarts; everything else is live"
             );
         }
         let mut reusable: HashMap<&str, &Arc<Upstream>> =
@@ -189,6 +201,7 @@ impl Gateway {
                         self.inner.metrics.clone(),
                         self.inner.http.clone(),
                         self.inner.activity.clone(),
+                        self.inner.shared.discovery.clone(),
                         Arc::new(move || rebuild_from(&weak)),
                     ));
                 }

@@ -24,6 +24,7 @@ use rmcp::service::{NotificationContext, RequestContext, RoleServer, Subscriptio
 use rmcp::{ErrorData, ServerHandler};
 use tracing::Instrument;
 
+use crate::access::{Access, Caller, Kind};
 use crate::catalog::{Item, Lookup, PromptTarget, ResourceTarget, Route, ToolTarget, page};
 use crate::gateway::Gateway;
 use crate::upstream::{Downstream, Failure, Upstream};
@@ -55,6 +56,20 @@ impl GatewayHandler {
                 id,
                 log_level: Mutex::new(None),
             }),
+        }
+    }
+
+    /// What the request's caller may use, as the HTTP layer found.
+    fn access(&self, context: &RequestContext<RoleServer>) -> Arc<Access> {
+        let attached = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Arc<Access>>());
+        match attached {
+            Some(access) => access.clone(),
+            // Only requests that did not come through the HTTP layer lack it.
+            None if self.gateway.config().auth.is_some() => Arc::new(Access::nothing()),
+            None => Arc::new(Access::everything(Caller::default())),
         }
     }
 
@@ -169,6 +184,10 @@ impl GatewayHandler {
         params: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        let access = self.access(&context);
+        if !access.may_use(Kind::Tool, &params.name) {
+            return Err(access.denied(Kind::Tool, &params.name));
+        }
         let catalog = self.gateway.catalog();
         match catalog.tool(&params.name) {
             Lookup::Found(ToolTarget::Declared(tool)) => {
@@ -226,6 +245,10 @@ impl GatewayHandler {
         params: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
+        let access = self.access(&context);
+        if !access.may_use(Kind::Prompt, &params.name) {
+            return Err(access.denied(Kind::Prompt, &params.name));
+        }
         let catalog = self.gateway.catalog();
         match catalog.prompt(&params.name) {
             Lookup::Found(PromptTarget::Declared(prompt)) => prompt
@@ -264,6 +287,10 @@ impl GatewayHandler {
         params: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        let access = self.access(&context);
+        if !access.may_use(Kind::Resource, &params.uri) {
+            return Err(access.denied(Kind::Resource, &params.uri));
+        }
         let catalog = self.gateway.catalog();
         match catalog.resource(&params.uri) {
             Lookup::Found(ResourceTarget::Declared(resource)) => resource
@@ -298,6 +325,17 @@ impl GatewayHandler {
         mut params: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
+        let access = self.access(&context);
+        let referenced = match &params.r#ref {
+            Reference::Prompt(prompt) => Some((Kind::Prompt, prompt.name.as_str())),
+            Reference::Resource(template) => Some((Kind::Resource, template.uri.as_str())),
+            _ => None,
+        };
+        if let Some((kind, name)) = referenced
+            && !access.may_use(kind, name)
+        {
+            return Err(access.denied(kind, name));
+        }
         let catalog = self.gateway.catalog();
         let route = match &mut params.r#ref {
             Reference::Prompt(prompt) => match catalog.prompt(&prompt.name) {
@@ -336,7 +374,15 @@ impl GatewayHandler {
         }
     }
 
-    fn resource_owner(&self, uri: &str) -> Result<Option<Route>, ErrorData> {
+    fn resource_owner(
+        &self,
+        uri: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<Option<Route>, ErrorData> {
+        let access = self.access(context);
+        if !access.may_use(Kind::Resource, uri) {
+            return Err(access.denied(Kind::Resource, uri));
+        }
         match self.gateway.catalog().resource(uri) {
             Lookup::Found(ResourceTarget::Upstream(route)) => Ok(Some(route)),
             // Declared resources never change while a config is loaded; a reload says so via list_changed.
@@ -563,7 +609,9 @@ impl ServerHandler for GatewayHandler {
             self.gateway.discover_idle_servers();
             let catalog = self.gateway.catalog();
             let size = self.gateway.config().gateway.page_size as usize;
-            let (tools, next) = page(catalog.tools(), cursor(&request), size)?;
+            let access = self.access(&context);
+            let tools = visible(catalog.tools(), &access, Kind::Tool, |t| &t.name);
+            let (tools, next) = page(&tools, cursor(&request), size)?;
             let mut result = ListToolsResult::with_all_items(tools);
             result.next_cursor = next;
             Ok(result)
@@ -590,7 +638,9 @@ impl ServerHandler for GatewayHandler {
             self.gateway.discover_idle_servers();
             let catalog = self.gateway.catalog();
             let size = self.gateway.config().gateway.page_size as usize;
-            let (prompts, next) = page(catalog.prompts(), cursor(&request), size)?;
+            let access = self.access(&context);
+            let prompts = visible(catalog.prompts(), &access, Kind::Prompt, |p| &p.name);
+            let (prompts, next) = page(&prompts, cursor(&request), size)?;
             let mut result = ListPromptsResult::with_all_items(prompts);
             result.next_cursor = next;
             Ok(result)
@@ -617,7 +667,9 @@ impl ServerHandler for GatewayHandler {
             self.gateway.discover_idle_servers();
             let catalog = self.gateway.catalog();
             let size = self.gateway.config().gateway.page_size as usize;
-            let (resources, next) = page(catalog.resources(), cursor(&request), size)?;
+            let access = self.access(&context);
+            let resources = visible(catalog.resources(), &access, Kind::Resource, |r| &r.uri);
+            let (resources, next) = page(&resources, cursor(&request), size)?;
             let mut result = ListResourcesResult::with_all_items(resources);
             result.next_cursor = next;
             Ok(result)
@@ -631,7 +683,9 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, ErrorData> {
         self.observe("resources/templates/list", &context, async {
-            let templates = self.gateway.catalog().templates();
+            let access = self.access(&context);
+            let mut templates = self.gateway.catalog().templates();
+            templates.retain(|t| access.may_use(Kind::Resource, &t.uri_template));
             let size = self.gateway.config().gateway.page_size as usize;
             let (templates, next) = page(&templates, cursor(&request), size)?;
             let mut result = ListResourceTemplatesResult::with_all_items(templates);
@@ -691,7 +745,7 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.observe("resources/subscribe", &context, async {
-            match self.resource_owner(&request.uri)? {
+            match self.resource_owner(&request.uri, &context)? {
                 Some(route) => match route.subscription_holder() {
                     Some(upstream) => upstream
                         .subscribe(request.uri.clone(), self.session.id, context.peer.clone())
@@ -719,7 +773,7 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<(), ErrorData> {
         self.observe("resources/unsubscribe", &context, async {
             for upstream in self
-                .resource_owner(&request.uri)?
+                .resource_owner(&request.uri, &context)?
                 .map(|route| route.subscription_holders())
                 .unwrap_or_default()
             {
@@ -775,6 +829,26 @@ impl ServerHandler for GatewayHandler {
                 }
             }
         }
+    }
+}
+
+/// The items a caller may see, borrowed when that is all of them.
+fn visible<'a, T: Clone>(
+    items: &'a [T],
+    access: &Access,
+    kind: Kind,
+    name: impl Fn(&T) -> &str,
+) -> Cow<'a, [T]> {
+    if access.everything_visible() {
+        Cow::Borrowed(items)
+    } else {
+        Cow::Owned(
+            items
+                .iter()
+                .filter(|i| access.may_use(kind, name(i)))
+                .cloned()
+                .collect(),
+        )
     }
 }
 

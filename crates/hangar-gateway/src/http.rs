@@ -1,5 +1,7 @@
-//! The HTTP face of the gateway: MCP at `/mcp`, plus `/metrics`, `/healthz`
-//! and `/readyz`, with a correlation id and metrics on every request.
+//! The HTTP face of the gateway: MCP at `/mcp`, plus `/metrics`, `/healthz`,
+//! `/readyz` and, when clients must authenticate, the protected-resource
+//! metadata at `/.well-known/oauth-protected-resource`, with a correlation id
+//! and metrics on every request.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,8 +17,10 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::gatekeeper::{Gatekeeper, authenticate, guard, metadata};
 use crate::gateway::Gateway;
 use crate::handler::{CorrelationId, GatewayHandler};
+use crate::shared::manager::ReplicaSessions;
 
 /// The Streamable HTTP transport settings the config asks for.
 fn transport_config(gateway: &Gateway, cancel: CancellationToken) -> StreamableHttpServerConfig {
@@ -73,22 +77,45 @@ fn origins_for_host(host: &str) -> Vec<String> {
 /// The whole HTTP application.
 pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
     let settings = gateway.config().gateway.clone();
+    let shared = gateway.shared().clone();
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.channel_capacity = 64;
+    // With Redis this only frees this replica's copy; Redis expires the session itself.
     sessions.session_config.keep_alive = Some(settings.session_idle_timeout.0);
-    let sessions = Arc::new(sessions);
+    if let Some(events) = &shared.events {
+        sessions = sessions.with_event_store(events.clone());
+    }
+    let sessions = Arc::new(ReplicaSessions(sessions));
     let factory_gateway = gateway.clone();
+    let mut transport = transport_config(&gateway, cancel);
+    if let Some(store) = &shared.session_store {
+        transport.session_store = Some(store.clone());
+    }
     let mcp = StreamableHttpService::new(
         move || Ok(GatewayHandler::new(factory_gateway.clone())),
-        sessions,
-        transport_config(&gateway, cancel),
+        sessions.clone(),
+        transport,
     );
     let limit = usize::try_from(settings.max_request_body_bytes).unwrap_or(usize::MAX);
+    let keeper = Gatekeeper::new(gateway.clone(), sessions, limit);
     let mcp = tower::ServiceBuilder::new()
+        .layer(axum::middleware::from_fn_with_state(
+            keeper.clone(),
+            authenticate,
+        ))
         .layer(axum::middleware::from_fn_with_state(limit, check_jsonrpc))
+        .layer(axum::middleware::from_fn_with_state(keeper.clone(), guard))
         .service(mcp);
+    let well_known = Router::new()
+        .route("/.well-known/oauth-protected-resource", get(metadata))
+        .route(
+            "/.well-known/oauth-protected-resource/{*path}",
+            get(metadata),
+        )
+        .with_state(keeper);
     Router::new()
         .route_service(&settings.path, mcp)
+        .merge(well_known)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -100,6 +127,9 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
 }
 
 async fn metrics(State(gateway): State<Gateway>) -> impl IntoResponse {
+    if let Some(link) = &gateway.shared().link {
+        gateway.metrics().set_redis_up(link.is_up());
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -110,7 +140,9 @@ async fn metrics(State(gateway): State<Gateway>) -> impl IntoResponse {
 }
 
 async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
-    let (ready, detail) = gateway.readiness();
+    let (ready, mut detail) = gateway.readiness();
+    // Reported, not a reason to be unready: stateless traffic works without it.
+    detail["sharedState"] = gateway.shared().status().await;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -333,7 +365,9 @@ pub async fn serve(
     cancel: CancellationToken,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let app = router(gateway, cancel.child_token());
+    let app = router(gateway, cancel.child_token())
+        // Per-client rate limits need the caller's address when there is no token.
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let shutdown = cancel.clone();
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await });

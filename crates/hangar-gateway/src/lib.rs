@@ -9,20 +9,25 @@
 //! - [`group`]: balancing and failover across a group's member servers.
 //! - [`activity`]: waking scale-to-zero servers (the MCPServer annotation, or local processes).
 //! - [`http`]: `/mcp`, `/metrics`, `/healthz`, `/readyz`.
+//! - [`shared`]: state shared by replicas (sessions, events, discovery cache, rate limits), in memory or Redis.
 //! - [`cli`]: `hangar gateway` and `hangar bridge`.
 
+pub mod access;
 pub mod activity;
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod compile;
 pub mod config;
 pub mod declared;
+pub mod gatekeeper;
 pub mod gateway;
 pub mod group;
 pub mod handler;
 pub mod http;
 pub mod metrics;
 pub mod reload;
+pub mod shared;
 pub mod sse_client;
 pub mod up;
 pub mod upstream;

@@ -62,6 +62,13 @@ pub struct Metrics {
     upstream_up: Family<ServerLabel, Gauge>,
     catalog_items: Family<KindLabel, Gauge>,
     reloads: Family<OutcomeLabel, Counter>,
+    rejected: Family<ReasonLabel, Counter>,
+    redis_up: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: String,
 }
 
 impl Default for Metrics {
@@ -123,6 +130,18 @@ impl Metrics {
             "Config reloads, by outcome",
             reloads.clone(),
         );
+        let rejected = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "mcp_rejected",
+            "Requests to /mcp refused before reaching MCP, by reason (unauthenticated, auth_unavailable, forbidden, rate_limited, sessions_unavailable)",
+            rejected.clone(),
+        );
+        let redis_up = Gauge::default();
+        registry.register(
+            "redis_up",
+            "1 while the shared-state Redis answers (only with a redis section)",
+            redis_up.clone(),
+        );
         Self {
             registry,
             requests,
@@ -133,7 +152,21 @@ impl Metrics {
             upstream_up,
             catalog_items,
             reloads,
+            rejected,
+            redis_up,
         }
+    }
+
+    pub fn rejected(&self, reason: &str) {
+        self.rejected
+            .get_or_create(&ReasonLabel {
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn set_redis_up(&self, up: bool) {
+        self.redis_up.set(i64::from(up));
     }
 
     pub fn observe_request(&self, method: &str, ok: bool, seconds: f64) {

@@ -47,6 +47,7 @@ use crate::config::{
 };
 use crate::declared::error_chain;
 use crate::metrics::Metrics;
+use crate::shared::discovery::DiscoveryCache;
 
 /// Everything an upstream offers, as last listed.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -167,6 +168,8 @@ pub struct Upstream {
     last_failure: Mutex<String>,
     /// Present for scale-to-zero servers.
     demand: Option<Demand>,
+    /// Lists shared with other replicas, when there is Redis.
+    discovery: Option<Arc<DiscoveryCache>>,
 }
 
 /// When a scale-to-zero server is needed, and who starts it.
@@ -210,6 +213,10 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 impl Upstream {
     /// Creates the upstream and starts connecting; `on_change` runs whenever its listing changes.
     /// `activity` starts and keeps running scale-to-zero servers (see [`crate::activity`]).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each is a separate collaborator the supervisor needs"
+    )]
     pub fn start(
         spec: ServerSpec,
         prefix: String,
@@ -217,6 +224,7 @@ impl Upstream {
         metrics: Arc<Metrics>,
         http: reqwest::Client,
         activity: Option<Arc<dyn ActivitySink>>,
+        discovery: Option<Arc<DiscoveryCache>>,
         on_change: Arc<dyn Fn() + Send + Sync>,
     ) -> Arc<Self> {
         let demand = spec.scale_to_zero.clone().map(|settings| Demand {
@@ -250,6 +258,7 @@ impl Upstream {
             first_attempt: tokio::sync::watch::Sender::new(false),
             metrics,
             http,
+            discovery,
         });
         tokio::spawn(supervise(upstream.clone(), on_change));
         if upstream
@@ -1183,7 +1192,7 @@ async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Syn
             attempt = tokio::time::timeout(connect_timeout, connect(&upstream, events_tx)) => attempt,
         };
         let failure = match attempt {
-            Ok(Ok(client)) => match refresh(&upstream, client.peer()).await {
+            Ok(Ok(client)) => match refresh(&upstream, client.peer(), Lists::Cached).await {
                 Ok(changed) => {
                     backoff = INITIAL_BACKOFF;
                     connected(&upstream);
@@ -1475,7 +1484,10 @@ async fn refresh_and_announce(
     peer: &Peer<RoleClient>,
     on_change: &Arc<dyn Fn() + Send + Sync>,
 ) {
-    match refresh(upstream, peer).await {
+    if let Some(cache) = &upstream.discovery {
+        cache.invalidate(&upstream.spec).await;
+    }
+    match refresh(upstream, peer, Lists::Fresh).await {
         Ok(true) => on_change(),
         Ok(false) => {}
         Err(e) => {
@@ -1484,10 +1496,43 @@ async fn refresh_and_announce(
     }
 }
 
+/// Where [`refresh`] takes the lists from.
+enum Lists {
+    /// The discovery cache when it has them, else the server.
+    Cached,
+    /// The server (it announced a change).
+    Fresh,
+}
+
 /// Lists everything (all pages); returns whether the listing changed.
-async fn refresh(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<bool, String> {
+async fn refresh(
+    upstream: &Upstream,
+    peer: &Peer<RoleClient>,
+    lists: Lists,
+) -> Result<bool, String> {
+    let cached = match (&upstream.discovery, lists) {
+        (Some(cache), Lists::Cached) => cache.load(&upstream.spec).await,
+        _ => None,
+    };
+    let listing = match cached {
+        Some(listing) => {
+            tracing::debug!(server = upstream.name(), "lists from the discovery cache");
+            listing
+        }
+        None => {
+            let listing = list(upstream, peer).await?;
+            if let Some(cache) = &upstream.discovery {
+                cache.store(&upstream.spec, &listing).await;
+            }
+            listing
+        }
+    };
+    Ok(apply_listing(upstream, peer, listing))
+}
+
+async fn list(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<Listing, String> {
     let capabilities = upstream.read().capabilities.clone();
-    let listing = tokio::time::timeout(upstream.timeout, async {
+    tokio::time::timeout(upstream.timeout, async {
         let mut listing = Listing::default();
         if capabilities.tools.is_some() {
             listing.tools = peer
@@ -1519,7 +1564,10 @@ async fn refresh(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<bool, S
             "no answer within {}",
             crate::config::DurationSpec(upstream.timeout)
         )
-    })??;
+    })?
+}
+
+fn apply_listing(upstream: &Upstream, peer: &Peer<RoleClient>, listing: Listing) -> bool {
     let mut state = upstream.write();
     let changed = state.listing.as_deref() != Some(&listing);
     state.listing = Some(Arc::new(listing));
@@ -1541,7 +1589,7 @@ async fn refresh(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<bool, S
         );
     }
     state.peer = Some(peer.clone());
-    Ok(changed)
+    changed
 }
 
 async fn connect(

@@ -26,10 +26,16 @@
 //! ```
 //!
 //! The binaries come from `scripts/test-deps.sh kube`; see [`tools`].
+//!
+//! # Redis
+//!
+//! [`redis::RedisServer`] and [`redis::RedisCluster`] run real `redis-server`s
+//! on free ports, which tests can stop and restart.
 
 mod certs;
 mod plane;
 mod process;
+pub mod redis;
 pub mod tools;
 
 pub use plane::{ControlPlane, Identity, shared};

@@ -110,6 +110,16 @@ impl Instance {
         Ok(())
     }
 
+    /// Kills and reaps the named child (as a crash would), keeping its directory.
+    pub(crate) fn kill(&self, name: &str) {
+        let mut children = lock(&self.children);
+        if let Some(index) = children.iter().position(|(n, _)| *n == name) {
+            let (_, mut child) = children.remove(index);
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// The exit status of the named child if it has exited.
     pub(crate) fn exited(&self, name: &str) -> Option<ExitStatus> {
         let mut children = lock(&self.children);

@@ -1,0 +1,169 @@
+//! Config sections for state shared by the gateway's replicas: where it lives
+//! (`redis`) and the rate limits enforced with it (`rateLimit`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{DurationSpec, check_tool_name, is_default};
+
+/// The environment variable the operator puts the Redis URL in.
+pub const REDIS_URL_ENV: &str = "HANGAR_REDIS_URL";
+
+/// Redis holding legacy sessions, their SSE events, the discovery cache and
+/// rate-limit buckets, so that replicas share them. Without this section all
+/// of that stays in each replica's memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://` or `rediss://` URL; for a Cluster, any one node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The gateway's environment variable holding the URL (it may carry a password).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url_from_env: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub mode: RedisMode,
+    /// Prefix of every key, so several gateways can share one Redis.
+    #[serde(default = "default_key_prefix")]
+    pub key_prefix: String,
+    /// How long a federated server's tool, prompt and resource lists stay cached.
+    #[serde(default = "default_discovery_ttl")]
+    pub discovery_ttl: DurationSpec,
+    /// Longest a Redis command may take before Redis counts as unreachable.
+    #[serde(default = "default_redis_timeout")]
+    pub timeout: DurationSpec,
+}
+
+fn default_key_prefix() -> String {
+    "hangar:".into()
+}
+fn default_discovery_ttl() -> DurationSpec {
+    DurationSpec(Duration::from_secs(300))
+}
+fn default_redis_timeout() -> DurationSpec {
+    DurationSpec(Duration::from_secs(2))
+}
+
+impl RedisSettings {
+    /// A standalone Redis at `url` with default settings.
+    pub fn at(url: impl Into<String>) -> Self {
+        Self {
+            url: Some(url.into()),
+            url_from_env: None,
+            mode: RedisMode::Standalone,
+            key_prefix: default_key_prefix(),
+            discovery_ttl: default_discovery_ttl(),
+            timeout: default_redis_timeout(),
+        }
+    }
+
+    /// The URL, read from the environment when asked to.
+    pub fn resolve_url(&self) -> Result<String, String> {
+        match (&self.url, &self.url_from_env) {
+            (Some(url), None) => Ok(url.clone()),
+            (None, Some(var)) => std::env::var(var)
+                .map_err(|_| format!("redis.urlFromEnv: environment variable {var} is not set")),
+            _ => Err("redis: set exactly one of url and urlFromEnv".into()),
+        }
+    }
+
+    pub(super) fn problems(&self, problems: &mut Vec<String>) {
+        if self.url.is_some() == self.url_from_env.is_some() {
+            problems.push("redis: set exactly one of url and urlFromEnv".into());
+        }
+        if let Some(url) = &self.url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            problems.push("redis.url: must start with redis:// or rediss://".into());
+        }
+        if self.discovery_ttl.0.is_zero() {
+            problems.push("redis.discoveryTtl: must be longer than 0".into());
+        }
+        if self.timeout.0.is_zero() {
+            problems.push("redis.timeout: must be longer than 0".into());
+        }
+    }
+}
+
+/// Redis topologies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RedisMode {
+    #[default]
+    Standalone,
+    /// Redis Cluster: the URL names one node, the others are discovered.
+    Cluster,
+}
+
+/// Token-bucket rate limits. With `redis` they hold for all replicas together;
+/// otherwise (and while Redis is unreachable) for each replica on its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimits {
+    /// Requests per client identity: the token's subject, else the client's address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_client: Option<Limit>,
+    /// `tools/call` requests per tool, all clients together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_tool: Option<Limit>,
+    /// Limits for particular tools (by the name clients see), replacing `perTool` for them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tools: BTreeMap<String, Limit>,
+}
+
+impl RateLimits {
+    /// The limit on calls of `tool`, if any.
+    pub fn for_tool(&self, tool: &str) -> Option<&Limit> {
+        self.tools.get(tool).or(self.per_tool.as_ref())
+    }
+
+    pub(super) fn problems(&self, problems: &mut Vec<String>) {
+        if let Some(limit) = &self.per_client {
+            limit.problems("rateLimit.perClient", problems);
+        }
+        if let Some(limit) = &self.per_tool {
+            limit.problems("rateLimit.perTool", problems);
+        }
+        for (tool, limit) in &self.tools {
+            if let Err(why) = check_tool_name(tool) {
+                problems.push(format!("rateLimit.tools.{tool}: {why}"));
+            }
+            limit.problems(&format!("rateLimit.tools.{tool}"), problems);
+        }
+    }
+}
+
+/// `requests` per `period`: a bucket of `requests` tokens refilled evenly over `period`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Limit {
+    #[schemars(range(min = 1))]
+    pub requests: u32,
+    #[serde(default = "default_period")]
+    pub period: DurationSpec,
+}
+
+fn default_period() -> DurationSpec {
+    DurationSpec(Duration::from_secs(60))
+}
+
+impl Limit {
+    pub fn new(requests: u32, period: Duration) -> Self {
+        Self {
+            requests,
+            period: DurationSpec(period),
+        }
+    }
+
+    fn problems(&self, at: &str, problems: &mut Vec<String>) {
+        if self.requests == 0 {
+            problems.push(format!("{at}.requests: must be at least 1"));
+        }
+        if self.period.0.is_zero() {
+            problems.push(format!("{at}.period: must be longer than 0"));
+        }
+    }
+}

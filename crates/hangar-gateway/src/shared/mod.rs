@@ -1,0 +1,88 @@
+//! State the gateway's replicas share: legacy sessions and their SSE events,
+//! the discovery cache, and rate-limit buckets. In each replica's memory by
+//! default; in Redis (a single node or a Cluster) when the config has a
+//! `redis` section.
+//!
+//! When Redis is unreachable, stateless (2026-07-28) requests are unaffected:
+//! rate limits fall back to per-replica buckets and upstreams are listed
+//! directly. Session-based requests are refused with a clear error (HTTP 503),
+//! since no replica can tell whether their session exists; all of it resumes
+//! by itself when Redis answers again.
+
+pub mod discovery;
+pub mod events;
+pub mod link;
+pub mod manager;
+pub mod ratelimit;
+pub mod sessions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::GatewayConfig;
+use discovery::DiscoveryCache;
+use events::RedisEvents;
+use link::RedisLink;
+use ratelimit::RateLimiter;
+use sessions::{MemorySessions, RedisSessions, Sessions};
+
+/// Shared state as this replica sees it. Built once at startup: the `redis`
+/// section and the session idle timeout take effect when the gateway restarts.
+pub struct Shared {
+    pub link: Option<Arc<RedisLink>>,
+    pub sessions: Arc<Sessions>,
+    /// For rmcp's restore of sessions begun on other replicas.
+    pub session_store: Option<Arc<RedisSessions>>,
+    /// SSE events of session streams, for `Last-Event-ID` on any replica.
+    pub events: Option<Arc<RedisEvents>>,
+    pub discovery: Option<Arc<DiscoveryCache>>,
+    pub rate: RateLimiter,
+    pub idle: Duration,
+}
+
+impl Shared {
+    /// Starts connecting to Redis when the config asks for it.
+    pub fn start(config: &GatewayConfig) -> Result<Self, String> {
+        let idle = config.gateway.session_idle_timeout.0;
+        let Some(settings) = &config.redis else {
+            return Ok(Self {
+                link: None,
+                sessions: Arc::new(Sessions::Memory(MemorySessions::new(idle))),
+                session_store: None,
+                events: None,
+                discovery: None,
+                rate: RateLimiter::new(None),
+                idle,
+            });
+        };
+        let link = RedisLink::start(settings)?;
+        let store = Arc::new(RedisSessions::new(link.clone(), idle));
+        Ok(Self {
+            sessions: Arc::new(Sessions::Redis(RedisSessions::new(link.clone(), idle))),
+            session_store: Some(store),
+            events: Some(Arc::new(RedisEvents::new(link.clone(), idle))),
+            discovery: Some(Arc::new(DiscoveryCache::new(
+                link.clone(),
+                settings.discovery_ttl.0,
+            ))),
+            rate: RateLimiter::new(Some(link.clone())),
+            link: Some(link),
+            idle,
+        })
+    }
+
+    /// For `/readyz`: where shared state lives and whether it is reachable now.
+    pub async fn status(&self) -> serde_json::Value {
+        if let Some(link) = &self.link {
+            link.probe().await;
+        }
+        match &self.link {
+            None => serde_json::json!({"store": "memory"}),
+            Some(link) => {
+                let mut status = link.status();
+                status["store"] = "redis".into();
+                status
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! Legacy (session-based) sessions shared by all replicas.
+//!
+//! rmcp keeps a session's live state (its handler, open streams) in the
+//! replica that runs it, and restores a session it does not know from a
+//! [`SessionStore`] by replaying the client's `initialize`. This store keeps
+//! that `initialize` in Redis, plus the caller the session belongs to. Redis
+//! decides whether a session exists: its key expires after the idle timeout
+//! and every request pushes the expiry out, whichever replica serves it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rmcp::transport::streamable_http_server::session::{
+    SessionState, SessionStore, SessionStoreError,
+};
+
+use super::link::{RedisLink, Unavailable};
+
+/// What a request learns about the session it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// The session exists; `owner` is the caller that began it, when it was authenticated.
+    Live { owner: Option<String> },
+    /// Expired, closed, or never begun.
+    Gone,
+}
+
+/// Session bookkeeping in memory (one replica) or in Redis (all replicas).
+pub enum Sessions {
+    Memory(MemorySessions),
+    Redis(RedisSessions),
+}
+
+impl Sessions {
+    /// Pushes the idle expiry out and tells who owns the session.
+    pub async fn check(&self, id: &str) -> Result<SessionCheck, Unavailable> {
+        match self {
+            Sessions::Memory(memory) => Ok(memory.check(id)),
+            Sessions::Redis(redis) => redis.check(id).await,
+        }
+    }
+
+    /// Records the caller a new session belongs to.
+    pub async fn bind(&self, id: &str, owner: &str) -> Result<(), Unavailable> {
+        match self {
+            Sessions::Memory(memory) => {
+                memory.bind(id, owner);
+                Ok(())
+            }
+            Sessions::Redis(redis) => redis.bind(id, owner).await,
+        }
+    }
+}
+
+/// Owners of this replica's sessions (rmcp keeps the sessions themselves).
+pub struct MemorySessions {
+    idle: Duration,
+    owners: Mutex<HashMap<String, (String, Instant)>>,
+}
+
+impl MemorySessions {
+    pub fn new(idle: Duration) -> Self {
+        Self {
+            idle,
+            owners: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn check(&self, id: &str) -> SessionCheck {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let owner = owners.get_mut(id).map(|(owner, seen)| {
+            *seen = Instant::now();
+            owner.clone()
+        });
+        // rmcp answers unknown sessions itself; here a session is only ever "live".
+        SessionCheck::Live { owner }
+    }
+
+    fn bind(&self, id: &str, owner: &str) {
+        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let idle = self.idle;
+        owners.retain(|_, (_, seen)| seen.elapsed() < idle);
+        owners.insert(id.to_string(), (owner.to_string(), Instant::now()));
+    }
+}
+
+/// Sessions in Redis: one hash per session, `state` (the `initialize`
+/// parameters) and `owner`, expiring after the idle timeout.
+pub struct RedisSessions {
+    link: Arc<RedisLink>,
+    idle: Duration,
+    check: redis::Script,
+}
+
+/// Extends a live session's expiry and returns its owner ("" when none), or nil when gone.
+const CHECK_SCRIPT: &str = r"
+if redis.call('PEXPIRE', KEYS[1], ARGV[1]) == 1 then
+  return redis.call('HGET', KEYS[1], 'owner') or ''
+end
+return false
+";
+
+impl RedisSessions {
+    pub fn new(link: Arc<RedisLink>, idle: Duration) -> Self {
+        Self {
+            link,
+            idle,
+            check: redis::Script::new(CHECK_SCRIPT),
+        }
+    }
+
+    fn key(&self, id: &str) -> String {
+        self.link.key(&format!("session:{id}"))
+    }
+
+    fn idle_ms(&self) -> u64 {
+        u64::try_from(self.idle.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn check(&self, id: &str) -> Result<SessionCheck, Unavailable> {
+        let key = self.key(id);
+        let ms = self.idle_ms();
+        let owner: Option<String> = self
+            .link
+            .run(async |conn| self.check.key(&key).arg(ms).invoke_async(conn).await)
+            .await?;
+        Ok(match owner {
+            None => SessionCheck::Gone,
+            Some(owner) if owner.is_empty() => SessionCheck::Live { owner: None },
+            Some(owner) => SessionCheck::Live { owner: Some(owner) },
+        })
+    }
+
+    async fn bind(&self, id: &str, owner: &str) -> Result<(), Unavailable> {
+        let key = self.key(id);
+        let ms = self.idle_ms();
+        self.link
+            .run(async |conn| {
+                redis::pipe()
+                    .hset(&key, "owner", owner)
+                    .ignore()
+                    .pexpire(&key, ms as i64)
+                    .ignore()
+                    .query_async::<()>(conn)
+                    .await
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for RedisSessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let key = self.key(session_id);
+        let state: Option<String> = self
+            .link
+            .run(async |conn| {
+                redis::cmd("HGET")
+                    .arg(&key)
+                    .arg("state")
+                    .query_async(conn)
+                    .await
+            })
+            .await?;
+        match state {
+            None => Ok(None),
+            Some(text) => Ok(Some(serde_json::from_str(&text).map_err(|e| {
+                format!("session {session_id} in Redis is not a session this gateway wrote: {e}")
+            })?)),
+        }
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let key = self.key(session_id);
+        let text = serde_json::to_string(state)?;
+        let ms = self.idle_ms();
+        self.link
+            .run(async |conn| {
+                redis::pipe()
+                    .hset(&key, "state", &text)
+                    .ignore()
+                    .pexpire(&key, ms as i64)
+                    .ignore()
+                    .query_async::<()>(conn)
+                    .await
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        let key = self.key(session_id);
+        self.link
+            .run(async |conn| redis::cmd("DEL").arg(&key).query_async::<()>(conn).await)
+            .await?;
+        Ok(())
+    }
+}
