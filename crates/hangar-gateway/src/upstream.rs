@@ -1168,6 +1168,8 @@ async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Syn
     // already, its tools are known from the start. Probing a stdio server
     // would start it, so those wait for their first call.
     let mut probing = upstream.demand.is_some() && upstream.spec.transport != Transport::Stdio;
+    // A woken server refuses connections until it has started: expected, not worth a warning.
+    let mut starting = false;
     loop {
         if let Some(demand) = &upstream.demand
             && !probing
@@ -1179,6 +1181,7 @@ async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Syn
                 _ = demand.wanted.notified() => {}
             }
             backoff = INITIAL_BACKOFF;
+            starting = true;
             continue;
         }
         let connect_timeout = if probing {
@@ -1195,6 +1198,7 @@ async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Syn
             Ok(Ok(client)) => match refresh(&upstream, client.peer(), Lists::Cached).await {
                 Ok(changed) => {
                     backoff = INITIAL_BACKOFF;
+                    starting = false;
                     connected(&upstream);
                     if changed {
                         on_change();
@@ -1225,7 +1229,10 @@ async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() + Send + Syn
             tracing::debug!(server = upstream.name(), error = %failure, "scale-to-zero server not running");
             continue;
         }
-        mark_down(&upstream, failure, &on_change);
+        if starting {
+            tracing::debug!(server = upstream.name(), error = %failure, "woken server not answering yet");
+        }
+        mark_down(&upstream, failure, !starting, &on_change);
         // A call waiting for a woken server should not wait out a long backoff.
         let waking = upstream.demand.as_ref().is_some_and(Demand::wanted_now);
         let pause = if waking {
@@ -1266,8 +1273,15 @@ fn connected(upstream: &Upstream) {
     upstream.first_attempt.send_replace(true);
 }
 
-fn mark_down(upstream: &Upstream, error: String, on_change: &Arc<dyn Fn() + Send + Sync>) {
-    tracing::warn!(server = upstream.name(), error = %error, "upstream unavailable");
+fn mark_down(
+    upstream: &Upstream,
+    error: String,
+    warn: bool,
+    on_change: &Arc<dyn Fn() + Send + Sync>,
+) {
+    if warn {
+        tracing::warn!(server = upstream.name(), error = %error, "upstream unavailable");
+    }
     {
         let mut state = upstream.write();
         upstream.set_status(

@@ -211,6 +211,24 @@ pub static CONTROLLERS: &[Controller] = &[
                 resources: &["poddisruptionbudgets"],
                 verbs: OWNED,
             },
+            // Gateways serving MCPServers with replicas: 0 wake them: their pods
+            // get an account, a Role and a binding for exactly that.
+            Rule {
+                group: "",
+                resources: &["serviceaccounts"],
+                verbs: OWNED,
+            },
+            Rule {
+                group: "rbac.authorization.k8s.io",
+                resources: &["roles", "rolebindings"],
+                verbs: OWNED,
+            },
+            // The API server lets the operator grant only rights it holds itself.
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpservers"],
+                verbs: &["get", "patch"],
+            },
         ],
         run: |ctx, namespace, stop| {
             Box::pin(async move { gateway::run(ctx, namespace.as_deref(), stop).await })

@@ -125,6 +125,9 @@ fn render_gateway(
     }
     let objects = gateway_build::build(gateway, &compiled, settings);
     document(out, &objects.config_map)?;
+    document(out, &objects.service_account)?;
+    document(out, &objects.role)?;
+    document(out, &objects.role_binding)?;
     document(out, &objects.service)?;
     document(out, &objects.deployment)?;
     document(out, &objects.ingress)?;

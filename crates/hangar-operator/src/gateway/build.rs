@@ -3,16 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use hangar_api::{MCPGateway, RedisSpec};
+use hangar_api::{MCPGateway, MCPServer, RedisSpec};
 use hangar_gateway::compile::Compiled;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    ObjectFieldSelector, PodSpec, PodTemplateSpec, SecretKeySelector, Service, ServicePort,
-    ServiceSpec, Volume,
+    ObjectFieldSelector, PodSpec, PodTemplateSpec, SecretKeySelector, Service, ServiceAccount,
+    ServicePort, ServiceSpec, Volume,
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
@@ -52,6 +53,12 @@ pub struct GatewayObjects {
     pub disruption_budget: Option<PodDisruptionBudget>,
     pub redis_deployment: Option<Deployment>,
     pub redis_service: Option<Service>,
+    /// Gateway pods get API rights only to wake the MCPServers they serve
+    /// that scale to zero: a service account, a Role allowing get and patch
+    /// of exactly those MCPServers, and its binding.
+    pub service_account: Option<ServiceAccount>,
+    pub role: Option<Role>,
+    pub role_binding: Option<RoleBinding>,
 }
 
 pub fn config_map_name(gateway: &str) -> String {
@@ -132,6 +139,8 @@ pub fn build(
         .redis
         .as_ref()
         .is_some_and(|redis| redis.managed);
+    let woken = woken_servers(gateway, compiled);
+    let needs_api = !woken.is_empty();
     GatewayObjects {
         config_map: Some(ConfigMap {
             metadata: metadata(gateway, config_map_name(&name), gateway_labels(&name)),
@@ -141,17 +150,67 @@ pub fn build(
             )])),
             ..Default::default()
         }),
-        deployment: Some(deployment(gateway, compiled, settings)),
+        deployment: Some(deployment(gateway, compiled, settings, needs_api)),
         service: Some(service(gateway)),
         ingress: ingress(gateway),
         // With one replica there is nothing to keep available during a drain.
         disruption_budget: (gateway.spec.replicas > 1).then(|| disruption_budget(gateway)),
         redis_deployment: managed_redis.then(|| redis_deployment(gateway)),
         redis_service: managed_redis.then(|| redis_service(gateway)),
+        service_account: needs_api.then(|| ServiceAccount {
+            metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
+            ..Default::default()
+        }),
+        role: needs_api.then(|| Role {
+            metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
+            rules: Some(vec![PolicyRule {
+                api_groups: Some(vec![MCPServer::group(&()).to_string()]),
+                resources: Some(vec![MCPServer::plural(&()).to_string()]),
+                // patch records activity; get explains a server that does not start.
+                verbs: vec!["get".into(), "patch".into()],
+                resource_names: Some(woken),
+                ..Default::default()
+            }]),
+        }),
+        role_binding: needs_api.then(|| RoleBinding {
+            metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: name.clone(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: name.clone(),
+                namespace: gateway.namespace(),
+                ..Default::default()
+            }]),
+        }),
     }
 }
 
-fn deployment(gateway: &MCPGateway, compiled: &Compiled, settings: &BuildSettings) -> Deployment {
+/// The MCPServers of the gateway's namespace it wakes from zero replicas, by name.
+fn woken_servers(gateway: &MCPGateway, compiled: &Compiled) -> Vec<String> {
+    let namespace = gateway.namespace();
+    let mut names: Vec<String> = compiled
+        .config
+        .servers
+        .iter()
+        .filter_map(|server| server.scale_to_zero.as_ref()?.mcp_server.as_ref())
+        .filter(|object| Some(&object.namespace) == namespace.as_ref())
+        .map(|object| object.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn deployment(
+    gateway: &MCPGateway,
+    compiled: &Compiled,
+    settings: &BuildSettings,
+    needs_api: bool,
+) -> Deployment {
     let spec = &gateway.spec;
     let name = gateway.name_any();
     let namespace = gateway.namespace().unwrap_or_default();
@@ -239,8 +298,10 @@ fn deployment(gateway: &MCPGateway, compiled: &Compiled, settings: &BuildSetting
                         }),
                         ..Default::default()
                     }]),
-                    // Serving needs no Kubernetes API rights.
-                    automount_service_account_token: Some(false),
+                    // Serving needs no Kubernetes API rights; waking
+                    // MCPServers with replicas: 0 needs its own account's.
+                    service_account_name: needs_api.then(|| name.clone()),
+                    automount_service_account_token: Some(needs_api),
                     node_selector: (!spec.node_selector.is_empty())
                         .then(|| spec.node_selector.clone()),
                     tolerations: non_empty(&spec.tolerations),
@@ -406,5 +467,97 @@ fn redis_service(gateway: &MCPGateway) -> Service {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use hangar_gateway::compile::{Selection, Target, compile};
+
+    use super::*;
+
+    fn objects(manifests: &str) -> GatewayObjects {
+        let manifests = hangar_manifests::parse(manifests, "test").unwrap();
+        let gateway = &manifests.gateways[0];
+        let compiled = compile(
+            &Selection {
+                gateway: Some(gateway),
+                servers: &manifests.servers,
+                groups: &[],
+                namespace_servers: &manifests.servers,
+                tools: &[],
+                prompts: &[],
+                resources: &[],
+            },
+            Target::Cluster { namespace: "team" },
+        );
+        build(gateway, &compiled, &BuildSettings::default())
+    }
+
+    const GATEWAY: &str = "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: edge, namespace: team, uid: u1}\nspec: {serverSelector: {}}\n";
+
+    #[test]
+    fn gateway_pods_get_api_rights_only_to_wake_cold_servers() {
+        let warm = objects(&format!(
+            "{GATEWAY}---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: warm, namespace: team}}\nspec: {{image: x}}\n"
+        ));
+        assert_eq!(
+            (warm.service_account, warm.role, warm.role_binding),
+            (None, None, None)
+        );
+        let pod = warm
+            .deployment
+            .unwrap()
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(pod.automount_service_account_token, Some(false));
+        assert_eq!(pod.service_account_name, None);
+
+        let cold = objects(&format!(
+            "{GATEWAY}---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: warm, namespace: team}}\nspec: {{image: x}}\n---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: cold, namespace: team}}\nspec: {{image: x, replicas: 0}}\n"
+        ));
+        let rule = &cold.role.unwrap().rules.unwrap()[0];
+        assert_eq!(
+            rule.api_groups.as_deref(),
+            Some(&["mcp-hangar.io".to_string()][..])
+        );
+        assert_eq!(
+            rule.resources.as_deref(),
+            Some(&["mcpservers".to_string()][..])
+        );
+        assert_eq!(rule.verbs, ["get", "patch"]);
+        assert_eq!(
+            rule.resource_names.as_deref(),
+            Some(&["cold".to_string()][..]),
+            "that server only"
+        );
+        let binding = cold.role_binding.unwrap();
+        assert_eq!(binding.role_ref.name, "edge");
+        let subject = &binding.subjects.unwrap()[0];
+        assert_eq!(
+            (
+                subject.kind.as_str(),
+                subject.name.as_str(),
+                subject.namespace.as_deref()
+            ),
+            ("ServiceAccount", "edge", Some("team"))
+        );
+        assert_eq!(
+            cold.service_account.unwrap().metadata.name.as_deref(),
+            Some("edge")
+        );
+        let pod = cold
+            .deployment
+            .unwrap()
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap();
+        assert_eq!(pod.automount_service_account_token, Some(true));
+        assert_eq!(pod.service_account_name.as_deref(), Some("edge"));
     }
 }

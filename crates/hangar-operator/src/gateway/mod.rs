@@ -16,9 +16,10 @@ use hangar_api::{
 };
 use hangar_gateway::compile::selector_matches;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
@@ -121,7 +122,13 @@ pub async fn run(
         .owns(scoped::<Service>(&client, namespace), owned.clone())
         .owns(scoped::<ConfigMap>(&client, namespace), owned.clone())
         .owns(scoped::<Ingress>(&client, namespace), owned.clone())
-        .owns(scoped::<PodDisruptionBudget>(&client, namespace), owned)
+        .owns(
+            scoped::<PodDisruptionBudget>(&client, namespace),
+            owned.clone(),
+        )
+        .owns(scoped::<ServiceAccount>(&client, namespace), owned.clone())
+        .owns(scoped::<Role>(&client, namespace), owned.clone())
+        .owns(scoped::<RoleBinding>(&client, namespace), owned)
         .watches(
             scoped::<MCPTool>(&client, namespace),
             watcher::Config::default(),

@@ -9,9 +9,10 @@ use hangar_api::{
 };
 use hangar_gateway::compile::{Compiled, Selection, Target, compile};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -151,6 +152,10 @@ async fn apply_objects(
     apply_or_delete(base, gateway, desired.redis_service, &redis_name(&name)).await?;
     apply_or_delete(base, gateway, desired.redis_deployment, &redis_name(&name)).await?;
     apply_or_delete(base, gateway, desired.service, &name).await?;
+    // The account before the pods that run as it.
+    apply_or_delete(base, gateway, desired.service_account, &name).await?;
+    apply_or_delete(base, gateway, desired.role, &name).await?;
+    apply_or_delete(base, gateway, desired.role_binding, &name).await?;
     let deployment = apply_or_delete(base, gateway, desired.deployment, &name).await?;
     apply_or_delete(base, gateway, desired.ingress, &name).await?;
     apply_or_delete(base, gateway, desired.disruption_budget, &name).await?;
@@ -191,6 +196,15 @@ async fn cleanup(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, E
         (
             "Redis Service",
             delete_owned::<Service, _>(base, gateway, &redis_name(&name)).await?,
+        ),
+        (
+            "RoleBinding",
+            delete_owned::<RoleBinding, _>(base, gateway, &name).await?,
+        ),
+        ("Role", delete_owned::<Role, _>(base, gateway, &name).await?),
+        (
+            "ServiceAccount",
+            delete_owned::<ServiceAccount, _>(base, gateway, &name).await?,
         ),
     ] {
         if still_there {

@@ -1,0 +1,720 @@
+//! Serving MCP end to end: the operator's controllers (in this process)
+//! against a real kube-apiserver, the real `hangar gateway` and `hangar up`
+//! binaries, real MCP servers (`member.py`, official Python SDK) and the
+//! official Python SDK client. The test plays the kubelet: it writes the
+//! ConfigMap the operator compiled into a directory the way a ConfigMap
+//! volume is updated (a `..data` symlink swap), and stands in for a pod's
+//! readiness and cluster DNS where a scaled-up Deployment would run.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hangar_api::{LAST_ACTIVITY_ANNOTATION, MCPServer, MCPTool, crds};
+use hangar_gateway::GatewayConfig;
+use hangar_operator::context::Context;
+use hangar_operator::metrics::Metrics;
+use hangar_operator::server::build::BuildSettings;
+use hangar_operator::{gateway, server};
+use hangar_testenv::{Identity, eventually};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, ResourceExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn python() -> PathBuf {
+    hangar_testenv::tools::locate(hangar_testenv::tools::Tool::Python)
+}
+
+fn member_script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../hangar-gateway/tests/servers/member.py")
+}
+
+/// Waits until something accepts connections on `port` (or, with `open`
+/// false, until nothing does).
+async fn port_becomes(port: u16, open: bool) {
+    eventually(
+        &format!("port {port} to {}", if open { "open" } else { "close" }),
+        || async move {
+            let is_open = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok();
+            (is_open == open).then_some(())
+        },
+    )
+    .await;
+}
+
+/// `member.py NAME PORT`: an MCP server that answers `whoami` with NAME.
+async fn member(name: &str, port: u16) -> Child {
+    let child = Command::new(python())
+        .arg(member_script())
+        .arg(name)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start member.py");
+    port_becomes(port, true).await;
+    child
+}
+
+/// The operator's controllers, in this process, on a fresh namespace.
+async fn operator() -> (Client, String) {
+    let plane = hangar_testenv::shared().await;
+    plane.install_crds(crds()).await;
+    let ns = plane.namespace().await;
+    let client = plane.client();
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        Arc::new(Metrics::default()),
+        BuildSettings {
+            hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+        },
+    ));
+    let (c, n) = (ctx.clone(), ns.clone());
+    tokio::spawn(async move { gateway::run(c, Some(&n), std::future::pending()).await });
+    let (c, n) = (ctx, ns.clone());
+    tokio::spawn(async move { server::run(c, Some(&n), std::future::pending()).await });
+    (client, ns)
+}
+
+/// Creates the objects of a multi-document YAML text.
+async fn create_all(client: &Client, ns: &str, yaml: &str) {
+    for document in serde_saphyr::from_multiple::<Value>(yaml)
+        .unwrap()
+        .into_iter()
+        .filter(|d| !d.is_null())
+    {
+        let object: DynamicObject = serde_json::from_value(document).unwrap();
+        let types = object.types.clone().unwrap();
+        let (group, version) = types.api_version.split_once('/').unwrap();
+        let gvk = GroupVersionKind::gvk(group, version, &types.kind);
+        let plural = format!("{}s", types.kind.to_lowercase());
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            ns,
+            &ApiResource::from_gvk_with_plural(&gvk, &plural),
+        );
+        api.create(&PostParams::default(), &object)
+            .await
+            .unwrap_or_else(|e| panic!("creating {}: {e}", types.kind));
+    }
+}
+
+/// The gateway config the operator wrote for gateway `name`, once `ready` accepts it.
+async fn compiled_config(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ready: impl Fn(&GatewayConfig) -> bool,
+) -> GatewayConfig {
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let ready = &ready;
+    eventually("the compiled gateway config", || async {
+        let mut config_map = config_maps
+            .get_opt(&format!("{name}-config"))
+            .await
+            .unwrap()?;
+        let text = config_map.data.as_mut()?.remove("gateway.yaml")?;
+        let config = GatewayConfig::parse(&text, "ConfigMap").unwrap();
+        ready(&config).then_some(config)
+    })
+    .await
+}
+
+/// A directory laid out like a ConfigMap volume: `gateway.yaml` →
+/// `..data/gateway.yaml`, `..data` → the current version's directory.
+struct ConfigVolume {
+    dir: tempfile::TempDir,
+    version: u32,
+}
+
+impl ConfigVolume {
+    fn new(content: &str) -> Self {
+        let mut volume = ConfigVolume {
+            dir: tempfile::tempdir().unwrap(),
+            version: 0,
+        };
+        volume.update(content);
+        std::os::unix::fs::symlink("..data/gateway.yaml", volume.path()).unwrap();
+        volume
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("gateway.yaml")
+    }
+
+    /// What the kubelet does: write the new version aside, swap `..data` atomically.
+    fn update(&mut self, content: &str) {
+        self.version += 1;
+        let version = format!("..v{}", self.version);
+        std::fs::create_dir(self.dir.path().join(&version)).unwrap();
+        std::fs::write(self.dir.path().join(&version).join("gateway.yaml"), content).unwrap();
+        let staged = self.dir.path().join("..data_tmp");
+        std::os::unix::fs::symlink(&version, &staged).unwrap();
+        std::fs::rename(&staged, self.dir.path().join("..data")).unwrap();
+    }
+}
+
+/// A `hangar` subcommand running as a child process, serving on `port`.
+struct Hangar {
+    _child: Child,
+    port: u16,
+}
+
+impl Hangar {
+    async fn start(args: &[&str], port: u16, kubeconfig: Option<&Path>) -> Self {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hangar"));
+        command
+            .args(args)
+            .env("HANGAR_LOG", "warn,rmcp=off")
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        match kubeconfig {
+            Some(path) => command.env("KUBECONFIG", path),
+            None => command.env_remove("KUBECONFIG"),
+        };
+        let child = command.spawn().expect("start hangar");
+        let hangar = Hangar {
+            _child: child,
+            port,
+        };
+        eventually("the gateway to be ready", || async {
+            let response = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+                .await
+                .ok()?;
+            response.status().is_success().then_some(())
+        })
+        .await;
+        hangar
+    }
+
+    fn mcp(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+
+    /// Stops it as Kubernetes or Ctrl-C would (SIGTERM) and waits for it to exit.
+    async fn stop(mut self) {
+        let pid = self._child.id().expect("still running");
+        // SAFETY: signalling a child process this test started and has not reaped.
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        tokio::time::timeout(Duration::from_secs(30), self._child.wait())
+            .await
+            .expect("hangar exits after SIGTERM")
+            .unwrap();
+    }
+
+    async fn readiness(&self) -> Value {
+        reqwest::get(format!("http://127.0.0.1:{}/readyz", self.port))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+/// One session of the official Python SDK client (`tests/clients/session.py`).
+struct Session {
+    _child: Child,
+    stdin: ChildStdin,
+    stdout: tokio::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl Session {
+    async fn open(url: &str) -> Self {
+        let mut child = Command::new(python())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/clients/session.py"
+            ))
+            .arg(url)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start the Python client");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut session = Session {
+            _child: child,
+            stdin,
+            stdout,
+        };
+        assert_eq!(session.answer().await, json!({"ready": true}));
+        session
+    }
+
+    async fn send(&mut self, command: Value) {
+        let line = format!("{command}\n");
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+    }
+
+    async fn answer(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(180), self.stdout.next_line())
+            .await
+            .expect("the Python client answers")
+            .unwrap()
+            .expect("the Python client is running");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    async fn ask(&mut self, command: Value) -> Value {
+        self.send(command).await;
+        let answer = self.answer().await;
+        assert!(answer.get("error").is_none(), "{answer}");
+        answer
+    }
+
+    async fn tool_names(&mut self) -> Vec<String> {
+        let answer = self.ask(json!({"op": "list_tools"})).await;
+        let mut names: Vec<String> = serde_json::from_value(answer["names"].clone()).unwrap();
+        names.sort();
+        names
+    }
+}
+
+/// A local HTTP service standing in for an MCPTool's backend.
+async fn forecast_backend() -> u16 {
+    use axum::routing::post;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let router = axum::Router::new().route(
+        "/forecast",
+        post(|axum::Json(body): axum::Json<Value>| async move {
+            axum::Json(json!({"city": body["city"], "sky": "clear"}))
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    port
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_python_client_gets_what_the_operator_compiled_and_hears_about_changes() {
+    let (client, ns) = operator().await;
+    let backend = forecast_backend().await;
+    let member_port = free_port();
+    let _member = member("weather", member_port).await;
+    create_all(
+        &client,
+        &ns,
+        &format!(
+            r##"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {{name: e2e}}
+spec:
+  replicas: 1
+  toolSelector: {{matchLabels: {{gateway: e2e}}}}
+  serverSelector: {{matchLabels: {{gateway: e2e}}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {{name: forecast, labels: {{gateway: e2e}}}}
+spec:
+  description: Tomorrow's sky
+  inputSchema: {{type: object, properties: {{city: {{type: string}}}}, required: [city]}}
+  backend: {{url: "http://127.0.0.1:{backend}", path: /forecast, method: POST}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {{name: stocks, labels: {{gateway: other}}}}
+spec: {{backend: {{url: "http://127.0.0.1:{backend}/stocks"}}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPPrompt
+metadata: {{name: review, labels: {{gateway: e2e}}}}
+spec: {{arguments: [{{name: code, required: true}}], messages: [{{role: user, text: "Review {{{{code}}}}"}}]}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPResource
+metadata: {{name: handbook, labels: {{gateway: e2e}}}}
+spec: {{uri: "docs://handbook", mimeType: text/markdown, inline: {{text: "# Handbook"}}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {{name: weather, labels: {{gateway: e2e}}}}
+spec: {{mode: remote, endpoint: "http://127.0.0.1:{member_port}/mcp"}}
+"##
+        ),
+    )
+    .await;
+    let config = compiled_config(&client, &ns, "e2e", |c| {
+        c.tools.len() + c.prompts.len() + c.resources.len() + c.servers.len() == 4
+    })
+    .await;
+    let mut volume = ConfigVolume::new(&config.to_yaml());
+    let port = free_port();
+    let config_path = volume.path();
+    let gateway = Hangar::start(
+        &[
+            "gateway",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        port,
+        None,
+    )
+    .await;
+
+    let mut session = Session::open(&gateway.mcp()).await;
+    assert_eq!(
+        session.tool_names().await,
+        [
+            "forecast",
+            "weather_calls",
+            "weather_fail",
+            "weather_slow",
+            "weather_whoami"
+        ],
+        "exactly the selected tool and the selected server's tools"
+    );
+    let forecast = session
+        .ask(json!({"op": "call_tool", "name": "forecast", "arguments": {"city": "Oslo"}}))
+        .await;
+    assert_eq!(forecast["isError"], false, "{forecast}");
+    assert_eq!(
+        forecast["structured"],
+        json!({"city": "Oslo", "sky": "clear"})
+    );
+    let prompt = session
+        .ask(json!({"op": "get_prompt", "name": "review", "arguments": {"code": "fn main() {}"}}))
+        .await;
+    assert_eq!(
+        prompt["messages"],
+        json!([{"role": "user", "text": "Review fn main() {}"}])
+    );
+    let resource = session
+        .ask(json!({"op": "read_resource", "uri": "docs://handbook"}))
+        .await;
+    assert_eq!(
+        resource,
+        json!({"text": "# Handbook", "mimeType": "text/markdown"})
+    );
+    let federated = session
+        .ask(json!({"op": "call_tool", "name": "weather_whoami", "arguments": {}}))
+        .await;
+    assert_eq!(federated["text"], "weather");
+
+    // Relabel: stocks joins, forecast leaves. The operator rewrites the
+    // ConfigMap, the kubelet (this test) swaps it in, the gateway reloads.
+    let tools: Api<MCPTool> = Api::namespaced(client.clone(), &ns);
+    for (name, gateway) in [("stocks", "e2e"), ("forecast", "other")] {
+        tools
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"gateway": gateway}}})),
+            )
+            .await
+            .unwrap();
+    }
+    let relabelled = compiled_config(&client, &ns, "e2e", |c| {
+        c.tools.iter().map(|t| t.name.as_str()).collect::<Vec<_>>() == ["stocks"]
+    })
+    .await;
+    let swapped = Instant::now();
+    volume.update(&relabelled.to_yaml());
+    let changed = session
+        .ask(json!({"op": "wait_tools_changed", "seen": 0}))
+        .await;
+    println!(
+        "list_changed reached the same session {:?} after the swap",
+        swapped.elapsed()
+    );
+    assert!(changed["changed"].as_u64().unwrap() >= 1);
+    assert_eq!(
+        session.tool_names().await,
+        [
+            "stocks",
+            "weather_calls",
+            "weather_fail",
+            "weather_slow",
+            "weather_whoami"
+        ]
+    );
+    drop(gateway);
+}
+
+/// Every change of the MCPServer's activity annotation, as a watch sees it.
+fn count_activity(client: &Client, ns: &str, name: &str) -> Arc<Mutex<Vec<String>>> {
+    use futures::StreamExt;
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let api: Api<MCPServer> = Api::namespaced(client.clone(), ns);
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let record = seen.clone();
+    tokio::spawn(async move {
+        let mut stream = watcher(api, config).applied_objects().boxed();
+        while let Some(Ok(server)) = stream.next().await {
+            if let Some(at) = server.annotations().get(LAST_ACTIVITY_ANNOTATION) {
+                let mut seen = record.lock().unwrap();
+                if seen.last() != Some(at) {
+                    seen.push(at.clone());
+                }
+            }
+        }
+    });
+    seen
+}
+
+async fn deployment_replicas(deployments: &Api<Deployment>, name: &str) -> Option<i32> {
+    deployments.get_opt(name).await.unwrap()?.spec?.replicas
+}
+
+/// Until `probe` yields, with the time it took.
+async fn timed<T, F, Fut>(what: &str, probe: F) -> (T, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    let value = eventually(what, probe).await;
+    (value, started.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_wakes_a_cold_server_and_idleness_scales_it_back_to_zero() {
+    let (client, ns) = operator().await;
+    let plane = hangar_testenv::shared().await;
+    let server_port = free_port();
+    create_all(
+        &client,
+        &ns,
+        &format!(
+            r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {{name: edge}}
+spec: {{replicas: 1, serverSelector: {{matchLabels: {{gateway: edge}}}}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {{name: cold, labels: {{gateway: edge}}}}
+spec: {{image: ghcr.io/acme/cold, replicas: 0, idleTTL: 8s, port: {server_port}}}
+"#
+        ),
+    )
+    .await;
+    let mut config = compiled_config(&client, &ns, "edge", |c| c.servers.len() == 1).await;
+    let cold = config.servers[0].scale_to_zero.clone().unwrap();
+    assert_eq!(
+        (
+            cold.mcp_server.unwrap().to_string(),
+            cold.idle_ttl.to_string()
+        ),
+        (format!("{ns}/cold"), "8s".to_string())
+    );
+    // The gateway's pods get exactly the rights to wake it.
+    for kind in ["ServiceAccount", "Role", "RoleBinding"] {
+        eventually(&format!("the gateway's {kind}"), || async {
+            let exists = match kind {
+                "ServiceAccount" => Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+                    .get_opt("edge")
+                    .await
+                    .unwrap()
+                    .is_some(),
+                "Role" => Api::<Role>::namespaced(client.clone(), &ns)
+                    .get_opt("edge")
+                    .await
+                    .unwrap()
+                    .is_some(),
+                _ => Api::<RoleBinding>::namespaced(client.clone(), &ns)
+                    .get_opt("edge")
+                    .await
+                    .unwrap()
+                    .is_some(),
+            };
+            exists.then_some(())
+        })
+        .await;
+    }
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    eventually("the cold server's Deployment at 0", || async {
+        (deployment_replicas(&deployments, "cold").await? == 0).then_some(())
+    })
+    .await;
+
+    // Cluster DNS stand-in: the config names cold.<ns>.svc; the pod will be this machine.
+    config.servers[0].url = Some(format!("http://127.0.0.1:{server_port}/mcp"));
+    let volume = ConfigVolume::new(&config.to_yaml());
+    // The gateway runs as its ServiceAccount: only the operator's Role lets it patch.
+    let kubeconfig = plane.kubeconfig_as(&Identity::service_account(&ns, "edge"));
+    let port = free_port();
+    let config_path = volume.path();
+    let gateway = Hangar::start(
+        &[
+            "gateway",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        port,
+        Some(&kubeconfig),
+    )
+    .await;
+    assert_eq!(
+        gateway.readiness().await["servers"]["cold"]["state"],
+        "idle"
+    );
+    let activity = count_activity(&client, &ns, "cold");
+
+    let mut session = Session::open(&gateway.mcp()).await;
+    let called = Instant::now();
+    session
+        .send(json!({"op": "call_tool", "name": "cold_whoami", "arguments": {}}))
+        .await;
+    // The call patched the annotation; the operator scales the Deployment up.
+    let (_, scaled_up) = timed("the Deployment to scale to 1", || async {
+        (deployment_replicas(&deployments, "cold").await? == 1).then_some(())
+    })
+    .await;
+    assert!(
+        !activity.lock().unwrap().is_empty(),
+        "the annotation was set"
+    );
+    // The kubelet's part: the pod runs and is available.
+    let _pod = member("cold", server_port).await;
+    deployments
+        .patch_status(
+            "cold",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"}]}})),
+        )
+        .await
+        .unwrap();
+    let answer = session.answer().await;
+    let woke_in = called.elapsed();
+    assert_eq!(answer["text"], "cold", "{answer}");
+    println!(
+        "wake: Deployment scaled up {scaled_up:?} after the call, the call completed after {woke_in:?}"
+    );
+
+    // A busy gateway: many calls, few PATCHes (at most one per min(idleTTL/4, 30s) = 2s).
+    let before = activity.lock().unwrap().len();
+    let burst = Instant::now();
+    let mut calls = 0;
+    while burst.elapsed() < Duration::from_secs(5) {
+        let answer = session
+            .ask(json!({"op": "call_tool", "name": "cold_whoami", "arguments": {}}))
+            .await;
+        assert_eq!(answer["text"], "cold");
+        calls += 1;
+    }
+    let last_call = Instant::now();
+    let elapsed = burst.elapsed();
+    // The trailing report covering the last call comes within one interval.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let patches = activity.lock().unwrap().len() - before;
+    // Reports at least an interval apart, from the burst to one interval after it.
+    let bound = (elapsed.as_secs_f64() / 2.0).floor() as usize + 2;
+    println!("{calls} calls in {elapsed:?}: {patches} activity PATCHes (bound {bound})");
+    assert!(calls >= 20, "only {calls} calls");
+    assert!(
+        (1..=bound).contains(&patches),
+        "{patches} PATCHes for {calls} calls"
+    );
+
+    // No calls for idleTTL: the operator scales the Deployment back to zero.
+    eventually("the Deployment to scale back to 0", || async {
+        (deployment_replicas(&deployments, "cold").await? == 0).then_some(())
+    })
+    .await;
+    let idle = last_call.elapsed();
+    println!("back to 0 replicas {idle:?} after the last call (idleTTL 8s)");
+    assert!(idle >= Duration::from_secs(8), "not before idleTTL");
+    eventually("the gateway to let go of the server", || async {
+        (gateway.readiness().await["servers"]["cold"]["state"] == "idle").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hangar_up_starts_a_cold_server_on_the_first_call_and_stops_it_when_idle() {
+    let server_port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("servers.yaml"),
+        format!(
+            r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {{name: lazy}}
+spec:
+  command: ["{python}", "{script}"]
+  args: [lazy, "{server_port}"]
+  port: {server_port}
+  replicas: 0
+  idleTTL: 3s
+"#,
+            python = python().display(),
+            script = member_script().display(),
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let up = Hangar::start(
+        &[
+            "up",
+            "-f",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ],
+        port,
+        None,
+    )
+    .await;
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", server_port))
+            .await
+            .is_err(),
+        "not started before a call"
+    );
+    let mut session = Session::open(&up.mcp()).await;
+    let called = Instant::now();
+    let answer = session
+        .ask(json!({"op": "call_tool", "name": "lazy_whoami", "arguments": {}}))
+        .await;
+    let woke_in = called.elapsed();
+    assert_eq!(answer["text"], "lazy", "{answer}");
+    println!("hangar up: the first call started the server and completed in {woke_in:?}");
+    let (_, stopped) = timed("the idle server's process to stop", || async {
+        tokio::net::TcpStream::connect(("127.0.0.1", server_port))
+            .await
+            .is_err()
+            .then_some(())
+    })
+    .await;
+    println!("hangar up: stopped {stopped:?} after the call (idleTTL 3s)");
+    let answer = session
+        .ask(json!({"op": "call_tool", "name": "lazy_whoami", "arguments": {}}))
+        .await;
+    assert_eq!(answer["text"], "lazy", "started again by the next call");
+    // Stopping hangar up stops what it started.
+    up.stop().await;
+    port_becomes(server_port, false).await;
+}
