@@ -519,3 +519,48 @@ pub fn server_report(gateway: &Gateway) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gateway_without_a_selector_selects_nothing_as_in_the_cluster() {
+        let manifests = hangar_manifests::parse(
+            r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {name: edge}
+spec: {serverSelector: {}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: remote}
+spec: {mode: remote, endpoint: "http://127.0.0.1:9/mcp"}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {name: weather}
+spec: {backend: {url: "http://127.0.0.1:9/weather"}}
+"#,
+            "manifests",
+        )
+        .unwrap();
+        let compiled = plan(&manifests, None).unwrap();
+        let servers: Vec<&str> = compiled
+            .config
+            .servers
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(
+            servers,
+            ["remote"],
+            "serverSelector {{}} selects every server"
+        );
+        assert!(
+            compiled.config.tools.is_empty(),
+            "no toolSelector selects no tool"
+        );
+    }
+}

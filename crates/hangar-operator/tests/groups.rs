@@ -7,15 +7,17 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::sync::Arc;
 
-use hangar_api::{MCPServer, MCPServerGroup, crds};
+use hangar_api::{MCPGateway, MCPServer, MCPServerGroup, crds};
+use hangar_gateway::GatewayConfig;
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::build::BuildSettings;
-use hangar_operator::{group, server};
+use hangar_operator::{gateway, group, server};
 use hangar_testenv::eventually;
 use hangar_testenv::tools::{Tool, locate};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use tokio::process::{Child, Command};
 
 fn free_port() -> u16 {
@@ -40,8 +42,10 @@ async fn operator() -> (Client, String) {
     ));
     let (c, n) = (ctx.clone(), ns.clone());
     tokio::spawn(async move { server::run(c, Some(&n), std::future::pending()).await });
-    let (c, n) = (ctx, ns.clone());
+    let (c, n) = (ctx.clone(), ns.clone());
     tokio::spawn(async move { group::run(c, Some(&n), std::future::pending()).await });
+    let (c, n) = (ctx, ns.clone());
+    tokio::spawn(async move { gateway::run(c, Some(&n), std::future::pending()).await });
     (client, ns)
 }
 
@@ -133,4 +137,86 @@ async fn group_status_follows_members_going_down_and_up() {
     wait_for(&groups, (3, 1, "False", &["a", "b"])).await;
     members[0] = Some(member("a", ports[0]).await);
     wait_for(&groups, (3, 2, "True", &["b"])).await;
+}
+
+async fn remote_member(client: &Client, ns: &str, name: &str, port: u16) {
+    let server: MCPServer = from_yaml(&format!(
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: {name}, labels: {{pool: search}}}}\nspec: {{mode: remote, endpoint: 'http://127.0.0.1:{port}/mcp', healthCheck: {{interval: 1s, timeout: 1s}}}}"
+    ));
+    Api::<MCPServer>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &server)
+        .await
+        .unwrap();
+}
+
+/// The group in gateway `edge`'s compiled config: members, and whether any is exposed on its own.
+async fn served_group(config_maps: &Api<ConfigMap>) -> Option<(Vec<String>, bool)> {
+    let mut config_map = config_maps.get_opt("edge-config").await.unwrap()?;
+    let text = config_map.data.as_mut()?.remove("gateway.yaml")?;
+    let config = GatewayConfig::parse(&text, "ConfigMap").unwrap();
+    let group = config.groups.first()?;
+    Some((
+        group.members.clone(),
+        config.servers.iter().any(|s| s.expose),
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_serving_a_group_follows_its_members() {
+    let (client, ns) = operator().await;
+    let ports = [free_port(), free_port(), free_port()];
+    let _a = member("a", ports[0]).await;
+    let _b = member("b", ports[1]).await;
+    let _c = member("c", ports[2]).await;
+    remote_member(&client, &ns, "a", ports[0]).await;
+    remote_member(&client, &ns, "b", ports[1]).await;
+    // The gateway selects the group, not its members.
+    let group: MCPServerGroup = from_yaml(
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServerGroup\nmetadata: {name: search, labels: {edge: serve}}\nspec: {selector: {matchLabels: {pool: search}}, strategy: LeastConnections}",
+    );
+    Api::<MCPServerGroup>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &group)
+        .await
+        .unwrap();
+    let gateway: MCPGateway = from_yaml(
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: edge}\nspec: {replicas: 1, serverSelector: {matchLabels: {edge: serve}}}",
+    );
+    let gateways: Api<MCPGateway> = Api::namespaced(client.clone(), &ns);
+    gateways
+        .create(&PostParams::default(), &gateway)
+        .await
+        .unwrap();
+
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let members = |expected: &'static [&'static str]| {
+        let config_maps = config_maps.clone();
+        async move {
+            eventually(&format!("group members {expected:?}"), || async {
+                let (members, exposed) = served_group(&config_maps).await?;
+                assert!(!exposed, "members are served through the group only");
+                (members == expected).then_some(())
+            })
+            .await
+        }
+    };
+    members(&["a", "b"]).await;
+    // Status counts the group's tools once: member.py offers four.
+    eventually("the gateway status to count the group's tools", || async {
+        let status = gateways.get("edge").await.unwrap().status?;
+        (status.groups == 1 && status.tools == 4).then_some(())
+    })
+    .await;
+
+    // A server that starts matching the group joins it; one that stops, leaves.
+    remote_member(&client, &ns, "c", ports[2]).await;
+    members(&["a", "b", "c"]).await;
+    Api::<MCPServer>::namespaced(client.clone(), &ns)
+        .patch(
+            "b",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"metadata": {"labels": {"pool": "retired"}}})),
+        )
+        .await
+        .unwrap();
+    members(&["a", "c"]).await;
 }

@@ -87,7 +87,13 @@ async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Act
         build::build(gateway, &compiled, &ctx.base.settings),
     )
     .await?;
-    let status = status(gateway, &selected, &compiled, deployment.as_ref());
+    let status = status(
+        gateway,
+        &selected,
+        &catalog.servers,
+        &compiled,
+        deployment.as_ref(),
+    );
     let previous_hash = gateway.status.as_ref().and_then(|s| s.config_hash.clone());
     write_status(gateway, ctx, status.clone()).await?;
     if previous_hash != status.config_hash {
@@ -220,6 +226,7 @@ async fn cleanup(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, E
 fn status(
     gateway: &MCPGateway,
     selected: &Catalog,
+    namespace_servers: &[MCPServer],
     compiled: &Compiled,
     deployment: Option<&Deployment>,
 ) -> MCPGatewayStatus {
@@ -227,13 +234,30 @@ fn status(
     let generation = gateway.meta().generation;
     let config = &compiled.config;
     let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-    // Declared tools, plus what each federated server last listed.
-    let federated: i32 = selected
+    let tools_of = |name: &str| {
+        let server = namespace_servers.iter().find(|s| s.name_any() == name)?;
+        Some(server.status.as_ref()?.tools.as_ref()?.count)
+    };
+    // Declared tools, plus what each server served on its own last listed,
+    // plus each group's tools once (its members serve the same ones).
+    let federated: i32 = config
         .servers
         .iter()
-        .filter(|server| config.servers.iter().any(|s| s.name == server.name_any()))
-        .filter_map(|server| Some(server.status.as_ref()?.tools.as_ref()?.count))
-        .sum();
+        .filter(|server| server.expose)
+        .filter_map(|server| tools_of(&server.name))
+        .sum::<i32>()
+        + config
+            .groups
+            .iter()
+            .map(|group| {
+                group
+                    .members
+                    .iter()
+                    .filter_map(|member| tools_of(member))
+                    .max()
+                    .unwrap_or(0)
+            })
+            .sum::<i32>();
     let workload = deployment.map(Workload::observe).unwrap_or_default();
 
     let mut wanted = Vec::new();
