@@ -543,3 +543,32 @@ async fn a_server_that_does_not_wake_in_time_gets_a_clear_error() {
     );
     gateway.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listing_tools_wakes_a_cold_server_the_gateway_never_listed() {
+    let sink = Arc::new(CountingSink::default());
+    let (gateway, served) = gateway_with(
+        &format!(
+            "{HEAD}servers:\n  - {{name: lazy, transport: stdio, command: \"{}\", args: [\"{}\", lazy, stdio], scaleToZero: {{idleTTL: 1m}}}}\n",
+            locate(Tool::Python).display(),
+            member_script()
+        ),
+        sink,
+    )
+    .await;
+    let client = session_client(&served.url("/mcp")).await;
+    let first = client.list_all_tools().await.unwrap();
+    assert!(first.is_empty(), "nothing known yet: {first:?}");
+    // That listing woke it; its tools follow (announced with list_changed).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let tools = client.list_all_tools().await.unwrap();
+        if tools.iter().any(|t| t.name == "lazy_whoami") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{:?}", gateway.readiness().1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state(&gateway, "lazy"), "ready");
+    gateway.shutdown();
+}
