@@ -1,6 +1,8 @@
 //! `cargo bench -p hangar-gateway`: `tools/call` throughput and latency
 //! through the gateway versus calling the backend directly, for an MCPTool
-//! (plain HTTP backend) and for a federated upstream MCP server, in one run.
+//! (plain HTTP backend) and for a federated upstream MCP server, in one run;
+//! and session-based calls with sessions in memory versus in Redis (a real
+//! `redis-server`, from `scripts/test-deps.sh redis`).
 //!
 //! Tune with HANGAR_BENCH_REQUESTS (default 3000) and
 //! HANGAR_BENCH_CONCURRENCY (default 16).
@@ -193,6 +195,53 @@ async fn run() {
         client.cancel().await.unwrap();
     }
 
+    // Session-based calls with sessions (and their SSE events) in memory and in Redis.
+    let redis = hangar_testenv::redis::RedisServer::start_in_memory();
+    let shared = TestGateway::start(&format!(
+        "{HEAD}redis: {{url: \"{}\"}}\ntools:\n  - {{name: echo, inputSchema: {{type: object, properties: {{text: {{type: string}}}}}}, backend: {{url: \"{}\"}}}}\n",
+        redis.url(),
+        backend.url("/echo"),
+    ))
+    .await;
+    let link = shared
+        .gateway
+        .shared()
+        .link
+        .clone()
+        .expect("a redis section");
+    eventually(
+        "the gateway to reach Redis",
+        Duration::from_secs(30),
+        || link.is_up(),
+    )
+    .await;
+    // (sessions, calls in flight): one session with one call at a time, one
+    // session with many calls at once, and many sessions with one call each.
+    let mut stores = Vec::new();
+    for (sessions, in_flight) in [(1, 1), (1, concurrency), (concurrency, concurrency)] {
+        for (store, url) in [("memory", gw.mcp()), ("redis", shared.mcp())] {
+            let mut clients = Vec::new();
+            for _ in 0..sessions {
+                clients.push(session_client(&url).await);
+            }
+            let peers: Arc<Vec<_>> = Arc::new(clients.iter().map(|c| c.peer().clone()).collect());
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let row = measure(store, requests, in_flight, move || {
+                let turn = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let peer = peers[turn % peers.len()].clone();
+                async move {
+                    let result = peer.call_tool(echo_call("echo")).await.expect("tools/call");
+                    assert_ne!(result.is_error, Some(true), "{result:?}");
+                }
+            })
+            .await;
+            stores.push((sessions, in_flight, row));
+            for client in clients {
+                client.cancel().await.unwrap();
+            }
+        }
+    }
+
     println!(
         "\ntools/call, {requests} requests per row, {concurrency} in flight, {} CPU(s)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -209,6 +258,37 @@ async fn run() {
             row.requests as f64 / row.seconds,
             row.percentile(0.50),
             row.percentile(0.99)
+        );
+    }
+    println!(
+        "\nsession-based tools/call of an MCPTool, sessions in memory vs in Redis (redis-server on this machine, no persistence)\n"
+    );
+    println!(
+        "| {:<8} | {:>8} | {:>9} | {:>9} | {:>8} | {:>8} |",
+        "store", "sessions", "in flight", "req/s", "p50 ms", "p99 ms"
+    );
+    println!(
+        "|{:-<10}|{:->10}|{:->11}|{:->11}|{:->10}|{:->10}|",
+        "", "", "", "", "", ""
+    );
+    for (sessions, in_flight, row) in &stores {
+        println!(
+            "| {:<8} | {:>8} | {:>9} | {:>9.0} | {:>8.2} | {:>8.2} |",
+            row.name,
+            sessions,
+            in_flight,
+            row.requests as f64 / row.seconds,
+            row.percentile(0.50),
+            row.percentile(0.99)
+        );
+    }
+    for pair in stores.chunks(2) {
+        let [(sessions, in_flight, memory), (_, _, redis)] = pair else {
+            continue;
+        };
+        println!(
+            "Redis adds {:+.2} ms per call at p50 ({sessions} session(s), {in_flight} in flight)",
+            redis.percentile(0.50) - memory.percentile(0.50)
         );
     }
 }

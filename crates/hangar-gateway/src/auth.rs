@@ -23,7 +23,7 @@ use crate::config::{AuthSettings, OidcSettings};
 
 /// How long fetched signing keys are used before they are fetched again.
 const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
-/// A token signed by an unknown key triggers a refetch at most this often.
+/// Tokens naming an unknown key trigger a refetch at most this often.
 const JWKS_REFETCH_GAP: Duration = Duration::from_secs(10);
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -250,6 +250,8 @@ struct Keys {
     jwks_url: Option<String>,
     set: Option<Arc<JwkSet>>,
     fetched: Option<Instant>,
+    /// The last fetch for a key the set lacked.
+    refetched: Option<Instant>,
 }
 
 impl Oidc {
@@ -344,14 +346,17 @@ impl Oidc {
     /// because a token named a key they lack).
     async fn keys(&self, refetch: bool) -> Result<Arc<JwkSet>, Refusal> {
         let mut keys = self.keys.lock().await;
-        let age = keys.fetched.map(|at| at.elapsed());
-        let fresh = match age {
-            Some(age) if refetch => age < JWKS_REFETCH_GAP,
-            Some(age) => age < JWKS_MAX_AGE,
-            None => false,
+        let fresh = if refetch {
+            keys.refetched
+                .is_some_and(|at| at.elapsed() < JWKS_REFETCH_GAP)
+        } else {
+            keys.fetched.is_some_and(|at| at.elapsed() < JWKS_MAX_AGE)
         };
         if fresh && let Some(set) = &keys.set {
             return Ok(set.clone());
+        }
+        if refetch {
+            keys.refetched = Some(Instant::now());
         }
         let fetched = self.fetch(&mut keys).await;
         keys.fetched = Some(Instant::now());

@@ -13,6 +13,8 @@ use hangar_api::{
 };
 use k8s_openapi::api::core::v1::EnvVar;
 
+mod shared;
+
 use crate::config::{
     CircuitBreakerSettings, ConflictPolicy, DurationSpec, GatewayConfig, GroupSpec, HttpBackend,
     HttpMethod, NameValue, ObjectName, PromptArgumentSpec, PromptMessageSpec, PromptRole,
@@ -234,6 +236,7 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
     let mut config = GatewayConfig::empty();
     if let Some(gateway) = selection.gateway {
         apply_gateway_settings(&mut config, gateway, target);
+        shared::apply(&mut compiler, &mut config, gateway);
     }
 
     let mut tools: Vec<&MCPTool> = selection.tools.iter().collect();

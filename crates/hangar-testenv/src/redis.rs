@@ -24,14 +24,30 @@ const NODE_NAMES: [&str; 3] = ["redis-0", "redis-1", "redis-2"];
 pub struct RedisServer {
     instance: Arc<Instance>,
     port: u16,
+    durable: bool,
 }
 
 impl RedisServer {
-    /// Starts one node; panics (failing the test) when it cannot.
+    /// Starts one node that keeps its data across [`Self::restart`]; panics
+    /// (failing the test) when it cannot.
     pub fn start() -> RedisServer {
+        Self::launch_new(true)
+    }
+
+    /// Starts one node that keeps data in memory only, as Redis used as a
+    /// cache runs (for measurements: no write waits for the disk).
+    pub fn start_in_memory() -> RedisServer {
+        Self::launch_new(false)
+    }
+
+    fn launch_new(durable: bool) -> RedisServer {
         let instance = Instance::create().unwrap_or_else(|why| panic!("{why}"));
         let port = free_port(false);
-        let server = RedisServer { instance, port };
+        let server = RedisServer {
+            instance,
+            port,
+            durable,
+        };
         server.launch();
         server
     }
@@ -63,7 +79,10 @@ impl RedisServer {
         let dir = self.instance.dir().join("data");
         std::fs::create_dir_all(&dir).expect("creating the Redis data directory");
         self.instance
-            .spawn(NODE_NAMES[0], node_command(self.port, &dir, false))
+            .spawn(
+                NODE_NAMES[0],
+                node_command(self.port, &dir, false, self.durable),
+            )
             .unwrap_or_else(|why| panic!("{why}"));
         wait_for_ping(&self.instance, NODE_NAMES[0], self.port);
     }
@@ -137,7 +156,7 @@ impl RedisCluster {
             let dir = self.instance.dir().join(name);
             std::fs::create_dir_all(&dir).expect("creating a Redis data directory");
             self.instance
-                .spawn(name, node_command(port, &dir, true))
+                .spawn(name, node_command(port, &dir, true, true))
                 .unwrap_or_else(|why| panic!("{why}"));
         }
         for (name, port) in NODE_NAMES.iter().zip(self.ports) {
@@ -176,19 +195,22 @@ fn ports_taken(chosen: &[u16], candidate: u16) -> bool {
         .any(|p| *p == candidate || *p + 10000 == candidate || *p == candidate + 10000)
 }
 
-fn node_command(port: u16, dir: &std::path::Path, cluster: bool) -> Command {
+fn node_command(port: u16, dir: &std::path::Path, cluster: bool, durable: bool) -> Command {
     let mut cmd = Command::new(tools::locate(Tool::RedisServer));
-    cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args([
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "always",
-        ])
-        .arg("--dir")
-        .arg(dir);
+    cmd.args([
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+    ])
+    .arg("--dir")
+    .arg(dir);
+    if durable {
+        // Every write reaches the disk before Redis answers, so a killed node loses nothing.
+        cmd.args(["--appendonly", "yes", "--appendfsync", "always"]);
+    }
     if cluster {
         cmd.args([
             "--cluster-enabled",

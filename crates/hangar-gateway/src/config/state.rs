@@ -48,13 +48,18 @@ fn default_redis_timeout() -> DurationSpec {
 }
 
 impl RedisSettings {
-    /// A standalone Redis at `url` with default settings.
-    pub fn at(url: impl Into<String>) -> Self {
+    /// Settings with the default TTL and timeout; set one of `url` and `url_from_env`.
+    pub fn new(
+        url: Option<String>,
+        url_from_env: Option<String>,
+        mode: RedisMode,
+        key_prefix: String,
+    ) -> Self {
         Self {
-            url: Some(url.into()),
-            url_from_env: None,
-            mode: RedisMode::Standalone,
-            key_prefix: default_key_prefix(),
+            url,
+            url_from_env,
+            mode,
+            key_prefix,
             discovery_ttl: default_discovery_ttl(),
             timeout: default_redis_timeout(),
         }

@@ -35,7 +35,7 @@ pub const CONFIG_KEY: &str = "gateway.yaml";
 /// subPath) so the kubelet's in-place ConfigMap updates reach the pods.
 pub const CONFIG_DIR: &str = "/etc/hangar/gateway";
 /// Environment variable carrying the Redis URL into the gateway.
-pub const REDIS_URL_ENV: &str = "HANGAR_REDIS_URL";
+pub const REDIS_URL_ENV: &str = hangar_gateway::config::REDIS_URL_ENV;
 /// The image of a managed Redis.
 pub const REDIS_IMAGE: &str = "redis:7.4-alpine";
 const REDIS_PORT: i32 = 6379;

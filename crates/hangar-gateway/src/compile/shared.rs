@@ -1,0 +1,265 @@
+//! `MCPGateway.spec.redis`, `rateLimit` and `auth` into the config's `redis`,
+//! `rateLimit` and `auth` sections. Secrets (the Redis URL from a Secret, the
+//! bearer tokens) become environment variables the config names, so the
+//! ConfigMap never holds one.
+
+use hangar_api::MCPGateway;
+
+use super::{Compiler, Target, duration, object_name};
+use crate::config::{
+    AccessDefault, AccessRule, AuthSettings, AuthorizationSettings, BearerTokens, GatewayConfig,
+    Limit, OidcSettings, REDIS_URL_ENV, RateLimits, RedisMode, RedisSettings,
+};
+
+pub(super) fn apply(compiler: &mut Compiler<'_>, config: &mut GatewayConfig, gateway: &MCPGateway) {
+    let spec = &gateway.spec;
+    let name = object_name(&gateway.metadata);
+    if let Some(redis) = &spec.redis {
+        config.redis = redis_settings(compiler, &name, redis);
+    }
+    if let Some(limits) = &spec.rate_limit {
+        config.rate_limit = Some(RateLimits {
+            per_client: limits
+                .per_client
+                .as_ref()
+                .and_then(|l| limit(compiler, &name, "spec.rateLimit.perClient", l)),
+            per_tool: limits
+                .per_tool
+                .as_ref()
+                .and_then(|l| limit(compiler, &name, "spec.rateLimit.perTool", l)),
+            tools: limits
+                .tools
+                .iter()
+                .filter_map(|(tool, l)| {
+                    let at = format!("spec.rateLimit.tools.{tool}");
+                    limit(compiler, &name, &at, l).map(|l| (tool.clone(), l))
+                })
+                .collect(),
+        });
+    }
+    if let Some(auth) = &spec.auth {
+        // Never dropped, even when invalid: a gateway without its auth section
+        // would let everyone in. The gateway refuses an invalid one instead.
+        config.auth = Some(auth_settings(compiler, auth));
+    }
+}
+
+fn redis_settings(
+    compiler: &mut Compiler<'_>,
+    gateway: &str,
+    redis: &hangar_api::RedisSpec,
+) -> Option<RedisSettings> {
+    let (url, url_from_env, prefix) = match compiler.target {
+        // The operator puts the URL (managed, literal or from a Secret) into this variable.
+        Target::Cluster { namespace } => (
+            None,
+            Some(REDIS_URL_ENV.to_string()),
+            format!("hangar:{namespace}/{gateway}:"),
+        ),
+        Target::Local => {
+            let prefix = format!("hangar:{gateway}:");
+            match (&redis.url, &redis.url_from) {
+                (Some(url), _) => (Some(url.clone()), None, prefix),
+                (None, Some(from)) => (None, Some(compiler.secret(&from.name, &from.key)), prefix),
+                (None, None) => {
+                    compiler.skip(
+                        "MCPGateway",
+                        gateway,
+                        "spec.redis.managed: the operator runs that Redis in a cluster; hangar up keeps shared state in memory",
+                    );
+                    return None;
+                }
+            }
+        }
+    };
+    let mode = match redis.mode {
+        hangar_api::RedisMode::Standalone => RedisMode::Standalone,
+        hangar_api::RedisMode::Cluster => RedisMode::Cluster,
+    };
+    let prefix = redis.key_prefix.clone().unwrap_or(prefix);
+    Some(RedisSettings::new(url, url_from_env, mode, prefix))
+}
+
+fn limit(
+    compiler: &mut Compiler<'_>,
+    gateway: &str,
+    at: &str,
+    limit: &hangar_api::RateLimit,
+) -> Option<Limit> {
+    let requests = u32::try_from(limit.requests).ok().filter(|r| *r > 0);
+    match (requests, duration(&limit.period)) {
+        (Some(requests), Ok(period)) => Some(Limit::new(requests, period.0)),
+        (None, _) => {
+            compiler.skip(
+                "MCPGateway",
+                gateway,
+                format!("{at}.requests must be at least 1; that limit is not applied"),
+            );
+            None
+        }
+        (_, Err(why)) => {
+            compiler.skip(
+                "MCPGateway",
+                gateway,
+                format!("{at}.period: {why}; that limit is not applied"),
+            );
+            None
+        }
+    }
+}
+
+fn auth_settings(compiler: &mut Compiler<'_>, auth: &hangar_api::AuthSpec) -> AuthSettings {
+    AuthSettings {
+        resource: auth.resource.clone(),
+        bearer_tokens: auth.bearer_tokens.as_ref().map(|tokens| BearerTokens {
+            value_from_env: compiler.secret(&tokens.secret_ref.name, &tokens.secret_ref.key),
+        }),
+        oidc: auth.oidc.as_ref().map(|oidc| {
+            let mut settings = OidcSettings::new(oidc.issuer.clone(), oidc.audiences.clone());
+            settings.jwks_url = oidc.jwks_url.clone();
+            settings.groups_claim = oidc.groups_claim.clone();
+            if let Ok(skew) = duration(&oidc.clock_skew) {
+                settings.clock_skew = skew;
+            }
+            settings
+        }),
+        authorization: auth.authorization.as_ref().map(|a| AuthorizationSettings {
+            default: match a.default {
+                hangar_api::AuthorizationDefault::Allow => AccessDefault::Allow,
+                hangar_api::AuthorizationDefault::Deny => AccessDefault::Deny,
+            },
+            rules: a
+                .rules
+                .iter()
+                .map(|r| AccessRule {
+                    subjects: r.subjects.clone(),
+                    groups: r.groups.clone(),
+                    scopes: r.scopes.clone(),
+                    tools: r.tools.clone(),
+                    prompts: r.prompts.clone(),
+                    resources: r.resources.clone(),
+                })
+                .collect(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{SecretEnv, Selection, compile};
+    use super::*;
+
+    fn gateway(spec: serde_json::Value) -> MCPGateway {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "mcp-hangar.io/v1alpha1",
+            "kind": "MCPGateway",
+            "metadata": {"name": "edge", "namespace": "team"},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    fn compiled(gateway: &MCPGateway, target: Target<'_>) -> super::super::Compiled {
+        compile(
+            &Selection {
+                gateway: Some(gateway),
+                servers: &[],
+                groups: &[],
+                namespace_servers: &[],
+                tools: &[],
+                prompts: &[],
+                resources: &[],
+            },
+            target,
+        )
+    }
+
+    #[test]
+    fn redis_rate_limits_and_auth_come_from_the_spec_with_secrets_as_env() {
+        let gateway = gateway(serde_json::json!({
+            "redis": {"urlFrom": {"name": "redis", "key": "url"}, "mode": "Cluster"},
+            "rateLimit": {
+                "perClient": {"requests": 100},
+                "perTool": {"requests": 10, "period": "10s"},
+                "tools": {"search": {"requests": 2, "period": "1h"}},
+            },
+            "auth": {
+                "bearerTokens": {"secretRef": {"name": "gw-tokens", "key": "tokens"}},
+                "oidc": {"issuer": "https://id.example.com", "audiences": ["mcp"], "clockSkew": "30s"},
+                "resource": "https://mcp.example.com/mcp",
+                "authorization": {"default": "Deny", "rules": [{"groups": ["ops"], "tools": ["*"]}]},
+            },
+        }));
+        let out = compiled(&gateway, Target::Cluster { namespace: "team" });
+        let redis = out.config.redis.as_ref().unwrap();
+        assert_eq!(redis.url_from_env.as_deref(), Some(REDIS_URL_ENV));
+        assert_eq!(redis.mode, RedisMode::Cluster);
+        assert_eq!(redis.key_prefix, "hangar:team/edge:");
+        let limits = out.config.rate_limit.as_ref().unwrap();
+        assert_eq!(
+            limits.per_client,
+            Some(Limit::new(100, std::time::Duration::from_secs(60)))
+        );
+        assert_eq!(
+            limits.for_tool("other"),
+            Some(&Limit::new(10, std::time::Duration::from_secs(10)))
+        );
+        assert_eq!(
+            limits.for_tool("search"),
+            Some(&Limit::new(2, std::time::Duration::from_secs(3600)))
+        );
+        let auth = out.config.auth.as_ref().unwrap();
+        let tokens_env = crate::compile::secret_env_name("gw-tokens", "tokens");
+        assert_eq!(
+            auth.bearer_tokens.as_ref().unwrap().value_from_env,
+            tokens_env
+        );
+        assert_eq!(auth.oidc.as_ref().unwrap().clock_skew.to_string(), "30s");
+        assert_eq!(
+            auth.authorization.as_ref().unwrap().rules[0].groups,
+            ["ops"]
+        );
+        assert!(out.secret_env.contains(&SecretEnv {
+            env: tokens_env,
+            secret: "gw-tokens".into(),
+            key: "tokens".into(),
+        }));
+        // The URL's Secret reaches the pod through the operator's own variable.
+        assert_eq!(out.secret_env.len(), 1);
+        assert!(
+            out.config.problems().is_empty(),
+            "{:?}",
+            out.config.problems()
+        );
+        assert!(
+            out.config
+                .to_yaml()
+                .contains("urlFromEnv: HANGAR_REDIS_URL")
+        );
+
+        let local = compiled(&gateway, Target::Local);
+        let redis = local.config.redis.as_ref().unwrap();
+        assert_eq!(
+            redis.url_from_env.as_deref(),
+            Some(crate::compile::secret_env_name("redis", "url").as_str())
+        );
+        assert_eq!(redis.key_prefix, "hangar:edge:");
+    }
+
+    #[test]
+    fn a_managed_redis_stays_in_the_cluster() {
+        let gateway = gateway(serde_json::json!({"redis": {"managed": true}}));
+        let local = compiled(&gateway, Target::Local);
+        assert!(local.config.redis.is_none());
+        assert!(
+            local
+                .skipped
+                .iter()
+                .any(|s| s.reason.contains("spec.redis.managed")),
+            "{:?}",
+            local.skipped
+        );
+        let cluster = compiled(&gateway, Target::Cluster { namespace: "team" });
+        assert!(cluster.config.redis.is_some());
+    }
+}
