@@ -368,6 +368,38 @@ servers:
         );
     }
 
+    // With Redis, a session stays its caller's on every replica.
+    let redis = hangar_testenv::redis::RedisServer::start();
+    let shared = config.replace(
+        "gateway: {name: secure}\n",
+        &format!(
+            "gateway: {{name: secure}}\nredis: {{url: \"{}\"}}\n",
+            redis.url()
+        ),
+    );
+    let (one, two) = (
+        TestGateway::start(&shared).await,
+        TestGateway::start(&shared).await,
+    );
+    for replica in [&one, &two] {
+        let link = replica.gateway.shared().link.clone().unwrap();
+        support::eventually(
+            "the replica to reach Redis",
+            std::time::Duration::from_secs(30),
+            || link.is_up(),
+        )
+        .await;
+    }
+    let session = reader.initialize(&one.mcp()).await;
+    let elsewhere = reader
+        .call(&two.mcp(), &session, 1, "tools/list", json!({}))
+        .await;
+    assert_eq!(names(&elsewhere), ["up_tick", "up_echo"]);
+    let hijack = admin
+        .call(&two.mcp(), &session, 2, "tools/list", json!({}))
+        .await;
+    assert_eq!(hijack.status, StatusCode::FORBIDDEN, "{}", hijack.text);
+
     // Upstreams only ever saw the gateway's own credentials.
     let seen = upstream_state.authorization.lock().unwrap().clone();
     assert!(!seen.is_empty());
