@@ -253,6 +253,23 @@ servers:
         "reset"
     );
 
+    // clockSkew (30s) tolerates clocks that differ a little.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let just_expired =
+        signing.sign(&issuer.claims("ada", json!({"exp": now - 10, "iat": now - 70})));
+    let reply = Raw::with_token(&just_expired)
+        .stateless(&mcp, "tools/list", json!({}))
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    let too_early = signing.sign(&issuer.claims("ada", json!({"nbf": now + 300})));
+    let reply = Raw::with_token(&too_early)
+        .stateless(&mcp, "tools/list", json!({}))
+        .await;
+    refused_because(&reply, "not valid yet");
+
     // Invalid tokens are refused, each with its reason.
     let wrong_audience = signing.sign(&issuer.claims("ada", json!({"aud": "someone-else"})));
     let past = SystemTime::now()
