@@ -26,6 +26,7 @@ pub mod group;
 pub mod handler;
 pub mod http;
 pub mod metrics;
+mod relay;
 pub mod reload;
 pub mod shared;
 pub mod sse_client;

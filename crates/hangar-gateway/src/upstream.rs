@@ -47,6 +47,7 @@ use crate::config::{
 };
 use crate::declared::error_chain;
 use crate::metrics::Metrics;
+use crate::relay::Counted;
 use crate::shared::discovery::DiscoveryCache;
 
 /// Everything an upstream offers, as last listed.
@@ -163,6 +164,8 @@ pub struct Upstream {
     status_changes: watch::Sender<u64>,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
+    /// Progress and log notifications received from the server and relayed to clients.
+    relays: Arc<crate::relay::RelayLedger>,
     breaker: Mutex<CircuitBreaker>,
     /// Why the last failed call failed, for the open-circuit message.
     last_failure: Mutex<String>,
@@ -203,6 +206,8 @@ impl Demand {
 }
 
 const STDERR_LINES: usize = 20;
+/// Longest a result waits for its progress notifications to be relayed.
+const PROGRESS_RELAY_LIMIT: Duration = Duration::from_secs(5);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const INITIAL_BACKOFF: Duration = Duration::from_millis(250);
 /// While a woken server starts, reconnect at least this often: the call is waiting.
@@ -258,6 +263,7 @@ impl Upstream {
             first_attempt: tokio::sync::watch::Sender::new(false),
             metrics,
             http,
+            relays: Arc::default(),
             discovery,
         });
         tokio::spawn(supervise(upstream.clone(), on_change));
@@ -610,10 +616,14 @@ impl Upstream {
         let _cleanup = RouteGuard {
             upstream: self,
             request_id: request_id.clone(),
-            progress_token,
+            progress_token: progress_token.clone(),
         };
         tokio::select! {
-            result = handle.await_response() => result.map(mark_complete).map_err(|e| self.transport_failure(e)),
+            result = handle.await_response() => {
+                // Progress the server sent before its result reaches the client first.
+                self.relays.settled(&progress_token, PROGRESS_RELAY_LIMIT).await;
+                result.map(mark_complete).map_err(|e| self.transport_failure(e))
+            }
             _ = downstream.cancel.cancelled() => {
                 let _ = peer.notify_cancelled(rmcp::model::CancelledNotificationParam::new(
                     Some(request_id),
@@ -991,6 +1001,7 @@ impl Drop for RouteGuard<'_> {
         let mut routes = self.upstream.lock_routes();
         routes.by_request.remove(&self.request_id);
         routes.by_progress.remove(&self.progress_token);
+        self.upstream.relays.forget(&self.progress_token);
     }
 }
 
@@ -1016,6 +1027,46 @@ fn level_rank(level: LoggingLevel) -> u8 {
         LoggingLevel::Critical => 5,
         LoggingLevel::Alert => 6,
         LoggingLevel::Emergency => 7,
+    }
+}
+
+impl UpstreamClient {
+    /// Passes a log message on to the one client call it can belong to.
+    async fn relay_log(&self, params: LoggingMessageNotificationParam) {
+        tracing::debug!(server = self.upstream.name(), level = ?params.level, data = %params.data, "upstream log message");
+        // Log notifications carry no request id; relay only when the owning call is unambiguous.
+        let downstream = {
+            let routes = self.upstream.lock_routes();
+            if routes.by_request.len() == 1 {
+                routes.by_request.values().next().cloned()
+            } else {
+                None
+            }
+        };
+        if let Some(downstream) = downstream
+            && downstream
+                .log_level
+                .is_some_and(|min| level_rank(params.level) >= level_rank(min))
+        {
+            let _ = downstream.peer.notify_logging_message(params).await;
+        }
+    }
+
+    /// Passes a progress notification on to the client call it belongs to.
+    async fn relay_progress(&self, params: ProgressNotificationParam) {
+        let downstream = self
+            .upstream
+            .lock_routes()
+            .by_progress
+            .get(&params.progress_token)
+            .cloned();
+        if let Some(downstream) = downstream
+            && let Some(token) = downstream.progress_token.clone()
+        {
+            let mut params = params;
+            params.progress_token = token;
+            let _ = downstream.peer.notify_progress(params).await;
+        }
     }
 }
 
@@ -1087,19 +1138,9 @@ impl ClientHandler for UpstreamClient {
         params: ProgressNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        let downstream = self
-            .upstream
-            .lock_routes()
-            .by_progress
-            .get(&params.progress_token)
-            .cloned();
-        if let Some(downstream) = downstream
-            && let Some(token) = downstream.progress_token.clone()
-        {
-            let mut params = params;
-            params.progress_token = token;
-            let _ = downstream.peer.notify_progress(params).await;
-        }
+        let upstream_token = params.progress_token.clone();
+        self.relay_progress(params).await;
+        self.upstream.relays.relayed(&upstream_token);
     }
 
     async fn on_logging_message(
@@ -1107,23 +1148,8 @@ impl ClientHandler for UpstreamClient {
         params: LoggingMessageNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        tracing::debug!(server = self.upstream.name(), level = ?params.level, data = %params.data, "upstream log message");
-        // Log notifications carry no request id; relay only when the owning call is unambiguous.
-        let downstream = {
-            let routes = self.upstream.lock_routes();
-            if routes.by_request.len() == 1 {
-                routes.by_request.values().next().cloned()
-            } else {
-                None
-            }
-        };
-        if let Some(downstream) = downstream
-            && downstream
-                .log_level
-                .is_some_and(|min| level_rank(params.level) >= level_rank(min))
-        {
-            let _ = downstream.peer.notify_logging_message(params).await;
-        }
+        self.relay_log(params).await;
+        self.upstream.relays.relayed_log();
     }
 
     async fn on_resource_updated(
@@ -1639,14 +1665,14 @@ async fn connect(
     for mode in modes {
         let attempt = match spec.transport {
             Transport::Stdio => {
-                let transport = spawn_child(upstream)?;
+                let transport = Counted::new(spawn_child(upstream)?, upstream.relays.clone());
                 handler()
                     .serve_with_lifecycle(transport, mode)
                     .await
                     .map_err(|e| e.to_string())
             }
             Transport::StreamableHttp => {
-                let transport = streamable_http(upstream)?;
+                let transport = Counted::new(streamable_http(upstream)?, upstream.relays.clone());
                 handler()
                     .serve_with_lifecycle(transport, mode)
                     .await
@@ -1659,6 +1685,7 @@ async fn connect(
                     headers(&spec.headers)?,
                 )
                 .await?;
+                let transport = Counted::new(transport, upstream.relays.clone());
                 handler()
                     .serve_with_lifecycle(transport, mode)
                     .await
