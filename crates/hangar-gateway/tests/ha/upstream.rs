@@ -107,9 +107,6 @@ impl ServerHandler for Ticker {
                             .await;
                     }
                 }
-                // The gateway relays an upstream's notifications concurrently
-                // with its results; a pause keeps the last one ahead of the result.
-                tokio::time::sleep(Duration::from_millis(ms)).await;
                 format!("ticked {count}")
             }
             "echo" => args
