@@ -28,6 +28,7 @@ use crate::api::scoped;
 use crate::conditions::{self, Desired};
 use crate::context::{Context, correlated};
 use crate::gateway::select::{Kind, selects};
+use crate::outcome;
 
 /// A kind gateways serve from `toolSelector`.
 pub trait CatalogItem:
@@ -164,21 +165,7 @@ fn in_namespace<'a, K: CatalogItem, O: Resource>(
 async fn reconcile<K: CatalogItem>(item: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_item(&*item, &ctx).await;
-    if let Err(error) = &result {
-        ctx.event(
-            &*item,
-            EventType::Warning,
-            error.reason(),
-            "Reconcile",
-            error.to_string(),
-        )
-        .await;
-    }
-    ctx.metrics.reconciled(
-        K::NAME,
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
+    outcome::record(&ctx, K::NAME, &*item, started, &result).await;
     result
 }
 
@@ -283,4 +270,10 @@ async fn reconcile_item<K: CatalogItem>(item: &K, ctx: &Context) -> Result<Actio
         .await
         .map_err(Error::Status)?;
     Ok(Action::requeue(Duration::from_secs(300)))
+}
+
+impl crate::outcome::Failure for Error {
+    fn reason(&self) -> &'static str {
+        Error::reason(self)
+    }
 }

@@ -25,6 +25,7 @@ use super::scan::{self, Found, Problem};
 use crate::conditions::{self, Desired};
 use crate::context::Context;
 use crate::labels::FIELD_MANAGER;
+use crate::outcome;
 
 /// How soon a scan that could not read its source is tried again (or the refresh interval, if shorter).
 const RETRY: Duration = Duration::from_secs(30);
@@ -167,14 +168,14 @@ pub async fn reconcile(
 ) -> Result<Action, Error> {
     let started = Instant::now();
     let result = discover(&source, &discovery).await;
-    if let Err(error) = &result {
-        tracing::warn!(source = %source.name_any(), reason = error.reason(), %error, "discovery reconcile failed");
-    }
-    discovery.ctx.metrics.reconciled(
+    outcome::record(
+        &discovery.ctx,
         "MCPDiscoverySource",
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
+        &*source,
+        started,
+        &result,
+    )
+    .await;
     result
 }
 

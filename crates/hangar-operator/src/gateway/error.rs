@@ -31,13 +31,16 @@ impl Error {
     }
 }
 
-impl crate::finalized::Failure for Error {
+impl crate::outcome::Failure for Error {
     fn reason(&self) -> &'static str {
         Error::reason(self)
     }
     fn is_waiting(&self) -> bool {
         matches!(self, Error::CleanupPending(_))
     }
+}
+
+impl crate::outcome::FinalizerFailure for Error {
     fn finalizer(error: kube::runtime::finalizer::Error<Self>) -> Self {
         Error::Finalizer(Box::new(error))
     }

@@ -26,7 +26,7 @@ use super::error::Error;
 use super::select::{Catalog, Kind};
 use crate::children::{apply_or_delete, delete_owned};
 use crate::conditions::{self, Desired};
-use crate::finalized;
+use crate::outcome;
 use crate::server::lifecycle::Workload;
 
 /// Resync period: changes to the gateway, its objects and what it selects trigger reconciles sooner.
@@ -37,7 +37,7 @@ pub async fn reconcile(
     ctx: Arc<GatewayContext>,
 ) -> Result<Action, Error> {
     let ctx = &*ctx;
-    finalized::reconcile(
+    outcome::with_finalizer(
         &ctx.base,
         "MCPGateway",
         gateway,

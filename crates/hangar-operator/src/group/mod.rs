@@ -19,6 +19,7 @@ use kube::{Resource, ResourceExt};
 use crate::api::scoped;
 use crate::conditions::{self, Desired};
 use crate::context::{Context, correlated};
+use crate::outcome;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,6 +35,12 @@ impl Error {
             Error::List(_) => "ListFailed",
             Error::Status(_) => "StatusUpdateFailed",
         }
+    }
+}
+
+impl crate::outcome::Failure for Error {
+    fn reason(&self) -> &'static str {
+        Error::reason(self)
     }
 }
 
@@ -77,21 +84,7 @@ pub async fn run(
 async fn reconcile(group: Arc<MCPServerGroup>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = reconcile_group(&group, &ctx).await;
-    if let Err(error) = &result {
-        ctx.event(
-            &*group,
-            EventType::Warning,
-            error.reason(),
-            "Reconcile",
-            error.to_string(),
-        )
-        .await;
-    }
-    ctx.metrics.reconciled(
-        "MCPServerGroup",
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
+    outcome::record(&ctx, "MCPServerGroup", &*group, started, &result).await;
     result
 }
 

@@ -38,3 +38,9 @@ impl Error {
         }
     }
 }
+
+impl crate::outcome::Failure for Error {
+    fn reason(&self) -> &'static str {
+        Error::reason(self)
+    }
+}

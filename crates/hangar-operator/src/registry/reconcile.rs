@@ -23,6 +23,7 @@ use super::metrics::RegistryMetrics;
 use super::schema::read_document;
 use crate::conditions::{self, Desired};
 use crate::context::Context;
+use crate::outcome;
 
 /// How soon a failed sync is tried again (or the sync interval, if shorter).
 const RETRY: Duration = Duration::from_secs(30);
@@ -104,14 +105,7 @@ impl Registries {
 pub async fn reconcile(registry: Arc<MCPRegistry>, reg: Arc<Registries>) -> Result<Action, Error> {
     let started = Instant::now();
     let result = sync_if_due(&registry, &reg).await;
-    if let Err(error) = &result {
-        tracing::warn!(registry = %registry.name_any(), reason = error.reason(), %error, "reconcile failed");
-    }
-    reg.ctx.metrics.reconciled(
-        "MCPRegistry",
-        started.elapsed(),
-        result.as_ref().err().map(Error::reason),
-    );
+    outcome::record(&reg.ctx, "MCPRegistry", &*registry, started, &result).await;
     result
 }
 

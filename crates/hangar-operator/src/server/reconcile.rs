@@ -27,9 +27,9 @@ use super::scale;
 use crate::apply::Managed;
 use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
-use crate::finalized;
 use crate::health::{HealthRecord, ProbeTarget, Schedule};
 use crate::labels::{SERVER_LABEL, selector_string, server_selector};
+use crate::outcome;
 use crate::registry::{self, Resolution};
 
 /// Resync period: changes to the server, its objects and its health trigger reconciles sooner.
@@ -37,7 +37,7 @@ const RESYNC: Duration = Duration::from_secs(300);
 
 pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<ServerContext>) -> Result<Action, Error> {
     let ctx = &*ctx;
-    finalized::reconcile(
+    outcome::with_finalizer(
         &ctx.base,
         "MCPServer",
         server,

@@ -1,6 +1,7 @@
-//! The reconcile of a kind that owns objects: behind a finalizer, so deletion
-//! waits for the cleanup; failures become a Warning Event, a log line and a
-//! metric label, in words the error itself chooses.
+//! What every reconcile does with its outcome: a failure becomes a Warning
+//! Event on the object, a log line and a metric label, in words the error
+//! itself chooses. Kinds that own objects also reconcile behind a finalizer,
+//! so that deletion waits for their cleanup.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -18,18 +19,56 @@ use serde::de::DeserializeOwned;
 use crate::context::Context;
 use crate::labels::FINALIZER;
 
-/// A reconcile error of a kind with a finalizer.
+/// A reconcile error.
 pub trait Failure: std::error::Error + Send + Sync + Sized + 'static {
     /// A CamelCase reason for Events and metric labels.
     fn reason(&self) -> &'static str;
     /// Waiting rather than failing (owned objects still being deleted): no Warning.
-    fn is_waiting(&self) -> bool;
+    fn is_waiting(&self) -> bool {
+        false
+    }
+}
+
+/// A reconcile error of a kind with a finalizer.
+pub trait FinalizerFailure: Failure {
     /// Adding or removing the finalizer itself failed.
     fn finalizer(error: FinalizerError<Self>) -> Self;
 }
 
+/// Records the outcome of one reconcile of `object` that began at `started`.
+pub async fn record<K, E>(
+    ctx: &Context,
+    kind: &'static str,
+    object: &K,
+    started: Instant,
+    result: &Result<Action, E>,
+) where
+    K: Resource<DynamicType = ()>,
+    E: Failure,
+{
+    if let Err(error) = result
+        && !error.is_waiting()
+    {
+        let namespace = object.namespace().unwrap_or_default();
+        tracing::warn!(kind, object = %object.name_any(), %namespace, reason = error.reason(), %error, "reconcile failed");
+        ctx.event(
+            object,
+            EventType::Warning,
+            error.reason(),
+            "Reconcile",
+            error.to_string(),
+        )
+        .await;
+    }
+    ctx.metrics.reconciled(
+        kind,
+        started.elapsed(),
+        result.as_ref().err().map(E::reason),
+    );
+}
+
 /// Runs `apply` while `object` lives and `cleanup` once it is being deleted.
-pub async fn reconcile<K, E, Apply, ApplyFut, Cleanup, CleanupFut>(
+pub async fn with_finalizer<K, E, Apply, ApplyFut, Cleanup, CleanupFut>(
     ctx: &Context,
     kind: &'static str,
     object: Arc<K>,
@@ -42,7 +81,7 @@ where
         + Debug
         + Serialize
         + DeserializeOwned,
-    E: Failure,
+    E: FinalizerFailure,
     Apply: FnOnce(Arc<K>) -> ApplyFut,
     ApplyFut: Future<Output = Result<Action, E>>,
     Cleanup: FnOnce(Arc<K>) -> CleanupFut,
@@ -62,23 +101,6 @@ where
         FinalizerError::ApplyFailed(error) | FinalizerError::CleanupFailed(error) => error,
         other => E::finalizer(other),
     });
-    if let Err(error) = &result
-        && !error.is_waiting()
-    {
-        tracing::warn!(kind, object = %object.name_any(), %namespace, reason = error.reason(), %error, "reconcile failed");
-        ctx.event(
-            &*object,
-            EventType::Warning,
-            error.reason(),
-            "Reconcile",
-            error.to_string(),
-        )
-        .await;
-    }
-    ctx.metrics.reconciled(
-        kind,
-        started.elapsed(),
-        result.as_ref().err().map(E::reason),
-    );
+    record(ctx, kind, &*object, started, &result).await;
     result
 }
