@@ -194,6 +194,8 @@ mod tests {
         assert!(!glob("exact", "exactly"));
         assert!(!glob("ab*ab", "ab"));
         assert!(glob("docs://*", "docs://readme"));
+        assert!(glob("io.*/time", "io.github.acme/time"));
+        assert!(!glob("io.*/time", "io.github.acme/timer"));
     }
 
     fn caller(subject: &str, groups: &[&str], scopes: &[&str]) -> Caller {

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use hangar_api::RegistryFilter;
+use hangar_gateway::access::glob;
 
 use super::schema::{EntryStatus, ServerDetail, ServerResponse};
 
@@ -102,7 +103,7 @@ impl Catalog {
         let search = filter.search.as_deref().map(str::to_lowercase);
         for entry in entries {
             let name = &entry.server.name;
-            if !filter.names.is_empty() && !filter.names.iter().any(|p| glob_match(p, name)) {
+            if !filter.names.is_empty() && !filter.names.iter().any(|p| glob(p, name)) {
                 continue;
             }
             if search
@@ -249,26 +250,6 @@ fn latest_index(versions: &[Entry]) -> usize {
                 })
                 .unwrap_or(0)
         })
-}
-
-/// `*` matches any run of characters; everything else matches itself.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or_default();
-    let Some(mut rest) = name.strip_prefix(first) else {
-        return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
-        return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
-            Some(at) => rest = &rest[at + part.len()..],
-            None => return false,
-        }
-    }
-    rest.ends_with(last)
 }
 
 /// Semantic-version order (`1.10.0` > `1.9.0`, `1.0.0` > `1.0.0-rc.1`); text
@@ -528,15 +509,5 @@ mod tests {
                 .version,
             "0.3.0"
         );
-    }
-
-    #[test]
-    fn globs_match_runs_of_characters() {
-        assert!(glob_match("io.github.acme/*", "io.github.acme/x"));
-        assert!(glob_match("*weather*", "io.github.acme/weather-pro"));
-        assert!(glob_match("io.*/time", "io.github.acme/time"));
-        assert!(!glob_match("io.*/time", "io.github.acme/timer"));
-        assert!(glob_match("exact/name", "exact/name"));
-        assert!(!glob_match("exact/name", "exact/names"));
     }
 }
