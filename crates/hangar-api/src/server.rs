@@ -105,6 +105,10 @@ pub struct MCPServerSpec {
     /// With `replicas: 0`, how long a woken server may sit without requests before it scales back to zero.
     #[serde(default = "default_idle_ttl", rename = "idleTTL")]
     pub idle_ttl: Duration,
+    /// With `replicas: 0`, how long a call through a gateway waits for the server to start and
+    /// answer before it fails with a timeout error.
+    #[serde(default = "default_wake_timeout")]
+    pub wake_timeout: Duration,
     /// CPU and memory. Safe defaults apply when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
@@ -180,6 +184,9 @@ fn default_replicas() -> i32 {
 }
 fn default_idle_ttl() -> Duration {
     Duration::new("5m")
+}
+fn default_wake_timeout() -> Duration {
+    Duration::new("2m")
 }
 
 /// Where an MCP server runs.

@@ -112,6 +112,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.idleTTL", "duration such as 30s"],
     ),
     (
+        "a wake timeout of zero",
+        "kind: MCPServer\nmetadata: {name: wake}\nspec: {image: nginx, replicas: 0, wakeTimeout: 0s}",
+        &["spec.wakeTimeout", "positive duration"],
+    ),
+    (
         "zero health-check interval",
         "kind: MCPServer\nmetadata: {name: interval}\nspec: {image: nginx, healthCheck: {interval: 0s}}",
         &["spec.healthCheck.interval", "positive duration"],
@@ -321,6 +326,7 @@ async fn valid_resources_are_accepted_with_defaults() {
                 ("/spec/transport", json!("streamable-http")),
                 ("/spec/replicas", json!(1)),
                 ("/spec/idleTTL", json!("5m")),
+                ("/spec/wakeTimeout", json!("2m")),
                 ("/spec/serviceType", json!("ClusterIP")),
                 (
                     "/spec/healthCheck",

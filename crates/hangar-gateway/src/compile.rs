@@ -551,7 +551,12 @@ impl Compiler<'_> {
                 }),
                 Target::Local => None,
             };
-            Some(ScaleToZero::after(idle_ttl, activity))
+            Some(ScaleToZero {
+                idle_ttl,
+                wake_timeout: duration(&spec.wake_timeout)
+                    .map_err(|why| format!("spec.wakeTimeout: {why}"))?,
+                mcp_server: activity,
+            })
         } else {
             None
         };
@@ -800,7 +805,7 @@ spec: {mode: remote, endpoint: "http://b.example/mcp", circuitBreaker: {failureT
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
 metadata: {name: a, namespace: team, labels: {pool: search}}
-spec: {image: ghcr.io/acme/search, replicas: 0, idleTTL: 2m}
+spec: {image: ghcr.io/acme/search, replicas: 0, idleTTL: 2m, wakeTimeout: 45s}
 ---
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
@@ -853,6 +858,7 @@ spec: {mode: remote, endpoint: "http://c.example/mcp"}
         assert_eq!(b.scale_to_zero, None);
         let a = config.servers[1].scale_to_zero.as_ref().unwrap();
         assert_eq!(a.idle_ttl.to_string(), "2m");
+        assert_eq!(a.wake_timeout.to_string(), "45s");
         assert_eq!(
             a.mcp_server,
             Some(ObjectName {

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::activity::ActivitySink;
 use crate::cli::LogFormat;
 use crate::compile::{Compiled, LocalProcess, Selection, Skipped, Target, compile, selects};
-use crate::config::{DurationSpec, GatewayConfig, NameValue, ServerSpec, Transport};
+use crate::config::{GatewayConfig, NameValue, ServerSpec, Transport};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::upstream::Status;
@@ -33,9 +33,6 @@ pub struct UpArgs {
     /// The MCPGateway to run when the manifests define several.
     #[arg(long)]
     pub gateway: Option<String>,
-    /// How long a call waits for a server with `replicas: 0` to start.
-    #[arg(long, default_value = "2m", value_parser = DurationSpec::parse)]
-    pub wake_timeout: DurationSpec,
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HANGAR_LOG_FORMAT")]
     pub log_format: LogFormat,
 }
@@ -434,11 +431,6 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
     let manifests = hangar_manifests::load(&args.file)?;
     let mut compiled = plan(&manifests, args.gateway.as_deref())?;
     avoid_port(&mut compiled, args.listen.port());
-    for server in &mut compiled.config.servers {
-        if let Some(scale) = &mut server.scale_to_zero {
-            scale.wake_timeout = args.wake_timeout;
-        }
-    }
     let endpoint = format!("http://{}/mcp", args.listen);
     print!(
         "{}",

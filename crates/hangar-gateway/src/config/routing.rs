@@ -76,15 +76,6 @@ fn default_wake_timeout() -> DurationSpec {
 }
 
 impl ScaleToZero {
-    /// A server that is started on demand, with the default wake timeout.
-    pub fn after(idle_ttl: DurationSpec, mcp_server: Option<ObjectName>) -> Self {
-        Self {
-            idle_ttl,
-            wake_timeout: default_wake_timeout(),
-            mcp_server,
-        }
-    }
-
     /// How often, at most, activity is reported while calls keep coming: often
     /// enough that the server never looks idle for `idleTTL` while in use,
     /// rarely enough that a busy gateway does not load the API server.
