@@ -6,6 +6,7 @@ mod operator_support;
 
 use hangar_api::{MCPDiscoverySource, MCPServer, ServerMode};
 use hangar_operator::discovery;
+use hangar_testenv::gone;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -136,15 +137,7 @@ async fn namespace_discovery_follows_services_that_speak_mcp() {
         .delete("weather", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the weather server to go", || async {
-        servers
-            .get_opt("weather")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone(&servers, "weather").await;
 }
 
 #[tokio::test]
@@ -196,15 +189,7 @@ async fn a_removed_annotation_deletes_under_authoritative_and_keeps_under_additi
             .await
             .unwrap();
     }
-    eventually("alpha to be deleted", || async {
-        servers
-            .get_opt("alpha")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone(&servers, "alpha").await;
     // Once the lenient source has seen the change, beta is still there.
     let lenient = eventually("the lenient source to find nothing", || async {
         source_status(&sources, "lenient")
@@ -379,15 +364,7 @@ data:
     })
     .await;
     assert_eq!(search.spec.transport, hangar_api::Transport::Sse);
-    eventually("time to be deleted", || async {
-        servers
-            .get_opt("time")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone(&servers, "time").await;
     let ready = eventually("the broken entry in Ready", || async {
         source_status(&sources, "listed")
             .await?
@@ -451,13 +428,5 @@ async fn an_annotated_deployment_is_found_through_its_service() {
         .patch("tools", &PatchParams::default(), &Patch::Merge(&unannotate))
         .await
         .unwrap();
-    eventually("toolbox to go", || async {
-        servers
-            .get_opt("toolbox")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone(&servers, "toolbox").await;
 }

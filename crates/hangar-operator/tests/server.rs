@@ -8,7 +8,7 @@ use hangar_api::{MCPServer, ServerState, crds};
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::{self, build::BuildSettings};
-use hangar_testenv::eventually;
+use hangar_testenv::{eventually, gone};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Service};
@@ -422,10 +422,7 @@ async fn spec_changes_roll_out_and_drift_is_repaired() {
         )
         .await
         .unwrap();
-    eventually("the autoscaler to go", || async {
-        hpas.get_opt("tools").await.unwrap().is_none().then_some(())
-    })
-    .await;
+    gone(&hpas, "tools").await;
 }
 
 #[tokio::test]
@@ -445,15 +442,7 @@ async fn deleting_the_server_removes_everything() {
         .delete("tools", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the MCPServer to go", || async {
-        servers
-            .get_opt("tools")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone(&servers, "tools").await;
     assert!(deployments.get_opt("tools").await.unwrap().is_none());
     assert!(
         Api::<Service>::namespaced(client.clone(), &ns)
@@ -514,15 +503,7 @@ async fn an_object_it_does_not_own_is_never_deleted() {
         .delete("tools", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the MCPServer to go", || async {
-        servers
-            .get_opt("tools")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
-    .await;
+    gone(&servers, "tools").await;
     assert!(
         config_maps.get_opt("tools-config").await.unwrap().is_some(),
         "a ConfigMap the operator did not create was deleted"

@@ -40,7 +40,7 @@ pub mod tools;
 
 pub use plane::{ControlPlane, Identity, shared};
 
-pub use wait::eventually;
+pub use wait::{eventually, gone};
 
 mod wait {
     use std::time::Duration;
@@ -67,5 +67,16 @@ mod wait {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Waits until the object `name` no longer exists (finalizers done).
+    pub async fn gone<K>(api: &kube::Api<K>, name: &str)
+    where
+        K: kube::Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    {
+        eventually(&format!("{name} to be deleted"), || async {
+            api.get_opt(name).await.unwrap().is_none().then_some(())
+        })
+        .await
     }
 }
