@@ -28,7 +28,7 @@ use crate::api::scoped;
 use crate::conditions::{self, Desired};
 use crate::context::{Context, correlated};
 use crate::gateway::select::{Kind, selects};
-use crate::outcome;
+use crate::outcome::{self, Failure};
 
 /// A kind gateways serve from `toolSelector`.
 pub trait CatalogItem:
@@ -92,15 +92,6 @@ pub enum Error {
     },
     #[error("could not write status: {0}")]
     Status(#[source] kube::Error),
-}
-
-impl Error {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Error::Read { .. } => "ReadFailed",
-            Error::Status(_) => "StatusUpdateFailed",
-        }
-    }
 }
 
 /// Runs the status controller of one kind until `shutdown` resolves.
@@ -272,8 +263,11 @@ async fn reconcile_item<K: CatalogItem>(item: &K, ctx: &Context) -> Result<Actio
     Ok(Action::requeue(Duration::from_secs(300)))
 }
 
-impl crate::outcome::Failure for Error {
+impl Failure for Error {
     fn reason(&self) -> &'static str {
-        Error::reason(self)
+        match self {
+            Error::Read { .. } => "ReadFailed",
+            Error::Status(_) => "StatusUpdateFailed",
+        }
     }
 }

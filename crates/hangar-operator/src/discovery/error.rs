@@ -28,9 +28,11 @@ pub enum Error {
     Status(#[source] kube::Error),
 }
 
-impl Error {
+use crate::outcome::Failure;
+
+impl Failure for Error {
     /// A CamelCase reason for conditions, Events and metric labels.
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             Error::List { .. } => "ListFailed",
             Error::InvalidSelector { .. } => "InvalidSelector",
@@ -40,11 +42,5 @@ impl Error {
             Error::InvalidList { .. } => "InvalidServerList",
             Error::Status(_) => "StatusUpdateFailed",
         }
-    }
-}
-
-impl crate::outcome::Failure for Error {
-    fn reason(&self) -> &'static str {
-        Error::reason(self)
     }
 }

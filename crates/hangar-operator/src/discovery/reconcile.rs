@@ -25,7 +25,7 @@ use super::scan::{self, Found, Problem};
 use crate::conditions::{self, Desired};
 use crate::context::Context;
 use crate::labels::FIELD_MANAGER;
-use crate::outcome;
+use crate::outcome::{self, Failure};
 
 /// How soon a scan that could not read its source is tried again (or the refresh interval, if shorter).
 const RETRY: Duration = Duration::from_secs(30);

@@ -18,9 +18,11 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
-impl Error {
+use crate::outcome::Failure;
+
+impl Failure for Error {
     /// A CamelCase reason for Events, conditions and metric labels.
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             Error::List { .. } => "ListFailed",
             Error::Child(child) => child.reason(),
@@ -28,12 +30,6 @@ impl Error {
             Error::CleanupPending(_) => "CleanupPending",
             Error::Finalizer(_) => "FinalizerFailed",
         }
-    }
-}
-
-impl crate::outcome::Failure for Error {
-    fn reason(&self) -> &'static str {
-        Error::reason(self)
     }
     fn is_waiting(&self) -> bool {
         matches!(self, Error::CleanupPending(_))

@@ -19,7 +19,7 @@ use kube::{Resource, ResourceExt};
 use crate::api::scoped;
 use crate::conditions::{self, Desired};
 use crate::context::{Context, correlated};
-use crate::outcome;
+use crate::outcome::{self, Failure};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -29,18 +29,12 @@ pub enum Error {
     Status(#[source] kube::Error),
 }
 
-impl Error {
-    pub fn reason(&self) -> &'static str {
+impl Failure for Error {
+    fn reason(&self) -> &'static str {
         match self {
             Error::List(_) => "ListFailed",
             Error::Status(_) => "StatusUpdateFailed",
         }
-    }
-}
-
-impl crate::outcome::Failure for Error {
-    fn reason(&self) -> &'static str {
-        Error::reason(self)
     }
 }
 

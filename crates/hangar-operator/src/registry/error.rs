@@ -1,6 +1,7 @@
 //! What can go wrong syncing an MCPRegistry, in words a user can act on.
 
 use super::client::FetchError;
+use crate::outcome::Failure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -20,9 +21,9 @@ pub enum Error {
     Status(#[source] kube::Error),
 }
 
-impl Error {
+impl Failure for Error {
     /// A CamelCase reason for conditions, Events and metric labels.
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             Error::Fetch(FetchError::BadUrl(..)) => "InvalidURL",
             Error::Fetch(FetchError::Unreachable { .. }) => "RegistryUnreachable",
@@ -36,11 +37,5 @@ impl Error {
             Error::Header { .. } => "HeaderUnavailable",
             Error::Status(_) => "StatusUpdateFailed",
         }
-    }
-}
-
-impl crate::outcome::Failure for Error {
-    fn reason(&self) -> &'static str {
-        Error::reason(self)
     }
 }

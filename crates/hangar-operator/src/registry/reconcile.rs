@@ -23,7 +23,7 @@ use super::metrics::RegistryMetrics;
 use super::schema::read_document;
 use crate::conditions::{self, Desired};
 use crate::context::Context;
-use crate::outcome;
+use crate::outcome::{self, Failure};
 
 /// How soon a failed sync is tried again (or the sync interval, if shorter).
 const RETRY: Duration = Duration::from_secs(30);

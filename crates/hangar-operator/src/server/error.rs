@@ -1,6 +1,7 @@
 //! What can go wrong reconciling an MCPServer, in words a user can act on.
 
 use super::build::InvalidSpec;
+use crate::outcome::Failure;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,9 +25,9 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
 
-impl Error {
+impl Failure for Error {
     /// A CamelCase reason for Events, conditions and metric labels.
-    pub fn reason(&self) -> &'static str {
+    fn reason(&self) -> &'static str {
         match self {
             Error::InvalidSpec(_) => "InvalidSpec",
             Error::Child(child) => child.reason(),
@@ -36,12 +37,6 @@ impl Error {
             Error::CleanupPending(_) => "CleanupPending",
             Error::Finalizer(_) => "FinalizerFailed",
         }
-    }
-}
-
-impl crate::outcome::Failure for Error {
-    fn reason(&self) -> &'static str {
-        Error::reason(self)
     }
     fn is_waiting(&self) -> bool {
         matches!(self, Error::CleanupPending(_))

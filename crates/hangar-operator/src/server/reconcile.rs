@@ -29,7 +29,7 @@ use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
 use crate::health::{HealthRecord, ProbeTarget, Schedule};
 use crate::labels::{SERVER_LABEL, selector_string, server_selector};
-use crate::outcome;
+use crate::outcome::{self, Failure};
 use crate::registry::{self, Resolution};
 
 /// Resync period: changes to the server, its objects and its health trigger reconciles sooner.
