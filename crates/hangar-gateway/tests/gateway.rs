@@ -723,6 +723,24 @@ fn message(body: &str) -> serde_json::Value {
     serde_json::from_str(data).unwrap_or_else(|e| panic!("not JSON-RPC ({e}): {body}"))
 }
 
+/// A 2026-07-28 request with its routing headers: the HTTP status, the
+/// JSON-RPC error code, and the body.
+async fn stateless(
+    url: &str,
+    routing: &[(&str, &str)],
+    request: &serde_json::Value,
+) -> (u16, Option<i64>, String) {
+    let mut headers = vec![
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-protocol-version", "2026-07-28"),
+    ];
+    headers.extend_from_slice(routing);
+    let (status, body, _) = raw(url, &headers, request.to_string()).await;
+    let code = message(&body)["error"]["code"].as_i64();
+    (status, code, body)
+}
+
 fn stateless_meta() -> serde_json::Value {
     json!({
         "io.modelcontextprotocol/protocolVersion": "2026-07-28",
@@ -887,82 +905,26 @@ async fn bad_input_gets_the_right_status_and_error() {
     assert_eq!(status, 404);
 
     // The stateless era: unknown methods are HTTP 404 with -32601; bad _meta is 400.
-    let stateless = [
-        JSON_AND_SSE,
-        JSON_BODY,
-        ("mcp-protocol-version", "2026-07-28"),
-    ];
     let request = json!({"jsonrpc": "2.0", "id": 7, "method": "no/such", "params": {"_meta": stateless_meta()}});
-    let (status, body, _) = raw(
-        &url,
-        &[
-            stateless[0],
-            stateless[1],
-            stateless[2],
-            ("mcp-method", "no/such"),
-        ],
-        request.to_string(),
-    )
-    .await;
-    assert_eq!(
-        (status, message(&body)["error"]["code"].as_i64()),
-        (404, Some(-32601)),
-        "{body}"
-    );
+    let (status, code, body) = stateless(&url, &[("mcp-method", "no/such")], &request).await;
+    assert_eq!((status, code), (404, Some(-32601)), "{body}");
     let request = json!({"jsonrpc": "2.0", "id": 8, "method": "server/discover", "params": {}});
-    let (status, body, _) = raw(
-        &url,
-        &[
-            stateless[0],
-            stateless[1],
-            stateless[2],
-            ("mcp-method", "server/discover"),
-        ],
-        request.to_string(),
-    )
-    .await;
-    assert_eq!(
-        (status, message(&body)["error"]["code"].as_i64()),
-        (400, Some(-32602)),
-        "{body}"
-    );
+    let (status, code, body) =
+        stateless(&url, &[("mcp-method", "server/discover")], &request).await;
+    assert_eq!((status, code), (400, Some(-32602)), "{body}");
 
     // Routing headers must agree with the body.
     let request = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/list", "params": {"_meta": stateless_meta()}});
-    let (status, body, _) = raw(
-        &url,
-        &[
-            stateless[0],
-            stateless[1],
-            stateless[2],
-            ("mcp-method", "prompts/list"),
-        ],
-        request.to_string(),
-    )
-    .await;
-    assert_eq!(
-        (status, message(&body)["error"]["code"].as_i64()),
-        (400, Some(-32020)),
-        "{body}"
-    );
+    let (status, code, body) = stateless(&url, &[("mcp-method", "prompts/list")], &request).await;
+    assert_eq!((status, code), (400, Some(-32020)), "{body}");
     let request = json!({"jsonrpc": "2.0", "id": 10, "method": "tools/call", "params": {"name": "up_echo", "arguments": {"text": "x"}, "_meta": stateless_meta()}});
-    let (status, body, _) = raw(
+    let (status, code, body) = stateless(
         &url,
-        &[
-            stateless[0],
-            stateless[1],
-            stateless[2],
-            ("mcp-method", "tools/call"),
-            ("mcp-name", "up_other"),
-        ],
-        request.to_string(),
+        &[("mcp-method", "tools/call"), ("mcp-name", "up_other")],
+        &request,
     )
     .await;
-    assert_eq!(
-        (status, message(&body)["error"]["code"].as_i64()),
-        (400, Some(-32020)),
-        "{body}"
-    );
+    assert_eq!((status, code), (400, Some(-32020)), "{body}");
 
     // After all that, the gateway still serves.
     let client = session_client(&url).await;
