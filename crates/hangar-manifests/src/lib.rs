@@ -6,6 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
+mod read;
+pub mod sources;
+
+pub use read::{Document, STDIN, parse_documents, read_documents};
+
 use hangar_api::{
     MCPDiscoverySource, MCPGateway, MCPPrompt, MCPRegistry, MCPResource, MCPServer, MCPServerGroup,
     MCPTool,
@@ -66,6 +71,17 @@ pub enum ManifestError {
         message: String,
     },
     #[error(
+        "{source_name}: {api_version} {kind} belongs to {project}, not to Hangar: convert it with `hangar convert -f {convert_from}` (it prints the mcp-hangar.io/v1alpha1 equivalent and every field that has none)"
+    )]
+    ForeignApi {
+        source_name: String,
+        api_version: String,
+        kind: String,
+        project: &'static str,
+        /// The path to give `hangar convert`.
+        convert_from: String,
+    },
+    #[error(
         "{source_name}: {api_version} {kind} is not a kind Hangar serves (mcp-hangar.io/v1alpha1 has MCPServer, MCPServerGroup, MCPDiscoverySource, MCPTool, MCPPrompt, MCPResource, MCPGateway, MCPRegistry)"
     )]
     UnknownKind {
@@ -93,133 +109,74 @@ impl Manifests {
     }
 }
 
-/// Reads a manifest file, or every `.yaml`/`.yml` file under a directory (recursively, in name order).
+/// Reads a manifest file, every `.yaml`/`.yml` file under a directory (recursively, in name order),
+/// or stdin for `-`.
 pub fn load(path: &Path) -> Result<Manifests, ManifestError> {
-    let read_error = |source| ManifestError::Read {
-        path: path.to_path_buf(),
-        source,
-    };
-    let files = if path.metadata().map_err(read_error)?.is_dir() {
-        let mut files = Vec::new();
-        collect_yaml_files(path, &mut files)?;
-        if files.is_empty() {
-            return Err(ManifestError::NoManifests {
-                path: path.to_path_buf(),
-            });
-        }
-        files
-    } else {
-        vec![path.to_path_buf()]
-    };
     let mut manifests = Manifests::default();
-    for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|source| ManifestError::Read {
-            path: file.clone(),
-            source,
-        })?;
-        parse_into(&mut manifests, &text, &file.display().to_string())?;
+    for document in read_documents(path)? {
+        add(&mut manifests, document)?;
     }
     Ok(manifests)
-}
-
-fn collect_yaml_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ManifestError> {
-    let read_error = |source| ManifestError::Read {
-        path: dir.to_path_buf(),
-        source,
-    };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(read_error)?
-        .map(|entry| entry.map(|e| e.path()))
-        .collect::<Result<_, _>>()
-        .map_err(read_error)?;
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            collect_yaml_files(&entry, files)?;
-        } else if matches!(
-            entry.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            files.push(entry);
-        }
-    }
-    Ok(())
 }
 
 /// Parses one multi-document YAML text; `source_name` names it in errors.
 pub fn parse(text: &str, source_name: &str) -> Result<Manifests, ManifestError> {
     let mut manifests = Manifests::default();
-    parse_into(&mut manifests, text, source_name)?;
+    for document in parse_documents(text, source_name)? {
+        add(&mut manifests, document)?;
+    }
     Ok(manifests)
 }
 
-fn parse_into(
-    manifests: &mut Manifests,
-    text: &str,
-    source_name: &str,
-) -> Result<(), ManifestError> {
-    let documents: Vec<Value> =
-        serde_saphyr::from_multiple(text).map_err(|error| ManifestError::Syntax {
-            source_name: source_name.to_string(),
-            document: 0,
-            message: error.to_string(),
-        })?;
-    for (index, document) in documents.into_iter().enumerate() {
-        let number = index + 1;
-        if document.is_null() {
-            continue; // an empty document, e.g. a trailing `---`
-        }
-        let api_version = document
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let kind = document
-            .get("kind")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let (Some(api_version), Some(kind)) = (api_version, kind) else {
-            return Err(ManifestError::NotAnObject {
-                source_name: source_name.to_string(),
-                document: number,
-            });
+fn add(manifests: &mut Manifests, document: Document) -> Result<(), ManifestError> {
+    let api_version = document.api_version().to_string();
+    let kind = document.kind().to_string();
+    let name = document.name().to_string();
+    if let Some(api) = sources::identify(&api_version, &kind, &document.value["spec"]) {
+        let convert_from = if document.source == read::STDIN_NAME {
+            STDIN.to_string()
+        } else {
+            document.source.clone()
         };
-        let name = document
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let hangar_group = api_version.split('/').next() == Some(hangar_api::GROUP);
-        if !hangar_group {
-            manifests.foreign.push(ForeignObject {
-                source: source_name.to_string(),
+        return Err(ManifestError::ForeignApi {
+            convert_from,
+            source_name: document.source,
+            api_version,
+            kind,
+            project: api.project(),
+        });
+    }
+    let hangar_group = api_version.split('/').next() == Some(hangar_api::GROUP);
+    if !hangar_group {
+        manifests.foreign.push(ForeignObject {
+            source: document.source,
+            api_version,
+            kind,
+            name,
+        });
+        return Ok(());
+    }
+    let typed = Typed {
+        document: document.value,
+        source_name: &document.source,
+        kind: &kind,
+        name: &name,
+    };
+    match kind.as_str() {
+        "MCPServer" => manifests.servers.push(typed.into()?),
+        "MCPServerGroup" => manifests.server_groups.push(typed.into()?),
+        "MCPDiscoverySource" => manifests.discovery_sources.push(typed.into()?),
+        "MCPTool" => manifests.tools.push(typed.into()?),
+        "MCPPrompt" => manifests.prompts.push(typed.into()?),
+        "MCPResource" => manifests.resources.push(typed.into()?),
+        "MCPGateway" => manifests.gateways.push(typed.into()?),
+        "MCPRegistry" => manifests.registries.push(typed.into()?),
+        _ => {
+            return Err(ManifestError::UnknownKind {
+                source_name: document.source,
                 api_version,
                 kind,
-                name,
             });
-            continue;
-        }
-        let typed = Typed {
-            document,
-            source_name,
-            kind: &kind,
-            name: &name,
-        };
-        match kind.as_str() {
-            "MCPServer" => manifests.servers.push(typed.into()?),
-            "MCPServerGroup" => manifests.server_groups.push(typed.into()?),
-            "MCPDiscoverySource" => manifests.discovery_sources.push(typed.into()?),
-            "MCPTool" => manifests.tools.push(typed.into()?),
-            "MCPPrompt" => manifests.prompts.push(typed.into()?),
-            "MCPResource" => manifests.resources.push(typed.into()?),
-            "MCPGateway" => manifests.gateways.push(typed.into()?),
-            "MCPRegistry" => manifests.registries.push(typed.into()?),
-            _ => {
-                return Err(ManifestError::UnknownKind {
-                    source_name: source_name.to_string(),
-                    api_version,
-                    kind,
-                });
-            }
         }
     }
     Ok(())
@@ -294,10 +251,24 @@ spec: {backend: {url: "http://127.0.0.1:9000/weather"}}
         );
 
         let unknown =
-            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPProvider\nmetadata: {name: p}\n";
-        let message = parse(unknown, "old.yaml").unwrap_err().to_string();
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPWidget\nmetadata: {name: p}\n";
+        let message = parse(unknown, "new.yaml").unwrap_err().to_string();
         assert!(
-            message.contains("MCPProvider is not a kind Hangar serves"),
+            message.contains("MCPWidget is not a kind Hangar serves"),
+            "{message}"
+        );
+
+        let old = "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPProvider\nmetadata: {name: p}\n";
+        let message = parse(old, "old.yaml").unwrap_err().to_string();
+        assert!(
+            message.contains("MCPProvider belongs to the MCP-Hangar operator's MCPProvider API")
+                && message.contains("`hangar convert -f old.yaml`"),
+            "{message}"
+        );
+        let toolhive = "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServer\nmetadata: {name: p}\n";
+        let message = parse(toolhive, "(stdin)").unwrap_err().to_string();
+        assert!(
+            message.contains("belongs to ToolHive") && message.contains("`hangar convert -f -`"),
             "{message}"
         );
 
