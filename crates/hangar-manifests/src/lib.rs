@@ -250,8 +250,7 @@ spec: {backend: {url: "http://127.0.0.1:9000/weather"}}
             "{message}"
         );
 
-        let unknown =
-            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPWidget\nmetadata: {name: p}\n";
+        let unknown = "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPWidget\nmetadata: {name: p}\n";
         let message = parse(unknown, "new.yaml").unwrap_err().to_string();
         assert!(
             message.contains("MCPWidget is not a kind Hangar serves"),
@@ -265,7 +264,8 @@ spec: {backend: {url: "http://127.0.0.1:9000/weather"}}
                 && message.contains("`hangar convert -f old.yaml`"),
             "{message}"
         );
-        let toolhive = "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServer\nmetadata: {name: p}\n";
+        let toolhive =
+            "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServer\nmetadata: {name: p}\n";
         let message = parse(toolhive, "(stdin)").unwrap_err().to_string();
         assert!(
             message.contains("belongs to ToolHive") && message.contains("`hangar convert -f -`"),

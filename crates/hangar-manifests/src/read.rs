@@ -208,11 +208,13 @@ metadata: {name: c}
     fn a_document_without_kind_is_an_error() {
         let error = parse_documents("a: 1\n", "x.yaml").unwrap_err();
         assert!(
-            error.to_string().contains("document 1 has no apiVersion and kind"),
+            error
+                .to_string()
+                .contains("document 1 has no apiVersion and kind"),
             "{error}"
         );
-        let error = parse_documents("kind: List\napiVersion: v1\nitems: [{a: 1}]\n", "x.yaml")
-            .unwrap_err();
+        let error =
+            parse_documents("kind: List\napiVersion: v1\nitems: [{a: 1}]\n", "x.yaml").unwrap_err();
         assert!(error.to_string().contains("document 1"), "{error}");
     }
 }

@@ -99,19 +99,35 @@ mod tests {
     #[test]
     fn recognises_each_source_api() {
         let cases = [
-            ("mcp-hangar.io/v1alpha1", "MCPProvider", Some(SourceApi::HangarProviders)),
+            (
+                "mcp-hangar.io/v1alpha1",
+                "MCPProvider",
+                Some(SourceApi::HangarProviders),
+            ),
             ("mcp-hangar.io/v1alpha1", "MCPServer", None),
             ("mcp.io/v1", "MCPServer", Some(SourceApi::McpIo)),
             ("mcp.example.com/v1", "MCPTool", Some(SourceApi::McpExample)),
-            ("toolhive.stacklok.dev/v1beta1", "VirtualMCPServer", Some(SourceApi::ToolHive)),
+            (
+                "toolhive.stacklok.dev/v1beta1",
+                "VirtualMCPServer",
+                Some(SourceApi::ToolHive),
+            ),
             ("kagent.dev/v1alpha1", "MCPServer", Some(SourceApi::Kmcp)),
             ("kagent.dev/v1alpha2", "Agent", None),
-            ("mcp.x-k8s.io/v1alpha1", "MCPServer", Some(SourceApi::McpLifecycle)),
+            (
+                "mcp.x-k8s.io/v1alpha1",
+                "MCPServer",
+                Some(SourceApi::McpLifecycle),
+            ),
             ("v1", "Secret", None),
             ("apps/v1", "Deployment", None),
         ];
         for (api_version, kind, expected) in cases {
-            assert_eq!(identify(api_version, kind, &Value::Null), expected, "{api_version} {kind}");
+            assert_eq!(
+                identify(api_version, kind, &Value::Null),
+                expected,
+                "{api_version} {kind}"
+            );
         }
     }
 
@@ -119,7 +135,8 @@ mod tests {
     fn only_the_old_discovery_source_is_foreign() {
         let ours = json!({"type": "Namespace", "serviceSelector": {"matchLabels": {"a": "b"}}});
         let old = json!({"type": "Namespace", "providerTemplate": {"metadata": {}}});
-        let old_selector = json!({"type": "Namespace", "namespaceSelector": {"excludeNamespaces": ["x"]}});
+        let old_selector =
+            json!({"type": "Namespace", "namespaceSelector": {"excludeNamespaces": ["x"]}});
         let discovery = |spec| identify("mcp-hangar.io/v1alpha1", "MCPDiscoverySource", spec);
         assert_eq!(discovery(&ours), None);
         assert_eq!(discovery(&old), Some(SourceApi::HangarProviders));

@@ -32,6 +32,8 @@ pub enum Command {
     Operator(OperatorCommand),
     /// Print the Kubernetes objects the operator would create for the manifests in PATH.
     Render(hangar_operator::render::RenderArgs),
+    /// Convert the resources of other MCP operators (MCP-Hangar's MCPProvider, mcp.io, mcp.example.com, ToolHive, kmcp, mcp-lifecycle-operator) into Hangar's.
+    Convert(convert::ConvertArgs),
     /// Copy this binary to DEST (how stdio pods get the bridge without a shell).
     #[command(hide = true)]
     CopySelf { dest: std::path::PathBuf },
@@ -56,6 +58,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Operator(command) => logging::init(command.log_format, "hangar-operator")
             .and_then(|_telemetry| block_on(hangar_operator::run(command.operator))),
         Command::Render(args) => hangar_operator::render::run(args),
+        Command::Convert(args) => convert::run(args),
         Command::CopySelf { dest } => copy_self(&dest),
     };
     match outcome {
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+pub mod convert;
 pub mod crds;
 pub mod logging;
 
