@@ -201,9 +201,9 @@ impl Fields {
         }
     }
 
-    /// Reports every field still here.
+    /// Reports every field still here (`null` is no value, as Kubernetes treats it).
     pub fn finish(self, findings: &mut Findings) {
-        for key in self.map.keys() {
+        for (key, _) in self.map.iter().filter(|(_, value)| !value.is_null()) {
             findings.unmapped(self.path(key), UNKNOWN);
         }
     }

@@ -13,6 +13,7 @@ pub mod conditions;
 pub mod context;
 pub mod controllers;
 pub mod discovery;
+pub mod foreign;
 pub mod gateway;
 pub mod group;
 pub mod health;

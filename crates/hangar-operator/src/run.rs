@@ -121,6 +121,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         .await
         .context("cannot connect to Kubernetes: set KUBECONFIG, or run inside a cluster")?;
     ensure_crds_installed(&client).await?;
+    crate::foreign::warn_about_foreign_kinds(&client).await;
     let election = if args.leader.enabled {
         Some(args.leader.settings(&client)?)
     } else {
