@@ -93,8 +93,10 @@ pub(crate) fn convert(kind: &str, document: &Value) -> std::result::Result<Mappe
         );
     }
     if let Some(mut mcp) = spec.object("mcp")? {
-        mcp.drop(
+        // Hangar's Services never pin clients to pods, which is what `true` asks for.
+        mcp.drop_unless(
             "stateless",
+            |v| *v == true,
             "Hangar's Services never pin clients to pods; the MCPGateway keeps sessions (in Redis with several replicas)",
             &mut findings,
         );
