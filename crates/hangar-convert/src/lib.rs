@@ -20,6 +20,7 @@ use serde_json::Value;
 mod common;
 mod fields;
 pub mod output;
+mod reasons;
 mod sources;
 
 /// Where a converted object came from.

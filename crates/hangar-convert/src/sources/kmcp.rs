@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Out, hangar_object, metadata, resources, set_image};
 use crate::fields::{Fields, Findings, Result};
+use crate::reasons;
 use crate::sources::Mapped;
 
 /// kmcp's default `deployment.port`.
@@ -121,11 +122,7 @@ pub(crate) fn convert(document: &Value) -> std::result::Result<Mapped, String> {
     out.set_some("imagePullSecrets", deployment.list("imagePullSecrets")?);
     out.set_some("replicas", deployment.integer("replicas")?);
     out.set_some("serviceAccountName", deployment.text("serviceAccountName")?);
-    deployment.drop(
-        "imagePullPolicy",
-        "Hangar leaves the pull policy to Kubernetes (Always for :latest, IfNotPresent otherwise)",
-        &mut findings,
-    );
+    deployment.drop("imagePullPolicy", reasons::PULL_POLICY, &mut findings);
     deployment.drop(
         "initContainer",
         "Hangar's stdio bridge comes from its own init container (the Hangar image)",
@@ -136,22 +133,14 @@ pub(crate) fn convert(document: &Value) -> std::result::Result<Mapped, String> {
         "Hangar creates no ServiceAccount: create one with these labels and annotations and name it in spec.serviceAccountName",
         &mut findings,
     );
-    deployment.drop(
-        "sidecars",
-        "Hangar's MCPServer pods run the server (and the stdio bridge) only",
-        &mut findings,
-    );
+    deployment.drop("sidecars", reasons::ONE_CONTAINER, &mut findings);
     for key in ["labels", "annotations"] {
-        deployment.drop(
-            key,
-            "Hangar sets the pod labels and annotations itself",
-            &mut findings,
-        );
+        deployment.drop(key, reasons::POD_METADATA, &mut findings);
     }
     deployment.finish(&mut findings);
     spec.drop(
         "timeout",
-        "Hangar has no per-server client timeout: a call waits up to spec.wakeTimeout for a cold server, and a tool call as long as its client allows",
+        "Hangar has no per-server client timeout (spec.wakeTimeout bounds only the wait for a cold server)",
         &mut findings,
     );
     spec.finish(&mut findings);

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Out, hangar_object, metadata, resources, set_image};
 use crate::fields::{Fields, Findings, Result};
+use crate::reasons;
 use crate::sources::{Mapped, no_counterpart};
 
 pub(crate) fn convert(kind: &str, document: &Value) -> std::result::Result<Mapped, String> {
@@ -36,11 +37,7 @@ pub(crate) fn convert(kind: &str, document: &Value) -> std::result::Result<Mappe
         .ok_or("spec.source.containerImage.ref is required")?;
     set_image(&mut out, &reference)?;
     out.set_some("imagePullSecrets", image.list("imagePullSecrets")?);
-    image.drop(
-        "pullPolicy",
-        "Hangar leaves the pull policy to Kubernetes (Always for :latest, IfNotPresent otherwise)",
-        &mut findings,
-    );
+    image.drop("pullPolicy", reasons::PULL_POLICY, &mut findings);
     image.finish(&mut findings);
     source.finish(&mut findings);
 
@@ -97,7 +94,7 @@ pub(crate) fn convert(kind: &str, document: &Value) -> std::result::Result<Mappe
         mcp.drop_unless(
             "stateless",
             |v| *v == true,
-            "Hangar's Services never pin clients to pods; the MCPGateway keeps sessions (in Redis with several replicas)",
+            reasons::NO_AFFINITY,
             &mut findings,
         );
         mcp.finish(&mut findings);

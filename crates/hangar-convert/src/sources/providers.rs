@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Out, hangar_object, metadata, resources, set_image};
 use crate::fields::{Fields, Findings, Result};
+use crate::reasons;
 use crate::sources::Mapped;
 
 pub(crate) fn convert(kind: &str, document: &Value) -> std::result::Result<Mapped, String> {
@@ -100,11 +101,7 @@ fn provider(mut spec: Fields, findings: &mut Findings) -> Result<Out> {
     );
     if let Some(mut tools) = spec.object("tools")? {
         for key in ["allowList", "denyList"] {
-            tools.drop(
-                key,
-                "Hangar federates every tool of a server; limit who may call which tool with the MCPGateway's spec.auth.authorization rules",
-                findings,
-            );
+            tools.drop(key, reasons::TOOL_FILTER, findings);
         }
         tools.drop(
             "rateLimit",
@@ -217,9 +214,7 @@ fn split_security_context(
     }
     if !only_pod_fields {
         out.set("securityContext", container.into_value());
-        findings.note(
-            "spec.securityContext replaces Hangar's restricted container defaults as a whole: a field it leaves out (e.g. readOnlyRootFilesystem, capabilities.drop: [ALL]) is unset",
-        );
+        findings.note(reasons::SECURITY_CONTEXT_REPLACES);
     }
     Ok(())
 }
@@ -259,7 +254,7 @@ fn provider_group(mut spec: Fields, findings: &mut Findings) -> Result<Out> {
         );
         failover.drop(
             "retryOn",
-            "Hangar retries a call that failed to reach its member (connection errors, timeouts, open circuits), not by a list",
+            "Hangar decides itself which failures are retried on another member; there is no list to set",
             findings,
         );
         failover.finish(findings);
@@ -292,7 +287,7 @@ fn provider_group(mut spec: Fields, findings: &mut Findings) -> Result<Out> {
     off_or_unmapped(
         &mut spec,
         "sessionAffinity",
-        "Hangar's gateway keeps a session on one member by itself; there is no affinity setting",
+        "Hangar's groups have no session affinity: each call goes to a member by the strategy",
         findings,
     )?;
     off_or_unmapped(

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Out, add_label, hangar_object, metadata};
 use crate::fields::{Fields, Findings, Result};
+use crate::reasons;
 use crate::sources::{Input, Mapped, no_counterpart};
 
 mod server;
@@ -24,9 +25,6 @@ mod virtual_server;
 pub(crate) const GROUP_LABEL: &str = "mcp-hangar.io/toolhive-group";
 
 const AUTH: &str = "clients are authenticated and authorized by the MCPGateway they connect through (spec.auth), not per server";
-const TOOL_CONFIG: &str = "Hangar federates every tool of a server; limit who may call which tool with the MCPGateway's spec.auth.authorization rules";
-const TELEMETRY: &str =
-    "Hangar exports traces itself when OTEL_EXPORTER_OTLP_ENDPOINT is set, not per server";
 const NO_PROXY: &str =
     "Hangar runs no proxy pod in front of a server: the MCPGateway calls it directly";
 
@@ -128,16 +126,12 @@ pub(crate) fn drop_shared(spec: &mut Fields, findings: &mut Findings) {
         "Hangar never exchanges or forwards client tokens upstream: give the server its credential as a header or environment variable from a Secret",
         findings,
     );
-    spec.drop(
-        "audit",
-        "Hangar logs every call at the gateway (JSON lines with a correlation ID); there is no separate audit log",
-        findings,
-    );
+    spec.drop("audit", reasons::AUDIT, findings);
     for key in ["toolConfigRef", "tools"] {
-        spec.drop(key, TOOL_CONFIG, findings);
+        spec.drop(key, reasons::TOOL_FILTER, findings);
     }
     for key in ["telemetryConfigRef", "telemetry"] {
-        spec.drop(key, TELEMETRY, findings);
+        spec.drop(key, reasons::TELEMETRY, findings);
     }
     spec.drop(
         "webhookConfigRef",
@@ -152,12 +146,12 @@ pub(crate) fn drop_shared(spec: &mut Fields, findings: &mut Findings) {
     spec.drop_unless(
         "trustProxyHeaders",
         |v| *v == false,
-        "Hangar's gateway builds its URLs from its Service or Ingress, never from X-Forwarded-* headers",
+        "Hangar has no setting to trust X-Forwarded-* headers",
         findings,
     );
     spec.drop(
         "endpointPrefix",
-        "Hangar's SSE endpoints are relative to the path clients call; route the prefix in the Ingress",
+        "Hangar has no endpoint prefix setting; route path prefixes in the Ingress",
         findings,
     );
     spec.drop(
@@ -197,7 +191,7 @@ fn server_entry(spec: &mut Fields, findings: &mut Findings) -> Result<Out> {
     let out = remote(spec, findings)?;
     spec.drop(
         "caBundleRef",
-        "Hangar verifies remote servers' certificates against the system roots",
+        "Hangar has no per-server CA bundle for remote servers",
         findings,
     );
     drop_shared(spec, findings);

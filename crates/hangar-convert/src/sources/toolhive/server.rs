@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use crate::common::{Out, resources, set_image};
 use crate::fields::{Fields, Findings, Result};
+use crate::reasons;
 use crate::sources::toolhive::{NO_PROXY, drop_shared};
 
 /// ToolHive's default proxy and MCP port.
@@ -126,7 +127,7 @@ pub(crate) fn convert(spec: &mut Fields, findings: &mut Findings) -> Result<Out>
     spec.drop_unless(
         "sessionAffinity",
         |v| *v == "None",
-        "Hangar's Services never pin clients to pods; the MCPGateway keeps sessions (in Redis with several replicas)",
+        reasons::NO_AFFINITY,
         findings,
     );
     drop_shared(spec, findings);
@@ -141,19 +142,12 @@ fn pod_template(
     out: &mut Out,
     findings: &mut Findings,
 ) -> Result<Option<Vec<String>>> {
-    template.drop(
-        "metadata",
-        "Hangar sets the pod labels and annotations itself",
-        findings,
-    );
+    template.drop("metadata", reasons::POD_METADATA, findings);
     let mut command = None;
     if let Some(mut pod) = template.object("spec")? {
         for mut container in pod.objects("containers")? {
             if container.text("name")?.as_deref() != Some(SERVER_CONTAINER) {
-                findings.unmapped(
-                    container.here(),
-                    "Hangar's MCPServer pods run the server (and the stdio bridge) only",
-                );
+                findings.unmapped(container.here(), reasons::ONE_CONTAINER);
                 continue;
             }
             command = container.strings("command")?;
@@ -185,9 +179,7 @@ fn pod_template(
     }
     template.finish(findings);
     if out.get("securityContext").is_some() {
-        findings.note(
-            "spec.securityContext replaces Hangar's restricted container defaults as a whole: a field it leaves out (e.g. readOnlyRootFilesystem, capabilities.drop: [ALL]) is unset",
-        );
+        findings.note(reasons::SECURITY_CONTEXT_REPLACES);
     }
     Ok(command)
 }

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 
 use crate::common::{Out, resources};
 use crate::fields::{Fields, Findings, Result};
+use crate::reasons;
 use crate::sources::Input;
-use crate::sources::toolhive::{GROUP_LABEL, TELEMETRY, group_ref};
+use crate::sources::toolhive::{GROUP_LABEL, group_ref};
 
 /// The only Cedar policy Hangar needs no rules for: everyone may do everything.
 const PERMIT_ALL: &str = "permit(principal, action, resource);";
@@ -63,16 +64,12 @@ pub(crate) fn convert(
         outgoing.drop_unless(
             "source",
             |v| *v == "discovered",
-            "Hangar sends each server the headers and environment its MCPServer names; give credentials there",
+            reasons::SERVER_CREDENTIALS,
             findings,
         );
         outgoing.finish(findings);
     }
-    spec.drop(
-        "passthroughHeaders",
-        "Hangar never forwards client headers to servers",
-        findings,
-    );
+    spec.drop("passthroughHeaders", reasons::CLIENT_HEADERS, findings);
     spec.drop_unless(
         "sessionAffinity",
         |v| *v == "None",
@@ -87,7 +84,7 @@ pub(crate) fn convert(
     if let Some(template) = spec.object("podTemplateSpec")? {
         pod_template(template, &mut out, findings)?;
     }
-    spec.drop("telemetryConfigRef", TELEMETRY, findings);
+    spec.drop("telemetryConfigRef", reasons::TELEMETRY, findings);
     spec.drop(
         "embeddingServerRef",
         "Hangar has no tool-search optimizer; every federated tool is listed",
@@ -100,7 +97,7 @@ pub(crate) fn convert(
     );
     spec.drop(
         "imagePullSecrets",
-        "gateway pods run the Hangar image, pulled with the operator's own credentials",
+        "an MCPGateway has no imagePullSecrets: its pods run the Hangar image",
         findings,
     );
     if let Some(config) = config {
@@ -291,11 +288,7 @@ fn redis(storage: &mut Fields, findings: &mut Findings) -> Result<Value> {
 
 /// Scheduling and resources of the `vmcp` container.
 fn pod_template(mut template: Fields, out: &mut Out, findings: &mut Findings) -> Result<()> {
-    template.drop(
-        "metadata",
-        "Hangar sets the pod labels and annotations itself",
-        findings,
-    );
+    template.drop("metadata", reasons::POD_METADATA, findings);
     if let Some(mut pod) = template.object("spec")? {
         for mut container in pod.objects("containers")? {
             if container.text("name")?.as_deref() != Some(VMCP_CONTAINER) {
@@ -384,11 +377,7 @@ fn vmcp_config(mut config: Fields, out: &mut Out, findings: &mut Findings) -> Re
         "federate a remote server as an MCPServer in remote mode with the group's label",
         findings,
     );
-    config.drop(
-        "outgoingAuth",
-        "Hangar sends each server the headers and environment its MCPServer names; give credentials there",
-        findings,
-    );
+    config.drop("outgoingAuth", reasons::SERVER_CREDENTIALS, findings);
     for key in ["compositeTools", "compositeToolRefs"] {
         config.drop(key, "Hangar has no composite (workflow) tools", findings);
     }
@@ -397,12 +386,8 @@ fn vmcp_config(mut config: Fields, out: &mut Out, findings: &mut Findings) -> Re
         "Hangar health-checks each MCPServer (spec.healthCheck) and breaks circuits per server (spec.circuitBreaker); set them on the servers",
         findings,
     );
-    config.drop("telemetry", TELEMETRY, findings);
-    config.drop(
-        "audit",
-        "Hangar logs every call at the gateway (JSON lines with a correlation ID); there is no separate audit log",
-        findings,
-    );
+    config.drop("telemetry", reasons::TELEMETRY, findings);
+    config.drop("audit", reasons::AUDIT, findings);
     for key in ["optimizer", "codeMode"] {
         config.drop(
             key,
@@ -425,11 +410,7 @@ fn vmcp_config(mut config: Fields, out: &mut Out, findings: &mut Findings) -> Re
         "Hangar's limits are token buckets per client, per tool and for named tools: write spec.rateLimit",
         findings,
     );
-    config.drop(
-        "passthroughHeaders",
-        "Hangar never forwards client headers to servers",
-        findings,
-    );
+    config.drop("passthroughHeaders", reasons::CLIENT_HEADERS, findings);
     config.finish(findings);
     Ok(())
 }
