@@ -161,6 +161,13 @@ pub(crate) fn resources(value: Option<Value>) -> Option<Value> {
     (!map.is_empty()).then_some(Value::Object(map))
 }
 
+/// An environment map (`NAME: value`) as Kubernetes' list, in name order.
+pub(crate) fn env_list(env: std::collections::BTreeMap<String, String>) -> Vec<Value> {
+    env.into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect()
+}
+
 /// An environment variable read from a key of a Secret.
 pub(crate) fn secret_env(name: &str, secret: &str, key: &str, optional: Option<bool>) -> Value {
     let mut selector = json!({"name": secret, "key": key});

@@ -168,6 +168,39 @@ spec:
 }
 
 #[test]
+fn the_mcp_io_repository_form_reads_its_runtime_block() {
+    let conversion = convert(
+        "
+apiVersion: mcp.allbeone.io/v1
+kind: MCPServer
+metadata: {name: fs}
+spec:
+  runtime: {type: stdio, image: 'node:22', command: [npx, -y, fs-server], port: 8081, env: {B: '2', A: '1'}}
+  environment: {C: '3'}
+  serviceAccount: fs
+",
+    );
+    let item = &conversion.items[0];
+    assert!(item.unmapped.is_empty(), "{:?}", item.unmapped);
+    let spec = &item.object.as_ref().unwrap()["spec"];
+    assert_eq!(spec["transport"], "stdio");
+    assert_eq!(
+        (spec["image"].as_str(), spec["tag"].as_str()),
+        (Some("node"), Some("22"))
+    );
+    assert_eq!(spec["command"][2], "fs-server");
+    assert_eq!(spec["port"], 8081);
+    let env: Vec<&str> = spec["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(env, ["A", "B", "C"]);
+    assert_eq!(spec["serviceAccountName"], "fs");
+}
+
+#[test]
 fn mcp_example_fields_without_equivalent() {
     let paths = unmapped(
         "
@@ -433,6 +466,12 @@ spec: {source: {containerImage: {ref: 'a/b:1'}}, config: {port: 80}}
 ",
     );
     assert!(message.contains("becomes MCPServer \"same\""), "{message}");
+
+    // A server whose image its operator took from a registry.
+    let message = error(
+        "apiVersion: mcp.allbeone.io/v1\nkind: MCPServer\nmetadata: {name: r}\nspec: {registry: {serverName: io.github.a/b}}\n",
+    );
+    assert!(message.contains("spec.image is required"), "{message}");
 
     // Wrong types name the field; all failing objects are listed.
     let message = error(

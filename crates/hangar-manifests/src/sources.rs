@@ -11,7 +11,7 @@ pub enum SourceApi {
     /// The MCP-Hangar operator (seed 000): `mcp-hangar.io/v1alpha1` MCPProvider,
     /// MCPProviderGroup, and MCPDiscoverySource with its original field names.
     HangarProviders,
-    /// The Go operator of seed 002: `mcp.io/v1` MCPServer.
+    /// The Go operator of seed 002: `mcp.io/v1` MCPServer (`mcp.allbeone.io/v1` in its repository).
     McpIo,
     /// The kopf operator of seed 001: `mcp.example.com` MCPServer (a gateway), MCPTool, MCPPrompt, MCPResource.
     McpExample,
@@ -41,6 +41,7 @@ impl SourceApi {
 pub const GROUPS: &[&str] = &[
     hangar_api::GROUP,
     "mcp.io",
+    "mcp.allbeone.io",
     "mcp.example.com",
     "toolhive.stacklok.dev",
     "kagent.dev",
@@ -71,7 +72,7 @@ pub fn identify(api_version: &str, kind: &str, spec: &Value) -> Option<SourceApi
             "MCPDiscoverySource" if is_legacy_discovery(spec) => Some(SourceApi::HangarProviders),
             _ => None,
         },
-        "mcp.io" => Some(SourceApi::McpIo),
+        "mcp.io" | "mcp.allbeone.io" => Some(SourceApi::McpIo),
         "mcp.example.com" => Some(SourceApi::McpExample),
         "toolhive.stacklok.dev" => Some(SourceApi::ToolHive),
         // kagent.dev also holds kagent's agents, which are not MCP servers.
@@ -106,6 +107,7 @@ mod tests {
             ),
             ("mcp-hangar.io/v1alpha1", "MCPServer", None),
             ("mcp.io/v1", "MCPServer", Some(SourceApi::McpIo)),
+            ("mcp.allbeone.io/v1", "MCPServer", Some(SourceApi::McpIo)),
             ("mcp.example.com/v1", "MCPTool", Some(SourceApi::McpExample)),
             (
                 "toolhive.stacklok.dev/v1beta1",

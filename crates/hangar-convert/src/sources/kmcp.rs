@@ -5,11 +5,9 @@
 //! stdio (`cmd` + `args`) or to `httpTransport.targetPort`; Hangar's stdio
 //! bridge takes the agentgateway's place, and HTTP servers are called directly.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value, json};
 
-use crate::common::{Out, hangar_object, metadata, resources, set_image};
+use crate::common::{Out, env_list, hangar_object, metadata, resources, set_image};
 use crate::fields::{Fields, Findings, Result};
 use crate::reasons;
 use crate::sources::Mapped;
@@ -86,6 +84,7 @@ pub(crate) fn convert(document: &Value) -> std::result::Result<Mapped, String> {
     }
     out.set_some("command", command.map(|command| vec![command]));
     out.set_some("args", deployment.strings("args")?);
+    // A map; in name order, as kmcp's controller writes it.
     if let Some(env) = deployment.string_map("env")? {
         out.set("env", env_list(env));
     }
@@ -148,13 +147,6 @@ pub(crate) fn convert(document: &Value) -> std::result::Result<Mapped, String> {
         object: Some(hangar_object("MCPServer", metadata, out)),
         findings,
     })
-}
-
-/// kmcp's env map, as Kubernetes' list in name order (as kmcp's controller writes it).
-fn env_list(env: BTreeMap<String, String>) -> Vec<Value> {
-    env.into_iter()
-        .map(|(name, value)| json!({"name": name, "value": value}))
-        .collect()
 }
 
 /// The names of a list of `{name}` references; empty names are skipped, as kmcp does.

@@ -3,11 +3,13 @@
 //! `command`, `args`, `env`, `resources`, `nodeSelector`, `tolerations`,
 //! `affinity`), plus the top-level fields of the project's
 //! `api/v1/mcpserver_types.go` (FantasyNitroGEN/mcp_operator), which keep
-//! those names and add secret references, volumes, autoscaling and more.
+//! those names and add secret references, volumes, autoscaling and more. The
+//! repository's group is `mcp.allbeone.io` and its workload sits under
+//! `runtime`; both are read too.
 
 use serde_json::{Value, json};
 
-use crate::common::{Out, hangar_object, metadata, resources, secret_env, split_image};
+use crate::common::{Out, env_list, hangar_object, metadata, resources, secret_env, split_image};
 use crate::fields::{Fields, Findings, Result};
 use crate::sources::{Mapped, no_counterpart};
 
@@ -32,18 +34,28 @@ fn server(mut spec: Fields, findings: &mut Findings) -> Result<Out> {
     let mut out = Out::default();
     out.set("mode", "container");
     let tag = spec.text("tag")?;
-    if let Some(reference) = spec.text("image")? {
-        let (image, image_tag) = split_image(&reference)?;
-        out.set("image", image);
-        out.set_some("tag", tag.or(image_tag));
+    // The repository's API keeps the workload under `runtime`; the README's at the top.
+    let mut image = spec.text("image")?;
+    if let Some(runtime) = spec.object("runtime")? {
+        image = image.or(runtime_block(runtime, &mut out, findings)?);
     }
+    let reference = image.ok_or(
+        "spec.image is required: a server its operator filled from a registry needs the image written out (or Hangar's spec.registry naming an MCPRegistry entry)",
+    )?;
+    let (image, image_tag) = split_image(&reference)?;
+    out.set("image", image);
+    out.set_some("tag", tag.or(image_tag));
     out.set_some("replicas", spec.integer("replicas")?);
     out.set_some("port", spec.integer("port")?);
     out.set_some("serviceType", spec.text("serviceType")?);
     out.set_some("command", spec.strings("command")?);
     out.set_some("args", spec.strings("args")?);
     // Kubernetes types, used as they are.
-    out.set_some("env", spec.list("env")?);
+    out.extend("env", spec.list("env")?.unwrap_or_default());
+    // `environment`, the first version's name of runtime.env: a map.
+    if let Some(environment) = spec.string_map("environment")? {
+        out.extend("env", env_list(environment));
+    }
     out.set_some("envFrom", spec.list("envFrom")?);
     out.set_some("resources", resources(spec.take("resources")));
     out.set_some("nodeSelector", spec.take("nodeSelector"));
@@ -127,6 +139,31 @@ fn server(mut spec: Fields, findings: &mut Findings) -> Result<Out> {
         );
     }
     Ok(out)
+}
+
+/// `runtime {type, image, command, args, env, port}`; returns the image.
+fn runtime_block(
+    mut runtime: Fields,
+    out: &mut Out,
+    findings: &mut Findings,
+) -> Result<Option<String>> {
+    match runtime.text("type")?.as_deref() {
+        Some("stdio") => out.set("transport", "stdio"),
+        Some("docker") | None => {}
+        Some(_) => findings.unmapped(
+            runtime.path("type"),
+            "Hangar runs docker (container) and stdio servers",
+        ),
+    }
+    let image = runtime.text("image")?;
+    out.set_some("command", runtime.strings("command")?);
+    out.set_some("args", runtime.strings("args")?);
+    out.set_some("port", runtime.integer("port")?);
+    if let Some(env) = runtime.string_map("env")? {
+        out.extend("env", env_list(env));
+    }
+    runtime.finish(findings);
+    Ok(image)
 }
 
 /// `{name, key, envVar, optional}`: one environment variable from a Secret.
