@@ -11,7 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    Condition, DURATION_PATTERN, Duration, HttpHeader, IngressSpec, ServiceType, Time,
+    Condition, DURATION_PATTERN, Duration, HttpHeader, IngressSpec, InvalidDuration, ServiceType,
+    Time,
 };
 
 /// Set on an MCPServer with `replicas: 0` by a gateway that sent it requests
@@ -353,6 +354,18 @@ impl Default for CircuitBreakerSpec {
             failure_threshold: default_breaker_threshold(),
             reset_timeout: default_reset_timeout(),
         }
+    }
+}
+
+impl CircuitBreakerSpec {
+    /// The breaker these settings describe: the one conversion, for the
+    /// operator's health checks and the gateway's calls alike.
+    pub fn settings(&self) -> Result<hangar_circuit::Settings, InvalidDuration> {
+        Ok(hangar_circuit::Settings {
+            enabled: self.enabled,
+            failure_threshold: u32::try_from(self.failure_threshold.max(1)).unwrap_or(1),
+            reset_timeout: self.reset_timeout.to_std()?,
+        })
     }
 }
 

@@ -13,8 +13,8 @@ use hangar_api::{LAST_ACTIVITY_ANNOTATION, MCPServer};
 use kube::api::{Api, Patch, PatchParams};
 use tokio::sync::OnceCell;
 
-use crate::config::{ObjectName, ServerSpec};
-use crate::declared::error_chain;
+use hangar_config::{ObjectName, ServerSpec};
+use hangar_mcp_client::error_chain;
 
 /// Starts, keeps running and lets go of scale-to-zero servers.
 pub trait ActivitySink: Send + Sync + 'static {

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use sha2::Digest;
 
 use crate::access::{Access, Caller};
-use crate::config::{AuthSettings, OidcSettings};
+use hangar_config::{AuthSettings, OidcSettings};
 
 /// How long fetched signing keys are used before they are fetched again.
 const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -433,7 +433,7 @@ impl Oidc {
             .timeout(FETCH_TIMEOUT)
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {}", crate::declared::error_chain(&e)))?;
+            .map_err(|e| format!("GET {url}: {}", hangar_mcp_client::error_chain(&e)))?;
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }

@@ -10,10 +10,10 @@ use base64::Engine;
 use rmcp::ErrorData;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 
-use crate::config::ConflictPolicy;
 use crate::declared::{Declared, DeclaredPrompt, DeclaredResource, DeclaredTool};
 use crate::group::Group;
 use crate::upstream::{Failure, Listing, Upstream};
+use hangar_config::ConflictPolicy;
 
 /// Where calls for a federated item go: one server, or a group's members.
 #[derive(Clone)]

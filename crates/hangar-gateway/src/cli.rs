@@ -8,12 +8,12 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{
+use crate::gateway::Gateway;
+use crate::metrics::Metrics;
+use hangar_config::{
     CircuitBreakerSettings, DurationSpec, GatewayConfig, NameValue, ProtocolPreference, ServerSpec,
     Transport,
 };
-use crate::gateway::Gateway;
-use crate::metrics::Metrics;
 
 /// rmcp logs every stateless request at info and every error response at
 /// warn; the gateway logs both itself, with the request id.
@@ -185,10 +185,10 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
 
 pub fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
     init_logging(args.log_format, DEFAULT_LOG_FILTER);
-    let config = bridge_config(&args);
-    if let Some(problem) = config.problems().first() {
-        anyhow::bail!("hangar bridge: {problem} (set it with --path)");
-    }
+    let config = match bridge_config(&args).validate() {
+        Ok(config) => config,
+        Err(problems) => anyhow::bail!("hangar bridge: {} (set it with --path)", problems[0]),
+    };
     runtime()?.block_on(async move {
         let gateway = Gateway::start(config, Arc::new(Metrics::new()))?.mirroring_single_upstream();
         tracing::info!(listen = %args.listen, path = %args.path, command = ?args.command, "bridge serving MCP");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolResult, ContentBlock, GetPromptResult, JsonObject, Prompt, PromptArgument,
@@ -13,10 +13,11 @@ use rmcp::model::{
 };
 use serde_json::{Map, Value};
 
-use crate::config::{
+use crate::metrics::Metrics;
+use hangar_config::{
     GatewayConfig, HttpMethod, NameValue, PromptRole, PromptSpec, ResourceSpec, ToolSpec,
 };
-use crate::metrics::Metrics;
+use hangar_mcp_client::error_chain;
 
 /// Largest backend response body the gateway reads.
 const MAX_BACKEND_BODY: usize = 16 * 1024 * 1024;
@@ -70,23 +71,13 @@ impl Declared {
     }
 }
 
-fn header_map(values: &[NameValue]) -> Result<HeaderMap, String> {
-    let mut headers = HeaderMap::new();
-    for value in values {
-        let resolved = value.resolve()?;
-        let name = HeaderName::from_bytes(value.name.as_bytes())
-            .map_err(|_| format!("`{}` is not a valid HTTP header name", value.name))?;
-        let mut header = HeaderValue::from_str(&resolved).map_err(|_| {
-            format!(
-                "header {} has a value that is not valid in HTTP",
-                value.name
-            )
-        })?;
-        // Configured headers often carry credentials; keep them out of debug output.
-        header.set_sensitive(true);
-        headers.append(name, header);
-    }
-    Ok(headers)
+/// Configured headers with their values resolved, as a header map whose values stay out of debug output.
+pub fn header_map(values: &[NameValue]) -> Result<HeaderMap, String> {
+    let resolved = values
+        .iter()
+        .map(|value| Ok((value.name.as_str(), value.resolve()?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    hangar_mcp_client::header_map(resolved.iter().map(|(name, value)| (*name, value.as_str())))
 }
 
 /// A tool whose call is one HTTP request to its backend.
@@ -189,7 +180,7 @@ impl DeclaredTool {
             }
         }
         let request = http
-            .request(self.method.as_reqwest(), url)
+            .request(reqwest_method(self.method), url)
             .headers(self.headers.clone())
             .header("x-request-id", request_id)
             .header(
@@ -281,7 +272,7 @@ impl DeclaredTool {
         tool_error(format!(
             "the backend of tool {} did not answer within {}",
             self.name(),
-            crate::config::DurationSpec(self.timeout)
+            hangar_config::DurationSpec(self.timeout)
         ))
     }
 }
@@ -328,19 +319,14 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// An error and its causes on one line (reqwest hides the useful part in sources).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = source.and_then(|e| e.source());
+fn reqwest_method(method: HttpMethod) -> reqwest::Method {
+    match method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+        HttpMethod::Patch => reqwest::Method::PATCH,
+        HttpMethod::Delete => reqwest::Method::DELETE,
     }
-    text
 }
 
 enum BodyError {
@@ -373,19 +359,6 @@ async fn read_limited(
     tokio::time::timeout(timeout, read)
         .await
         .unwrap_or(Err(BodyError::Timeout))
-}
-
-/// `{{name}}` placeholders in a template, in order (names trimmed).
-pub fn placeholders(template: &str) -> Vec<&str> {
-    let mut found = Vec::new();
-    let mut rest = template;
-    while let Some(start) = rest.find("{{") {
-        let after = &rest[start + 2..];
-        let Some(end) = after.find("}}") else { break };
-        found.push(after[..end].trim());
-        rest = &after[end + 2..];
-    }
-    found
 }
 
 /// Replaces each `{{name}}` with its value (missing optional arguments become empty).
@@ -585,7 +558,7 @@ impl DeclaredResource {
                         return Err(ErrorData::internal_error(
                             format!(
                                 "the source of resource {uri} did not answer within {}",
-                                crate::config::DurationSpec(*timeout)
+                                hangar_config::DurationSpec(*timeout)
                             ),
                             None,
                         ));
@@ -667,7 +640,6 @@ mod tests {
 
     #[test]
     fn templates_render() {
-        assert_eq!(placeholders("Hi {{ name }}, {{x}} {{"), vec!["name", "x"]);
         let out = render("Hi {{ name }}, you are {{age}}{{missing}}.", |n| match n {
             "name" => Some("Ada".into()),
             "age" => Some("36".into()),

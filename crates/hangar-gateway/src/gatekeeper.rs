@@ -15,11 +15,11 @@ use rmcp::transport::streamable_http_server::SessionManager;
 
 use crate::access::{Access, Caller};
 use crate::auth::{Authenticator, Refusal, challenge};
-use crate::config::{AuthSettings, Limit};
 use crate::gateway::Gateway;
 use crate::shared::manager::ReplicaSessions;
 use crate::shared::ratelimit::Decision;
 use crate::shared::sessions::SessionCheck;
+use hangar_config::{AuthSettings, Limit};
 
 /// JSON-RPC error code for a request refused by a rate limit.
 pub const RATE_LIMITED: i32 = -32029;

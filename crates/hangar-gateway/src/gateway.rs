@@ -16,12 +16,12 @@ use tokio::sync::broadcast;
 
 use crate::activity::ActivitySink;
 use crate::catalog::{Catalog, Changes};
-use crate::config::{ConfigError, GatewayConfig};
 use crate::declared::Declared;
 use crate::group::Group;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::upstream::{Status, Upstream};
+use hangar_config::{ConfigError, GatewayConfig, Validated};
 
 /// One config, applied.
 pub struct Runtime {
@@ -56,13 +56,13 @@ struct Inner {
 
 impl Gateway {
     /// Applies `config` and starts connecting to its upstreams.
-    pub fn start(config: GatewayConfig, metrics: Arc<Metrics>) -> Result<Self, ConfigError> {
+    pub fn start(config: Validated, metrics: Arc<Metrics>) -> Result<Self, ConfigError> {
         Self::start_with_activity(config, metrics, None)
     }
 
     /// Like [`Gateway::start`], with `activity` starting scale-to-zero servers.
     pub fn start_with_activity(
-        config: GatewayConfig,
+        config: Validated,
         metrics: Arc<Metrics>,
         activity: Option<Arc<dyn ActivitySink>>,
     ) -> Result<Self, ConfigError> {
@@ -143,24 +143,17 @@ impl Gateway {
         &self.inner.shared
     }
 
-    /// Replaces the config. Invalid configs are refused and the old one stays.
-    pub fn apply(&self, config: GatewayConfig, origin: &str) -> Result<(), ConfigError> {
+    /// Replaces the config. One the gateway cannot serve is refused and the old one stays.
+    pub fn apply(&self, config: Validated, origin: &str) -> Result<(), ConfigError> {
         self.apply_config(config, origin, false)
     }
 
     fn apply_config(
         &self,
-        config: GatewayConfig,
+        config: Validated,
         origin: &str,
         initial: bool,
     ) -> Result<(), ConfigError> {
-        let problems = config.problems();
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid {
-                path: origin.to_string(),
-                problems,
-            });
-        }
         let declared = Declared::build(&config).map_err(|problems| ConfigError::Invalid {
             path: origin.to_string(),
             problems,
@@ -245,7 +238,7 @@ impl Gateway {
             config.naming.on_conflict,
         ));
         let runtime = Arc::new(Runtime {
-            config: Arc::new(config),
+            config: Arc::new(config.into_inner()),
             declared: Arc::new(declared),
             upstreams,
             groups,

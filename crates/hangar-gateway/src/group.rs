@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use rand::seq::SliceRandom;
 use rmcp::model::ServerResult;
 
-use crate::config::{GroupSpec, Strategy};
 use crate::upstream::{Availability, Failure, Upstream};
+use hangar_config::{GroupSpec, Strategy};
 
 pub struct Group {
     spec: GroupSpec,

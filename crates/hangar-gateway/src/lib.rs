@@ -2,7 +2,6 @@
 //! resources, and federates upstream MCP servers behind one Streamable HTTP
 //! endpoint in both protocol eras.
 //!
-//! - [`config`]: the versioned config file format (what the operator writes into a ConfigMap).
 //! - [`gateway`]: live state, reloads, change announcements.
 //! - [`handler`]: the MCP server clients talk to.
 //! - [`upstream`]: connections to federated MCP servers (circuit breakers, scale to zero).
@@ -17,8 +16,6 @@ pub mod activity;
 pub mod auth;
 pub mod catalog;
 pub mod cli;
-pub mod compile;
-pub mod config;
 pub mod declared;
 pub mod gatekeeper;
 pub mod gateway;
@@ -29,11 +26,9 @@ pub mod metrics;
 mod relay;
 pub mod reload;
 pub mod shared;
-pub mod sse_client;
 pub mod up;
 pub mod upstream;
 
 pub use cli::{BridgeArgs, GatewayArgs};
-pub use config::GatewayConfig;
 pub use gateway::Gateway;
 pub use up::UpArgs;

@@ -13,8 +13,8 @@ use sha2::Digest;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::GatewayConfig;
 use crate::gateway::Gateway;
+use hangar_config::GatewayConfig;
 
 const POLL: Duration = Duration::from_secs(5);
 /// Editors and the kubelet write in several steps; wait for them to settle.

@@ -15,11 +15,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::activity::ActivitySink;
 use crate::cli::LogFormat;
-use crate::compile::{Compiled, LocalProcess, Selection, Skipped, Target, compile, selects};
-use crate::config::{GatewayConfig, NameValue, ServerSpec, Transport};
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::upstream::Status;
+use hangar_compile::{Candidates, Compiled, LocalProcess, Skipped, Target, compile};
+use hangar_config::{NameValue, ServerSpec, Transport};
 
 /// `hangar up`: serve manifests locally.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,70 +61,13 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
                 .join(", ")
         ),
     };
-    // A gateway serves what its selectors pick in its own namespace (an absent
-    // selector picks nothing, as in the cluster); without a gateway, everything.
-    let in_scope = |meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-                    tools: bool| match chosen {
-        None => true,
-        Some(gateway) => {
-            let selector = if tools {
-                &gateway.spec.tool_selector
-            } else {
-                &gateway.spec.server_selector
-            };
-            namespace_of(meta) == namespace_of(&gateway.metadata)
-                && selects(
-                    selector.as_ref(),
-                    meta.labels.as_ref().unwrap_or(&Default::default()),
-                )
-        }
+    // A gateway serves what its selectors pick in its own namespace (as in
+    // the cluster); without a gateway, everything.
+    let candidates = match chosen {
+        Some(gateway) => Candidates::in_namespace(manifests, namespace_of(&gateway.metadata)),
+        None => Candidates::all(manifests),
     };
-    let servers: Vec<_> = manifests
-        .servers
-        .iter()
-        .filter(|s| in_scope(&s.metadata, false))
-        .cloned()
-        .collect();
-    let groups: Vec<_> = manifests
-        .server_groups
-        .iter()
-        .filter(|g| in_scope(&g.metadata, false))
-        .cloned()
-        .collect();
-    let tools: Vec<_> = manifests
-        .tools
-        .iter()
-        .filter(|t| in_scope(&t.metadata, true))
-        .cloned()
-        .collect();
-    let prompts: Vec<_> = manifests
-        .prompts
-        .iter()
-        .filter(|p| in_scope(&p.metadata, true))
-        .cloned()
-        .collect();
-    let resources: Vec<_> = manifests
-        .resources
-        .iter()
-        .filter(|r| in_scope(&r.metadata, true))
-        .cloned()
-        .collect();
-    // Group members come from the group's namespace, selected by the gateway or not.
-    let namespace_servers: Vec<_> = manifests
-        .servers
-        .iter()
-        .filter(|s| chosen.is_none_or(|g| namespace_of(&s.metadata) == namespace_of(&g.metadata)))
-        .cloned()
-        .collect();
-    let selection = Selection {
-        gateway: chosen,
-        servers: &servers,
-        groups: &groups,
-        namespace_servers: &namespace_servers,
-        tools: &tools,
-        prompts: &prompts,
-        resources: &resources,
-    };
+    let selection = candidates.select(chosen);
     let mut compiled = compile(&selection, Target::Local);
     for foreign in &manifests.foreign {
         compiled.skipped.push(Skipped {
@@ -436,7 +379,12 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
         "{}",
         describe(&compiled, &args.file.display().to_string(), &endpoint)
     );
-    let config: GatewayConfig = compiled.config.clone();
+    let config = compiled.config.clone().validate().map_err(|problems| {
+        anyhow::anyhow!(
+            "the manifests compile to a config the gateway cannot serve:\n  - {}",
+            problems.join("\n  - ")
+        )
+    })?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?

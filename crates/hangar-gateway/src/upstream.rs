@@ -32,9 +32,8 @@ use rmcp::model::{
     SubscriptionFilter, Tool, UnsubscribeRequest, UnsubscribeRequestParams,
 };
 use rmcp::service::{
-    ClientLifecycleMode, ClientServiceExt, InboundStreamOrigin, NotificationContext,
-    OriginatingRequestId, Peer, PeerRequestOptions, RequestContext, RoleClient, RoleServer,
-    RunningService, ServiceError,
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, PeerRequestOptions,
+    RequestContext, RoleClient, RoleServer, RunningService, ServiceError,
 };
 use rmcp::{ClientHandler, ErrorData};
 use tokio::io::AsyncBufReadExt;
@@ -42,13 +41,12 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::ActivitySink;
-use crate::config::{
-    DurationSpec, NameValue, ProtocolPreference, ScaleToZero, ServerSpec, Transport,
-};
-use crate::declared::error_chain;
+use crate::declared::header_map;
 use crate::metrics::Metrics;
 use crate::relay::Counted;
 use crate::shared::discovery::DiscoveryCache;
+use hangar_config::{DurationSpec, ProtocolPreference, ScaleToZero, ServerSpec, Transport};
+use hangar_mcp_client::{Lifecycles, SseClientTransport, error_chain, streamable_http};
 
 /// Everything an upstream offers, as last listed.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -642,7 +640,7 @@ impl Upstream {
                 Failure::Unavailable(format!(
                     "MCP server {} did not answer within {}",
                     self.name(),
-                    crate::config::DurationSpec(timeout)
+                    hangar_config::DurationSpec(timeout)
                 ))
             }
             ServiceError::TransportClosed | ServiceError::TransportSend(_) => {
@@ -1602,7 +1600,7 @@ async fn list(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<Listing, S
     .map_err(|_| {
         format!(
             "no answer within {}",
-            crate::config::DurationSpec(upstream.timeout)
+            hangar_config::DurationSpec(upstream.timeout)
         )
     })?
 }
@@ -1642,116 +1640,56 @@ async fn connect(
         events: events.clone(),
         info: client_info(),
     };
-    let modes: Vec<ClientLifecycleMode> = match (spec.protocol, spec.transport) {
-        (ProtocolPreference::Legacy, _) | (_, Transport::Sse) => {
-            vec![ClientLifecycleMode::Initialize]
-        }
-        (ProtocolPreference::Modern, _) => {
-            vec![ClientLifecycleMode::Discover {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            }]
-        }
-        // Some legacy HTTP servers answer an unknown first request with a transport
-        // error rather than a JSON-RPC one, so a failed probe falls back to a fresh initialize.
-        (ProtocolPreference::Auto, _) => vec![
-            ClientLifecycleMode::Auto {
-                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-                legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
-            },
-            ClientLifecycleMode::Initialize,
-        ],
+    let lifecycles = match (spec.protocol, spec.transport) {
+        (ProtocolPreference::Legacy, _) | (_, Transport::Sse) => Lifecycles::legacy(),
+        (ProtocolPreference::Modern, _) => Lifecycles::modern(),
+        (ProtocolPreference::Auto, _) => Lifecycles::auto(),
     };
-    let mut last_error = String::new();
-    for mode in modes {
-        let attempt = match spec.transport {
-            Transport::Stdio => {
-                let transport = Counted::new(spawn_child(upstream)?, upstream.relays.clone());
-                handler()
-                    .serve_with_lifecycle(transport, mode)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Transport::StreamableHttp => {
-                let transport = Counted::new(streamable_http(upstream)?, upstream.relays.clone());
-                handler()
-                    .serve_with_lifecycle(transport, mode)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-            Transport::Sse => {
-                let transport = crate::sse_client::SseClientTransport::connect(
-                    upstream.http.clone(),
-                    spec.url.as_deref().unwrap_or_default(),
-                    headers(&spec.headers)?,
-                )
-                .await?;
-                let transport = Counted::new(transport, upstream.relays.clone());
-                handler()
-                    .serve_with_lifecycle(transport, mode)
-                    .await
-                    .map_err(|e| e.to_string())
-            }
-        };
-        match attempt {
-            Ok(client) => {
-                client
-                    .peer()
-                    .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
-                    .await;
-                let Some(info) = client.peer().peer_info() else {
-                    return Err("the server sent no capabilities".into());
-                };
-                let mut state = upstream.write();
-                state.modern = !info.protocol_version.has_initialize();
-                state.capabilities = info.capabilities.clone();
-                state.instructions = info.instructions.clone();
-                return Ok(client);
-            }
-            Err(e) => {
-                last_error = format!("{e}{}", upstream.stderr_hint());
-                tracing::debug!(server = upstream.name(), error = %last_error, "connection attempt failed");
-            }
+    let relays = &upstream.relays;
+    let connected = match spec.transport {
+        Transport::Stdio => {
+            hangar_mcp_client::connect(lifecycles, handler, || async {
+                Ok(Counted::new(spawn_child(upstream)?, relays.clone()))
+            })
+            .await
         }
-    }
-    Err(last_error)
-}
-
-fn headers(values: &[NameValue]) -> Result<http::HeaderMap, String> {
-    let mut map = http::HeaderMap::new();
-    for value in values {
-        let name = http::HeaderName::from_bytes(value.name.as_bytes())
-            .map_err(|_| format!("`{}` is not a valid HTTP header name", value.name))?;
-        let mut header = http::HeaderValue::from_str(&value.resolve()?).map_err(|_| {
-            format!(
-                "header {} has a value that is not valid in HTTP",
-                value.name
-            )
-        })?;
-        header.set_sensitive(true);
-        map.append(name, header);
-    }
-    Ok(map)
-}
-
-fn streamable_http(
-    upstream: &Upstream,
-) -> Result<rmcp::transport::StreamableHttpClientTransport<reqwest::Client>, String> {
-    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-    let spec = &upstream.spec;
-    let custom_headers = headers(&spec.headers)?
-        .into_iter()
-        .filter_map(|(k, v)| k.map(|k| (k, v)))
-        .collect();
-    let mut config =
-        StreamableHttpClientTransportConfig::with_uri(spec.url.clone().unwrap_or_default())
-            .custom_headers(custom_headers)
-            // A gateway multiplexes many clients over one upstream connection.
-            .max_concurrent_requests(256);
-    config.allow_stateless = true;
-    Ok(rmcp::transport::StreamableHttpClientTransport::with_client(
-        upstream.http.clone(),
-        config,
-    ))
+        Transport::StreamableHttp => {
+            let headers = header_map(&spec.headers)?;
+            let url = spec.url.as_deref().unwrap_or_default();
+            hangar_mcp_client::connect(lifecycles, handler, || async {
+                // A gateway multiplexes many clients over one upstream connection.
+                let transport =
+                    streamable_http(upstream.http.clone(), url, headers.clone(), Some(256));
+                Ok(Counted::new(transport, relays.clone()))
+            })
+            .await
+        }
+        Transport::Sse => {
+            let headers = header_map(&spec.headers)?;
+            let url = spec.url.as_deref().unwrap_or_default();
+            hangar_mcp_client::connect(lifecycles, handler, || async {
+                let transport =
+                    SseClientTransport::connect(upstream.http.clone(), url, headers.clone())
+                        .await?;
+                Ok(Counted::new(transport, relays.clone()))
+            })
+            .await
+        }
+    };
+    let client = connected.map_err(|e| format!("{e}{}", upstream.stderr_hint()))?;
+    client
+        .peer()
+        .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
+        .await;
+    let Some(info) = client.peer().peer_info() else {
+        return Err("the server sent no capabilities".into());
+    };
+    let mut state = upstream.write();
+    state.modern = !info.protocol_version.has_initialize();
+    state.capabilities = info.capabilities.clone();
+    state.instructions = info.instructions.clone();
+    drop(state);
+    Ok(client)
 }
 
 fn spawn_child(upstream: &Arc<Upstream>) -> Result<rmcp::transport::TokioChildProcess, String> {

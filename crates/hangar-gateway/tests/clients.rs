@@ -294,7 +294,7 @@ async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
         // What the operator passes for an MCPServer with `spec.path: /time/mcp`.
         path: "/time/mcp".into(),
         allow_hosts: vec![],
-        timeout: hangar_gateway::config::DurationSpec(Duration::from_secs(30)),
+        timeout: hangar_config::DurationSpec(Duration::from_secs(30)),
         log_format: LogFormat::Text,
         command: vec![
             python.display().to_string(),
@@ -302,7 +302,7 @@ async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
             "mcp_server_time".into(),
         ],
     };
-    let config = bridge_config(&args);
+    let config = bridge_config(&args).validate().unwrap();
     let gateway = hangar_gateway::Gateway::start(
         config,
         std::sync::Arc::new(hangar_gateway::metrics::Metrics::new()),

@@ -964,12 +964,12 @@ fn the_local_examples_compile_without_anything_left_out() {
         config
             .servers
             .iter()
-            .all(|s| s.transport == hangar_gateway::config::Transport::Stdio)
+            .all(|s| s.transport == hangar_config::Transport::Stdio)
     );
     assert_eq!(config.tools[0].name, "weather");
     assert_eq!(
         config.tools[0].backend.method,
-        hangar_gateway::config::HttpMethod::Get
+        hangar_config::HttpMethod::Get
     );
     assert_eq!(config.prompts[0].name, "code-review");
     assert_eq!(config.resources[0].uri, "docs://hangar/getting-started");
@@ -1078,109 +1078,6 @@ stringData: {{token: x}}
         .await
         .unwrap();
     assert_eq!(result.structured_content.unwrap()["received"]["x"], 1);
-}
-
-#[test]
-fn compiling_for_a_cluster_uses_cluster_dns_and_secret_env() {
-    use hangar_gateway::compile::{Selection, Target, compile};
-    let manifests = hangar_manifests::parse(
-        r#"
-apiVersion: mcp-hangar.io/v1alpha1
-kind: MCPGateway
-metadata: {name: edge, namespace: team}
-spec:
-  toolNaming: {separator: "__", onConflict: KeepFirst}
-  ingress: {host: mcp.example.com}
-  sessions: {idleTimeout: 10m}
----
-apiVersion: mcp-hangar.io/v1alpha1
-kind: MCPServer
-metadata: {name: files, namespace: team}
-spec:
-  image: ghcr.io/acme/files
-  transport: stdio
-  command: [files-mcp]
----
-apiVersion: mcp-hangar.io/v1alpha1
-kind: MCPServer
-metadata: {name: saas, namespace: team}
-spec:
-  mode: remote
-  endpoint: https://mcp.saas.example/mcp
-  headers: [{name: Authorization, valueFrom: {secretKeyRef: {name: saas, key: bearer}}}]
----
-apiVersion: mcp-hangar.io/v1alpha1
-kind: MCPTool
-metadata: {name: search, namespace: team}
-spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, timeout: 1m30s}
-"#,
-        "cluster manifests",
-    )
-    .unwrap();
-    let selection = Selection {
-        gateway: manifests.gateways.first(),
-        servers: &manifests.servers,
-        groups: &manifests.server_groups,
-        namespace_servers: &manifests.servers,
-        tools: &manifests.tools,
-        prompts: &manifests.prompts,
-        resources: &manifests.resources,
-    };
-    let compiled = compile(&selection, Target::Cluster { namespace: "team" });
-    assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
-    let config = &compiled.config;
-    assert!(config.problems().is_empty(), "{:?}", config.problems());
-    assert_eq!(config.gateway.name, "edge");
-    assert_eq!(config.naming.separator, "__");
-    assert_eq!(
-        config.naming.on_conflict,
-        hangar_gateway::config::ConflictPolicy::KeepFirst
-    );
-    assert_eq!(config.gateway.session_idle_timeout.to_string(), "10m");
-    for host in [
-        "edge.team.svc",
-        "edge.team.svc.cluster.local",
-        "mcp.example.com",
-        "localhost",
-    ] {
-        assert!(
-            config.gateway.allowed_hosts.iter().any(|h| h == host),
-            "{host}: {:?}",
-            config.gateway.allowed_hosts
-        );
-    }
-    let files = &config.servers[0];
-    assert_eq!(files.url.as_deref(), Some("http://files.team.svc:8080/mcp"));
-    assert_eq!(
-        files.transport,
-        hangar_gateway::config::Transport::StreamableHttp,
-        "stdio servers are bridged"
-    );
-    let saas = &config.servers[1];
-    assert_eq!(
-        saas.headers[0].value_from_env.as_deref(),
-        Some("HANGAR_SECRET_SAAS_BEARER")
-    );
-    assert_eq!(config.tools[0].backend.url, "http://search.team.svc:8081/q");
-    assert_eq!(
-        config.tools[0]
-            .backend
-            .timeout
-            .map(|t| t.to_string())
-            .as_deref(),
-        Some("90s")
-    );
-    assert_eq!(compiled.secret_env.len(), 1);
-    assert_eq!(
-        (
-            compiled.secret_env[0].secret.as_str(),
-            compiled.secret_env[0].key.as_str()
-        ),
-        ("saas", "bearer")
-    );
-    // What the operator writes into the ConfigMap reads back as the same config.
-    let again = hangar_gateway::GatewayConfig::parse(&config.to_yaml(), "configmap").unwrap();
-    assert_eq!(&again, config);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,9 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use hangar_config::GatewayConfig;
+use hangar_config::ServerSpec;
+use hangar_gateway::Gateway;
 use hangar_gateway::activity::ActivitySink;
-use hangar_gateway::config::ServerSpec;
-use hangar_gateway::{Gateway, GatewayConfig};
 use hangar_testenv::tools::{Tool, locate};
 use rmcp::model::{CallToolRequestParams, GetPromptRequestParams};
 use serde_json::{Value, json};

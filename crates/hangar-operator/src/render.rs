@@ -5,14 +5,12 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use hangar_api::MCPGateway;
-use hangar_gateway::compile::{Compiled, Selection, Target, compile};
+use hangar_compile::{Candidates, Compiled, Target, compile};
 use hangar_manifests::Manifests;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::{Resource, ResourceExt};
+use kube::ResourceExt;
 use serde::Serialize;
 
 use crate::gateway::build as gateway_build;
-use crate::gateway::select::Catalog;
 use crate::server::build::{self, BuildSettings, default_hangar_image};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -79,33 +77,9 @@ fn render_gateway(
     settings: &BuildSettings,
 ) -> anyhow::Result<()> {
     let namespace = gateway.namespace().unwrap_or_else(|| "default".into());
-    let same_namespace =
-        |meta: &ObjectMeta| meta.namespace.as_deref().unwrap_or("default") == namespace;
-    fn local<T: Resource + Clone>(items: &[T], keep: impl Fn(&ObjectMeta) -> bool) -> Vec<T> {
-        items
-            .iter()
-            .filter(|item| keep(item.meta()))
-            .cloned()
-            .collect()
-    }
-    let namespace_catalog = Catalog {
-        tools: local(&manifests.tools, same_namespace),
-        prompts: local(&manifests.prompts, same_namespace),
-        resources: local(&manifests.resources, same_namespace),
-        servers: local(&manifests.servers, same_namespace),
-        groups: local(&manifests.server_groups, same_namespace),
-    };
-    let catalog = namespace_catalog.selected_by(gateway);
+    let candidates = Candidates::in_namespace(manifests, &namespace);
     let compiled = compile(
-        &Selection {
-            gateway: Some(gateway),
-            servers: &catalog.servers,
-            groups: &catalog.groups,
-            namespace_servers: &namespace_catalog.servers,
-            tools: &catalog.tools,
-            prompts: &catalog.prompts,
-            resources: &catalog.resources,
-        },
+        &candidates.select(Some(gateway)),
         Target::Cluster {
             namespace: &namespace,
         },

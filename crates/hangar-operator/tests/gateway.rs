@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hangar_api::{MCPGateway, MCPServer, MCPServerGroup, MCPTool, crds};
-use hangar_gateway::GatewayConfig;
+use hangar_config::GatewayConfig;
 use hangar_operator::catalog;
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
@@ -132,7 +132,11 @@ async fn config_of(config_maps: &Api<ConfigMap>, name: &str) -> Option<GatewayCo
         .await
         .unwrap()?;
     let text = config_map.data?.remove("gateway.yaml")?;
-    Some(GatewayConfig::parse(&text, "ConfigMap").unwrap())
+    Some(
+        GatewayConfig::parse(&text, "ConfigMap")
+            .unwrap()
+            .into_inner(),
+    )
 }
 
 fn tool_names(config: &GatewayConfig) -> Vec<String> {

@@ -4,9 +4,8 @@
 //! fills those variables from the Secrets. Pure builders, no API server.
 
 use hangar_api::MCPGateway;
-use hangar_gateway::GatewayConfig;
-use hangar_gateway::compile::{Selection, Target, compile, secret_env_name};
-use hangar_gateway::config::REDIS_URL_ENV;
+use hangar_compile::{Candidates, Target, compile, secret_env_name};
+use hangar_config::{GatewayConfig, REDIS_URL_ENV};
 use hangar_operator::gateway::build::{CONFIG_KEY, build};
 use hangar_operator::server::build::BuildSettings;
 use k8s_openapi::api::core::v1::EnvVar;
@@ -44,21 +43,15 @@ fn env<'a>(env: &'a [EnvVar], name: &str) -> &'a EnvVar {
 fn redis_rate_limits_and_auth_reach_the_pods_without_secrets_in_the_config_map() {
     let gateway = gateway();
     let compiled = compile(
-        &Selection {
-            gateway: Some(&gateway),
-            servers: &[],
-            groups: &[],
-            namespace_servers: &[],
-            tools: &[],
-            prompts: &[],
-            resources: &[],
-        },
+        &Candidates::default().select(Some(&gateway)),
         Target::Cluster { namespace: "team" },
     );
     let objects = build(&gateway, &compiled, &BuildSettings::default());
 
     let data = objects.config_map.unwrap().data.unwrap();
-    let config = GatewayConfig::parse(&data[CONFIG_KEY], "the ConfigMap").unwrap();
+    let config = GatewayConfig::parse(&data[CONFIG_KEY], "the ConfigMap")
+        .unwrap()
+        .into_inner();
     let redis = config.redis.unwrap();
     assert_eq!(redis.url_from_env.as_deref(), Some(REDIS_URL_ENV));
     assert_eq!(redis.key_prefix, "hangar:team/edge:");

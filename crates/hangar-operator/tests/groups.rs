@@ -8,7 +8,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use hangar_api::{MCPGateway, MCPServer, MCPServerGroup, crds};
-use hangar_gateway::GatewayConfig;
+use hangar_config::GatewayConfig;
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::build::BuildSettings;

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hangar_api::{LAST_ACTIVITY_ANNOTATION, MCPServer, MCPTool, crds};
-use hangar_gateway::GatewayConfig;
+use hangar_config::GatewayConfig;
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::build::BuildSettings;
@@ -135,7 +135,9 @@ async fn compiled_config(
             .await
             .unwrap()?;
         let text = config_map.data.as_mut()?.remove("gateway.yaml")?;
-        let config = GatewayConfig::parse(&text, "ConfigMap").unwrap();
+        let config = GatewayConfig::parse(&text, "ConfigMap")
+            .unwrap()
+            .into_inner();
         ready(&config).then_some(config)
     })
     .await

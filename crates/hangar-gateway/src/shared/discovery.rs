@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use super::link::RedisLink;
-use crate::config::ServerSpec;
 use crate::upstream::Listing;
+use hangar_config::ServerSpec;
 
 pub struct DiscoveryCache {
     link: Arc<RedisLink>,

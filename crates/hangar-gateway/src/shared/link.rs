@@ -13,7 +13,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-use crate::config::{RedisMode, RedisSettings};
+use hangar_config::{RedisMode, RedisSettings};
 
 /// How often the health task pings while Redis answers, and retries while it does not.
 const PING_EVERY: Duration = Duration::from_secs(2);
@@ -160,7 +160,7 @@ impl RedisLink {
             Err(_) => {
                 self.mark_down(format!(
                     "no answer within {}",
-                    crate::config::DurationSpec(self.timeout)
+                    hangar_config::DurationSpec(self.timeout)
                 ));
                 Err(self.unavailable())
             }

@@ -19,9 +19,9 @@ pub mod sessions;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::GatewayConfig;
 use discovery::DiscoveryCache;
 use events::RedisEvents;
+use hangar_config::GatewayConfig;
 use link::RedisLink;
 use ratelimit::RateLimiter;
 use sessions::{MemorySessions, RedisSessions, Sessions};

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::link::RedisLink;
-use crate::config::Limit;
+use hangar_config::Limit;
 
 /// The outcome of taking a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{any, get, post};
-use hangar_gateway::{Gateway, GatewayConfig};
+use hangar_config::GatewayConfig;
+use hangar_gateway::Gateway;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;

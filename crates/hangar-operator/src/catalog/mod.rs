@@ -27,8 +27,8 @@ pub use resolve::{Resolution, resolve};
 use crate::api::scoped;
 use crate::conditions::{self, Desired};
 use crate::context::{Context, correlated};
-use crate::gateway::select::{Kind, selects};
 use crate::outcome::{self, Failure};
+use hangar_compile::{Kind, selects};
 
 /// A kind gateways serve from `toolSelector`.
 pub trait CatalogItem:

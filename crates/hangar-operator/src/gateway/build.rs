@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use hangar_api::{MCPGateway, MCPServer, RedisSpec};
-use hangar_gateway::compile::Compiled;
+use hangar_compile::Compiled;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
@@ -35,7 +35,7 @@ pub const CONFIG_KEY: &str = "gateway.yaml";
 /// subPath) so the kubelet's in-place ConfigMap updates reach the pods.
 pub const CONFIG_DIR: &str = "/etc/hangar/gateway";
 /// Environment variable carrying the Redis URL into the gateway.
-pub const REDIS_URL_ENV: &str = hangar_gateway::config::REDIS_URL_ENV;
+pub const REDIS_URL_ENV: &str = hangar_config::REDIS_URL_ENV;
 /// The image of a managed Redis.
 pub const REDIS_IMAGE: &str = "redis:7.4-alpine";
 const REDIS_PORT: i32 = 6379;
@@ -472,23 +472,16 @@ fn redis_service(gateway: &MCPGateway) -> Service {
 
 #[cfg(test)]
 mod tests {
-    use hangar_gateway::compile::{Selection, Target, compile};
+    use hangar_compile::{Candidates, Target, compile};
 
     use super::*;
 
     fn objects(manifests: &str) -> GatewayObjects {
         let manifests = hangar_manifests::parse(manifests, "test").unwrap();
         let gateway = &manifests.gateways[0];
+        let candidates = Candidates::in_namespace(&manifests, "team");
         let compiled = compile(
-            &Selection {
-                gateway: Some(gateway),
-                servers: &manifests.servers,
-                groups: &[],
-                namespace_servers: &manifests.servers,
-                tools: &[],
-                prompts: &[],
-                resources: &[],
-            },
+            &candidates.select(Some(gateway)),
             Target::Cluster { namespace: "team" },
         );
         build(gateway, &compiled, &BuildSettings::default())

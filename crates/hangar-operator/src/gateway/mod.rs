@@ -4,7 +4,6 @@
 pub mod build;
 mod error;
 mod reconcile;
-pub mod select;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -14,7 +13,7 @@ use futures::StreamExt;
 use hangar_api::{
     LabelSelector, MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
 };
-use hangar_gateway::compile::selector_matches;
+use hangar_compile::{Kind, Member, selector_matches, selects};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -26,7 +25,6 @@ use kube::runtime::{Controller, watcher};
 use kube::{Resource, ResourceExt};
 
 pub use error::Error;
-use select::{Kind, Member, selects};
 
 use crate::api::scoped;
 use crate::context::{Context, correlated};

@@ -7,7 +7,7 @@ use hangar_api::{
     MCPGateway, MCPGatewayStatus, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
     condition,
 };
-use hangar_gateway::compile::{Compiled, Selection, Target, compile};
+use hangar_compile::{Candidates, Compiled, Kind, Target, compile};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
@@ -23,7 +23,6 @@ use serde::de::DeserializeOwned;
 use super::GatewayContext;
 use super::build::{self, GatewayObjects, config_map_name, redis_name};
 use super::error::Error;
-use super::select::{Catalog, Kind};
 use crate::children::{apply_or_delete, delete_owned};
 use crate::conditions::{self, Desired};
 use crate::outcome;
@@ -49,22 +48,15 @@ pub async fn reconcile(
 
 async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
     let namespace = gateway.namespace().unwrap_or_default();
-    let catalog = fetch_catalog(ctx, &namespace).await?;
-    let selected = catalog.selected_by(gateway);
+    let candidates = fetch_candidates(ctx, &namespace).await?;
+    let selection = candidates.select(Some(gateway));
     let compiled = compile(
-        &Selection {
-            gateway: Some(gateway),
-            servers: &selected.servers,
-            groups: &selected.groups,
-            namespace_servers: &catalog.servers,
-            tools: &selected.tools,
-            prompts: &selected.prompts,
-            resources: &selected.resources,
-        },
+        &selection,
         Target::Cluster {
             namespace: &namespace,
         },
     );
+    let selected = &selection.selected;
     // Group members count as served, so that one leaving its group reaches the gateway too.
     let mut members = selected.members();
     members.extend(
@@ -89,8 +81,8 @@ async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Act
     .await?;
     let status = status(
         gateway,
-        &selected,
-        &catalog.servers,
+        selected,
+        &candidates.servers,
         &compiled,
         deployment.as_ref(),
     );
@@ -135,8 +127,8 @@ where
         .items)
 }
 
-async fn fetch_catalog(ctx: &GatewayContext, namespace: &str) -> Result<Catalog, Error> {
-    Ok(Catalog {
+async fn fetch_candidates(ctx: &GatewayContext, namespace: &str) -> Result<Candidates, Error> {
+    Ok(Candidates {
         tools: list::<MCPTool>(ctx, namespace).await?,
         prompts: list::<MCPPrompt>(ctx, namespace).await?,
         resources: list::<MCPResource>(ctx, namespace).await?,
@@ -225,7 +217,7 @@ async fn cleanup(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, E
 
 fn status(
     gateway: &MCPGateway,
-    selected: &Catalog,
+    selected: &Candidates,
     namespace_servers: &[MCPServer],
     compiled: &Compiled,
     deployment: Option<&Deployment>,

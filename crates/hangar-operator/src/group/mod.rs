@@ -8,7 +8,7 @@ use futures::StreamExt;
 use hangar_api::{
     GroupMemberStatus, MCPServer, MCPServerGroup, MCPServerGroupStatus, ServerState, condition,
 };
-use hangar_gateway::compile::selector_matches;
+use hangar_compile::selector_matches;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;

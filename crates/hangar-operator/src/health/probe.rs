@@ -2,14 +2,11 @@
 //! protocol era it speaks (`server/discover`, or `initialize` + `initialized`),
 //! then `tools/list` through every page, all under one timeout.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use hangar_gateway::sse_client::SseClientTransport;
+use hangar_mcp_client::{Lifecycles, SseClientTransport, streamable_http};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
-use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::service::{RoleClient, RunningService};
 
 /// Where and how to check one server.
 #[derive(Clone, PartialEq, Eq)]
@@ -99,63 +96,32 @@ async fn connect(
     http: &reqwest::Client,
     target: &ProbeTarget,
 ) -> Result<RunningService<RoleClient, ClientConfig>, ProbeError> {
-    let mut headers = http::HeaderMap::new();
-    for (name, value) in &target.headers {
-        let name = http::HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| bad_target(target, format!("{name:?} is not an HTTP header name")))?;
-        let mut value = http::HeaderValue::from_str(value).map_err(|_| {
-            bad_target(
-                target,
-                format!("the value of header {name} is not valid in HTTP"),
-            )
-        })?;
-        value.set_sensitive(true);
-        headers.append(name, value);
-    }
-    if target.legacy_sse {
-        // The 2024-11-05 transport predates `server/discover`: initialize only.
-        let handshake_failed = |reason: String| ProbeError::Handshake {
-            url: target.url.clone(),
-            reason,
-        };
-        let transport = SseClientTransport::connect(http.clone(), &target.url, headers)
-            .await
-            .map_err(handshake_failed)?;
-        return client_info()
-            .serve_with_lifecycle(transport, ClientLifecycleMode::Initialize)
-            .await
-            .map_err(|e| handshake_failed(e.to_string()));
-    }
-    let headers: HashMap<_, _> = headers
-        .into_iter()
-        .filter_map(|(name, value)| Some((name?, value)))
-        .collect();
-    // Try the stateless 2026-07-28 `server/discover` first; a server that answers
-    // it with a transport error rather than a JSON-RPC one gets a fresh `initialize`.
-    let lifecycles = [
-        ClientLifecycleMode::Auto {
-            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
-            legacy_version: Some(ProtocolVersion::LATEST_WITH_INITIALIZE),
-        },
-        ClientLifecycleMode::Initialize,
-    ];
-    let mut last_error = String::new();
-    for lifecycle in lifecycles {
-        let mut config = StreamableHttpClientTransportConfig::with_uri(target.url.clone())
-            .custom_headers(headers.clone());
-        config.allow_stateless = true;
-        let transport = StreamableHttpClientTransport::with_client(http.clone(), config);
-        match client_info()
-            .serve_with_lifecycle(transport, lifecycle)
-            .await
-        {
-            Ok(client) => return Ok(client),
-            Err(error) => last_error = error.to_string(),
-        }
-    }
-    Err(ProbeError::Handshake {
+    let headers = hangar_mcp_client::header_map(
+        target
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str())),
+    )
+    .map_err(|reason| bad_target(target, reason))?;
+    let connected = if target.legacy_sse {
+        hangar_mcp_client::connect(Lifecycles::legacy(), client_info, || {
+            SseClientTransport::connect(http.clone(), &target.url, headers.clone())
+        })
+        .await
+    } else {
+        hangar_mcp_client::connect(Lifecycles::auto(), client_info, || async {
+            Ok(streamable_http(
+                http.clone(),
+                &target.url,
+                headers.clone(),
+                None,
+            ))
+        })
+        .await
+    };
+    connected.map_err(|reason| ProbeError::Handshake {
         url: target.url.clone(),
-        reason: last_error,
+        reason,
     })
 }
 

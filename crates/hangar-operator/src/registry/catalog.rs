@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
 use hangar_api::RegistryFilter;
-use hangar_gateway::access::glob;
+use hangar_config::glob::glob;
 
 use super::schema::{EntryStatus, ServerDetail, ServerResponse};
 

@@ -82,22 +82,6 @@ pub fn config_map_name(server: &str) -> String {
     format!("{server}-config")
 }
 
-/// The in-cluster URL of a server: its Service in container mode, its endpoint in remote mode.
-pub fn server_url(server: &MCPServer) -> Option<String> {
-    match server.spec.mode {
-        ServerMode::Remote => server.spec.endpoint.clone(),
-        ServerMode::Container => {
-            let namespace = server.namespace().unwrap_or_else(|| "default".into());
-            Some(format!(
-                "http://{}.{namespace}.svc:{}{}",
-                server.name_any(),
-                server.spec.port,
-                server.spec.path
-            ))
-        }
-    }
-}
-
 /// Builds every object of an MCPServer running `replicas` replicas now (see
 /// `scale::effective_replicas`). Remote servers have none.
 pub fn build(

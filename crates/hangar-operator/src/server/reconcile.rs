@@ -283,7 +283,7 @@ async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, E
     };
     Ok(Schedule {
         target: ProbeTarget {
-            url: build::server_url(server).unwrap_or_default(),
+            url: hangar_compile::in_cluster_url(server).unwrap_or_default(),
             // Container stdio servers are bridged to Streamable HTTP in the pod.
             legacy_sse: spec.transport == Transport::Sse,
             headers,
@@ -439,7 +439,7 @@ fn status(
         replicas: workload.map(|w| w.replicas),
         ready_replicas: workload.map(|w| w.ready),
         selector: workload.map(|_| selector_string(&server_selector(&server.name_any()))),
-        url: build::server_url(server),
+        url: hangar_compile::in_cluster_url(server),
         server_info: report
             .map(|r| ServerInfo {
                 name: r.server_name.clone(),

@@ -1,3 +1,5 @@
+use hangar_compile::in_cluster_url;
+
 use super::*;
 
 fn server(yaml: &str) -> MCPServer {
@@ -120,7 +122,7 @@ fn remote_servers_have_no_workload() {
         ServerObjects::default()
     );
     assert_eq!(
-        server_url(&remote).as_deref(),
+        in_cluster_url(&remote).as_deref(),
         Some("https://api.githubcopilot.com/mcp/")
     );
 }
@@ -131,7 +133,7 @@ fn the_url_is_the_service_address() {
         "metadata: {name: tools, namespace: team}\nspec: {image: x, port: 9000, path: /rpc}",
     );
     assert_eq!(
-        server_url(&server).as_deref(),
+        in_cluster_url(&server).as_deref(),
         Some("http://tools.team.svc:9000/rpc")
     );
 }

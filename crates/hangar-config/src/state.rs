@@ -7,7 +7,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DurationSpec, check_tool_name, is_default};
+use crate::tools::check_tool_name;
+use crate::values::{DurationSpec, is_default};
 
 /// The environment variable the operator puts the Redis URL in.
 pub const REDIS_URL_ENV: &str = "HANGAR_REDIS_URL";
@@ -75,7 +76,7 @@ impl RedisSettings {
         }
     }
 
-    pub(super) fn problems(&self, problems: &mut Vec<String>) {
+    pub(crate) fn problems(&self, problems: &mut Vec<String>) {
         if self.url.is_some() == self.url_from_env.is_some() {
             problems.push("redis: set exactly one of url and urlFromEnv".into());
         }
@@ -125,7 +126,7 @@ impl RateLimits {
         self.tools.get(tool).or(self.per_tool.as_ref())
     }
 
-    pub(super) fn problems(&self, problems: &mut Vec<String>) {
+    pub(crate) fn problems(&self, problems: &mut Vec<String>) {
         if let Some(limit) = &self.per_client {
             limit.problems("rateLimit.perClient", problems);
         }

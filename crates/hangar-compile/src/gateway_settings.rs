@@ -1,46 +1,92 @@
-//! `MCPGateway.spec.redis`, `rateLimit` and `auth` into the config's `redis`,
-//! `rateLimit` and `auth` sections. Secrets (the Redis URL from a Secret, the
-//! bearer tokens) become environment variables the config names, so the
-//! ConfigMap never holds one.
+//! An MCPGateway's own settings into the config: its name, naming and
+//! session settings, the hosts it answers to, and `spec.redis`, `rateLimit`
+//! and `auth` into the config's `redis`, `rateLimit` and `auth` sections.
+//! Secrets (the Redis URL from a Secret, the bearer tokens) become environment
+//! variables the config names, so the ConfigMap never holds one.
+
+use std::collections::HashSet;
 
 use hangar_api::MCPGateway;
-
-use super::{Compiler, Target, duration, object_name};
-use crate::config::{
-    AccessDefault, AccessRule, AuthSettings, AuthorizationSettings, BearerTokens, GatewayConfig,
-    Limit, OidcSettings, REDIS_URL_ENV, RateLimits, RedisMode, RedisSettings,
+use hangar_config::{
+    AccessRule, AuthSettings, AuthorizationSettings, BearerTokens, Limit, OidcSettings,
+    REDIS_URL_ENV, RateLimits, RedisSettings,
 };
 
-pub(super) fn apply(compiler: &mut Compiler<'_>, config: &mut GatewayConfig, gateway: &MCPGateway) {
-    let spec = &gateway.spec;
-    let name = object_name(&gateway.metadata);
-    if let Some(redis) = &spec.redis {
-        config.redis = redis_settings(compiler, &name, redis);
+use crate::{Compiler, Target, convert, duration, object_name};
+
+impl Compiler<'_> {
+    pub(crate) fn gateway_settings(&mut self, gateway: &MCPGateway) {
+        let spec = &gateway.spec;
+        let name = object_name(&gateway.metadata);
+        self.identity(gateway);
+        if let Some(redis) = &spec.redis {
+            self.config.redis = redis_settings(self, &name, redis);
+        }
+        if let Some(limits) = &spec.rate_limit {
+            self.config.rate_limit = Some(RateLimits {
+                per_client: limits
+                    .per_client
+                    .as_ref()
+                    .and_then(|l| limit(self, &name, "spec.rateLimit.perClient", l)),
+                per_tool: limits
+                    .per_tool
+                    .as_ref()
+                    .and_then(|l| limit(self, &name, "spec.rateLimit.perTool", l)),
+                tools: limits
+                    .tools
+                    .iter()
+                    .filter_map(|(tool, l)| {
+                        let at = format!("spec.rateLimit.tools.{tool}");
+                        limit(self, &name, &at, l).map(|l| (tool.clone(), l))
+                    })
+                    .collect(),
+            });
+        }
+        if let Some(auth) = &spec.auth {
+            // Never dropped, even when invalid: a gateway without its auth section
+            // would let everyone in. The gateway refuses an invalid one instead.
+            self.config.auth = Some(auth_settings(self, auth));
+        }
     }
-    if let Some(limits) = &spec.rate_limit {
-        config.rate_limit = Some(RateLimits {
-            per_client: limits
-                .per_client
-                .as_ref()
-                .and_then(|l| limit(compiler, &name, "spec.rateLimit.perClient", l)),
-            per_tool: limits
-                .per_tool
-                .as_ref()
-                .and_then(|l| limit(compiler, &name, "spec.rateLimit.perTool", l)),
-            tools: limits
-                .tools
-                .iter()
-                .filter_map(|(tool, l)| {
-                    let at = format!("spec.rateLimit.tools.{tool}");
-                    limit(compiler, &name, &at, l).map(|l| (tool.clone(), l))
-                })
-                .collect(),
-        });
-    }
-    if let Some(auth) = &spec.auth {
-        // Never dropped, even when invalid: a gateway without its auth section
-        // would let everyone in. The gateway refuses an invalid one instead.
-        config.auth = Some(auth_settings(compiler, auth));
+
+    /// The gateway's name, naming and session settings, and the hosts it answers to.
+    fn identity(&mut self, gateway: &MCPGateway) {
+        let spec = &gateway.spec;
+        let name = object_name(&gateway.metadata);
+        let config = &mut self.config;
+        config.gateway.name = name.clone();
+        config.naming.prefix = spec.tool_naming.prefix;
+        config.naming.separator = spec.tool_naming.separator.clone();
+        config.naming.on_conflict = convert::conflict_policy(spec.tool_naming.on_conflict);
+        if let Ok(idle) = duration(&spec.sessions.idle_timeout) {
+            config.gateway.session_idle_timeout = idle;
+        }
+        config.gateway.allowed_origins = spec.allowed_origins.clone();
+        let mut hosts = spec.allowed_hosts.clone();
+        if let Target::Cluster { namespace } = self.target {
+            // Clients reach the gateway through its Service, its Ingress, or a port-forward.
+            for host in [
+                name.clone(),
+                format!("{name}.{namespace}"),
+                format!("{name}.{namespace}.svc"),
+                format!("{name}.{namespace}.svc.cluster.local"),
+            ] {
+                hosts.push(host);
+            }
+            if let Some(host) = spec.ingress.as_ref().and_then(|i| i.host.clone()) {
+                hosts.push(host);
+            }
+            hosts.extend([
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "::1".to_string(),
+            ]);
+        }
+        let mut seen = HashSet::new();
+        hosts.retain(|h| seen.insert(h.clone()));
+        if !hosts.is_empty() {
+            config.gateway.allowed_hosts = hosts;
+        }
     }
 }
 
@@ -72,10 +118,7 @@ fn redis_settings(
             }
         }
     };
-    let mode = match redis.mode {
-        hangar_api::RedisMode::Standalone => RedisMode::Standalone,
-        hangar_api::RedisMode::Cluster => RedisMode::Cluster,
-    };
+    let mode = convert::redis_mode(redis.mode);
     let prefix = redis.key_prefix.clone().unwrap_or(prefix);
     Some(RedisSettings::new(url, url_from_env, mode, prefix))
 }
@@ -124,10 +167,7 @@ fn auth_settings(compiler: &mut Compiler<'_>, auth: &hangar_api::AuthSpec) -> Au
             settings
         }),
         authorization: auth.authorization.as_ref().map(|a| AuthorizationSettings {
-            default: match a.default {
-                hangar_api::AuthorizationDefault::Allow => AccessDefault::Allow,
-                hangar_api::AuthorizationDefault::Deny => AccessDefault::Deny,
-            },
+            default: convert::access_default(a.default),
             rules: a
                 .rules
                 .iter()
@@ -146,8 +186,9 @@ fn auth_settings(compiler: &mut Compiler<'_>, auth: &hangar_api::AuthSpec) -> Au
 
 #[cfg(test)]
 mod tests {
-    use super::super::{SecretEnv, Selection, compile};
     use super::*;
+    use crate::{Candidates, Compiled, SecretEnv, Selection, compile};
+    use hangar_config::RedisMode;
 
     fn gateway(spec: serde_json::Value) -> MCPGateway {
         serde_json::from_value(serde_json::json!({
@@ -159,16 +200,13 @@ mod tests {
         .unwrap()
     }
 
-    fn compiled(gateway: &MCPGateway, target: Target<'_>) -> super::super::Compiled {
+    fn compiled(gateway: &MCPGateway, target: Target<'_>) -> Compiled {
+        let nothing = Candidates::default();
         compile(
             &Selection {
                 gateway: Some(gateway),
-                servers: &[],
-                groups: &[],
-                namespace_servers: &[],
-                tools: &[],
-                prompts: &[],
-                resources: &[],
+                selected: Candidates::default(),
+                candidates: &nothing,
             },
             target,
         )
@@ -209,7 +247,7 @@ mod tests {
             Some(&Limit::new(2, std::time::Duration::from_secs(3600)))
         );
         let auth = out.config.auth.as_ref().unwrap();
-        let tokens_env = crate::compile::secret_env_name("gw-tokens", "tokens");
+        let tokens_env = crate::secret_env_name("gw-tokens", "tokens");
         assert_eq!(
             auth.bearer_tokens.as_ref().unwrap().value_from_env,
             tokens_env
@@ -241,7 +279,7 @@ mod tests {
         let redis = local.config.redis.as_ref().unwrap();
         assert_eq!(
             redis.url_from_env.as_deref(),
-            Some(crate::compile::secret_env_name("redis", "url").as_str())
+            Some(crate::secret_env_name("redis", "url").as_str())
         );
         assert_eq!(redis.key_prefix, "hangar:edge:");
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::DurationSpec;
+use crate::values::DurationSpec;
 
 /// Inbound authentication per the MCP authorization spec, and per-item authorization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -114,7 +114,7 @@ pub struct AccessRule {
 }
 
 impl AuthSettings {
-    pub(super) fn problems(&self, problems: &mut Vec<String>) {
+    pub(crate) fn problems(&self, problems: &mut Vec<String>) {
         if self.bearer_tokens.is_none() && self.oidc.is_none() {
             problems.push("auth: set bearerTokens, oidc, or both".into());
         }

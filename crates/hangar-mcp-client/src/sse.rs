@@ -10,7 +10,7 @@ use sse_stream::SseStream;
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 
-use crate::declared::error_chain;
+use crate::error_chain;
 
 pub struct SseClientTransport {
     client: reqwest::Client,

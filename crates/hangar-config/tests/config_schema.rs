@@ -5,24 +5,23 @@ use std::path::Path;
 #[test]
 fn committed_schema_matches_the_types() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("gateway-config.schema.json");
-    let current = hangar_gateway::config::json_schema();
+    let current = hangar_config::json_schema();
     if std::env::var_os("HANGAR_UPDATE_SCHEMA").is_some() {
         std::fs::write(&path, &current).expect("write the schema file");
     }
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         committed == current,
-        "{} is out of date with the config types; regenerate it with\n  HANGAR_UPDATE_SCHEMA=1 cargo test -p hangar-gateway --test config_schema",
+        "{} is out of date with the config types; regenerate it with\n  HANGAR_UPDATE_SCHEMA=1 cargo test -p hangar-config --test config_schema",
         path.display()
     );
 }
 
 #[test]
 fn the_schema_accepts_a_full_config_and_rejects_a_wrong_kind() {
-    let schema: serde_json::Value =
-        serde_json::from_str(&hangar_gateway::config::json_schema()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&hangar_config::json_schema()).unwrap();
     let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
-    let config = hangar_gateway::GatewayConfig::parse(
+    let config = hangar_config::GatewayConfig::parse(
         r##"
 apiVersion: gateway.mcp-hangar.io/v1alpha1
 kind: GatewayConfig

@@ -8,7 +8,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{DurationSpec, GatewayConfig, is_server_name, is_tool_name_char, yes};
+use crate::GatewayConfig;
+use crate::servers::is_server_name;
+use crate::tools::is_tool_name_char;
+use crate::values::{DurationSpec, yes};
 
 /// A circuit breaker (MCPServer `spec.circuitBreaker`): after
 /// `failureThreshold` consecutive failed calls (server unreachable, no answer
@@ -51,6 +54,25 @@ impl CircuitBreakerSettings {
             reset_timeout: self.reset_timeout.0,
         }
     }
+
+    pub(crate) fn problems(&self, at: &str, problems: &mut Vec<String>) {
+        if self.failure_threshold == 0 {
+            problems.push(format!("{at}.failureThreshold: must be at least 1"));
+        }
+        if self.reset_timeout.0.is_zero() {
+            problems.push(format!("{at}.resetTimeout: must be longer than 0"));
+        }
+    }
+}
+
+impl From<hangar_circuit::Settings> for CircuitBreakerSettings {
+    fn from(settings: hangar_circuit::Settings) -> Self {
+        Self {
+            enabled: settings.enabled,
+            failure_threshold: settings.failure_threshold,
+            reset_timeout: DurationSpec(settings.reset_timeout),
+        }
+    }
 }
 
 /// A server that runs only while it is used (MCPServer `replicas: 0`). The
@@ -76,6 +98,22 @@ fn default_wake_timeout() -> DurationSpec {
 }
 
 impl ScaleToZero {
+    pub(crate) fn problems(&self, at: &str, problems: &mut Vec<String>) {
+        if self.idle_ttl.0.is_zero() {
+            problems.push(format!("{at}.idleTTL: must be longer than 0"));
+        }
+        if self.wake_timeout.0.is_zero() {
+            problems.push(format!("{at}.wakeTimeout: must be longer than 0"));
+        }
+        if let Some(object) = &self.mcp_server
+            && (!is_server_name(&object.name) || !is_server_name(&object.namespace))
+        {
+            problems.push(format!(
+                "{at}.mcpServer: `{object}` is not a Kubernetes namespace and object name"
+            ));
+        }
+    }
+
     /// How often, at most, activity is reported while calls keep coming: often
     /// enough that the server never looks idle for `idleTTL` while in use,
     /// rarely enough that a busy gateway does not load the API server.
@@ -150,37 +188,9 @@ impl GatewayConfig {
         }
     }
 
-    pub(super) fn routing_problems(&self, problems: &mut Vec<String>) {
+    pub(crate) fn routing_problems(&self, problems: &mut Vec<String>) {
         for (i, server) in self.servers.iter().enumerate() {
             let at = format!("servers[{i}] ({})", server.name);
-            let breaker = &server.circuit_breaker;
-            if breaker.failure_threshold == 0 {
-                problems.push(format!(
-                    "{at}.circuitBreaker.failureThreshold: must be at least 1"
-                ));
-            }
-            if breaker.reset_timeout.0.is_zero() {
-                problems.push(format!(
-                    "{at}.circuitBreaker.resetTimeout: must be longer than 0"
-                ));
-            }
-            if let Some(scale) = &server.scale_to_zero {
-                if scale.idle_ttl.0.is_zero() {
-                    problems.push(format!("{at}.scaleToZero.idleTTL: must be longer than 0"));
-                }
-                if scale.wake_timeout.0.is_zero() {
-                    problems.push(format!(
-                        "{at}.scaleToZero.wakeTimeout: must be longer than 0"
-                    ));
-                }
-                if let Some(object) = &scale.mcp_server
-                    && (!is_server_name(&object.name) || !is_server_name(&object.namespace))
-                {
-                    problems.push(format!(
-                        "{at}.scaleToZero.mcpServer: `{object}` is not a Kubernetes namespace and object name"
-                    ));
-                }
-            }
             if !server.expose && !self.groups.iter().any(|g| g.members.contains(&server.name)) {
                 problems.push(format!(
                     "{at}.expose: a server that is not exposed must be a member of a group, or nothing reaches it"
@@ -227,7 +237,7 @@ impl GatewayConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ConfigError, GatewayConfig};
+    use crate::{ConfigError, GatewayConfig};
 
     #[test]
     fn routing_problems_name_their_place() {
@@ -278,7 +288,7 @@ groups:
     #[test]
     fn groups_get_prefixes_like_servers() {
         let text = "apiVersion: gateway.mcp-hangar.io/v1alpha1\nkind: GatewayConfig\nservers: [{name: a, transport: stdio, command: a, expose: false}]\ngroups: [{name: pool, members: [a], strategy: failover}]\n";
-        let mut config = GatewayConfig::parse(text, "cfg").unwrap();
+        let mut config = GatewayConfig::parse(text, "cfg").unwrap().into_inner();
         assert_eq!(config.prefix_for_group(&config.groups[0]), "pool_");
         config.naming.prefix = false;
         assert_eq!(config.prefix_for_group(&config.groups[0]), "");

@@ -1,0 +1,174 @@
+//! The `gateway` and `naming` sections: how the gateway presents itself, guards
+//! its endpoint, and names what it federates.
+
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::tools::is_tool_name_char;
+use crate::values::{DurationSpec, yes};
+
+/// Identity of the gateway and the guards on its MCP endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GatewaySettings {
+    /// `serverInfo.name` reported to clients.
+    #[serde(default = "default_server_name")]
+    pub name: String,
+    /// HTTP path of the MCP endpoint.
+    #[serde(default = "default_path", skip_serializing_if = "is_default_path")]
+    pub path: String,
+    /// Instructions reported to clients at initialize/discover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// `Host` header values (`name` or `name:port`) accepted on `/mcp`; protects
+    /// against DNS rebinding. Behind a Kubernetes Service list the Service DNS
+    /// names and Ingress hosts. `"*"` accepts any host.
+    #[serde(default = "default_allowed_hosts")]
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin` values (`scheme://host[:port|:*]`) accepted on `/mcp`.
+    /// Empty means: an `Origin` must name one of `allowedHosts` (any scheme and port).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_origins: Vec<String>,
+    /// Largest accepted request body; larger ones get HTTP 413.
+    #[serde(default = "default_max_body")]
+    pub max_request_body_bytes: u64,
+    /// Items per page of `tools/list`, `prompts/list`, `resources/list`.
+    #[serde(default = "default_page_size")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub page_size: u32,
+    /// Timeout for a backend or upstream call that sets none of its own.
+    #[serde(default = "default_timeout")]
+    pub default_timeout: DurationSpec,
+    /// A session-based client session without requests for this long is closed.
+    #[serde(default = "default_session_idle")]
+    pub session_idle_timeout: DurationSpec,
+}
+
+fn default_server_name() -> String {
+    "hangar-gateway".to_string()
+}
+fn default_path() -> String {
+    "/mcp".to_string()
+}
+fn is_default_path(path: &str) -> bool {
+    path == "/mcp"
+}
+fn default_allowed_hosts() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+}
+fn default_max_body() -> u64 {
+    4 * 1024 * 1024
+}
+fn default_page_size() -> u32 {
+    100
+}
+fn default_timeout() -> DurationSpec {
+    DurationSpec(Duration::from_secs(30))
+}
+fn default_session_idle() -> DurationSpec {
+    DurationSpec(Duration::from_secs(300))
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            name: default_server_name(),
+            path: default_path(),
+            instructions: None,
+            allowed_hosts: default_allowed_hosts(),
+            allowed_origins: Vec::new(),
+            max_request_body_bytes: default_max_body(),
+            page_size: default_page_size(),
+            default_timeout: default_timeout(),
+            session_idle_timeout: default_session_idle(),
+        }
+    }
+}
+
+/// How upstream names are exposed, and what happens when two sources offer the same name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Naming {
+    /// Prefix every upstream tool, prompt and resource name with `<server><separator>`.
+    #[serde(default = "yes")]
+    pub prefix: bool,
+    /// Text between the server name and the upstream's own name.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// What to do when two sources expose the same name (or resource URI).
+    #[serde(default)]
+    pub on_conflict: ConflictPolicy,
+}
+
+fn default_separator() -> String {
+    "_".to_string()
+}
+
+impl Default for Naming {
+    fn default() -> Self {
+        Self {
+            prefix: true,
+            separator: default_separator(),
+            on_conflict: ConflictPolicy::default(),
+        }
+    }
+}
+
+/// Name clash handling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum ConflictPolicy {
+    /// Expose none of the clashing items; calls to the name fail with an error naming the sources.
+    #[default]
+    Reject,
+    /// Expose the first source's item: declared items first, then servers in config order.
+    KeepFirst,
+}
+
+impl GatewaySettings {
+    pub(crate) fn problems(&self, problems: &mut Vec<String>) {
+        if !self.path.starts_with('/') || self.path.len() < 2 {
+            problems.push(format!(
+                "gateway.path: `{}` must start with / and name a path, e.g. /mcp",
+                self.path
+            ));
+        }
+        if self.page_size == 0 {
+            problems.push("gateway.pageSize: must be at least 1".into());
+        }
+        if self.max_request_body_bytes == 0 {
+            problems.push("gateway.maxRequestBodyBytes: must be at least 1".into());
+        }
+        if self.default_timeout.0.is_zero() {
+            problems.push("gateway.defaultTimeout: must be longer than 0".into());
+        }
+        if self.session_idle_timeout.0.is_zero() {
+            problems.push("gateway.sessionIdleTimeout: must be longer than 0".into());
+        }
+        for (i, host) in self.allowed_hosts.iter().enumerate() {
+            if host.trim().is_empty() {
+                problems.push(format!("gateway.allowedHosts[{i}]: empty host"));
+            }
+        }
+        for (i, origin) in self.allowed_origins.iter().enumerate() {
+            if origin != "null" && !origin.contains("://") {
+                problems.push(format!(
+                    "gateway.allowedOrigins[{i}]: `{origin}` needs a scheme, e.g. https://{origin}"
+                ));
+            }
+        }
+    }
+}
+
+impl Naming {
+    pub(crate) fn problems(&self, problems: &mut Vec<String>) {
+        if !self.separator.chars().all(is_tool_name_char) {
+            problems.push(format!(
+                "naming.separator: `{}` may only contain A-Z a-z 0-9 _ - .",
+                self.separator
+            ));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! The client side of MCP as Hangar speaks it to servers it does not run
+//! itself: the gateway's upstream connections and the operator's health
+//! checks connect the same way.
+//!
+//! - [`connect`]: a handshake in either protocol era, falling back from the
+//!   stateless 2026-07-28 `server/discover` to `initialize` where needed.
+//! - [`sse`]: the 2024-11-05 HTTP+SSE transport for servers that predate Streamable HTTP.
+//! - [`header_map`]: configured headers (often credentials) as a header map
+//!   whose values stay out of debug output.
+//! - [`error_chain`]: an error and its causes on one line.
+
+pub mod connect;
+pub mod sse;
+
+pub use connect::{Lifecycles, connect, streamable_http};
+pub use sse::SseClientTransport;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// Headers from name/value pairs, every value marked sensitive (configured
+/// headers often carry credentials). Errors name the header, never its value.
+pub fn header_map<'a>(
+    headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, value) in headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not a valid HTTP header name"))?;
+        let mut value = HeaderValue::from_str(value)
+            .map_err(|_| format!("header {name} has a value that is not valid in HTTP"))?;
+        value.set_sensitive(true);
+        map.append(header, value);
+    }
+    Ok(map)
+}
+
+/// An error and its causes on one line (reqwest hides the useful part in sources).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+        source = source.and_then(|e| e.source());
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_maps_hide_values_and_name_bad_headers() {
+        let map = header_map([("X-Api-Key", "secret"), ("x-api-key", "second")]).unwrap();
+        assert_eq!(map.get_all("x-api-key").iter().count(), 2);
+        assert!(map.get("x-api-key").unwrap().is_sensitive());
+        assert!(!format!("{map:?}").contains("secret"));
+        let bad_name = header_map([("bad name", "v")]).unwrap_err();
+        assert!(bad_name.contains("`bad name`"), "{bad_name}");
+        let bad_value = header_map([("X-Key", "line\nbreak")]).unwrap_err();
+        assert!(
+            bad_value.contains("X-Key") && !bad_value.contains("break"),
+            "{bad_value}"
+        );
+    }
+}
