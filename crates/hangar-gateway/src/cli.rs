@@ -15,38 +15,10 @@ use hangar_config::{
     Transport,
 };
 
-/// rmcp logs every stateless request at info and every error response at
-/// warn; the gateway logs both itself, with the request id.
+/// The log filter of `hangar gateway` and `hangar bridge` unless `HANGAR_LOG`
+/// sets one: rmcp logs every stateless request at info and every error
+/// response at warn; the gateway logs both itself, with the request id.
 pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=error";
-
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// One JSON object per line (for log collectors).
-    Json,
-    /// Human-readable lines.
-    Text,
-}
-
-/// Starts logging to stderr; `HANGAR_LOG` (e.g. `debug`, `hangar_gateway=debug`) sets the filter.
-pub fn init_logging(format: LogFormat, default_filter: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("HANGAR_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // Another subcommand in this process may have set a subscriber already; keep it.
-    let _ = match format {
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
-}
 
 /// `hangar gateway`: serve a gateway config file.
 #[derive(Debug, Clone, clap::Args)]
@@ -57,8 +29,6 @@ pub struct GatewayArgs {
     /// Address to serve on; MCP is at /mcp.
     #[arg(long, default_value = "127.0.0.1:8080", env = "HANGAR_GATEWAY_LISTEN")]
     pub listen: SocketAddr,
-    #[arg(long, value_enum, default_value_t = LogFormat::Json, env = "HANGAR_LOG_FORMAT")]
-    pub log_format: LogFormat,
 }
 
 /// `hangar bridge`: serve one stdio MCP server over Streamable HTTP.
@@ -76,8 +46,6 @@ pub struct BridgeArgs {
     /// Longest a single request to the server may take.
     #[arg(long, default_value = "5m", value_parser = DurationSpec::parse)]
     pub timeout: DurationSpec,
-    #[arg(long, value_enum, default_value_t = LogFormat::Json, env = "HANGAR_LOG_FORMAT")]
-    pub log_format: LogFormat,
     /// The server's command and its arguments, after `--`.
     #[arg(last = true, required = true, num_args = 1..)]
     pub command: Vec<String>,
@@ -130,7 +98,6 @@ pub async fn serve_until_signal(
 }
 
 pub fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format, DEFAULT_LOG_FILTER);
     let config = GatewayConfig::load(&args.config)?;
     runtime()?.block_on(async move {
         // Wakes MCPServers with replicas: 0 through the Kubernetes API when a config selects one.
@@ -184,7 +151,6 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
 }
 
 pub fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
-    init_logging(args.log_format, DEFAULT_LOG_FILTER);
     let config = match bridge_config(&args).validate() {
         Ok(config) => config,
         Err(problems) => anyhow::bail!("hangar bridge: {} (set it with --path)", problems[0]),

@@ -20,7 +20,7 @@ use crate::declared::Declared;
 use crate::group::Group;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
-use crate::upstream::{Status, Upstream};
+use crate::upstream::{Status, Upstream, UpstreamContext};
 use hangar_config::{ConfigError, GatewayConfig, Validated};
 
 /// One config, applied.
@@ -144,7 +144,7 @@ impl Gateway {
     }
 
     /// Replaces the config. One the gateway cannot serve is refused and the old one stays.
-    pub fn apply(&self, config: Validated, origin: &str) -> Result<(), ConfigError> {
+    pub fn reload(&self, config: Validated, origin: &str) -> Result<(), ConfigError> {
         self.apply_config(config, origin, false)
     }
 
@@ -190,12 +190,14 @@ impl Gateway {
                     upstreams.push(Upstream::start(
                         spec.clone(),
                         prefix,
-                        default_timeout,
-                        self.inner.metrics.clone(),
-                        self.inner.http.clone(),
-                        self.inner.activity.clone(),
-                        self.inner.shared.discovery.clone(),
-                        Arc::new(move || rebuild_from(&weak)),
+                        UpstreamContext {
+                            default_timeout,
+                            metrics: self.inner.metrics.clone(),
+                            http: self.inner.http.clone(),
+                            activity: self.inner.activity.clone(),
+                            discovery: self.inner.shared.discovery.clone(),
+                            on_change: Arc::new(move || rebuild_from(&weak)),
+                        },
                     ));
                 }
             }

@@ -23,7 +23,7 @@ pub mod group;
 pub mod handler;
 pub mod http;
 pub mod metrics;
-mod relay;
+
 pub mod reload;
 pub mod shared;
 pub mod up;

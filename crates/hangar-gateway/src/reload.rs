@@ -70,7 +70,7 @@ pub async fn watch(gateway: Gateway, path: PathBuf, cancel: CancellationToken) {
         seen = Some(current);
         let text = String::from_utf8_lossy(&bytes);
         let outcome = GatewayConfig::parse(&text, &path.display().to_string())
-            .and_then(|config| gateway.apply(config, &path.display().to_string()));
+            .and_then(|config| gateway.reload(config, &path.display().to_string()));
         match outcome {
             Ok(()) => {
                 gateway.metrics().reload(true);

@@ -14,12 +14,14 @@ use hangar_manifests::Manifests;
 use tokio_util::sync::CancellationToken;
 
 use crate::activity::ActivitySink;
-use crate::cli::LogFormat;
 use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::upstream::Status;
 use hangar_compile::{Candidates, Compiled, LocalProcess, Skipped, Target, compile};
 use hangar_config::{NameValue, ServerSpec, Transport};
+
+/// The log filter of `hangar up` unless `HANGAR_LOG` sets one: what it prints is the report.
+pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp=error";
 
 /// `hangar up`: serve manifests locally.
 #[derive(Debug, Clone, clap::Args)]
@@ -33,8 +35,6 @@ pub struct UpArgs {
     /// The MCPGateway to run when the manifests define several.
     #[arg(long)]
     pub gateway: Option<String>,
-    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HANGAR_LOG_FORMAT")]
-    pub log_format: LogFormat,
 }
 
 fn namespace_of(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
@@ -370,7 +370,6 @@ fn spawn_process(process: &LocalProcess) -> anyhow::Result<tokio::process::Child
 }
 
 pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
-    crate::cli::init_logging(args.log_format, "warn,rmcp=error");
     let manifests = hangar_manifests::load(&args.file)?;
     let mut compiled = plan(&manifests, args.gateway.as_deref())?;
     avoid_port(&mut compiled, args.listen.port());

@@ -287,7 +287,7 @@ servers:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
-    use hangar_gateway::cli::{BridgeArgs, LogFormat, bridge_config};
+    use hangar_gateway::cli::{BridgeArgs, bridge_config};
     let python = locate(Tool::Python);
     let args = BridgeArgs {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -295,7 +295,6 @@ async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
         path: "/time/mcp".into(),
         allow_hosts: vec![],
         timeout: hangar_config::DurationSpec(Duration::from_secs(30)),
-        log_format: LogFormat::Text,
         command: vec![
             python.display().to_string(),
             "-m".into(),

@@ -1,5 +1,8 @@
 //! The gateway end to end, in process, with rmcp clients in both protocol
 //! eras: declared items, federation, change propagation, failures, reload.
+//!
+//! Long on purpose: one test binary (one link, one shared fixture upstream)
+//! holds every in-process scenario, each test standing on its own.
 
 mod support;
 

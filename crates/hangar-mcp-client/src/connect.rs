@@ -6,6 +6,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport};
 
 /// The handshakes to try, in order, until one succeeds.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lifecycles(Vec<ClientLifecycleMode>);
 
 impl Lifecycles {

@@ -1,10 +1,26 @@
-//! The objects a custom resource owns: apply the ones its spec wants, delete
-//! (only if owned) the ones it no longer wants.
+//! The objects a custom resource owns. Each kind's children are one typed set
+//! (`ServerObjects`, `GatewayObjects`) that names the [`ChildKind`]s it may
+//! hold: the controller watches exactly those kinds, `hangar rbac` grants
+//! exactly them, and cleanup sweeps them by label and owner — so a child kind
+//! added to a set cannot be forgotten in any of the three.
 
-use kube::{Resource, ResourceExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::runtime::{Controller, watcher};
+use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
 
+use crate::api::scoped;
 use crate::apply::{Managed, apply, delete_if_owned};
 use crate::context::Context;
+use crate::controllers::{OWNED, Rule};
+use crate::labels::{INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::metrics::Operation;
 
 /// Applying or deleting an owned object failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +50,191 @@ impl ChildError {
     }
 }
 
+/// A kind of object a Hangar resource may own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ChildKind {
+    ConfigMap,
+    Service,
+    Deployment,
+    Ingress,
+    HorizontalPodAutoscaler,
+    PodDisruptionBudget,
+    ServiceAccount,
+    Role,
+    RoleBinding,
+}
+
+impl ChildKind {
+    /// The rights to own objects of this kind: watch, apply, read, delete.
+    pub const fn rule(self) -> Rule {
+        let (group, resources): (&str, &[&str]) = match self {
+            ChildKind::ConfigMap => ("", &["configmaps"]),
+            ChildKind::Service => ("", &["services"]),
+            ChildKind::ServiceAccount => ("", &["serviceaccounts"]),
+            ChildKind::Deployment => ("apps", &["deployments"]),
+            ChildKind::Ingress => ("networking.k8s.io", &["ingresses"]),
+            ChildKind::HorizontalPodAutoscaler => ("autoscaling", &["horizontalpodautoscalers"]),
+            ChildKind::PodDisruptionBudget => ("policy", &["poddisruptionbudgets"]),
+            ChildKind::Role => ("rbac.authorization.k8s.io", &["roles"]),
+            ChildKind::RoleBinding => ("rbac.authorization.k8s.io", &["rolebindings"]),
+        };
+        Rule {
+            group,
+            resources,
+            verbs: OWNED,
+        }
+    }
+
+    /// Deletes every object of this kind labelled as `owner`'s and controlled
+    /// by it; returns how many are still there (deletion under way).
+    async fn sweep<O: Resource>(self, ctx: &Context, owner: &O) -> Result<usize, ChildError> {
+        match self {
+            ChildKind::ConfigMap => sweep_kind::<ConfigMap, O>(ctx, owner).await,
+            ChildKind::Service => sweep_kind::<Service, O>(ctx, owner).await,
+            ChildKind::Deployment => sweep_kind::<Deployment, O>(ctx, owner).await,
+            ChildKind::Ingress => sweep_kind::<Ingress, O>(ctx, owner).await,
+            ChildKind::HorizontalPodAutoscaler => {
+                sweep_kind::<HorizontalPodAutoscaler, O>(ctx, owner).await
+            }
+            ChildKind::PodDisruptionBudget => {
+                sweep_kind::<PodDisruptionBudget, O>(ctx, owner).await
+            }
+            ChildKind::ServiceAccount => sweep_kind::<ServiceAccount, O>(ctx, owner).await,
+            ChildKind::Role => sweep_kind::<Role, O>(ctx, owner).await,
+            ChildKind::RoleBinding => sweep_kind::<RoleBinding, O>(ctx, owner).await,
+        }
+    }
+}
+
+/// Adds a watch of every kind in `kinds` (objects labelled managed-by Hangar)
+/// that maps each object to the resource controlling it.
+pub fn watch_owned<K>(
+    controller: Controller<K>,
+    kinds: &[ChildKind],
+    client: &Client,
+    namespace: Option<&str>,
+) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Send + Sync + 'static,
+{
+    let owned = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    kinds
+        .iter()
+        .fold(controller, |controller, kind| match kind {
+            ChildKind::ConfigMap => {
+                controller.owns(scoped::<ConfigMap>(client, namespace), owned.clone())
+            }
+            ChildKind::Service => {
+                controller.owns(scoped::<Service>(client, namespace), owned.clone())
+            }
+            ChildKind::Deployment => {
+                controller.owns(scoped::<Deployment>(client, namespace), owned.clone())
+            }
+            ChildKind::Ingress => {
+                controller.owns(scoped::<Ingress>(client, namespace), owned.clone())
+            }
+            ChildKind::HorizontalPodAutoscaler => controller.owns(
+                scoped::<HorizontalPodAutoscaler>(client, namespace),
+                owned.clone(),
+            ),
+            ChildKind::PodDisruptionBudget => controller.owns(
+                scoped::<PodDisruptionBudget>(client, namespace),
+                owned.clone(),
+            ),
+            ChildKind::ServiceAccount => {
+                controller.owns(scoped::<ServiceAccount>(client, namespace), owned.clone())
+            }
+            ChildKind::Role => controller.owns(scoped::<Role>(client, namespace), owned.clone()),
+            ChildKind::RoleBinding => {
+                controller.owns(scoped::<RoleBinding>(client, namespace), owned.clone())
+            }
+        })
+}
+
+/// Kinds of which some owned objects are still being deleted.
+#[derive(Debug, Default)]
+pub struct Remaining(Vec<ChildKind>);
+
+impl Remaining {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for Remaining {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<String> = self.0.iter().map(|kind| format!("{kind:?}")).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
+/// Removes every child of `owner` of the given kinds before its finalizer
+/// lets it go, and says which kinds still have objects being deleted.
+pub async fn sweep<O: Resource>(
+    ctx: &Context,
+    owner: &O,
+    kinds: &[ChildKind],
+) -> Result<Remaining, ChildError> {
+    let mut remaining = Remaining::default();
+    for kind in kinds {
+        if kind.sweep(ctx, owner).await? > 0 {
+            remaining.0.push(*kind);
+        }
+    }
+    Ok(remaining)
+}
+
+async fn sweep_kind<K: Managed, O: Resource>(
+    ctx: &Context,
+    owner: &O,
+) -> Result<usize, ChildError> {
+    let namespace = owner.namespace().unwrap_or_default();
+    let uid = owner.uid().unwrap_or_default();
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+    let labels = format!(
+        "{MANAGED_BY_LABEL}={MANAGED_BY},{INSTANCE_LABEL}={}",
+        owner.name_any()
+    );
+    let failed = |name: String, source| ChildError::Delete {
+        kind: K::kind(&()).to_string(),
+        name,
+        source,
+    };
+    let listed = api
+        .list(&ListParams::default().labels(&labels))
+        .await
+        .map_err(|source| failed(format!("(labels {labels})"), source))?;
+    let mut remaining = 0;
+    for child in listed.items {
+        let controlled = child
+            .owner_references()
+            .iter()
+            .any(|reference| reference.uid == uid && reference.controller == Some(true));
+        if !controlled {
+            continue;
+        }
+        remaining += 1;
+        if child.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        let name = child.name_any();
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => ctx
+                .metrics
+                .operation(&K::kind(&()), Operation::Delete, true),
+            // Someone else deleted it first: not a failed delete of ours.
+            Err(kube::Error::Api(status)) if status.code == 404 => remaining -= 1,
+            Err(source) => {
+                ctx.metrics
+                    .operation(&K::kind(&()), Operation::Delete, false);
+                return Err(failed(name, source));
+            }
+        }
+    }
+    Ok(remaining)
+}
+
 /// Applies `desired` (returning the stored object), or, when it is `None`,
 /// deletes the object called `name` if `owner` owns it.
 pub async fn apply_or_delete<K: Managed, O: Resource>(
@@ -52,25 +253,23 @@ pub async fn apply_or_delete<K: Managed, O: Resource>(
                 source,
             }),
         None => {
-            delete_owned::<K, O>(ctx, owner, name).await?;
+            let namespace = owner.namespace().unwrap_or_default();
+            let uid = owner.uid().unwrap_or_default();
+            delete_if_owned::<K>(ctx, &namespace, name, &uid)
+                .await
+                .map_err(|source| ChildError::Delete {
+                    kind: K::kind(&()).to_string(),
+                    name: name.to_string(),
+                    source,
+                })?;
             Ok(None)
         }
     }
 }
 
-/// Deletes `name` if `owner` owns it; `true` while it still exists.
-pub async fn delete_owned<K: Managed, O: Resource>(
-    ctx: &Context,
-    owner: &O,
-    name: &str,
-) -> Result<bool, ChildError> {
-    let namespace = owner.namespace().unwrap_or_default();
-    let uid = owner.uid().unwrap_or_default();
-    delete_if_owned::<K>(ctx, &namespace, name, &uid)
-        .await
-        .map_err(|source| ChildError::Delete {
-            kind: K::kind(&()).to_string(),
-            name: name.to_string(),
-            source,
-        })
+/// One object of a set as a YAML document for `hangar render`, if present.
+pub fn document<T: Serialize>(out: &mut Vec<String>, object: &Option<T>) {
+    if let Some(object) = object {
+        out.push(serde_saphyr::to_string(object).expect("Kubernetes objects serialise"));
+    }
 }

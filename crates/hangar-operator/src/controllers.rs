@@ -12,16 +12,23 @@ use tokio_util::sync::WaitForCancellationFutureOwned;
 
 use hangar_api::{MCPPrompt, MCPResource, MCPTool};
 
+use crate::children::ChildKind;
 use crate::context::Context;
-use crate::{catalog, gateway, group};
+use crate::gateway::build::GatewayObjects;
+use crate::server::build::ServerObjects;
 use crate::{discovery, registry, server};
+use crate::{gateway, group, items};
 
 /// One controller.
 pub struct Controller {
     /// The kind it reconciles (every object of it gets a status with `observedGeneration`).
     pub kind: &'static str,
-    /// What it reads and writes, beyond what every replica needs ([`crate::rbac`]).
+    /// What it reads and writes, beyond what every replica needs ([`crate::rbac`])
+    /// and the objects it owns.
     pub rules: &'static [Rule],
+    /// The kinds of objects it creates and owns (its children set's kinds):
+    /// watched, granted [`OWNED`], swept on deletion.
+    pub owns: &'static [ChildKind],
     /// Runs it on one namespace (or all) until the future resolves, then
     /// finishes the reconciles in flight and returns.
     pub run:
@@ -57,26 +64,6 @@ pub static CONTROLLERS: &[Controller] = &[
                 resources: &["mcpservers/status"],
                 verbs: &["patch"],
             },
-            Rule {
-                group: "apps",
-                resources: &["deployments"],
-                verbs: OWNED,
-            },
-            Rule {
-                group: "",
-                resources: &["services", "configmaps"],
-                verbs: OWNED,
-            },
-            Rule {
-                group: "networking.k8s.io",
-                resources: &["ingresses"],
-                verbs: OWNED,
-            },
-            Rule {
-                group: "autoscaling",
-                resources: &["horizontalpodautoscalers"],
-                verbs: OWNED,
-            },
             // Watched for crash loops, listed to probe each replica.
             Rule {
                 group: "",
@@ -96,6 +83,7 @@ pub static CONTROLLERS: &[Controller] = &[
                 verbs: &["get"],
             },
         ],
+        owns: ServerObjects::KINDS,
         run: |ctx, namespace, stop| {
             Box::pin(async move { server::run(ctx, namespace.as_deref(), stop).await })
         },
@@ -131,6 +119,7 @@ pub static CONTROLLERS: &[Controller] = &[
                 verbs: &["list", "watch"],
             },
         ],
+        owns: &[],
         run: |ctx, namespace, stop| {
             Box::pin(async move { discovery::run(ctx, namespace.as_deref(), stop).await })
         },
@@ -161,6 +150,7 @@ pub static CONTROLLERS: &[Controller] = &[
                 verbs: &["get"],
             },
         ],
+        owns: &[],
         run: |ctx, namespace, stop| {
             Box::pin(async move { registry::run(ctx, namespace.as_deref(), stop).await })
         },
@@ -191,71 +181,43 @@ pub static CONTROLLERS: &[Controller] = &[
                 ],
                 verbs: &["list", "watch"],
             },
-            Rule {
-                group: "apps",
-                resources: &["deployments"],
-                verbs: OWNED,
-            },
-            Rule {
-                group: "",
-                resources: &["services", "configmaps"],
-                verbs: OWNED,
-            },
-            Rule {
-                group: "networking.k8s.io",
-                resources: &["ingresses"],
-                verbs: OWNED,
-            },
-            Rule {
-                group: "policy",
-                resources: &["poddisruptionbudgets"],
-                verbs: OWNED,
-            },
-            // Gateways serving MCPServers with replicas: 0 wake them: their pods
-            // get an account, a Role and a binding for exactly that.
-            Rule {
-                group: "",
-                resources: &["serviceaccounts"],
-                verbs: OWNED,
-            },
-            Rule {
-                group: "rbac.authorization.k8s.io",
-                resources: &["roles", "rolebindings"],
-                verbs: OWNED,
-            },
-            // The API server lets the operator grant only rights it holds itself.
+            // Gateways serving MCPServers with replicas: 0 wake them: their pods get
+            // an account, a Role and a binding for exactly that, and the API server
+            // lets the operator grant only rights it holds itself.
             Rule {
                 group: "mcp-hangar.io",
                 resources: &["mcpservers"],
                 verbs: &["get", "patch"],
             },
         ],
+        owns: GatewayObjects::KINDS,
         run: |ctx, namespace, stop| {
             Box::pin(async move { gateway::run(ctx, namespace.as_deref(), stop).await })
         },
     },
     Controller {
         kind: "MCPTool",
-        rules: CATALOG_RULES_TOOLS,
+        rules: ITEM_RULES_TOOLS,
+        owns: &[],
         run: |ctx, namespace, stop| {
-            Box::pin(async move { catalog::run::<MCPTool>(ctx, namespace.as_deref(), stop).await })
+            Box::pin(async move { items::run::<MCPTool>(ctx, namespace.as_deref(), stop).await })
         },
     },
     Controller {
         kind: "MCPPrompt",
-        rules: CATALOG_RULES_PROMPTS,
+        rules: ITEM_RULES_PROMPTS,
+        owns: &[],
         run: |ctx, namespace, stop| {
-            Box::pin(
-                async move { catalog::run::<MCPPrompt>(ctx, namespace.as_deref(), stop).await },
-            )
+            Box::pin(async move { items::run::<MCPPrompt>(ctx, namespace.as_deref(), stop).await })
         },
     },
     Controller {
         kind: "MCPResource",
-        rules: CATALOG_RULES_RESOURCES,
+        rules: ITEM_RULES_RESOURCES,
+        owns: &[],
         run: |ctx, namespace, stop| {
             Box::pin(
-                async move { catalog::run::<MCPResource>(ctx, namespace.as_deref(), stop).await },
+                async move { items::run::<MCPResource>(ctx, namespace.as_deref(), stop).await },
             )
         },
     },
@@ -279,15 +241,16 @@ pub static CONTROLLERS: &[Controller] = &[
                 verbs: &["list", "watch"],
             },
         ],
+        owns: &[],
         run: |ctx, namespace, stop| {
             Box::pin(async move { group::run(ctx, namespace.as_deref(), stop).await })
         },
     },
 ];
 
-/// What a catalog item's status controller reads and writes: its kind, the
+/// What a declared item's status controller (MCPTool, MCPPrompt, MCPResource) reads and writes: its kind, the
 /// Services its backend names, and the gateways that may select it.
-macro_rules! catalog_rules {
+macro_rules! item_rules {
     ($name:ident, $kind:literal, $status:literal) => {
         const $name: &[Rule] = &[
             Rule {
@@ -313,10 +276,6 @@ macro_rules! catalog_rules {
         ];
     };
 }
-catalog_rules!(CATALOG_RULES_TOOLS, "mcptools", "mcptools/status");
-catalog_rules!(CATALOG_RULES_PROMPTS, "mcpprompts", "mcpprompts/status");
-catalog_rules!(
-    CATALOG_RULES_RESOURCES,
-    "mcpresources",
-    "mcpresources/status"
-);
+item_rules!(ITEM_RULES_TOOLS, "mcptools", "mcptools/status");
+item_rules!(ITEM_RULES_PROMPTS, "mcpprompts", "mcpprompts/status");
+item_rules!(ITEM_RULES_RESOURCES, "mcpresources", "mcpresources/status");

@@ -8,6 +8,10 @@ pub const FIELD_MANAGER: &str = "hangar-operator";
 pub const FINALIZER: &str = "mcp-hangar.io/cleanup";
 /// `app.kubernetes.io/managed-by` value on every object the operator creates.
 pub const MANAGED_BY: &str = "hangar";
+/// The label on every object the operator creates, with value [`MANAGED_BY`].
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The label naming the resource an object belongs to (its children are swept by it and their owner).
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// Label naming the MCPServer an object belongs to; also the pod selector.
 pub const SERVER_LABEL: &str = "mcp-hangar.io/server";
 /// Where the Hangar image keeps the `hangar` binary (its entrypoint; the image has no shell or PATH).
@@ -19,9 +23,9 @@ pub const CONFIG_HASH_ANNOTATION: &str = "mcp-hangar.io/config-hash";
 pub fn server_labels(name: &str) -> BTreeMap<String, String> {
     let mut labels = server_selector(name);
     labels.insert("app.kubernetes.io/name".into(), "mcp-server".into());
-    labels.insert("app.kubernetes.io/instance".into(), name.into());
+    labels.insert(INSTANCE_LABEL.into(), name.into());
     labels.insert("app.kubernetes.io/component".into(), "mcp-server".into());
-    labels.insert("app.kubernetes.io/managed-by".into(), MANAGED_BY.into());
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
     labels.insert("app.kubernetes.io/part-of".into(), "hangar".into());
     labels
 }

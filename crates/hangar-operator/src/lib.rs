@@ -7,7 +7,6 @@
 
 pub mod api;
 pub mod apply;
-pub mod catalog;
 pub mod children;
 pub mod conditions;
 pub mod context;
@@ -17,6 +16,7 @@ pub mod foreign;
 pub mod gateway;
 pub mod group;
 pub mod health;
+pub mod items;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod rbac;
 pub mod registry;
 pub mod render;
+pub mod secrets;
 pub mod server;
 pub mod workload;
 

@@ -62,9 +62,14 @@ pub fn run(args: RbacArgs) -> anyhow::Result<()> {
 /// The union of every controller's rules and the operator's own, one rule per
 /// API group and verb set, ordered by group and resource.
 pub fn rules() -> Vec<PolicyRule> {
+    let owned: Vec<Rule> = CONTROLLERS
+        .iter()
+        .flat_map(|c| c.owns.iter().map(|kind| kind.rule()))
+        .collect();
     let all = OPERATOR_RULES
         .iter()
-        .chain(CONTROLLERS.iter().flat_map(|c| c.rules));
+        .chain(CONTROLLERS.iter().flat_map(|c| c.rules))
+        .chain(&owned);
     let mut verbs_of: BTreeMap<(&str, &str), BTreeSet<usize>> = BTreeMap::new();
     for rule in all {
         for resource in rule.resources {

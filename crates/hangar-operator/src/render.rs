@@ -8,7 +8,6 @@ use hangar_api::MCPGateway;
 use hangar_compile::{Candidates, Compiled, Target, compile};
 use hangar_manifests::Manifests;
 use kube::ResourceExt;
-use serde::Serialize;
 
 use crate::gateway::build as gateway_build;
 use crate::server::build::{self, BuildSettings, default_hangar_image};
@@ -41,8 +40,9 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
 pub fn render(manifests: &Manifests, settings: &BuildSettings) -> anyhow::Result<String> {
     let mut out = String::new();
     for server in &manifests.servers {
-        let objects = build::build(server, server.spec.replicas, settings)
+        let runnable = build::validate(server)
             .map_err(|invalid| anyhow::anyhow!("MCPServer {:?}: {invalid}", server.name_any()))?;
+        let objects = build::build(runnable, server.spec.replicas, settings);
         writeln!(
             out,
             "# MCPServer {} ({})",
@@ -56,11 +56,7 @@ pub fn render(manifests: &Manifests, settings: &BuildSettings) -> anyhow::Result
                 server.spec.endpoint.as_deref().unwrap_or("its endpoint")
             )?;
         }
-        document(&mut out, &objects.config_map)?;
-        document(&mut out, &objects.service)?;
-        document(&mut out, &objects.deployment)?;
-        document(&mut out, &objects.ingress)?;
-        document(&mut out, &objects.autoscaler)?;
+        documents(&mut out, objects.documents());
     }
     for gateway in &manifests.gateways {
         render_gateway(&mut out, gateway, manifests, settings)?;
@@ -97,17 +93,10 @@ fn render_gateway(
             skipped.kind, skipped.name, skipped.reason
         )?;
     }
-    let objects = gateway_build::build(gateway, &compiled, settings);
-    document(out, &objects.config_map)?;
-    document(out, &objects.service_account)?;
-    document(out, &objects.role)?;
-    document(out, &objects.role_binding)?;
-    document(out, &objects.service)?;
-    document(out, &objects.deployment)?;
-    document(out, &objects.ingress)?;
-    document(out, &objects.disruption_budget)?;
-    document(out, &objects.redis_service)?;
-    document(out, &objects.redis_deployment)?;
+    documents(
+        out,
+        gateway_build::build(gateway, &compiled, settings).documents(),
+    );
     Ok(())
 }
 
@@ -122,10 +111,9 @@ fn summary(compiled: &Compiled) -> String {
     )
 }
 
-fn document<T: Serialize>(out: &mut String, object: &Option<T>) -> anyhow::Result<()> {
-    if let Some(object) = object {
+fn documents(out: &mut String, documents: Vec<String>) {
+    for document in documents {
         out.push_str("---\n");
-        out.push_str(&serde_saphyr::to_string(object)?);
+        out.push_str(&document);
     }
-    Ok(())
 }

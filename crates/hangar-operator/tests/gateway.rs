@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use hangar_api::{MCPGateway, MCPServer, MCPServerGroup, MCPTool, crds};
 use hangar_config::GatewayConfig;
-use hangar_operator::catalog;
 use hangar_operator::context::Context;
+use hangar_operator::items;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::build::BuildSettings;
 use hangar_operator::{gateway, group};
@@ -45,15 +45,15 @@ async fn operator() -> (Client, String) {
         }),
         tokio::spawn({
             let (c, n) = (ctx.clone(), ns.clone());
-            async move { catalog::run::<MCPTool>(c, Some(&n), pending()).await }
+            async move { items::run::<MCPTool>(c, Some(&n), pending()).await }
         }),
         tokio::spawn({
             let (c, n) = (ctx.clone(), ns.clone());
-            async move { catalog::run::<hangar_api::MCPPrompt>(c, Some(&n), pending()).await }
+            async move { items::run::<hangar_api::MCPPrompt>(c, Some(&n), pending()).await }
         }),
         tokio::spawn({
             let (c, n) = (ctx.clone(), ns.clone());
-            async move { catalog::run::<hangar_api::MCPResource>(c, Some(&n), pending()).await }
+            async move { items::run::<hangar_api::MCPResource>(c, Some(&n), pending()).await }
         }),
     ] {
         drop(run);

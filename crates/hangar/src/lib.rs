@@ -23,13 +23,13 @@ pub enum Command {
     /// Print the operator's ClusterRole: exactly the rights its controllers use.
     Rbac(hangar_operator::rbac::RbacArgs),
     /// Serve MCP at /mcp from a gateway config file: declared tools, prompts, resources and federated servers.
-    Gateway(hangar_gateway::GatewayArgs),
+    Gateway(InPod<hangar_gateway::GatewayArgs>),
     /// Serve one stdio MCP server over Streamable HTTP.
-    Bridge(hangar_gateway::BridgeArgs),
+    Bridge(InPod<hangar_gateway::BridgeArgs>),
     /// Run Hangar manifests on this machine: local processes, remote servers, one gateway.
-    Up(hangar_gateway::UpArgs),
+    Up(UpCommand),
     /// Run the operator against the cluster in KUBECONFIG (or the in-cluster config).
-    Operator(OperatorCommand),
+    Operator(InPod<hangar_operator::OperatorArgs>),
     /// Print the Kubernetes objects the operator would create for the manifests in PATH.
     Render(hangar_operator::render::RenderArgs),
     /// Convert the resources of other MCP operators (MCP-Hangar's MCPProvider, mcp.io, mcp.example.com, ToolHive, kmcp, mcp-lifecycle-operator) into Hangar's.
@@ -39,11 +39,21 @@ pub enum Command {
     CopySelf { dest: std::path::PathBuf },
 }
 
+/// A subcommand that runs in pods, and its log format (JSON lines for collectors by default).
 #[derive(Debug, clap::Args)]
-pub struct OperatorCommand {
+pub struct InPod<A: clap::Args> {
     #[command(flatten)]
-    pub operator: hangar_operator::OperatorArgs,
+    pub args: A,
     #[arg(long, value_enum, default_value_t = logging::Format::Json, env = "HANGAR_LOG_FORMAT")]
+    pub log_format: logging::Format,
+}
+
+/// `hangar up`, and its log format (text for people by default).
+#[derive(Debug, clap::Args)]
+pub struct UpCommand {
+    #[command(flatten)]
+    pub args: hangar_gateway::UpArgs,
+    #[arg(long, value_enum, default_value_t = logging::Format::Text, env = "HANGAR_LOG_FORMAT")]
     pub log_format: logging::Format,
 }
 
@@ -52,11 +62,26 @@ pub fn run(cli: Cli) -> ExitCode {
     let outcome: anyhow::Result<()> = match cli.command {
         Command::Crds(args) => crds::run(args),
         Command::Rbac(args) => hangar_operator::rbac::run(args),
-        Command::Gateway(args) => hangar_gateway::cli::run_gateway(args),
-        Command::Bridge(args) => hangar_gateway::cli::run_bridge(args),
-        Command::Up(args) => hangar_gateway::up::run_up(args),
-        Command::Operator(command) => logging::init(command.log_format, "hangar-operator")
-            .and_then(|_telemetry| block_on(hangar_operator::run(command.operator))),
+        Command::Gateway(command) => logging::init(
+            command.log_format,
+            "hangar-gateway",
+            hangar_gateway::cli::DEFAULT_LOG_FILTER,
+        )
+        .and_then(|_telemetry| hangar_gateway::cli::run_gateway(command.args)),
+        Command::Bridge(command) => logging::init(
+            command.log_format,
+            "hangar-bridge",
+            hangar_gateway::cli::DEFAULT_LOG_FILTER,
+        )
+        .and_then(|_telemetry| hangar_gateway::cli::run_bridge(command.args)),
+        Command::Up(command) => logging::init(
+            command.log_format,
+            "hangar-up",
+            hangar_gateway::up::DEFAULT_LOG_FILTER,
+        )
+        .and_then(|_telemetry| hangar_gateway::up::run_up(command.args)),
+        Command::Operator(command) => logging::init(command.log_format, "hangar-operator", "info")
+            .and_then(|_telemetry| block_on(hangar_operator::run(command.args))),
         Command::Render(args) => hangar_operator::render::run(args),
         Command::Convert(args) => convert::run(args),
         Command::CopySelf { dest } => copy_self(&dest),

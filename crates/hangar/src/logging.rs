@@ -36,11 +36,13 @@ impl Drop for Telemetry {
     }
 }
 
-/// Starts logging, and tracing when configured. `HANGAR_LOG` (e.g. `debug`,
-/// `hangar_operator=debug`) sets the filter for both. `service` names the
-/// traces' source unless `OTEL_SERVICE_NAME` does.
-pub fn init(format: Format, service: &str) -> anyhow::Result<Telemetry> {
-    let filter = EnvFilter::try_from_env("HANGAR_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+/// Starts logging, and tracing when configured: the one setup of every
+/// subcommand. `HANGAR_LOG` (e.g. `debug`, `hangar_operator=debug`) sets the
+/// filter for both, else `default_filter`. `service` names the traces' source
+/// unless `OTEL_SERVICE_NAME` does.
+pub fn init(format: Format, service: &str, default_filter: &str) -> anyhow::Result<Telemetry> {
+    let filter =
+        EnvFilter::try_from_env("HANGAR_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let provider = otlp_provider(service)?;
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = match format {
@@ -48,6 +50,7 @@ pub fn init(format: Format, service: &str) -> anyhow::Result<Telemetry> {
             .json()
             .flatten_event(true)
             .with_current_span(true)
+            .with_span_list(false)
             .boxed(),
         Format::Text => fmt.boxed(),
     };

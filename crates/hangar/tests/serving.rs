@@ -5,6 +5,9 @@
 //! ConfigMap the operator compiled into a directory the way a ConfigMap
 //! volume is updated (a `..data` symlink swap), and stands in for a pod's
 //! readiness and cluster DNS where a scaled-up Deployment would run.
+//!
+//! Long on purpose: the scenarios share one control plane and the helpers that
+//! start the processes; a binary per scenario would link and start them again.
 
 use std::future::Future;
 use std::net::TcpListener;

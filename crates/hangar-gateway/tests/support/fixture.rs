@@ -4,6 +4,9 @@
 //! over Streamable HTTP and speaks both protocol eras; the gateway reaches it
 //! with the stateless 2026-07-28 lifecycle, so input it needs from the client
 //! is asked for with `InputRequiredResult`.
+//!
+//! Long on purpose: one server holds every scenario the suites name, so each
+//! test reaches the same upstream.
 
 #![allow(
     deprecated,

@@ -18,7 +18,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
-use crate::labels::{HANGAR_BINARY, MANAGED_BY};
+use crate::children::{ChildKind, document};
+use crate::labels::{HANGAR_BINARY, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
 use crate::server::build::BuildSettings;
 use crate::workload::{
     self, NON_ROOT_ID, empty_dir, http_probe, mount, non_empty, resources,
@@ -59,6 +60,48 @@ pub struct GatewayObjects {
     pub service_account: Option<ServiceAccount>,
     pub role: Option<Role>,
     pub role_binding: Option<RoleBinding>,
+}
+
+impl GatewayObjects {
+    /// Every kind this set can hold: watched, granted, and swept on deletion.
+    pub const KINDS: &[ChildKind] = &[
+        ChildKind::ConfigMap,
+        ChildKind::Service,
+        ChildKind::Deployment,
+        ChildKind::Ingress,
+        ChildKind::PodDisruptionBudget,
+        ChildKind::ServiceAccount,
+        ChildKind::Role,
+        ChildKind::RoleBinding,
+    ];
+
+    /// The objects as YAML documents, in the order they are applied.
+    pub fn documents(&self) -> Vec<String> {
+        let Self {
+            config_map,
+            deployment,
+            service,
+            ingress,
+            disruption_budget,
+            redis_deployment,
+            redis_service,
+            service_account,
+            role,
+            role_binding,
+        } = self;
+        let mut out = Vec::new();
+        document(&mut out, config_map);
+        document(&mut out, redis_service);
+        document(&mut out, redis_deployment);
+        document(&mut out, service);
+        document(&mut out, service_account);
+        document(&mut out, role);
+        document(&mut out, role_binding);
+        document(&mut out, deployment);
+        document(&mut out, ingress);
+        document(&mut out, disruption_budget);
+        out
+    }
 }
 
 pub fn config_map_name(gateway: &str) -> String {
@@ -110,9 +153,9 @@ fn labels(name: &str, key: &str, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         (key.to_string(), name.to_string()),
         ("app.kubernetes.io/name".into(), format!("mcp-{component}")),
-        ("app.kubernetes.io/instance".into(), name.into()),
+        (INSTANCE_LABEL.into(), name.into()),
         ("app.kubernetes.io/component".into(), component.into()),
-        ("app.kubernetes.io/managed-by".into(), MANAGED_BY.into()),
+        (MANAGED_BY_LABEL.into(), MANAGED_BY.into()),
         ("app.kubernetes.io/part-of".into(), "hangar".into()),
     ])
 }

@@ -13,7 +13,7 @@ pub enum Error {
     #[error("could not write status: {0}")]
     Status(#[source] kube::Error),
     #[error("waiting for {0} to be deleted")]
-    CleanupPending(String),
+    CleanupPending(crate::children::Remaining),
     #[error("could not add or remove the finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }

@@ -14,11 +14,6 @@ use hangar_api::{
     LabelSelector, MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
 };
 use hangar_compile::{Kind, Member, selector_matches, selects};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
@@ -27,8 +22,9 @@ use kube::{Resource, ResourceExt};
 pub use error::Error;
 
 use crate::api::scoped;
+use crate::children::watch_owned;
 use crate::context::{Context, correlated};
-use crate::labels::MANAGED_BY;
+use build::GatewayObjects;
 
 /// What MCPGateway reconciles share.
 pub struct GatewayContext {
@@ -108,25 +104,12 @@ pub async fn run(
 ) {
     let client = ctx.client.clone();
     let index = Arc::new(SelectionIndex::default());
-    let owned =
-        watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
     let controller = Controller::new(
         scoped::<MCPGateway>(&client, namespace),
         watcher::Config::default(),
     );
     let gateways = controller.store();
-    controller
-        .owns(scoped::<Deployment>(&client, namespace), owned.clone())
-        .owns(scoped::<Service>(&client, namespace), owned.clone())
-        .owns(scoped::<ConfigMap>(&client, namespace), owned.clone())
-        .owns(scoped::<Ingress>(&client, namespace), owned.clone())
-        .owns(
-            scoped::<PodDisruptionBudget>(&client, namespace),
-            owned.clone(),
-        )
-        .owns(scoped::<ServiceAccount>(&client, namespace), owned.clone())
-        .owns(scoped::<Role>(&client, namespace), owned.clone())
-        .owns(scoped::<RoleBinding>(&client, namespace), owned)
+    watch_owned(controller, GatewayObjects::KINDS, &client, namespace)
         .watches(
             scoped::<MCPTool>(&client, namespace),
             watcher::Config::default(),

@@ -9,10 +9,6 @@ use hangar_api::{
 };
 use hangar_compile::{Candidates, Compiled, Kind, Target, compile};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -23,8 +19,9 @@ use serde::de::DeserializeOwned;
 use super::GatewayContext;
 use super::build::{self, GatewayObjects, config_map_name, redis_name};
 use super::error::Error;
-use crate::children::{apply_or_delete, delete_owned};
+use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
+use crate::context::Context;
 use crate::outcome;
 use crate::server::lifecycle::Workload;
 
@@ -40,13 +37,13 @@ pub async fn reconcile(
         &ctx.base,
         "MCPGateway",
         gateway,
-        |gateway| async move { apply_gateway(&gateway, ctx).await },
+        |gateway| async move { reconcile_gateway(&gateway, ctx).await },
         |gateway| async move { cleanup(&gateway, ctx).await },
     )
     .await
 }
 
-async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
+async fn reconcile_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
     let namespace = gateway.namespace().unwrap_or_default();
     let candidates = fetch_candidates(ctx, &namespace).await?;
     let selection = candidates.select(Some(gateway));
@@ -73,12 +70,9 @@ async fn apply_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Act
         .collect();
     ctx.index
         .record(ObjectRef::from_obj(gateway), members, group_selectors);
-    let deployment = apply_objects(
-        gateway,
-        ctx,
-        build::build(gateway, &compiled, &ctx.base.settings),
-    )
-    .await?;
+    let deployment = build::build(gateway, &compiled, &ctx.base.settings)
+        .apply(gateway, &ctx.base)
+        .await?;
     let status = status(
         gateway,
         selected,
@@ -137,80 +131,44 @@ async fn fetch_candidates(ctx: &GatewayContext, namespace: &str) -> Result<Candi
     })
 }
 
-/// Applies what should exist and deletes what should not. Returns the gateway Deployment as stored.
-async fn apply_objects(
-    gateway: &MCPGateway,
-    ctx: &GatewayContext,
-    desired: GatewayObjects,
-) -> Result<Option<Deployment>, Error> {
-    let name = gateway.name_any();
-    let base = &ctx.base;
-    // The config first: new pods must find the config they are meant to serve.
-    apply_or_delete(base, gateway, desired.config_map, &config_map_name(&name)).await?;
-    apply_or_delete(base, gateway, desired.redis_service, &redis_name(&name)).await?;
-    apply_or_delete(base, gateway, desired.redis_deployment, &redis_name(&name)).await?;
-    apply_or_delete(base, gateway, desired.service, &name).await?;
-    // The account before the pods that run as it.
-    apply_or_delete(base, gateway, desired.service_account, &name).await?;
-    apply_or_delete(base, gateway, desired.role, &name).await?;
-    apply_or_delete(base, gateway, desired.role_binding, &name).await?;
-    let deployment = apply_or_delete(base, gateway, desired.deployment, &name).await?;
-    apply_or_delete(base, gateway, desired.ingress, &name).await?;
-    apply_or_delete(base, gateway, desired.disruption_budget, &name).await?;
-    Ok(deployment)
+impl GatewayObjects {
+    /// Applies what should exist and deletes what should not. Returns the gateway Deployment as stored.
+    async fn apply(self, gateway: &MCPGateway, ctx: &Context) -> Result<Option<Deployment>, Error> {
+        let Self {
+            config_map,
+            deployment,
+            service,
+            ingress,
+            disruption_budget,
+            redis_deployment,
+            redis_service,
+            service_account,
+            role,
+            role_binding,
+        } = self;
+        let name = gateway.name_any();
+        // The config first: new pods must find the config they are meant to serve.
+        apply_or_delete(ctx, gateway, config_map, &config_map_name(&name)).await?;
+        apply_or_delete(ctx, gateway, redis_service, &redis_name(&name)).await?;
+        apply_or_delete(ctx, gateway, redis_deployment, &redis_name(&name)).await?;
+        apply_or_delete(ctx, gateway, service, &name).await?;
+        // The account before the pods that run as it.
+        apply_or_delete(ctx, gateway, service_account, &name).await?;
+        apply_or_delete(ctx, gateway, role, &name).await?;
+        apply_or_delete(ctx, gateway, role_binding, &name).await?;
+        let deployment = apply_or_delete(ctx, gateway, deployment, &name).await?;
+        apply_or_delete(ctx, gateway, ingress, &name).await?;
+        apply_or_delete(ctx, gateway, disruption_budget, &name).await?;
+        Ok(deployment)
+    }
 }
 
 /// Removes everything the gateway owns before the finalizer lets it go.
 async fn cleanup(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
     ctx.index.forget(&ObjectRef::from_obj(gateway));
-    let name = gateway.name_any();
-    let base = &ctx.base;
-    let mut remaining = Vec::new();
-    for (kind, still_there) in [
-        (
-            "Deployment",
-            delete_owned::<Deployment, _>(base, gateway, &name).await?,
-        ),
-        (
-            "Service",
-            delete_owned::<Service, _>(base, gateway, &name).await?,
-        ),
-        (
-            "ConfigMap",
-            delete_owned::<ConfigMap, _>(base, gateway, &config_map_name(&name)).await?,
-        ),
-        (
-            "Ingress",
-            delete_owned::<Ingress, _>(base, gateway, &name).await?,
-        ),
-        (
-            "PodDisruptionBudget",
-            delete_owned::<PodDisruptionBudget, _>(base, gateway, &name).await?,
-        ),
-        (
-            "Redis Deployment",
-            delete_owned::<Deployment, _>(base, gateway, &redis_name(&name)).await?,
-        ),
-        (
-            "Redis Service",
-            delete_owned::<Service, _>(base, gateway, &redis_name(&name)).await?,
-        ),
-        (
-            "RoleBinding",
-            delete_owned::<RoleBinding, _>(base, gateway, &name).await?,
-        ),
-        ("Role", delete_owned::<Role, _>(base, gateway, &name).await?),
-        (
-            "ServiceAccount",
-            delete_owned::<ServiceAccount, _>(base, gateway, &name).await?,
-        ),
-    ] {
-        if still_there {
-            remaining.push(kind);
-        }
-    }
+    let remaining = children::sweep(&ctx.base, gateway, GatewayObjects::KINDS).await?;
     if !remaining.is_empty() {
-        return Err(Error::CleanupPending(remaining.join(", ")));
+        return Err(Error::CleanupPending(remaining));
     }
     Ok(Action::await_change())
 }

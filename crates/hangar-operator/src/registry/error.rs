@@ -15,8 +15,10 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("header {header} (spec.headers) cannot be sent: {why}")]
-    Header { header: String, why: String },
+    #[error("spec.headers: {0}")]
+    Header(#[from] crate::secrets::HeaderError),
+    #[error("spec.headers: {0}")]
+    InvalidHeader(String),
     #[error("could not write status: {0}")]
     Status(#[source] kube::Error),
 }
@@ -34,7 +36,7 @@ impl Failure for Error {
             }
             Error::ConfigMapNotFound { .. } => "ConfigMapNotFound",
             Error::Read { .. } => "ReadFailed",
-            Error::Header { .. } => "HeaderUnavailable",
+            Error::Header(_) | Error::InvalidHeader(_) => "HeaderUnavailable",
             Error::Status(_) => "StatusUpdateFailed",
         }
     }

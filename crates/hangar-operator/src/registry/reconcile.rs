@@ -6,15 +6,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hangar_api::{HeaderValueSource, MCPRegistry, MCPRegistryStatus, Time, condition};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use hangar_api::{MCPRegistry, MCPRegistryStatus, Time, condition};
+use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::header::HeaderMap;
 
 use super::catalog::{self, Catalog};
 use super::client;
@@ -333,52 +333,10 @@ fn from_config_map(
 /// `spec.headers`, with values from Secrets read now.
 async fn headers(registry: &MCPRegistry, reg: &Registries) -> Result<HeaderMap, Error> {
     let namespace = registry.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(reg.ctx.client.clone(), &namespace);
-    let mut map = HeaderMap::new();
-    for header in &registry.spec.headers {
-        let fail = |why: String| Error::Header {
-            header: header.name.clone(),
-            why,
-        };
-        let value = match (&header.value, &header.value_from) {
-            (Some(value), _) => value.clone(),
-            (None, Some(HeaderValueSource { secret_key_ref })) => {
-                let secret = secrets
-                    .get_opt(&secret_key_ref.name)
-                    .await
-                    .map_err(|source| Error::Read {
-                        what: format!("Secret {}", secret_key_ref.name),
-                        source,
-                    })?
-                    .ok_or_else(|| {
-                        fail(format!("Secret {} does not exist", secret_key_ref.name))
-                    })?;
-                let bytes = secret
-                    .data
-                    .and_then(|mut data| data.remove(&secret_key_ref.key))
-                    .ok_or_else(|| {
-                        fail(format!(
-                            "Secret {} has no key {}",
-                            secret_key_ref.name, secret_key_ref.key
-                        ))
-                    })?;
-                String::from_utf8(bytes.0).map_err(|_| {
-                    fail(format!(
-                        "key {} of Secret {} is not text",
-                        secret_key_ref.key, secret_key_ref.name
-                    ))
-                })?
-            }
-            (None, None) => return Err(fail("it has neither value nor valueFrom".into())),
-        };
-        let name = HeaderName::from_bytes(header.name.as_bytes())
-            .map_err(|_| fail("not a header name".into()))?;
-        let mut value = HeaderValue::from_str(value.trim())
-            .map_err(|_| fail("the value has characters a header cannot carry".into()))?;
-        value.set_sensitive(header.value_from.is_some());
-        map.append(name, value);
-    }
-    Ok(map)
+    let values =
+        crate::secrets::header_values(&reg.ctx.client, &namespace, &registry.spec.headers).await?;
+    hangar_mcp_client::header_map(values.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+        .map_err(Error::InvalidHeader)
 }
 
 async fn write_status(

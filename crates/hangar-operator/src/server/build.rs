@@ -19,6 +19,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 use sha2::{Digest, Sha256};
 
+use crate::children::{ChildKind, document};
 use crate::labels::{CONFIG_HASH_ANNOTATION, HANGAR_BINARY, server_labels, server_selector};
 use crate::workload::{
     self, NON_ROOT_ID, empty_dir, mount, non_empty, resources,
@@ -56,6 +57,35 @@ pub struct ServerObjects {
     pub autoscaler: Option<HorizontalPodAutoscaler>,
 }
 
+impl ServerObjects {
+    /// Every kind this set can hold: watched, granted, and swept on deletion.
+    pub const KINDS: &[ChildKind] = &[
+        ChildKind::ConfigMap,
+        ChildKind::Service,
+        ChildKind::Deployment,
+        ChildKind::Ingress,
+        ChildKind::HorizontalPodAutoscaler,
+    ];
+
+    /// The objects as YAML documents, in the order they are applied.
+    pub fn documents(&self) -> Vec<String> {
+        let Self {
+            deployment,
+            service,
+            config_map,
+            ingress,
+            autoscaler,
+        } = self;
+        let mut out = Vec::new();
+        document(&mut out, config_map);
+        document(&mut out, service);
+        document(&mut out, deployment);
+        document(&mut out, ingress);
+        document(&mut out, autoscaler);
+        out
+    }
+}
+
 /// A spec the API server accepted but that cannot be run as written.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidSpec {
@@ -82,39 +112,28 @@ pub fn config_map_name(server: &str) -> String {
     format!("{server}-config")
 }
 
-/// Builds every object of an MCPServer running `replicas` replicas now (see
-/// `scale::effective_replicas`). Remote servers have none.
-pub fn build(
-    server: &MCPServer,
-    replicas: i32,
-    settings: &BuildSettings,
-) -> Result<ServerObjects, InvalidSpec> {
-    if server.spec.mode == ServerMode::Remote {
-        return Ok(ServerObjects::default());
-    }
-    validate(server)?;
-    let config_map = config_map(server);
-    let config_hash = config_map.as_ref().map(content_hash);
-    Ok(ServerObjects {
-        deployment: Some(deployment(server, replicas, settings, config_hash)?),
-        service: Some(service(server)),
-        config_map,
-        ingress: ingress(server),
-        // Scaled to zero, nothing is left to autoscale.
-        autoscaler: if replicas > 0 {
-            autoscaler(server)
-        } else {
-            None
-        },
-    })
+/// An MCPServer that can run as written: what [`validate`] returns and
+/// [`build`] takes.
+#[derive(Clone, Copy, Debug)]
+pub enum Runnable<'a> {
+    /// Nothing runs in the cluster: the operator probes and federates its endpoint.
+    Remote,
+    /// A workload with an image to run.
+    Container {
+        server: &'a MCPServer,
+        image: &'a str,
+    },
 }
 
-/// What CEL cannot check (cost limits) but the workload depends on.
-fn validate(server: &MCPServer) -> Result<(), InvalidSpec> {
+/// Checks what CEL cannot (cost limits) but the workload depends on.
+pub fn validate(server: &MCPServer) -> Result<Runnable<'_>, InvalidSpec> {
     let spec = &server.spec;
-    if spec.image.is_none() {
-        return Err(InvalidSpec::MissingImage);
+    if spec.mode == ServerMode::Remote {
+        return Ok(Runnable::Remote);
     }
+    let Some(image) = spec.image.as_deref() else {
+        return Err(InvalidSpec::MissingImage);
+    };
     for (index, volume) in spec.volumes.iter().enumerate() {
         if RESERVED_VOLUMES.contains(&volume.name.as_str()) {
             return Err(InvalidSpec::ReservedVolumeName {
@@ -131,7 +150,29 @@ fn validate(server: &MCPServer) -> Result<(), InvalidSpec> {
             });
         }
     }
-    Ok(())
+    Ok(Runnable::Container { server, image })
+}
+
+/// Builds every object of a runnable MCPServer running `replicas` replicas
+/// now (see `scale::effective_replicas`). Remote servers have none.
+pub fn build(runnable: Runnable<'_>, replicas: i32, settings: &BuildSettings) -> ServerObjects {
+    let Runnable::Container { server, image } = runnable else {
+        return ServerObjects::default();
+    };
+    let config_map = config_map(server);
+    let config_hash = config_map.as_ref().map(content_hash);
+    ServerObjects {
+        deployment: Some(deployment(server, image, replicas, settings, config_hash)),
+        service: Some(service(server)),
+        config_map,
+        ingress: ingress(server),
+        // Scaled to zero, nothing is left to autoscale.
+        autoscaler: if replicas > 0 {
+            autoscaler(server)
+        } else {
+            None
+        },
+    }
 }
 
 fn metadata(server: &MCPServer, name: String) -> ObjectMeta {
@@ -145,8 +186,7 @@ fn metadata(server: &MCPServer, name: String) -> ObjectMeta {
     }
 }
 
-fn image_reference(server: &MCPServer) -> String {
-    let image = server.spec.image.as_deref().unwrap_or_default();
+fn image_reference(server: &MCPServer, image: &str) -> String {
     let tag = &server.spec.tag;
     if tag.starts_with("sha256:") {
         format!("{image}@{tag}")
@@ -157,10 +197,11 @@ fn image_reference(server: &MCPServer) -> String {
 
 fn deployment(
     server: &MCPServer,
+    image: &str,
     replicas: i32,
     settings: &BuildSettings,
     config_hash: Option<String>,
-) -> Result<Deployment, InvalidSpec> {
+) -> Deployment {
     let spec = &server.spec;
     let name = server.name_any();
     let mut volumes = spec.volumes.clone();
@@ -229,7 +270,7 @@ fn deployment(
 
     let container = Container {
         name: CONTAINER_NAME.into(),
-        image: Some(image_reference(server)),
+        image: Some(image_reference(server, image)),
         command,
         args,
         env: Some(env),
@@ -272,7 +313,7 @@ fn deployment(
         ),
         ..Default::default()
     };
-    Ok(Deployment {
+    Deployment {
         metadata: metadata(server, name.clone()),
         spec: Some(DeploymentSpec {
             // With an autoscaler the HPA owns the replica count: leaving the
@@ -293,7 +334,7 @@ fn deployment(
             ..Default::default()
         }),
         ..Default::default()
-    })
+    }
 }
 
 fn service(server: &MCPServer) -> Service {

@@ -13,14 +13,10 @@ pub enum Error {
     Status(#[source] kube::Error),
     #[error("could not list the server's pods: {0}")]
     ListPods(#[source] kube::Error),
-    #[error("header value from Secret {name} key {key} is unavailable: {reason}")]
-    Secret {
-        name: String,
-        key: String,
-        reason: String,
-    },
+    #[error("spec.headers: {0}")]
+    Secret(#[from] crate::secrets::HeaderError),
     #[error("waiting for {0} to be deleted")]
-    CleanupPending(String),
+    CleanupPending(crate::children::Remaining),
     #[error("could not add or remove the finalizer: {0}")]
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
 }
@@ -33,7 +29,7 @@ impl Failure for Error {
             Error::Child(child) => child.reason(),
             Error::Status(_) => "StatusUpdateFailed",
             Error::ListPods(_) => "ListPodsFailed",
-            Error::Secret { .. } => "SecretUnavailable",
+            Error::Secret(_) => "SecretUnavailable",
             Error::CleanupPending(_) => "CleanupPending",
             Error::Finalizer(_) => "FinalizerFailed",
         }

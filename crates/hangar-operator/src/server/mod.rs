@@ -12,10 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hangar_api::{MCPRegistry, MCPServer};
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
@@ -24,9 +21,11 @@ use kube::runtime::{Controller, watcher};
 pub use error::Error;
 
 use crate::api::scoped;
+use crate::children::watch_owned;
 use crate::context::{Context, correlated};
 use crate::health::HealthMonitor;
 use crate::labels::{MANAGED_BY, SERVER_LABEL};
+use build::ServerObjects;
 use metrics::ServerMetrics;
 
 /// Health checks running at once, across all servers.
@@ -63,20 +62,12 @@ pub async fn run(
         watcher::Config::default(),
     );
     let servers = controller.store();
-    controller
+    watch_owned(controller, ServerObjects::KINDS, &client, namespace)
         // A registry sync may change what the servers that reference it resolve to.
         .watches(
             scoped::<MCPRegistry>(&client, namespace),
             watcher::Config::default(),
             move |registry| crate::registry::servers_referencing(&servers, &registry),
-        )
-        .owns(scoped::<Deployment>(&client, namespace), owned.clone())
-        .owns(scoped::<Service>(&client, namespace), owned.clone())
-        .owns(scoped::<ConfigMap>(&client, namespace), owned.clone())
-        .owns(scoped::<Ingress>(&client, namespace), owned.clone())
-        .owns(
-            scoped::<HorizontalPodAutoscaler>(&client, namespace),
-            owned.clone(),
         )
         // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
         .watches(scoped::<Pod>(&client, namespace), owned, |pod| {

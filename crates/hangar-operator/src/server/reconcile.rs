@@ -1,4 +1,5 @@
-//! One reconcile of an MCPServer: fetch → validate → build → apply → observe → status.
+//! One reconcile of an MCPServer: fetch (and resolve `spec.registry`) → validate →
+//! build → apply → observe → status.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -9,9 +10,7 @@ use hangar_api::{
 };
 use hangar_circuit::{Settings as BreakerSettings, State as CircuitState};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
@@ -24,9 +23,9 @@ use super::build::{self, ServerObjects, config_map_name};
 use super::error::Error;
 use super::lifecycle::{self, Inputs, Probe, Signal, Workload, WorkloadHealth};
 use super::scale;
-use crate::apply::Managed;
 use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
+use crate::context::Context;
 use crate::health::{HealthRecord, ProbeTarget, Schedule};
 use crate::labels::{SERVER_LABEL, selector_string, server_selector};
 use crate::outcome::{self, Failure};
@@ -41,13 +40,13 @@ pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<ServerContext>) -> Resul
         &ctx.base,
         "MCPServer",
         server,
-        |server| async move { apply_server(&server, ctx).await },
+        |server| async move { reconcile_server(&server, ctx).await },
         |server| async move { cleanup(&server, ctx).await },
     )
     .await
 }
 
-async fn apply_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
+async fn reconcile_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
     // A catalog entry (spec.registry) becomes the spec built below; what does not resolve is in status.
     let (server, registry_condition) = match registry::resolve_reference(server, &ctx.base).await {
         Resolution::Ready { server, condition } => (server, condition),
@@ -56,8 +55,8 @@ async fn apply_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action,
     let server: &MCPServer = &server;
     let key = ObjectRef::from_obj(server);
     let scale = scale::effective_replicas(server, Timestamp::now());
-    let desired = match build::build(server, scale.replicas, &ctx.base.settings) {
-        Ok(objects) => objects,
+    let desired = match build::validate(server) {
+        Ok(runnable) => build::build(runnable, scale.replicas, &ctx.base.settings),
         Err(invalid) => {
             // Retrying cannot help: wait for the spec to change.
             ctx.health.pause(&key);
@@ -80,7 +79,7 @@ async fn apply_server(server: &MCPServer, ctx: &ServerContext) -> Result<Action,
             return Ok(Action::await_change());
         }
     };
-    let deployment = match apply_objects(server, ctx, desired).await {
+    let deployment = match desired.apply(server, &ctx.base).await {
         Ok(deployment) => deployment,
         Err(error) => {
             record_failure(server, ctx, &error).await;
@@ -209,29 +208,25 @@ async fn record_failure(server: &MCPServer, ctx: &ServerContext, error: &Error) 
     }
 }
 
-/// Applies what should exist and deletes what should not. Returns the Deployment as stored.
-async fn apply_objects(
-    server: &MCPServer,
-    ctx: &ServerContext,
-    desired: ServerObjects,
-) -> Result<Option<Deployment>, Error> {
-    let name = server.name_any();
-    let base = &ctx.base;
-    apply_or_delete(base, server, desired.config_map, &config_map_name(&name)).await?;
-    apply_or_delete(base, server, desired.service, &name).await?;
-    let deployment = apply_or_delete(base, server, desired.deployment, &name).await?;
-    apply_or_delete(base, server, desired.ingress, &name).await?;
-    apply_or_delete(base, server, desired.autoscaler, &name).await?;
-    Ok(deployment)
-}
-
-/// Deletes an owned object; `true` while it still exists.
-async fn delete_owned<K: Managed>(
-    server: &MCPServer,
-    ctx: &ServerContext,
-    name: &str,
-) -> Result<bool, Error> {
-    Ok(children::delete_owned::<K, _>(&ctx.base, server, name).await?)
+impl ServerObjects {
+    /// Applies what should exist and deletes what should not. Returns the Deployment as stored.
+    async fn apply(self, server: &MCPServer, ctx: &Context) -> Result<Option<Deployment>, Error> {
+        let Self {
+            deployment,
+            service,
+            config_map,
+            ingress,
+            autoscaler,
+        } = self;
+        let name = server.name_any();
+        // The config first: new pods must find the files they mount.
+        apply_or_delete(ctx, server, config_map, &config_map_name(&name)).await?;
+        apply_or_delete(ctx, server, service, &name).await?;
+        let deployment = apply_or_delete(ctx, server, deployment, &name).await?;
+        apply_or_delete(ctx, server, ingress, &name).await?;
+        apply_or_delete(ctx, server, autoscaler, &name).await?;
+        Ok(deployment)
+    }
 }
 
 async fn server_pods(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<Pod>, Error> {
@@ -251,32 +246,8 @@ async fn server_pods(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<Pod>
 async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, Error> {
     let spec = &server.spec;
     let namespace = server.namespace().unwrap_or_default();
-    let secrets: Api<Secret> = Api::namespaced(ctx.base.client.clone(), &namespace);
-    let mut headers = Vec::new();
-    for header in &spec.headers {
-        let value = match (&header.value, &header.value_from) {
-            (Some(value), _) => value.clone(),
-            (None, Some(source)) => {
-                let selector = &source.secret_key_ref;
-                let missing = |reason: String| Error::Secret {
-                    name: selector.name.clone(),
-                    key: selector.key.clone(),
-                    reason,
-                };
-                let secret = secrets
-                    .get_opt(&selector.name)
-                    .await
-                    .map_err(|e| missing(e.to_string()))?;
-                let bytes = secret
-                    .and_then(|s| s.data?.remove(&selector.key))
-                    .ok_or_else(|| missing("no such Secret or key".into()))?;
-                String::from_utf8(bytes.0)
-                    .map_err(|_| missing("the value is not UTF-8 text".into()))?
-            }
-            (None, None) => continue,
-        };
-        headers.push((header.name.clone(), value));
-    }
+    let headers =
+        crate::secrets::header_values(&ctx.base.client, &namespace, &spec.headers).await?;
     let duration = |d: &hangar_api::Duration| {
         d.to_std()
             .map_err(|e| Error::InvalidSpec(build::InvalidSpec::Duration(e.to_string())))
@@ -380,36 +351,9 @@ fn workload_conditions(workload: &Workload) -> [Desired; 2] {
 async fn cleanup(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
     let key = ObjectRef::from_obj(server);
     ctx.health.forget(&key);
-    let name = server.name_any();
-    let mut remaining = Vec::new();
-    for (kind, still_there) in [
-        (
-            "Deployment",
-            delete_owned::<Deployment>(server, ctx, &name).await?,
-        ),
-        (
-            "Service",
-            delete_owned::<Service>(server, ctx, &name).await?,
-        ),
-        (
-            "ConfigMap",
-            delete_owned::<ConfigMap>(server, ctx, &config_map_name(&name)).await?,
-        ),
-        (
-            "Ingress",
-            delete_owned::<Ingress>(server, ctx, &name).await?,
-        ),
-        (
-            "HorizontalPodAutoscaler",
-            delete_owned::<HorizontalPodAutoscaler>(server, ctx, &name).await?,
-        ),
-    ] {
-        if still_there {
-            remaining.push(kind);
-        }
-    }
+    let remaining = children::sweep(&ctx.base, server, ServerObjects::KINDS).await?;
     if !remaining.is_empty() {
-        return Err(Error::CleanupPending(remaining.join(", ")));
+        return Err(Error::CleanupPending(remaining));
     }
     ctx.base
         .event(

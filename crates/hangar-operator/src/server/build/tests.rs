@@ -12,7 +12,7 @@ fn server(yaml: &str) -> MCPServer {
 
 /// Builds with the replica count the spec asks for.
 fn build_now(server: &MCPServer, settings: &BuildSettings) -> Result<ServerObjects, InvalidSpec> {
-    build(server, server.spec.replicas, settings)
+    Ok(build(validate(server)?, server.spec.replicas, settings))
 }
 
 fn settings() -> BuildSettings {
@@ -206,10 +206,10 @@ fn an_autoscaler_owns_the_replica_count() {
 fn scaled_to_zero_there_is_no_autoscaler() {
     let server =
         server("metadata: {name: s}\nspec: {image: x, replicas: 0, autoscaling: {maxReplicas: 5}}");
-    let idle = build(&server, 0, &settings()).unwrap();
+    let idle = build(validate(&server).unwrap(), 0, &settings());
     assert_eq!(idle.deployment.unwrap().spec.unwrap().replicas, Some(0));
     assert!(idle.autoscaler.is_none());
-    let woken = build(&server, 1, &settings()).unwrap();
+    let woken = build(validate(&server).unwrap(), 1, &settings());
     assert_eq!(
         woken.deployment.unwrap().spec.unwrap().replicas,
         None,

@@ -1,0 +1,459 @@
+//! The MCP server the gateway presents: one handler instance per client
+//! session (or per stateless request), answering from the current catalog.
+
+// Sampling, roots, logging and resources/subscribe are deprecated by SEP-2577 but remain
+// part of the session-based revisions this gateway serves and forwards.
+#![expect(deprecated)]
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, ErrorCode,
+    GetPromptRequestParams, GetPromptResponse, Implementation, InitializeRequestParams,
+    InitializeResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, LoggingLevel, PaginatedRequestParams, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResponse, RequestMetaObject, ServerCapabilities,
+    ServerConfig, SetLevelRequestParams, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RequestContext, RoleServer, SubscriptionContext};
+use rmcp::{ErrorData, ServerHandler};
+use tracing::Instrument;
+
+use crate::access::{Access, Caller, Kind};
+use crate::catalog::page;
+use crate::gateway::Gateway;
+use crate::upstream::{Downstream, Failure};
+
+mod forward;
+
+use forward::{correlation_id, in_session};
+
+/// The request id assigned by the HTTP layer, carried in the request's HTTP parts.
+#[derive(Debug, Clone)]
+pub struct CorrelationId(pub String);
+
+#[derive(Clone)]
+pub struct GatewayHandler {
+    gateway: Gateway,
+    session: Arc<Session>,
+}
+
+struct Session {
+    id: u64,
+    log_level: Mutex<Option<LoggingLevel>>,
+}
+
+impl GatewayHandler {
+    pub fn new(gateway: Gateway) -> Self {
+        let id = gateway.next_session_id();
+        Self {
+            gateway,
+            session: Arc::new(Session {
+                id,
+                log_level: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// What the request's caller may use, as the HTTP layer found.
+    fn access(&self, context: &RequestContext<RoleServer>) -> Arc<Access> {
+        let attached = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Arc<Access>>());
+        match attached {
+            Some(access) => access.clone(),
+            // Only requests that did not come through the HTTP layer lack it.
+            None if self.gateway.config().auth.is_some() => Arc::new(Access::nothing()),
+            None => Arc::new(Access::everything(Caller::default())),
+        }
+    }
+
+    fn log_level(&self) -> Option<LoggingLevel> {
+        *self
+            .session
+            .log_level
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Times the request, counts it, and logs it under the HTTP request's id.
+    async fn observe<T>(
+        &self,
+        method: &'static str,
+        context: &RequestContext<RoleServer>,
+        work: impl Future<Output = Result<T, ErrorData>>,
+    ) -> Result<T, ErrorData> {
+        let started = Instant::now();
+        let span = tracing::info_span!("mcp", request_id = %correlation_id(context), method);
+        let result = work.instrument(span.clone()).await;
+        let seconds = started.elapsed().as_secs_f64();
+        self.gateway
+            .metrics()
+            .observe_request(method, result.is_ok(), seconds);
+        span.in_scope(|| match &result {
+            Ok(_) => tracing::debug!(ms = seconds * 1000.0, "handled"),
+            Err(e) => tracing::info!(ms = seconds * 1000.0, code = e.code.0, error = %e.message, "request failed"),
+        });
+        result
+    }
+
+    /// The client call, as upstream forwarding needs it.
+    fn downstream(&self, context: &RequestContext<RoleServer>) -> Downstream {
+        let session = in_session(context);
+        let mut meta = RequestMetaObject::new();
+        for (key, value) in context.meta.iter() {
+            // Protocol keys and the progress token are re-issued per upstream request.
+            if key != "progressToken" && !key.starts_with("io.modelcontextprotocol/") {
+                meta.insert(key.clone(), value.clone());
+            }
+        }
+        Downstream {
+            peer: context.peer.clone(),
+            request_id: context.id.clone(),
+            progress_token: context.meta.get_progress_token(),
+            legacy: session,
+            // Session clients get logs unless they asked to filter; stateless ones only on request.
+            log_level: if session {
+                Some(self.log_level().unwrap_or(LoggingLevel::Debug))
+            } else {
+                context.meta.log_level()
+            },
+            capabilities: context.client_capabilities().unwrap_or_default(),
+            meta,
+            cancel: context.ct.clone(),
+        }
+    }
+}
+
+impl ServerHandler for GatewayHandler {
+    fn get_info(&self) -> ServerConfig {
+        if let Some((server, mut capabilities, instructions)) = self
+            .gateway
+            .mirrored()
+            .and_then(|upstream| upstream.identity())
+        {
+            // The bridge announces restarts of its child, so lists can always change.
+            if let Some(tools) = capabilities.tools.as_mut() {
+                tools.list_changed = Some(true);
+            }
+            if let Some(prompts) = capabilities.prompts.as_mut() {
+                prompts.list_changed = Some(true);
+            }
+            if let Some(resources) = capabilities.resources.as_mut() {
+                resources.list_changed = Some(true);
+            }
+            let mut info = ServerConfig::new(capabilities);
+            if let Some(server) = server {
+                info = info.with_server_info(server);
+            }
+            if let Some(instructions) = instructions {
+                info = info.with_instructions(instructions);
+            }
+            return info;
+        }
+        let config = self.gateway.config();
+        let capabilities: ServerCapabilities = serde_json::from_value(serde_json::json!({
+            "tools": {"listChanged": true},
+            "prompts": {"listChanged": true},
+            "resources": {"listChanged": true, "subscribe": true},
+            "completions": {},
+            "logging": {},
+        }))
+        .expect("static capabilities");
+        let mut info = ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            config.gateway.name.clone(),
+            env!("CARGO_PKG_VERSION"),
+        ));
+        if let Some(instructions) = &config.gateway.instructions {
+            info = info.with_instructions(instructions.clone());
+        }
+        info
+    }
+
+    fn supported_protocol_versions(&self) -> Cow<'static, [ProtocolVersion]> {
+        Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, ErrorData> {
+        tracing::info!(
+            request_id = %correlation_id(&context),
+            client = %request.client_info.name,
+            version = %request.protocol_version,
+            "client session starting"
+        );
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.gateway.register_session(self.session.id, context.peer);
+    }
+
+    /// Lets the transport check `Mcp-Param-*` routing headers against the tool's input schema.
+    fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
+        self.gateway.catalog().tool_definition(name).cloned()
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        self.observe("tools/list", &context, async {
+            self.gateway.discover_idle_servers();
+            let catalog = self.gateway.catalog();
+            let size = self.gateway.config().gateway.page_size as usize;
+            let access = self.access(&context);
+            let tools = visible(catalog.tools(), &access, Kind::Tool, |t| &t.name);
+            let (tools, next) = page(&tools, cursor(&request), size)?;
+            let mut result = ListToolsResult::with_all_items(tools);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let ctx = context.clone();
+        self.observe("tools/call", &ctx, self.call_tool_inner(request, context))
+            .await
+    }
+
+    async fn list_prompts(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        self.observe("prompts/list", &context, async {
+            self.gateway.discover_idle_servers();
+            let catalog = self.gateway.catalog();
+            let size = self.gateway.config().gateway.page_size as usize;
+            let access = self.access(&context);
+            let prompts = visible(catalog.prompts(), &access, Kind::Prompt, |p| &p.name);
+            let (prompts, next) = page(&prompts, cursor(&request), size)?;
+            let mut result = ListPromptsResult::with_all_items(prompts);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let ctx = context.clone();
+        self.observe("prompts/get", &ctx, self.get_prompt_inner(request, context))
+            .await
+    }
+
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        self.observe("resources/list", &context, async {
+            self.gateway.discover_idle_servers();
+            let catalog = self.gateway.catalog();
+            let size = self.gateway.config().gateway.page_size as usize;
+            let access = self.access(&context);
+            let resources = visible(catalog.resources(), &access, Kind::Resource, |r| &r.uri);
+            let (resources, next) = page(&resources, cursor(&request), size)?;
+            let mut result = ListResourcesResult::with_all_items(resources);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        self.observe("resources/templates/list", &context, async {
+            let access = self.access(&context);
+            let mut templates = self.gateway.catalog().templates();
+            templates.retain(|t| access.may_use(Kind::Resource, &t.uri_template));
+            let size = self.gateway.config().gateway.page_size as usize;
+            let (templates, next) = page(&templates, cursor(&request), size)?;
+            let mut result = ListResourceTemplatesResult::with_all_items(templates);
+            result.next_cursor = next;
+            Ok(result)
+        })
+        .await
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let ctx = context.clone();
+        self.observe(
+            "resources/read",
+            &ctx,
+            self.read_resource_inner(request, context),
+        )
+        .await
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, ErrorData> {
+        let ctx = context.clone();
+        self.observe(
+            "completion/complete",
+            &ctx,
+            self.complete_inner(request, context),
+        )
+        .await
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.observe("logging/setLevel", &context, async {
+            *self
+                .session
+                .log_level
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(request.level);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.observe("resources/subscribe", &context, async {
+            match self.resource_owner(&request.uri, &context)? {
+                Some(route) => match route.subscription_holder() {
+                    Some(upstream) => upstream
+                        .subscribe(request.uri.clone(), self.session.id, context.peer.clone())
+                        .await
+                        .map_err(Failure::into_error),
+                    None => Err(ErrorData::new(
+                        ErrorCode::METHOD_NOT_FOUND,
+                        format!(
+                            "MCP server {} does not support resource subscriptions",
+                            route.name()
+                        ),
+                        None,
+                    )),
+                },
+                None => Ok(()),
+            }
+        })
+        .await
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.observe("resources/unsubscribe", &context, async {
+            for upstream in self
+                .resource_owner(&request.uri, &context)?
+                .map(|route| route.subscription_holders())
+                .unwrap_or_default()
+            {
+                upstream
+                    .unsubscribe(request.uri.clone(), self.session.id)
+                    .await
+                    .map_err(Failure::into_error)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(
+            SubscriptionFilter::builder()
+                .tools_list_changed()
+                .prompts_list_changed()
+                .resources_list_changed()
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let mut changes = self.gateway.subscribe_changes();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                change = changes.recv() => {
+                    let change = match change {
+                        Ok(change) => change,
+                        // Missed some: tell the client everything may have changed.
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            crate::catalog::Changes { tools: true, prompts: true, resources: true }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                    };
+                    let sink = context.sink();
+                    let accepted = sink.accepted();
+                    // Send only what the client asked for; the sink rejects the rest anyway.
+                    if change.tools && accepted.tools_list_changed == Some(true) {
+                        let _ = sink.notify_tool_list_changed().await;
+                    }
+                    if change.prompts && accepted.prompts_list_changed == Some(true) {
+                        let _ = sink.notify_prompt_list_changed().await;
+                    }
+                    if change.resources && accepted.resources_list_changed == Some(true) {
+                        let _ = sink.notify_resource_list_changed().await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The items a caller may see, borrowed when that is all of them.
+fn visible<'a, T: Clone>(
+    items: &'a [T],
+    access: &Access,
+    kind: Kind,
+    name: impl Fn(&T) -> &str,
+) -> Cow<'a, [T]> {
+    if access.everything_visible() {
+        Cow::Borrowed(items)
+    } else {
+        Cow::Owned(
+            items
+                .iter()
+                .filter(|i| access.may_use(kind, name(i)))
+                .cloned()
+                .collect(),
+        )
+    }
+}
+
+fn cursor(request: &Option<PaginatedRequestParams>) -> Option<&str> {
+    request.as_ref().and_then(|r| r.cursor.as_deref())
+}

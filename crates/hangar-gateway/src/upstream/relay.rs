@@ -1,0 +1,288 @@
+//! The gateway's client side of one upstream connection: progress, log
+//! messages and server-to-client requests (sampling, elicitation, roots) go
+//! back to the client call they belong to; list changes go to the supervisor.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
+    CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
+    ListRootsRequest, ListRootsResult, LoggingLevel, LoggingMessageNotificationParam,
+    ProgressNotificationParam, ProtocolVersion, RequestId, ResourceUpdatedNotificationParam,
+    ServerRequest,
+};
+use rmcp::service::{
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, RequestContext, RoleClient,
+    RunningService, ServiceError,
+};
+use rmcp::{ClientHandler, ErrorData};
+use tokio::sync::mpsc;
+
+use super::{Downstream, Upstream};
+
+impl Upstream {
+    /// The client call a server-to-client request belongs to.
+    fn downstream_for(&self, origin: Option<&InboundStreamOrigin>) -> Option<Arc<Downstream>> {
+        let routes = self.lock_routes();
+        match origin {
+            Some(InboundStreamOrigin::OutboundRequest(id)) => routes.by_request.get(id).cloned(),
+            // Without stream association (stdio), only an unambiguous call can own it.
+            _ if routes.by_request.len() == 1 => routes.by_request.values().next().cloned(),
+            _ => None,
+        }
+    }
+
+    async fn relay_request(
+        &self,
+        request: ServerRequest,
+        origin: Option<&InboundStreamOrigin>,
+    ) -> Result<rmcp::model::ClientResult, ErrorData> {
+        let Some(downstream) = self.downstream_for(origin) else {
+            return Err(ErrorData::invalid_request(
+                "the gateway cannot tell which client call this request belongs to",
+                None,
+            ));
+        };
+        if !downstream.legacy {
+            return Err(ErrorData::invalid_request(
+                "the client uses the stateless 2026-07-28 protocol, which has no server-to-client requests",
+                None,
+            ));
+        }
+        let mut request = request;
+        tag_origin(&mut request, &downstream.request_id);
+        downstream
+            .peer
+            .send_request(request)
+            .await
+            .map_err(|e| match e {
+                ServiceError::McpError(error) => error,
+                other => ErrorData::internal_error(
+                    format!("relaying to the client failed: {other}"),
+                    None,
+                ),
+            })
+    }
+}
+
+fn tag_origin(request: &mut ServerRequest, origin: &RequestId) {
+    // Lets the client's session put the request on the SSE stream of the call it belongs to.
+    let marker = OriginatingRequestId(origin.clone());
+    match request {
+        ServerRequest::CreateMessageRequest(r) => {
+            r.extensions.insert(marker);
+        }
+        ServerRequest::ElicitRequest(r) => {
+            r.extensions.insert(marker);
+        }
+        ServerRequest::ListRootsRequest(r) => {
+            r.extensions.insert(marker);
+        }
+        _ => {}
+    }
+}
+
+/// Events from an upstream connection to its supervisor.
+pub(super) enum Event {
+    ListChanged,
+}
+
+/// The gateway's client side of one upstream connection.
+pub(super) struct UpstreamClient {
+    pub(super) upstream: Arc<Upstream>,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    pub(super) info: ClientConfig,
+}
+
+fn level_rank(level: LoggingLevel) -> u8 {
+    match level {
+        LoggingLevel::Debug => 0,
+        LoggingLevel::Info => 1,
+        LoggingLevel::Notice => 2,
+        LoggingLevel::Warning => 3,
+        LoggingLevel::Error => 4,
+        LoggingLevel::Critical => 5,
+        LoggingLevel::Alert => 6,
+        LoggingLevel::Emergency => 7,
+    }
+}
+
+impl UpstreamClient {
+    /// Passes a log message on to the one client call it can belong to.
+    async fn relay_log(&self, params: LoggingMessageNotificationParam) {
+        tracing::debug!(server = self.upstream.name(), level = ?params.level, data = %params.data, "upstream log message");
+        // Log notifications carry no request id; relay only when the owning call is unambiguous.
+        let downstream = {
+            let routes = self.upstream.lock_routes();
+            if routes.by_request.len() == 1 {
+                routes.by_request.values().next().cloned()
+            } else {
+                None
+            }
+        };
+        if let Some(downstream) = downstream
+            && downstream
+                .log_level
+                .is_some_and(|min| level_rank(params.level) >= level_rank(min))
+        {
+            let _ = downstream.peer.notify_logging_message(params).await;
+        }
+    }
+
+    /// Passes a progress notification on to the client call it belongs to.
+    async fn relay_progress(&self, params: ProgressNotificationParam) {
+        let downstream = self
+            .upstream
+            .lock_routes()
+            .by_progress
+            .get(&params.progress_token)
+            .cloned();
+        if let Some(downstream) = downstream
+            && let Some(token) = downstream.progress_token.clone()
+        {
+            let mut params = params;
+            params.progress_token = token;
+            let _ = downstream.peer.notify_progress(params).await;
+        }
+    }
+}
+
+impl ClientHandler for UpstreamClient {
+    fn get_info(&self) -> ClientConfig {
+        self.info.clone()
+    }
+
+    async fn create_message(
+        &self,
+        params: CreateMessageRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<CreateMessageResult, ErrorData> {
+        let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
+        match self
+            .upstream
+            .relay_request(request, context.extensions.get())
+            .await?
+        {
+            rmcp::model::ClientResult::CreateMessageResult(result) => Ok(*result),
+            _ => Err(ErrorData::internal_error(
+                "the client answered sampling with another result type",
+                None,
+            )),
+        }
+    }
+
+    async fn create_elicitation(
+        &self,
+        params: ElicitRequestParams,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
+        match self
+            .upstream
+            .relay_request(request, context.extensions.get())
+            .await?
+        {
+            rmcp::model::ClientResult::ElicitResult(result) => Ok(result),
+            _ => Err(ErrorData::internal_error(
+                "the client answered elicitation with another result type",
+                None,
+            )),
+        }
+    }
+
+    async fn list_roots(
+        &self,
+        context: RequestContext<RoleClient>,
+    ) -> Result<ListRootsResult, ErrorData> {
+        let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
+        match self
+            .upstream
+            .relay_request(request, context.extensions.get())
+            .await
+        {
+            Ok(rmcp::model::ClientResult::ListRootsResult(result)) => Ok(result),
+            Ok(_) => Err(ErrorData::internal_error(
+                "the client answered roots/list with another result type",
+                None,
+            )),
+            // Roots are optional context: an upstream asking outside a call gets none.
+            Err(_) => Ok(ListRootsResult::default()),
+        }
+    }
+
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let upstream_token = params.progress_token.clone();
+        self.relay_progress(params).await;
+        self.upstream.relays.relayed(&upstream_token);
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.relay_log(params).await;
+        self.upstream.relays.relayed_log();
+    }
+
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        self.upstream.notify_subscribers(params).await;
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.events.send(Event::ListChanged);
+    }
+    async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.events.send(Event::ListChanged);
+    }
+    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        let _ = self.events.send(Event::ListChanged);
+    }
+}
+
+pub(super) fn client_info() -> ClientConfig {
+    let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
+        "sampling": {},
+        "elicitation": {},
+        "roots": {}
+    }))
+    .expect("static capabilities");
+    let mut info = ClientConfig::new(
+        capabilities,
+        Implementation::new("hangar-gateway", env!("CARGO_PKG_VERSION")),
+    );
+    info.protocol_version = ProtocolVersion::LATEST_WITH_INITIALIZE;
+    info
+}
+
+pub(super) type Client = RunningService<RoleClient, UpstreamClient>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_rank_by_severity() {
+        let ordered = [
+            LoggingLevel::Debug,
+            LoggingLevel::Info,
+            LoggingLevel::Notice,
+            LoggingLevel::Warning,
+            LoggingLevel::Error,
+            LoggingLevel::Critical,
+            LoggingLevel::Alert,
+            LoggingLevel::Emergency,
+        ];
+        for pair in ordered.windows(2) {
+            assert!(level_rank(pair[0]) < level_rank(pair[1]), "{pair:?}");
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! What an upstream is and offers, how its calls are routed back, and why a
+//! call did not produce a result.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rmcp::ErrorData;
+use rmcp::model::{
+    ClientCapabilities, Implementation, LoggingLevel, ProgressToken, Prompt, RequestId,
+    RequestMetaObject, Resource, ResourceTemplate, ServerCapabilities, Tool,
+};
+use rmcp::service::{Peer, RoleClient, RoleServer};
+use tokio_util::sync::CancellationToken;
+
+/// Everything an upstream offers, as last listed.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Listing {
+    pub tools: Vec<Tool>,
+    pub prompts: Vec<Prompt>,
+    pub resources: Vec<Resource>,
+    pub templates: Vec<ResourceTemplate>,
+}
+
+/// Connection state, for `/readyz` and errors.
+#[derive(Debug, Clone)]
+pub enum Status {
+    /// The first connection attempt is still running.
+    Starting,
+    Ready {
+        protocol: String,
+        server: Option<Implementation>,
+        since: Instant,
+    },
+    Down {
+        error: String,
+        since: Instant,
+    },
+    /// Scaled to zero: not connected until a call needs it.
+    Idle {
+        since: Instant,
+    },
+    Stopped,
+}
+
+pub(super) struct State {
+    pub(super) status: Status,
+    pub(super) peer: Option<Peer<RoleClient>>,
+    /// True when the link uses the stateless 2026-07-28 lifecycle.
+    pub(super) modern: bool,
+    pub(super) capabilities: ServerCapabilities,
+    pub(super) instructions: Option<String>,
+    pub(super) listing: Option<Arc<Listing>>,
+}
+
+/// The client call an upstream request is made for: where its progress, logs
+/// and server-to-client requests go.
+pub struct Downstream {
+    pub peer: Peer<RoleServer>,
+    pub request_id: RequestId,
+    pub progress_token: Option<ProgressToken>,
+    /// The client uses the session-based revisions (it can receive server requests).
+    pub legacy: bool,
+    /// Least severe log level the client wants for this call; `None` means no logs.
+    pub log_level: Option<LoggingLevel>,
+    pub capabilities: ClientCapabilities,
+    /// Client `_meta` entries to pass on (protocol keys and the progress token removed).
+    pub meta: RequestMetaObject,
+    pub cancel: CancellationToken,
+}
+
+/// Why a forwarded request did not produce a result.
+#[derive(Debug)]
+pub enum Failure {
+    /// The upstream answered with a JSON-RPC error; pass it on unchanged.
+    Rpc(ErrorData),
+    /// The upstream could not be asked or did not answer (down, circuit open,
+    /// no answer in time, connection lost, did not wake); another member of
+    /// a group may take the call. The text says why.
+    Unavailable(String),
+    /// The gateway gave up on the call for its own reasons (the client
+    /// cancelled it, too many input rounds); the text says why.
+    Gateway(String),
+}
+
+impl Failure {
+    pub fn into_error(self) -> ErrorData {
+        match self {
+            Failure::Rpc(error) => error,
+            Failure::Unavailable(message) | Failure::Gateway(message) => {
+                ErrorData::internal_error(message, None)
+            }
+        }
+    }
+}
+
+/// Whether an upstream can take a call now, for choosing among group members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Availability {
+    Ready,
+    /// Scaled to zero or starting on demand: a call wakes it and waits.
+    Wakeable,
+    /// Down or its circuit is open; the text says why.
+    Unavailable(String),
+}
+
+#[derive(Default)]
+pub(super) struct Routes {
+    pub(super) by_request: HashMap<RequestId, Arc<Downstream>>,
+    pub(super) by_progress: HashMap<ProgressToken, Arc<Downstream>>,
+    pub(super) subscribers: HashMap<String, Vec<(u64, Peer<RoleServer>)>>,
+    /// Stateless upstreams: the listen stream relaying updates of each followed URI.
+    pub(super) resource_listens: HashMap<String, tokio::task::AbortHandle>,
+}

@@ -1,0 +1,157 @@
+//! Resource subscriptions shared by client sessions: the first subscriber
+//! subscribes upstream, the last one unsubscribes, and updates reach every
+//! subscriber.
+
+use std::sync::Arc;
+
+use rmcp::model::{
+    ClientRequest, ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequest,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequest, UnsubscribeRequestParams,
+};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RoleServer, ServiceError};
+
+use super::{Failure, Status, Upstream};
+
+impl Upstream {
+    /// Subscribes a client session to a resource; the first subscriber subscribes upstream.
+    pub async fn subscribe(
+        self: &Arc<Self>,
+        uri: String,
+        session: u64,
+        peer: Peer<RoleServer>,
+    ) -> Result<(), Failure> {
+        let first = {
+            let mut routes = self.lock_routes();
+            let subscribers = routes.subscribers.entry(uri.clone()).or_default();
+            let first = subscribers.is_empty();
+            subscribers.retain(|(id, _)| *id != session);
+            subscribers.push((session, peer));
+            first
+        };
+        if first && let Err(failure) = self.subscribe_upstream(&uri).await {
+            self.drop_subscriber(&uri, session);
+            return Err(failure);
+        }
+        Ok(())
+    }
+
+    /// Removes a client session's subscription; the last one unsubscribes upstream.
+    pub async fn unsubscribe(&self, uri: String, session: u64) -> Result<(), Failure> {
+        if !self.drop_subscriber(&uri, session) {
+            return Ok(());
+        }
+        let listen = self.lock_routes().resource_listens.remove(&uri);
+        if let Some(listen) = listen {
+            // Dropping the subscription cancels it upstream.
+            listen.abort();
+            return Ok(());
+        }
+        let peer = self.ready_peer()?;
+        let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
+            UnsubscribeRequestParams::new(uri),
+        ));
+        peer.send_request_with_option(request, PeerRequestOptions::with_timeout(self.timeout))
+            .await
+            .map_err(|e| self.transport_failure(e))?
+            .await_response()
+            .await
+            .map(drop)
+            .map_err(|e| self.transport_failure(e))
+    }
+
+    fn ready_peer(&self) -> Result<Peer<RoleClient>, Failure> {
+        let state = self.read();
+        match (&state.status, &state.peer) {
+            (Status::Ready { .. }, Some(peer)) => Ok(peer.clone()),
+            _ => {
+                drop(state);
+                Err(self.unavailable())
+            }
+        }
+    }
+
+    /// Asks the upstream for updates of `uri`: `resources/subscribe` on the
+    /// session-based revisions, a `subscriptions/listen` stream on the stateless one.
+    async fn subscribe_upstream(self: &Arc<Self>, uri: &str) -> Result<(), Failure> {
+        let peer = self.ready_peer()?;
+        if !self.read().modern {
+            let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
+                SubscribeRequestParams::new(uri.to_string()),
+            ));
+            return peer
+                .send_request_with_option(request, PeerRequestOptions::with_timeout(self.timeout))
+                .await
+                .map_err(|e| self.transport_failure(e))?
+                .await_response()
+                .await
+                .map(drop)
+                .map_err(|e| self.transport_failure(e));
+        }
+        let filter = SubscriptionFilter::builder()
+            .resource_subscription(uri.to_string())
+            .build();
+        let mut subscription = tokio::time::timeout(self.timeout, peer.listen(filter))
+            .await
+            .map_err(|_| {
+                self.transport_failure(ServiceError::Timeout {
+                    timeout: self.timeout,
+                })
+            })?
+            .map_err(|e| self.transport_failure(e))?;
+        let upstream = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            while let Ok(Some(notification)) = subscription.next().await {
+                let (Some(upstream), ServerNotification::ResourceUpdatedNotification(update)) =
+                    (upstream.upgrade(), notification)
+                else {
+                    continue;
+                };
+                upstream.notify_subscribers(update.params).await;
+            }
+        });
+        if let Some(previous) = self
+            .lock_routes()
+            .resource_listens
+            .insert(uri.to_string(), task.abort_handle())
+        {
+            previous.abort();
+        }
+        Ok(())
+    }
+
+    /// After a reconnect, asks again for updates of every resource clients follow.
+    pub(super) async fn resubscribe(self: &Arc<Self>) {
+        let uris: Vec<String> = self.lock_routes().subscribers.keys().cloned().collect();
+        for uri in uris {
+            if let Err(e) = self.subscribe_upstream(&uri).await {
+                tracing::warn!(server = self.name(), uri, error = ?e, "cannot renew a resource subscription");
+            }
+        }
+    }
+
+    pub(super) async fn notify_subscribers(&self, params: ResourceUpdatedNotificationParam) {
+        let subscribers: Vec<Peer<RoleServer>> = self
+            .lock_routes()
+            .subscribers
+            .get(&params.uri)
+            .map(|s| s.iter().map(|(_, peer)| peer.clone()).collect())
+            .unwrap_or_default();
+        for peer in subscribers {
+            let _ = peer.notify_resource_updated(params.clone()).await;
+        }
+    }
+
+    /// Returns true when nobody is subscribed to `uri` any more.
+    fn drop_subscriber(&self, uri: &str, session: u64) -> bool {
+        let mut routes = self.lock_routes();
+        let Some(subscribers) = routes.subscribers.get_mut(uri) else {
+            return false;
+        };
+        subscribers.retain(|(id, peer)| *id != session && !peer.is_transport_closed());
+        let empty = subscribers.is_empty();
+        if empty {
+            routes.subscribers.remove(uri);
+        }
+        empty
+    }
+}
