@@ -75,7 +75,7 @@ impl GatewayObjects {
         ChildKind::RoleBinding,
     ];
 
-    /// The objects as YAML documents, in the order they are applied.
+    /// The objects as YAML documents: the gateway's own first, then its Redis.
     pub fn documents(&self) -> Vec<String> {
         let Self {
             config_map,
@@ -91,15 +91,15 @@ impl GatewayObjects {
         } = self;
         let mut out = Vec::new();
         document(&mut out, config_map);
-        document(&mut out, redis_service);
-        document(&mut out, redis_deployment);
-        document(&mut out, service);
         document(&mut out, service_account);
         document(&mut out, role);
         document(&mut out, role_binding);
+        document(&mut out, service);
         document(&mut out, deployment);
         document(&mut out, ingress);
         document(&mut out, disruption_budget);
+        document(&mut out, redis_service);
+        document(&mut out, redis_deployment);
         out
     }
 }
