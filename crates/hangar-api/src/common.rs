@@ -171,6 +171,11 @@ impl HttpMethod {
             HttpMethod::Delete => "DELETE",
         }
     }
+
+    /// Whether arguments travel in the query string rather than a JSON body.
+    pub fn uses_query(self) -> bool {
+        matches!(self, HttpMethod::Get | HttpMethod::Delete)
+    }
 }
 
 /// A plain HTTP service that implements a tool or serves a resource: a Service in

@@ -12,7 +12,7 @@ use hangar_config::{
     REDIS_URL_ENV, RateLimits, RedisSettings,
 };
 
-use crate::{Compiler, Target, convert, duration, object_name};
+use crate::{Compiler, Target, duration, object_name};
 
 impl Compiler<'_> {
     pub(crate) fn gateway_settings(&mut self, gateway: &MCPGateway) {
@@ -57,7 +57,7 @@ impl Compiler<'_> {
         config.gateway.name = name.clone();
         config.naming.prefix = spec.tool_naming.prefix;
         config.naming.separator = spec.tool_naming.separator.clone();
-        config.naming.on_conflict = convert::conflict_policy(spec.tool_naming.on_conflict);
+        config.naming.on_conflict = spec.tool_naming.on_conflict;
         if let Ok(idle) = duration(&spec.sessions.idle_timeout) {
             config.gateway.session_idle_timeout = idle;
         }
@@ -118,7 +118,7 @@ fn redis_settings(
             }
         }
     };
-    let mode = convert::redis_mode(redis.mode);
+    let mode = redis.mode;
     let prefix = redis.key_prefix.clone().unwrap_or(prefix);
     Some(RedisSettings::new(url, url_from_env, mode, prefix))
 }
@@ -167,7 +167,7 @@ fn auth_settings(compiler: &mut Compiler<'_>, auth: &hangar_api::AuthSpec) -> Au
             settings
         }),
         authorization: auth.authorization.as_ref().map(|a| AuthorizationSettings {
-            default: convert::access_default(a.default),
+            default: a.default,
             rules: a
                 .rules
                 .iter()

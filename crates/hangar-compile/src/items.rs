@@ -12,7 +12,7 @@ use hangar_config::{
 };
 use kube::Resource;
 
-use crate::{Compiler, Target, convert, duration, object_name};
+use crate::{Compiler, Target, duration, object_name};
 
 /// Objects sorted by name, so the config does not depend on listing order.
 fn by_name<T: Resource>(objects: &[T]) -> Vec<&T> {
@@ -77,7 +77,7 @@ impl Compiler<'_> {
                 }),
                 backend: HttpBackend {
                     url,
-                    method: convert::method(spec.backend.method),
+                    method: spec.backend.method,
                     headers,
                     timeout: Some(timeout),
                 },
@@ -124,7 +124,7 @@ impl Compiler<'_> {
                     .messages
                     .iter()
                     .map(|m| PromptMessageSpec {
-                        role: convert::role(m.role),
+                        role: m.role,
                         text: m.text.clone(),
                     })
                     .collect(),

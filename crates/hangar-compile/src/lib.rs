@@ -18,7 +18,6 @@ use hangar_config::{DurationSpec, GatewayConfig, NameValue};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
-mod convert;
 mod gateway_settings;
 mod items;
 pub mod select;

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::EnvVar;
 use kube::ResourceExt;
 
 use crate::{
-    Compiler, LocalProcess, Target, convert, duration, in_cluster_url, namespace_of, object_name,
+    Compiler, LocalProcess, Target, duration, in_cluster_url, namespace_of, object_name,
     selector_matches,
 };
 
@@ -113,7 +113,7 @@ impl Compiler<'_> {
         Some(GroupSpec {
             name,
             members: names,
-            strategy: convert::strategy(spec.strategy),
+            strategy: spec.strategy,
             max_retries: u32::try_from(spec.failover.max_retries).unwrap_or(0),
             prefix: None,
         })
@@ -151,7 +151,7 @@ impl Compiler<'_> {
         };
         let mut item = ServerSpec {
             name: name.to_string(),
-            transport: convert::transport(spec.transport),
+            transport: spec.transport,
             url: None,
             headers: Vec::new(),
             command: None,

@@ -6,6 +6,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use hangar_api::AuthorizationDefault;
+
 use crate::values::DurationSpec;
 
 /// Inbound authentication per the MCP authorization spec, and per-item authorization.
@@ -78,19 +80,9 @@ impl OidcSettings {
 pub struct AuthorizationSettings {
     /// What a caller matched by no rule may do.
     #[serde(default)]
-    pub default: AccessDefault,
+    pub default: AuthorizationDefault,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<AccessRule>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum AccessDefault {
-    /// Everything is visible and callable.
-    Allow,
-    /// Nothing is visible or callable.
-    #[default]
-    Deny,
 }
 
 /// Callers with any of these subjects, groups or scopes may see and use these names.

@@ -6,6 +6,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use hangar_api::ConflictPolicy;
+
 use crate::tools::is_tool_name_char;
 use crate::values::{DurationSpec, yes};
 
@@ -114,17 +116,6 @@ impl Default for Naming {
             on_conflict: ConflictPolicy::default(),
         }
     }
-}
-
-/// Name clash handling.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum ConflictPolicy {
-    /// Expose none of the clashing items; calls to the name fail with an error naming the sources.
-    #[default]
-    Reject,
-    /// Expose the first source's item: declared items first, then servers in config order.
-    KeepFirst,
 }
 
 impl GatewaySettings {

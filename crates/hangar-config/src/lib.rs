@@ -35,10 +35,11 @@ pub mod tools;
 pub mod values;
 
 pub use auth::{
-    AccessDefault, AccessRule, AuthSettings, AuthorizationSettings, BearerTokens, OidcSettings,
+    AccessRule, AuthSettings, AuthorizationDefault, AuthorizationSettings, BearerTokens,
+    OidcSettings,
 };
 pub use gateway::{ConflictPolicy, GatewaySettings, Naming};
-pub use prompts::{PromptArgumentSpec, PromptMessageSpec, PromptRole, PromptSpec, placeholders};
+pub use prompts::{PromptArgumentSpec, PromptMessageSpec, PromptSpec, Role, placeholders};
 pub use resources::{ResourceHttp, ResourceSpec};
 pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, Strategy};
 pub use servers::{ProtocolPreference, ServerSpec, Transport};

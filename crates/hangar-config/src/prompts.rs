@@ -5,6 +5,8 @@ use std::collections::HashSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use hangar_api::Role;
+
 /// A prompt template.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -34,16 +36,8 @@ pub struct PromptArgumentSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PromptMessageSpec {
     #[serde(default)]
-    pub role: PromptRole,
+    pub role: Role,
     pub text: String,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum PromptRole {
-    #[default]
-    User,
-    Assistant,
 }
 
 impl PromptSpec {

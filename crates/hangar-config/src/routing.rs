@@ -8,6 +8,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use hangar_api::Strategy;
+
 use crate::GatewayConfig;
 use crate::servers::is_server_name;
 use crate::tools::is_tool_name_char;
@@ -162,22 +164,6 @@ fn default_max_retries() -> u32 {
     2
 }
 
-/// How a group picks the member for a call. Members whose circuit is open or
-/// that are down are passed over.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum Strategy {
-    /// Each member in turn.
-    #[default]
-    RoundRobin,
-    /// The member with the fewest of the group's calls in flight.
-    LeastConnections,
-    /// A member at random.
-    Random,
-    /// The first available member in name order; the next when it fails.
-    Failover,
-}
-
 impl GatewayConfig {
     /// The prefix a group's names get, or `""`.
     pub fn prefix_for_group(&self, group: &GroupSpec) -> String {
@@ -287,7 +273,7 @@ groups:
 
     #[test]
     fn groups_get_prefixes_like_servers() {
-        let text = "apiVersion: gateway.mcp-hangar.io/v1alpha1\nkind: GatewayConfig\nservers: [{name: a, transport: stdio, command: a, expose: false}]\ngroups: [{name: pool, members: [a], strategy: failover}]\n";
+        let text = "apiVersion: gateway.mcp-hangar.io/v1alpha1\nkind: GatewayConfig\nservers: [{name: a, transport: stdio, command: a, expose: false}]\ngroups: [{name: pool, members: [a], strategy: Failover}]\n";
         let mut config = GatewayConfig::parse(text, "cfg").unwrap().into_inner();
         assert_eq!(config.prefix_for_group(&config.groups[0]), "pool_");
         config.naming.prefix = false;

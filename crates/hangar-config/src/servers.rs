@@ -1,11 +1,12 @@
 //! The `servers` section: upstream MCP servers whose tools, prompts and
 //! resources are federated (MCPServer).
 
-use std::fmt;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use hangar_api::Transport;
 
 use crate::routing::{CircuitBreakerSettings, ScaleToZero};
 use crate::tools::is_tool_name_char;
@@ -63,27 +64,6 @@ pub struct ServerSpec {
 
 pub(crate) fn default_connect_timeout() -> DurationSpec {
     DurationSpec(Duration::from_secs(60))
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Transport {
-    /// Streamable HTTP (either protocol era).
-    StreamableHttp,
-    /// The 2024-11-05 HTTP+SSE transport.
-    Sse,
-    /// A child process speaking over stdin/stdout.
-    Stdio,
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Transport::StreamableHttp => "streamable-http",
-            Transport::Sse => "sse",
-            Transport::Stdio => "stdio",
-        })
-    }
 }
 
 /// Protocol lifecycle towards an upstream.

@@ -7,6 +7,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use hangar_api::RedisMode;
+
 use crate::tools::check_tool_name;
 use crate::values::{DurationSpec, is_default};
 
@@ -92,16 +94,6 @@ impl RedisSettings {
             problems.push("redis.timeout: must be longer than 0".into());
         }
     }
-}
-
-/// Redis topologies.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub enum RedisMode {
-    #[default]
-    Standalone,
-    /// Redis Cluster: the URL names one node, the others are discovered.
-    Cluster,
 }
 
 /// Token-bucket rate limits. With `redis` they hold for all replicas together;

@@ -4,6 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use hangar_api::HttpMethod;
+
 use crate::values::{DurationSpec, NameValue, check_http_url, check_name_values, check_timeout};
 
 /// A tool whose implementation is one HTTP request.
@@ -58,33 +60,6 @@ pub struct HttpBackend {
     /// Defaults to `gateway.defaultTimeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<DurationSpec>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum HttpMethod {
-    Get,
-    #[default]
-    Post,
-    Put,
-    Patch,
-    Delete,
-}
-
-impl HttpMethod {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HttpMethod::Get => "GET",
-            HttpMethod::Post => "POST",
-            HttpMethod::Put => "PUT",
-            HttpMethod::Patch => "PATCH",
-            HttpMethod::Delete => "DELETE",
-        }
-    }
-    /// Whether arguments travel in the query string rather than a JSON body.
-    pub fn uses_query(self) -> bool {
-        matches!(self, HttpMethod::Get | HttpMethod::Delete)
-    }
 }
 
 impl ToolSpec {

@@ -26,7 +26,7 @@ fn the_schema_accepts_a_full_config_and_rejects_a_wrong_kind() {
 apiVersion: gateway.mcp-hangar.io/v1alpha1
 kind: GatewayConfig
 gateway: {name: test, allowedHosts: ["*"], defaultTimeout: 10s}
-naming: {prefix: true, separator: "__", onConflict: keepFirst}
+naming: {prefix: true, separator: "__", onConflict: KeepFirst}
 tools:
   - name: echo
     annotations: {readOnlyHint: true}

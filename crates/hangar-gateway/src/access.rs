@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use hangar_config::glob::glob;
-use hangar_config::{AccessDefault, AccessRule, AuthorizationSettings};
+use hangar_config::{AccessRule, AuthorizationDefault, AuthorizationSettings};
 
 /// The caller of one request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -95,8 +95,8 @@ impl Access {
             .collect();
         let only = if matching.is_empty() {
             match settings.default {
-                AccessDefault::Allow => None,
-                AccessDefault::Deny => Some(Patterns::default()),
+                AuthorizationDefault::Allow => None,
+                AuthorizationDefault::Deny => Some(Patterns::default()),
             }
         } else {
             let union = |pick: fn(&AccessRule) -> &Vec<String>| {
@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn rules_grant_the_union_of_what_matches_and_the_default_otherwise() {
         let settings = AuthorizationSettings {
-            default: AccessDefault::Deny,
+            default: AuthorizationDefault::Deny,
             rules: vec![
                 AccessRule {
                     groups: vec!["readers".into()],
@@ -209,7 +209,7 @@ mod tests {
         let stranger = Access::granted(caller("mallory", &["others"], &[]), &settings);
         assert!(!stranger.may_use(Kind::Tool, "files_read"));
         let open = AuthorizationSettings {
-            default: AccessDefault::Allow,
+            default: AuthorizationDefault::Allow,
             ..settings
         };
         let stranger = Access::granted(caller("mallory", &["others"], &[]), &open);

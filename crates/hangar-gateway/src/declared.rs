@@ -14,9 +14,7 @@ use rmcp::model::{
 use serde_json::{Map, Value};
 
 use crate::metrics::Metrics;
-use hangar_config::{
-    GatewayConfig, HttpMethod, NameValue, PromptRole, PromptSpec, ResourceSpec, ToolSpec,
-};
+use hangar_config::{GatewayConfig, HttpMethod, NameValue, PromptSpec, ResourceSpec, ToolSpec};
 use hangar_mcp_client::error_chain;
 
 /// Largest backend response body the gateway reads.
@@ -445,8 +443,8 @@ impl DeclaredPrompt {
             .iter()
             .map(|m| {
                 let role = match m.role {
-                    PromptRole::User => Role::User,
-                    PromptRole::Assistant => Role::Assistant,
+                    hangar_config::Role::User => Role::User,
+                    hangar_config::Role::Assistant => Role::Assistant,
                 };
                 PromptMessage::new_text(role, render(&m.text, value_of))
             })

@@ -398,7 +398,7 @@ impl Inner {
             for clash in &clashes {
                 tracing::error!(
                     clash = %clash,
-                    "name clash: the name is withheld (onConflict: reject) or served from the first source (keepFirst); \
+                    "name clash: the name is withheld (onConflict: Reject) or served from the first source (KeepFirst); \
                      enable naming.prefix or give the servers distinct prefixes"
                 );
             }

@@ -166,7 +166,7 @@ auth:
   bearerTokens: {{valueFromEnv: HANGAR_TEST_BEARER_TOKENS}}
   oidc: {{issuer: "{issuer}", audiences: [{AUDIENCE}], clockSkew: 30s}}
   authorization:
-    default: deny
+    default: Deny
     rules:
       - {{groups: [admins], tools: ["*"]}}
       - {{scopes: [tools.read], groups: [readers], tools: [up_echo, "up_t*"]}}

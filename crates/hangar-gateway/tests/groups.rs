@@ -135,7 +135,7 @@ async fn who_answers(client: &Client, n: usize) -> BTreeMap<String, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_is_listed_once_and_round_robin_spreads_calls_evenly() {
     let members = members().await;
-    let gw = TestGateway::start(&group_config(&members, "strategy: roundRobin", "")).await;
+    let gw = TestGateway::start(&group_config(&members, "strategy: RoundRobin", "")).await;
     let client = session_client(&gw.mcp()).await;
     let mut names: Vec<String> = client
         .list_all_tools()
@@ -165,7 +165,7 @@ async fn a_group_is_listed_once_and_round_robin_spreads_calls_evenly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failover_sends_everything_to_the_first_member_and_moves_on_when_it_dies() {
     let mut members = members().await;
-    let gw = TestGateway::start(&group_config(&members, "strategy: failover", "")).await;
+    let gw = TestGateway::start(&group_config(&members, "strategy: Failover", "")).await;
     let client = session_client(&gw.mcp()).await;
     let before = who_answers(&client, 20).await;
     println!("Failover, all members up: {before:?}");
@@ -184,7 +184,7 @@ async fn failover_sends_everything_to_the_first_member_and_moves_on_when_it_dies
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn least_connections_prefers_the_idle_member() {
     let members = members().await;
-    let gw = TestGateway::start(&group_config(&members, "strategy: leastConnections", "")).await;
+    let gw = TestGateway::start(&group_config(&members, "strategy: LeastConnections", "")).await;
     let client = session_client(&gw.mcp()).await;
     // Two long calls keep two members busy.
     let busy: Vec<_> = (0..2)
@@ -230,7 +230,7 @@ async fn least_connections_prefers_the_idle_member() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_touches_every_member() {
     let members = members().await;
-    let gw = TestGateway::start(&group_config(&members, "strategy: random", "")).await;
+    let gw = TestGateway::start(&group_config(&members, "strategy: Random", "")).await;
     let client = session_client(&gw.mcp()).await;
     let counts = who_answers(&client, 60).await;
     println!("Random, 60 calls: {counts:?}");
@@ -242,7 +242,7 @@ async fn retries_stop_at_max_retries_and_answers_are_never_retried() {
     let members = members().await;
     let gw = TestGateway::start(&group_config(
         &members,
-        "strategy: failover, maxRetries: 1",
+        "strategy: Failover, maxRetries: 1",
         ", timeout: 1s",
     ))
     .await;
@@ -354,7 +354,7 @@ async fn a_group_passes_over_members_whose_circuit_is_open() {
     let members = members().await;
     let gw = TestGateway::start(&group_config(
         &members,
-        "strategy: roundRobin, maxRetries: 0",
+        "strategy: RoundRobin, maxRetries: 0",
         ", timeout: 1s, circuitBreaker: {failureThreshold: 1, resetTimeout: 1m}",
     ))
     .await;

@@ -380,7 +380,7 @@ async fn three_replicas_share_state_in_one_redis() {
     let redis = RedisServer::start();
     replicas_share_state(
         &redis.url(),
-        "standalone",
+        "Standalone",
         || redis.stop(),
         || redis.restart(),
     )
@@ -392,7 +392,7 @@ async fn three_replicas_share_state_in_a_redis_cluster() {
     let cluster = RedisCluster::start();
     replicas_share_state(
         &cluster.url(),
-        "cluster",
+        "Cluster",
         || cluster.stop(),
         || cluster.restart(),
     )
@@ -407,7 +407,7 @@ async fn sessions_expire_when_idle_and_end_everywhere() {
     let (upstream, _) = ha::upstream::start().await;
     let yaml = config(
         &redis.url(),
-        "standalone",
+        "Standalone",
         "idle:",
         &upstream.url("/mcp"),
         "2s",

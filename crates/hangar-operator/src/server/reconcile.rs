@@ -8,7 +8,7 @@ use hangar_api::{
     CircuitState as StatusCircuit, HealthCheckSpec, MCPServer, MCPServerStatus, ServerInfo,
     ServerMode, ServerState, ToolsStatus, Transport, condition,
 };
-use hangar_circuit::{Settings as BreakerSettings, State as CircuitState};
+use hangar_circuit::State as CircuitState;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
@@ -261,13 +261,11 @@ async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, E
             timeout: duration(&spec.health_check.timeout)?,
         },
         interval: duration(&spec.health_check.interval)?,
-        breaker: BreakerSettings {
-            enabled: spec.circuit_breaker.enabled,
-            failure_threshold: u32::try_from(spec.circuit_breaker.failure_threshold)
-                .unwrap_or(1)
-                .max(1),
-            reset_timeout: duration(&spec.circuit_breaker.reset_timeout)?,
-        },
+        breaker: spec.circuit_breaker.settings().map_err(|e| {
+            Error::InvalidSpec(build::InvalidSpec::Duration(format!(
+                "spec.circuitBreaker.resetTimeout: {e}"
+            )))
+        })?,
     })
 }
 
