@@ -41,8 +41,10 @@ manifests: crds rbac ## Regenerate every manifest derived from the Rust code (CR
 
 generate: manifests ## Same as manifests: Hangar generates manifests, no code
 
-bench: ## Gateway throughput and latency vs calling backends directly (prints a table)
-	$(CARGO) bench -p hangar-gateway
+bench: ## The release `hangar gateway` under wrk beside the backends, nginx and ToolHive vMCP (prints tables, ~10 min)
+	scripts/bench-deps.sh
+	$(CARGO) build --release -p hangar
+	$(CARGO) bench -p hangar-gateway --bench gateway
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --all -- --check

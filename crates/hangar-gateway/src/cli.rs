@@ -18,7 +18,10 @@ use hangar_config::{
 /// The log filter of `hangar gateway` and `hangar bridge` unless `HANGAR_LOG`
 /// sets one: rmcp logs every stateless request at info and every error
 /// response at warn; the gateway logs both itself, with the request id.
-pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=error";
+/// rmcp's service loop logs a client that went away mid-request as an error
+/// ("failed to send pending response during drain"); the gateway reports
+/// failed calls and lost upstream connections itself, so that loop is quiet.
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=error,rmcp::service=off";
 
 /// `hangar gateway`: serve a gateway config file.
 #[derive(Debug, Clone, clap::Args)]

@@ -240,9 +240,14 @@ pub async fn guard(State(keeper): State<Gatekeeper>, request: Request, next: Nex
         return limited.response(id.clone(), session.is_some() || initialize);
     }
 
+    // The session stays awake while this request (or its stream) is open.
+    let open = session.as_deref().map(|id| shared.rest.open(id));
     let response = next
         .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await;
+    if let Some(open) = open {
+        return response.map(|body| crate::lean::hold(body, open));
+    }
     let new_session = response
         .headers()
         .get("mcp-session-id")
@@ -264,7 +269,10 @@ pub async fn guard(State(keeper): State<Gatekeeper>, request: Request, next: Nex
         _ => stored,
     };
     match bound {
-        Ok(()) => response,
+        Ok(()) => {
+            drop(shared.rest.open(&id));
+            response
+        }
         Err(why) => {
             let _ = keeper.sessions.close_session(&id.as_str().into()).await;
             sessions_unavailable(&keeper, &envelope, &why)

@@ -23,6 +23,10 @@ use crate::shared::Shared;
 use crate::upstream::{Status, Upstream, UpstreamContext};
 use hangar_config::{ConfigError, GatewayConfig, Validated};
 
+/// Idle connections kept per backend or upstream host, and for how long.
+const POOL_IDLE_PER_HOST: usize = 64;
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
 /// One config, applied.
 pub struct Runtime {
     pub config: Arc<GatewayConfig>,
@@ -68,7 +72,11 @@ impl Gateway {
     ) -> Result<Self, ConfigError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("hangar-gateway/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(64)
+            // Backends and upstreams: one kept-alive pool per host, bounded in
+            // idle connections and idle time, requests sent without Nagle's delay.
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .build()
             .expect("the HTTP client has a valid static configuration");
         let empty = Arc::new(Runtime {

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +21,7 @@ use tracing::Instrument;
 use crate::gatekeeper::{Gatekeeper, authenticate, guard, metadata};
 use crate::gateway::Gateway;
 use crate::handler::{CorrelationId, GatewayHandler};
+use crate::lean::{Lean, Parsed};
 use crate::shared::manager::ReplicaSessions;
 
 /// The Streamable HTTP transport settings the config asks for.
@@ -85,12 +87,16 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
     if let Some(events) = &shared.events {
         sessions = sessions.with_event_store(events.clone());
     }
-    let sessions = Arc::new(ReplicaSessions(sessions));
+    let sessions = Arc::new(ReplicaSessions::new(sessions));
     let factory_gateway = gateway.clone();
+    tokio::spawn(rest_idle_sessions(
+        sessions.clone(),
+        shared.clone(),
+        cancel.clone(),
+    ));
+    let lean = Lean::new(gateway.clone(), sessions.clone(), cancel.clone());
     let mut transport = transport_config(&gateway, cancel);
-    if let Some(store) = &shared.session_store {
-        transport.session_store = Some(store.clone());
-    }
+    transport.session_store = Some(shared.session_store.clone());
     let mcp = StreamableHttpService::new(
         move || Ok(GatewayHandler::new(factory_gateway.clone())),
         sessions.clone(),
@@ -105,6 +111,10 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(limit, check_jsonrpc))
         .layer(axum::middleware::from_fn_with_state(keeper.clone(), guard))
+        .layer(axum::middleware::from_fn_with_state(
+            lean,
+            crate::lean::serve,
+        ))
         .service(mcp);
     let well_known = Router::new()
         .route("/.well-known/oauth-protected-resource", get(metadata))
@@ -124,6 +134,25 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
             correlate,
         ))
         .with_state(gateway)
+}
+
+/// Puts idle sessions to rest and forgets expired ones, until `cancel`.
+async fn rest_idle_sessions(
+    sessions: Arc<ReplicaSessions>,
+    shared: Arc<crate::shared::Shared>,
+    cancel: CancellationToken,
+) {
+    let every = (shared.rest.after() / 2).max(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        sessions.rest(&shared.rest).await;
+        if let crate::shared::sessions::Sessions::Memory(memory) = shared.sessions.as_ref() {
+            memory.expire();
+        }
+    }
 }
 
 async fn metrics(State(gateway): State<Gateway>) -> impl IntoResponse {
@@ -176,8 +205,12 @@ async fn check_jsonrpc(State(limit): State<usize>, request: Request, next: Next)
         .get("mcp-protocol-version")
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v >= "2026-07-28");
-    if let Some(error) = jsonrpc_problem(&bytes, stateless) {
-        return error;
+    let mut parts = parts;
+    match jsonrpc_problem(&bytes, stateless) {
+        Err(error) => return *error,
+        Ok(message) => {
+            parts.extensions.insert(Parsed(Arc::new(message)));
+        }
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
@@ -233,47 +266,64 @@ const REMOVED_IN_STATELESS: [&str; 5] = [
     "resources/unsubscribe",
 ];
 
-/// The error response for a body that is not one valid JSON-RPC message, if it is not.
-fn jsonrpc_problem(bytes: &[u8], stateless: bool) -> Option<Response> {
+/// The body as one JSON-RPC message, or the error response for a body that
+/// is not one valid JSON-RPC message.
+fn jsonrpc_problem(
+    bytes: &[u8],
+    stateless: bool,
+) -> Result<rmcp::model::ClientJsonRpcMessage, Box<Response>> {
+    jsonrpc_message(bytes, stateless)
+        .map_err(|problem| problem.unwrap_or_else(|| Box::new(invalid(bytes))))
+}
+
+/// The message, or why not: `Err(Some)` for bad params of a known method,
+/// `Err(None)` when the body is no message at all.
+fn jsonrpc_message(
+    bytes: &[u8],
+    stateless: bool,
+) -> Result<rmcp::model::ClientJsonRpcMessage, Option<Box<Response>>> {
     use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
-    match serde_json::from_slice::<ClientJsonRpcMessage>(bytes) {
-        // Params that do not fit a standard method parse as a custom request;
-        // that is a params error, not an unknown method.
-        Ok(ClientJsonRpcMessage::Request(request)) => {
-            let ClientRequest::CustomRequest(custom) = &request.request else {
-                return None;
-            };
-            let per_request_version = custom
-                .params
-                .as_ref()
-                .and_then(|p| p.pointer("/_meta/io.modelcontextprotocol~1protocolVersion"))
-                .is_some();
-            if (stateless || per_request_version)
-                && REMOVED_IN_STATELESS.contains(&custom.method.as_str())
-            {
-                return None;
-            }
-            let why = params_mismatch(&custom.method, custom.params.as_ref())?;
-            let id = serde_json::to_value(&request.id).unwrap_or_default();
-            return Some(jsonrpc_error(
-                StatusCode::OK,
-                id,
-                -32602,
-                format!("Invalid params for {}: {why}", custom.method),
-            ));
-        }
-        Ok(_) => return None,
-        Err(_) => {}
+    let message = serde_json::from_slice::<ClientJsonRpcMessage>(bytes).map_err(|_| None)?;
+    // Params that do not fit a standard method parse as a custom request;
+    // that is a params error, not an unknown method.
+    let ClientJsonRpcMessage::Request(request) = &message else {
+        return Ok(message);
+    };
+    let ClientRequest::CustomRequest(custom) = &request.request else {
+        return Ok(message);
+    };
+    let per_request_version = custom
+        .params
+        .as_ref()
+        .and_then(|p| p.pointer("/_meta/io.modelcontextprotocol~1protocolVersion"))
+        .is_some();
+    if (stateless || per_request_version) && REMOVED_IN_STATELESS.contains(&custom.method.as_str())
+    {
+        return Ok(message);
     }
+    let Some(why) = params_mismatch(&custom.method, custom.params.as_ref()) else {
+        return Ok(message);
+    };
+    let id = serde_json::to_value(&request.id).unwrap_or_default();
+    Err(Some(Box::new(jsonrpc_error(
+        StatusCode::OK,
+        id,
+        -32602,
+        format!("Invalid params for {}: {why}", custom.method),
+    ))))
+}
+
+/// The error response for a body that is not one JSON-RPC message.
+fn invalid(bytes: &[u8]) -> Response {
     let value: serde_json::Value = match serde_json::from_slice(bytes) {
         Ok(value) => value,
         Err(e) => {
-            return Some(jsonrpc_error(
+            return jsonrpc_error(
                 StatusCode::BAD_REQUEST,
                 serde_json::Value::Null,
                 -32700,
                 format!("Parse error: the body is not JSON ({e})"),
-            ));
+            );
         }
     };
     let Some(object) = value.as_object() else {
@@ -282,12 +332,12 @@ fn jsonrpc_problem(bytes: &[u8], stateless: bool) -> Option<Response> {
         } else {
             "a JSON-RPC message must be a JSON object"
         };
-        return Some(jsonrpc_error(
+        return jsonrpc_error(
             StatusCode::BAD_REQUEST,
             serde_json::Value::Null,
             -32600,
             format!("Invalid Request: {why}"),
-        ));
+        );
     };
     let id = object.get("id").cloned().unwrap_or(serde_json::Value::Null);
     let valid_id = matches!(
@@ -301,21 +351,19 @@ fn jsonrpc_problem(bytes: &[u8], stateless: bool) -> Option<Response> {
         (Some("2.0"), Some(serde_json::Value::String(method))) if valid_id => {
             let why = params_mismatch(method, object.get("params"))
                 .unwrap_or_else(|| "they do not match the method's schema".to_string());
-            Some(jsonrpc_error(
+            jsonrpc_error(
                 StatusCode::OK,
                 id,
                 -32602,
                 format!("Invalid params for {method}: {why}"),
-            ))
-        }
-        (Some("2.0"), Some(serde_json::Value::String(_))) if !object.contains_key("id") => Some(
-            (
-                StatusCode::BAD_REQUEST,
-                "Bad Request: a notification with invalid params was ignored",
             )
-                .into_response(),
-        ),
-        _ => Some(jsonrpc_error(
+        }
+        (Some("2.0"), Some(serde_json::Value::String(_))) if !object.contains_key("id") => (
+            StatusCode::BAD_REQUEST,
+            "Bad Request: a notification with invalid params was ignored",
+        )
+            .into_response(),
+        _ => jsonrpc_error(
             StatusCode::BAD_REQUEST,
             if valid_id {
                 id
@@ -325,7 +373,7 @@ fn jsonrpc_problem(bytes: &[u8], stateless: bool) -> Option<Response> {
             -32600,
             "Invalid Request: expected {\"jsonrpc\": \"2.0\", \"method\": ..., \"id\": ...}"
                 .to_string(),
-        )),
+        ),
     }
 }
 
@@ -349,13 +397,24 @@ async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: N
         let status = response.status().as_u16();
         gateway.metrics().observe_http(method.as_str(), status);
         // Time to the response head: SSE bodies keep streaming after this.
+        // Counted in the metrics; logged per request only at debug (a line
+        // per call at info would cost more than the call under load).
         let ms = started.elapsed().as_secs_f64() * 1000.0;
-        span.in_scope(|| tracing::info!(status, ms, "mcp request"));
+        span.in_scope(|| tracing::debug!(status, ms, "mcp request"));
     }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", value);
     }
     response
+}
+
+/// Sends each response as soon as it is written. Without it an SSE response
+/// written in two pieces (priming event, then result) waits for the client's
+/// delayed ACK (~40 ms) on every call of a kept-alive connection.
+fn no_delay(stream: &mut tokio::net::TcpStream) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
+    }
 }
 
 /// Serves until `cancel` fires, then drains connections for up to `drain`.
@@ -369,7 +428,7 @@ pub async fn serve(
         // Per-client rate limits need the caller's address when there is no token.
         .into_make_service_with_connect_info::<std::net::SocketAddr>();
     let shutdown = cancel.clone();
-    let server = axum::serve(listener, app)
+    let server = axum::serve(listener.tap_io(no_delay), app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await });
     tokio::select! {
         result = server => result,

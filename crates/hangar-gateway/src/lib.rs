@@ -8,6 +8,7 @@
 //! - [`group`]: balancing and failover across a group's member servers.
 //! - [`activity`]: waking scale-to-zero servers (the MCPServer annotation, or local processes).
 //! - [`http`]: `/mcp`, `/metrics`, `/healthz`, `/readyz`.
+//! - [`lean`]: the common `/mcp` requests answered without rmcp's HTTP layer.
 //! - [`shared`]: state shared by replicas (sessions, events, discovery cache, rate limits), in memory or Redis.
 //! - [`cli`]: `hangar gateway` and `hangar bridge`.
 
@@ -22,6 +23,7 @@ pub mod gateway;
 pub mod group;
 pub mod handler;
 pub mod http;
+pub mod lean;
 pub mod metrics;
 
 pub mod reload;

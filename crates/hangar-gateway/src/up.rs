@@ -21,7 +21,7 @@ use hangar_compile::{Candidates, Compiled, LocalProcess, Skipped, Target, compil
 use hangar_config::{NameValue, ServerSpec, Transport};
 
 /// The log filter of `hangar up` unless `HANGAR_LOG` sets one: what it prints is the report.
-pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp=error";
+pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp=error,rmcp::service=off";
 
 /// `hangar up`: serve manifests locally.
 #[derive(Debug, Clone, clap::Args)]

@@ -101,6 +101,19 @@ impl GatewayHandler {
         result
     }
 
+    /// Keeps the client's session from resting (`shared::rest`): a restored
+    /// session would not have what this request sets up.
+    fn keep_awake(&self, context: &RequestContext<RoleServer>) {
+        let session = context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok());
+        if let Some(session) = session {
+            self.gateway.shared().rest.pin(session);
+        }
+    }
+
     /// The client call, as upstream forwarding needs it.
     fn downstream(&self, context: &RequestContext<RoleServer>) -> Downstream {
         let session = in_session(context);
@@ -183,12 +196,21 @@ impl ServerHandler for GatewayHandler {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, ErrorData> {
-        tracing::info!(
-            request_id = %correlation_id(&context),
-            client = %request.client_info.name,
-            version = %request.protocol_version,
-            "client session starting"
-        );
+        let restored = context
+            .extensions
+            .get::<rmcp::transport::streamable_http_server::session::SessionRestoreMarker>()
+            .is_some();
+        if restored {
+            // A session woken from rest (or begun on another replica).
+            tracing::debug!(client = %request.client_info.name, "client session restored");
+        } else {
+            tracing::info!(
+                request_id = %correlation_id(&context),
+                client = %request.client_info.name,
+                version = %request.protocol_version,
+                "client session starting"
+            );
+        }
         context.peer.set_peer_info(request.clone());
         self.negotiate_initialize(&request)
     }
@@ -331,6 +353,7 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.observe("logging/setLevel", &context, async {
+            self.keep_awake(&context);
             *self
                 .session
                 .log_level
@@ -347,6 +370,7 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<(), ErrorData> {
         self.observe("resources/subscribe", &context, async {
+            self.keep_awake(&context);
             match self.resource_owner(&request.uri, &context)? {
                 Some(route) => match route.subscription_holder() {
                     Some(upstream) => upstream

@@ -18,7 +18,46 @@ use rmcp::transport::streamable_http_server::session::local::{
 use rmcp::transport::streamable_http_server::session::{EventStore, ServerSseMessage};
 use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, SessionManager};
 
-pub struct ReplicaSessions(pub LocalSessionManager);
+pub struct ReplicaSessions {
+    pub local: LocalSessionManager,
+    /// Sessions whose workers were told to end by [`ReplicaSessions::rest`];
+    /// each worker's own closing call must not close a restored successor.
+    resting: std::sync::Mutex<std::collections::HashSet<SessionId>>,
+}
+
+impl ReplicaSessions {
+    pub fn new(local: LocalSessionManager) -> Self {
+        Self {
+            local,
+            resting: Default::default(),
+        }
+    }
+
+    /// Ends the workers of sessions due to rest (`super::rest`); their
+    /// state stays in the session store for rmcp to restore them. A session
+    /// leaves the manager before its worker is told to end, so a request
+    /// after this sees no live session and restores it.
+    pub async fn rest(&self, rest: &super::rest::Rest) {
+        let handles = {
+            // Skipped this round if requests hold the map.
+            let Ok(mut sessions) = self.local.sessions.try_write() else {
+                return;
+            };
+            let mut resting = self.resting.lock().unwrap_or_else(|e| e.into_inner());
+            let mut handles = Vec::new();
+            rest.take_due(|id| {
+                if let Some(handle) = sessions.remove(id) {
+                    resting.insert(id.clone());
+                    handles.push(handle);
+                }
+            });
+            handles
+        };
+        for handle in handles {
+            let _ = handle.close().await;
+        }
+    }
+}
 
 impl SessionManager for ReplicaSessions {
     type Error = LocalSessionManagerError;
@@ -27,7 +66,7 @@ impl SessionManager for ReplicaSessions {
     fn create_session(
         &self,
     ) -> impl Future<Output = Result<(SessionId, Self::Transport), Self::Error>> + Send {
-        self.0.create_session()
+        self.local.create_session()
     }
 
     fn initialize_session(
@@ -35,21 +74,32 @@ impl SessionManager for ReplicaSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<ServerJsonRpcMessage, Self::Error>> + Send {
-        self.0.initialize_session(id, message)
+        self.local.initialize_session(id, message)
     }
 
     fn has_session(
         &self,
         id: &SessionId,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.0.has_session(id)
+        self.local.has_session(id)
     }
 
     fn close_session(
         &self,
         id: &SessionId,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.0.close_session(id)
+        let rested = self
+            .resting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+        async move {
+            if rested {
+                // A rested worker ending: the live session (if any) is its restored successor.
+                return Ok(());
+            }
+            self.local.close_session(id).await
+        }
     }
 
     fn create_stream(
@@ -59,7 +109,7 @@ impl SessionManager for ReplicaSessions {
     ) -> impl Future<
         Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
     > + Send {
-        self.0.create_stream(id, message)
+        self.local.create_stream(id, message)
     }
 
     fn accept_message(
@@ -67,7 +117,7 @@ impl SessionManager for ReplicaSessions {
         id: &SessionId,
         message: ClientJsonRpcMessage,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        self.0.accept_message(id, message)
+        self.local.accept_message(id, message)
     }
 
     fn create_standalone_stream(
@@ -76,7 +126,7 @@ impl SessionManager for ReplicaSessions {
     ) -> impl Future<
         Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
     > + Send {
-        self.0.create_standalone_stream(id)
+        self.local.create_standalone_stream(id)
     }
 
     fn resume(
@@ -86,14 +136,14 @@ impl SessionManager for ReplicaSessions {
     ) -> impl Future<
         Output = Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error>,
     > + Send {
-        self.0.resume(id, last_event_id)
+        self.local.resume(id, last_event_id)
     }
 
     fn restore_session(
         &self,
         id: SessionId,
     ) -> impl Future<Output = Result<RestoreOutcome<Self::Transport>, Self::Error>> + Send {
-        self.0.restore_session(id)
+        self.local.restore_session(id)
     }
 
     /// Only the stateless path asks; session streams use the inner manager's store.

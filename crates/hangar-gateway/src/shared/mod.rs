@@ -14,6 +14,7 @@ pub mod events;
 pub mod link;
 pub mod manager;
 pub mod ratelimit;
+pub mod rest;
 pub mod sessions;
 
 use std::sync::Arc;
@@ -24,6 +25,8 @@ use events::RedisEvents;
 use hangar_config::GatewayConfig;
 use link::RedisLink;
 use ratelimit::RateLimiter;
+use rest::Rest;
+use rmcp::transport::streamable_http_server::session::SessionStore;
 use sessions::{MemorySessions, RedisSessions, Sessions};
 
 /// Shared state as this replica sees it. Built once at startup: the `redis`
@@ -31,8 +34,10 @@ use sessions::{MemorySessions, RedisSessions, Sessions};
 pub struct Shared {
     pub link: Option<Arc<RedisLink>>,
     pub sessions: Arc<Sessions>,
-    /// For rmcp's restore of sessions begun on other replicas.
-    pub session_store: Option<Arc<RedisSessions>>,
+    /// For rmcp's restore of sessions put to rest or begun on other replicas.
+    pub session_store: Arc<dyn SessionStore>,
+    /// This replica's live sessions, and which of them may rest.
+    pub rest: Arc<Rest>,
     /// SSE events of session streams, for `Last-Event-ID` on any replica.
     pub events: Option<Arc<RedisEvents>>,
     pub discovery: Option<Arc<DiscoveryCache>>,
@@ -44,11 +49,14 @@ impl Shared {
     /// Starts connecting to Redis when the config asks for it.
     pub fn start(config: &GatewayConfig) -> Result<Self, String> {
         let idle = config.gateway.session_idle_timeout.0;
+        let rest = Arc::new(Rest::new(idle));
         let Some(settings) = &config.redis else {
+            let memory = Arc::new(MemorySessions::new(idle));
             return Ok(Self {
                 link: None,
-                sessions: Arc::new(Sessions::Memory(MemorySessions::new(idle))),
-                session_store: None,
+                sessions: Arc::new(Sessions::Memory(memory.clone())),
+                session_store: memory,
+                rest,
                 events: None,
                 discovery: None,
                 rate: RateLimiter::new(None),
@@ -59,7 +67,8 @@ impl Shared {
         let store = Arc::new(RedisSessions::new(link.clone(), idle));
         Ok(Self {
             sessions: Arc::new(Sessions::Redis(RedisSessions::new(link.clone(), idle))),
-            session_store: Some(store),
+            session_store: store,
+            rest,
             events: Some(Arc::new(RedisEvents::new(link.clone(), idle))),
             discovery: Some(Arc::new(DiscoveryCache::new(
                 link.clone(),

@@ -1,11 +1,13 @@
-//! Legacy (session-based) sessions shared by all replicas.
+//! Legacy (session-based) sessions, in this replica's memory or shared by
+//! all replicas in Redis.
 //!
 //! rmcp keeps a session's live state (its handler, open streams) in the
 //! replica that runs it, and restores a session it does not know from a
-//! [`SessionStore`] by replaying the client's `initialize`. This store keeps
-//! that `initialize` in Redis, plus the caller the session belongs to. Redis
-//! decides whether a session exists: its key expires after the idle timeout
-//! and every request pushes the expiry out, whichever replica serves it.
+//! [`SessionStore`] by replaying the client's `initialize`. The stores keep
+//! that `initialize`, plus the caller the session belongs to: in memory for
+//! sessions put to rest (`rest`), in Redis for every replica. Redis decides
+//! whether a session exists: its key expires after the idle timeout and
+//! every request pushes the expiry out, whichever replica serves it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,7 +30,7 @@ pub enum SessionCheck {
 
 /// Session bookkeeping in memory (one replica) or in Redis (all replicas).
 pub enum Sessions {
-    Memory(MemorySessions),
+    Memory(Arc<MemorySessions>),
     Redis(RedisSessions),
 }
 
@@ -53,35 +55,86 @@ impl Sessions {
     }
 }
 
-/// Owners of this replica's sessions (rmcp keeps the sessions themselves).
+/// This replica's sessions without Redis: each one's `initialize` (so rmcp
+/// can restore a session put to rest) and owner, until it idles out.
 pub struct MemorySessions {
     idle: Duration,
-    owners: Mutex<HashMap<String, (String, Instant)>>,
+    records: Mutex<HashMap<String, Record>>,
+}
+
+#[derive(Default)]
+struct Record {
+    /// The session's `SessionState`, as JSON (smaller than the parsed form).
+    state: Option<Box<str>>,
+    owner: Option<Box<str>>,
+    seen: Option<Instant>,
 }
 
 impl MemorySessions {
     pub fn new(idle: Duration) -> Self {
         Self {
             idle,
-            owners: Mutex::new(HashMap::new()),
+            records: Mutex::new(HashMap::new()),
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Record>> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn check(&self, id: &str) -> SessionCheck {
-        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
-        let owner = owners.get_mut(id).map(|(owner, seen)| {
-            *seen = Instant::now();
-            owner.clone()
+        let mut records = self.lock();
+        let owner = records.get_mut(id).and_then(|record| {
+            record.seen = Some(Instant::now());
+            record.owner.as_deref().map(str::to_string)
         });
         // rmcp answers unknown sessions itself; here a session is only ever "live".
         SessionCheck::Live { owner }
     }
 
     fn bind(&self, id: &str, owner: &str) {
-        let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
+        let mut records = self.lock();
+        let record = records.entry(id.to_string()).or_default();
+        record.owner = Some(owner.into());
+        record.seen = Some(Instant::now());
+    }
+
+    /// Forgets the sessions idle for longer than the idle timeout.
+    pub fn expire(&self) {
         let idle = self.idle;
-        owners.retain(|_, (_, seen)| seen.elapsed() < idle);
-        owners.insert(id.to_string(), (owner.to_string(), Instant::now()));
+        self.lock()
+            .retain(|_, record| record.seen.is_some_and(|seen| seen.elapsed() < idle));
+    }
+}
+
+#[async_trait::async_trait]
+impl SessionStore for MemorySessions {
+    async fn load(&self, session_id: &str) -> Result<Option<SessionState>, SessionStoreError> {
+        let records = self.lock();
+        let Some(record) = records.get(session_id) else {
+            return Ok(None);
+        };
+        if record.seen.is_none_or(|seen| seen.elapsed() >= self.idle) {
+            return Ok(None);
+        }
+        match &record.state {
+            None => Ok(None),
+            Some(text) => Ok(Some(serde_json::from_str(text)?)),
+        }
+    }
+
+    async fn store(&self, session_id: &str, state: &SessionState) -> Result<(), SessionStoreError> {
+        let text = serde_json::to_string(state)?;
+        let mut records = self.lock();
+        let record = records.entry(session_id.to_string()).or_default();
+        record.state = Some(text.into());
+        record.seen = Some(Instant::now());
+        Ok(())
+    }
+
+    async fn delete(&self, session_id: &str) -> Result<(), SessionStoreError> {
+        self.lock().remove(session_id);
+        Ok(())
     }
 }
 
