@@ -265,6 +265,22 @@ fn default_ingress_path() -> String {
     "/".into()
 }
 
+/// `text` cut to at most `max_bytes` bytes on a character boundary, ending in
+/// `…` when cut: status fields hold what servers say, and their size is ours to bound.
+pub fn fit(text: &str, max_bytes: usize) -> Cow<'_, str> {
+    if text.len() <= max_bytes {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max_bytes.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}…", &text[..end]))
+}
+
+/// The longest condition message Hangar writes (the API allows 32768).
+pub const MAX_CONDITION_MESSAGE: usize = 4096;
+
 /// Condition types used across kinds.
 pub mod condition {
     /// The object does what it was asked to do.
@@ -290,6 +306,15 @@ pub mod condition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fit_cuts_on_a_character_boundary() {
+        assert_eq!(fit("Cold → Ready", 64), "Cold → Ready");
+        let long = "é".repeat(2000);
+        let cut = fit(&long, 1024);
+        assert!(cut.len() <= 1024, "{} bytes", cut.len());
+        assert!(cut.ends_with("é…"));
+    }
 
     #[test]
     fn go_durations_parse() {

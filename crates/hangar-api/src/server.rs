@@ -476,13 +476,38 @@ pub struct ServerInfo {
     pub protocol_version: Option<String>,
 }
 
-/// The tools a server lists.
+/// The tools a server lists: how many, and the names of at most the first 100
+/// (names longer than 128 bytes are left out), so that a server with many
+/// tools cannot grow the object past what etcd stores.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolsStatus {
+    /// Every tool the server lists.
     pub count: i32,
+    /// The first tool names, at most 100.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 100), inner(length(max = 128)))]
     pub names: Vec<String>,
+}
+
+impl ToolsStatus {
+    /// Most names kept.
+    pub const MAX_NAMES: usize = 100;
+    /// Longest name kept, in bytes.
+    pub const MAX_NAME_BYTES: usize = 128;
+
+    /// The status of a server listing `names`.
+    pub fn of(names: &[String]) -> Self {
+        Self {
+            count: i32::try_from(names.len()).unwrap_or(i32::MAX),
+            names: names
+                .iter()
+                .filter(|name| name.len() <= Self::MAX_NAME_BYTES)
+                .take(Self::MAX_NAMES)
+                .cloned()
+                .collect(),
+        }
+    }
 }
 
 /// Circuit breaker states.
@@ -505,5 +530,26 @@ impl CircuitState {
             CircuitState::Open => "open",
             CircuitState::HalfOpen => "half-open",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_status_counts_every_tool_and_names_a_bounded_few() {
+        let mut names: Vec<String> = (0..5000).map(|i| format!("tool_{i}")).collect();
+        names.insert(3, "x".repeat(ToolsStatus::MAX_NAME_BYTES + 1));
+        let status = ToolsStatus::of(&names);
+        assert_eq!(status.count, 5001);
+        assert_eq!(status.names.len(), ToolsStatus::MAX_NAMES);
+        assert_eq!(status.names[..4], ["tool_0", "tool_1", "tool_2", "tool_3"]);
+        assert!(
+            status
+                .names
+                .iter()
+                .all(|n| n.len() <= ToolsStatus::MAX_NAME_BYTES)
+        );
     }
 }

@@ -68,7 +68,10 @@ pub fn merge(
                 type_: want.type_.to_string(),
                 status,
                 reason: want.reason,
-                message: want.message,
+                // Messages quote servers and registries: bounded, so a long
+                // answer cannot make the status too large to write.
+                message: hangar_api::fit(&want.message, hangar_api::MAX_CONDITION_MESSAGE)
+                    .into_owned(),
                 observed_generation: generation,
                 last_transition_time,
             }

@@ -190,7 +190,7 @@ impl EventRecorder {
                 regarding.uid.clone(),
             ),
         };
-        let note = fit_note(note);
+        let note = hangar_api::fit(note, NOTE_LIMIT).into_owned();
         let annotations = correlation
             .map(|id| BTreeMap::from([(CORRELATION_ANNOTATION.to_string(), id.to_string())]));
         let namespace = regarding
@@ -260,34 +260,5 @@ impl EventRecorder {
             .lock()
             .expect("event series lock")
             .insert(key, Series { name, count, last });
-    }
-}
-
-/// `note` cut to the API server's limit on Event notes.
-fn fit_note(note: &str) -> String {
-    if note.len() <= NOTE_LIMIT {
-        return note.to_string();
-    }
-    let mut end = NOTE_LIMIT - '…'.len_utf8();
-    while !note.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &note[..end])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_short_note_is_kept() {
-        assert_eq!(fit_note("Cold → Ready"), "Cold → Ready");
-    }
-
-    #[test]
-    fn a_long_note_is_cut_to_the_limit_on_a_character_boundary() {
-        let note = fit_note(&"é".repeat(2000));
-        assert!(note.len() <= NOTE_LIMIT, "{} bytes", note.len());
-        assert!(note.ends_with("é…"));
     }
 }

@@ -34,6 +34,8 @@ impl Failure for Error {
             Error::Fetch(FetchError::CursorLoop { .. } | FetchError::TooManyPages { .. }) => {
                 "PagingFailed"
             }
+            Error::Fetch(FetchError::TooLarge { .. }) => "ResponseTooLarge",
+            Error::Fetch(FetchError::Deadline { .. }) => "SyncDeadlineExceeded",
             Error::ConfigMapNotFound { .. } => "ConfigMapNotFound",
             Error::Read { .. } => "ReadFailed",
             Error::Header(_) | Error::InvalidHeader(_) => "HeaderUnavailable",

@@ -17,7 +17,7 @@ use kube::{Resource, ResourceExt};
 use reqwest::header::HeaderMap;
 
 use super::catalog::{self, Catalog};
-use super::client;
+use super::client::{self, Limits};
 use super::error::Error;
 use super::metrics::RegistryMetrics;
 use super::schema::read_document;
@@ -288,7 +288,8 @@ async fn from_api(registry: &MCPRegistry, reg: &Registries) -> Result<(Catalog, 
     let url = registry.spec.url.clone().unwrap_or_default();
     let filter = registry.spec.filter.clone().unwrap_or_default();
     let headers = headers(registry, reg).await?;
-    let listing = client::list_servers(&reg.http, &url, headers, &filter).await?;
+    let listing =
+        client::list_servers(&reg.http, &url, headers, &filter, Limits::default()).await?;
     let origin = format!("{url} ({} pages)", listing.pages);
     Ok((
         Catalog::build(listing.entries, &filter, listing.invalid),

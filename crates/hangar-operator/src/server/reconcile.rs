@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use hangar_api::{
     CircuitState as StatusCircuit, HealthCheckSpec, MCPServer, MCPServerStatus, ServerInfo,
-    ServerMode, ServerState, ToolsStatus, Transport, condition,
+    ServerMode, ServerState, ToolsStatus, Transport, condition, fit,
 };
 use hangar_circuit::State as CircuitState;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -33,6 +33,8 @@ use crate::registry::{self, Resolution};
 
 /// Resync period: changes to the server, its objects and its health trigger reconciles sooner.
 const RESYNC: Duration = Duration::from_secs(300);
+/// Longest `serverInfo` field kept: servers choose these strings.
+const SERVER_INFO_BYTES: usize = 256;
 
 pub async fn reconcile(server: Arc<MCPServer>, ctx: Arc<ServerContext>) -> Result<Action, Error> {
     let ctx = &*ctx;
@@ -384,17 +386,15 @@ fn status(
         url: hangar_compile::in_cluster_url(server),
         server_info: report
             .map(|r| ServerInfo {
-                name: r.server_name.clone(),
-                version: r.server_version.clone(),
-                protocol_version: Some(r.protocol_version.clone()),
+                name: fit(&r.server_name, SERVER_INFO_BYTES).into_owned(),
+                version: r
+                    .server_version
+                    .as_deref()
+                    .map(|v| fit(v, SERVER_INFO_BYTES).into_owned()),
+                protocol_version: Some(fit(&r.protocol_version, SERVER_INFO_BYTES).into_owned()),
             })
             .or(previous.server_info),
-        tools: report
-            .map(|r| ToolsStatus {
-                count: i32::try_from(r.tools.len()).unwrap_or(i32::MAX),
-                names: r.tools.clone(),
-            })
-            .or(previous.tools),
+        tools: report.map(|r| ToolsStatus::of(&r.tools)).or(previous.tools),
         last_health_check: health
             .and_then(|h| h.last_check)
             .and_then(time)
