@@ -12,6 +12,11 @@ use crate::server::{CircuitBreakerSpec, HealthCheckSpec};
 /// Label on every MCPServer a discovery source created; its value is the source's name.
 pub const DISCOVERY_SOURCE_LABEL: &str = "mcp-hangar.io/discovery-source";
 
+/// Label on a Namespace, value `"true"`: its Services may be imported by
+/// discovery sources in other namespaces. Without it, only sources in the
+/// namespace itself or in the operator's namespace import from it.
+pub const DISCOVERABLE_LABEL: &str = "mcp-hangar.io/discoverable";
+
 /// The Service port `appProtocol` (or port name) that marks a port as speaking MCP.
 pub const MCP_APP_PROTOCOL: &str = "mcp";
 
@@ -80,6 +85,9 @@ pub struct MCPDiscoverySourceSpec {
     #[serde(default = "default_refresh_interval")]
     pub refresh_interval: Duration,
     /// Namespaces scanned (Namespace and Annotations types). Only this object's namespace when absent.
+    /// Another namespace is scanned only if it carries the label `mcp-hangar.io/discoverable: "true"`,
+    /// or this source is in the operator's own namespace; the others are listed in
+    /// `status.excludedNamespaces`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
     /// Narrows the Services considered (Namespace and Annotations types).
@@ -162,12 +170,24 @@ pub struct MCPDiscoverySourceStatus {
     /// Servers that could not be created because an MCPServer of that name exists and is not ours.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conflicts: Vec<DiscoveryConflict>,
+    /// Namespaces the selector matches that were not scanned, and why (at most 50).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub excluded_namespaces: Vec<ExcludedNamespace>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_refresh: Option<Time>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+}
+
+/// A namespace `spec.namespaceSelector` matches that this source may not import from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExcludedNamespace {
+    pub name: String,
+    pub reason: String,
 }
 
 /// A discovered server whose MCPServer name is taken by an object this source does not own.

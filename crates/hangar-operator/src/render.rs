@@ -29,7 +29,8 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
         render(
             &manifests,
             &BuildSettings {
-                hangar_image: args.hangar_image
+                hangar_image: args.hangar_image,
+                ..BuildSettings::default()
             }
         )?
     );

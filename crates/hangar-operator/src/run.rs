@@ -85,13 +85,17 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl LeaderArgs {
+    /// The operator's own namespace, where its Lease lives.
+    fn namespace(&self, client: &Client) -> String {
+        self.lease_namespace
+            .clone()
+            .unwrap_or_else(|| client.default_namespace().to_string())
+    }
+
     fn settings(&self, client: &Client) -> anyhow::Result<LeaseSettings> {
         let settings = LeaseSettings {
             name: self.lease_name.clone(),
-            namespace: self
-                .lease_namespace
-                .clone()
-                .unwrap_or_else(|| client.default_namespace().to_string()),
+            namespace: self.namespace(client),
             identity: self.identity.clone().unwrap_or_else(default_identity),
             lease_duration: self.lease_duration,
             renew_deadline: self.renew_deadline,
@@ -138,6 +142,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
         metrics.clone(),
         BuildSettings {
             hangar_image: args.hangar_image,
+            operator_namespace: Some(args.leader.namespace(&client)),
         },
     );
     if let Some(identity) = &identity {

@@ -27,6 +27,7 @@ async fn operator() -> (Client, String) {
     let client = plane.client();
     let settings = BuildSettings {
         hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+        ..BuildSettings::default()
     };
     let ctx = Arc::new(Context::new(
         client.clone(),

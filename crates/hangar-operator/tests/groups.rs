@@ -38,6 +38,7 @@ async fn operator() -> (Client, String) {
         Arc::new(Metrics::default()),
         BuildSettings {
             hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+            ..BuildSettings::default()
         },
     ));
     let (c, n) = (ctx.clone(), ns.clone());

@@ -29,6 +29,7 @@ async fn operator() -> (Client, String, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
     let settings = BuildSettings {
         hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+        ..BuildSettings::default()
     };
     let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), settings));
     let watched = ns.clone();

@@ -25,6 +25,7 @@ async fn operator(labels: &[(&str, &str)]) -> (Client, String) {
     let client = plane.client();
     let settings = BuildSettings {
         hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+        ..BuildSettings::default()
     };
     let ctx = Arc::new(Context::new(
         client.clone(),

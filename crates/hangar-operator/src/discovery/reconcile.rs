@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hangar_api::{
-    DiscoveryConflict, DiscoveryType, MCPDiscoverySource, MCPDiscoverySourceStatus, MCPServer,
-    Time, condition,
+    DISCOVERABLE_LABEL, DiscoveryConflict, DiscoveryType, ExcludedNamespace, MCPDiscoverySource,
+    MCPDiscoverySourceStatus, MCPServer, Time, condition,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
@@ -31,6 +31,8 @@ use crate::outcome::{self, Failure};
 const RETRY: Duration = Duration::from_secs(30);
 /// Problems named in the Ready condition; the rest are counted.
 const PROBLEMS_SHOWN: usize = 3;
+/// Excluded namespaces named in status; the rest are counted in the Ready condition.
+const EXCLUDED_SHOWN: usize = 50;
 
 /// What the discovery controller shares between reconciles and watch mappers.
 pub struct Discovery {
@@ -157,6 +159,8 @@ impl Discovery {
 struct Scan {
     found: Vec<Found>,
     problems: Vec<Problem>,
+    /// Selected namespaces this source may not import from.
+    excluded: Vec<ExcludedNamespace>,
     coverage: Coverage,
     /// Where it looked, for messages.
     place: String,
@@ -321,12 +325,19 @@ async fn discover(source: &MCPDiscoverySource, discovery: &Discovery) -> Result<
         conditions: conditions::merge(
             &previous.conditions,
             vec![
-                ready(&problems, discovered, &scan.place, &plan.keep),
+                ready(
+                    &problems,
+                    discovered,
+                    &scan.place,
+                    &plan.keep,
+                    &scan.excluded,
+                ),
                 conflict(&plan.conflicts),
             ],
             generation,
         ),
         conflicts: plan.conflicts,
+        excluded_namespaces: scan.excluded.iter().take(EXCLUDED_SHOWN).cloned().collect(),
         last_refresh: previous.last_refresh.clone(),
         observed_generation: generation,
     };
@@ -371,12 +382,13 @@ async fn scan(source: &MCPDiscoverySource, discovery: &Discovery) -> Result<Scan
         return Ok(Scan {
             found,
             problems,
+            excluded: Vec::new(),
             coverage: Coverage::default(),
             place: format!("{origin} key {}", reference.key),
         });
     }
 
-    let namespaces = namespaces(source, discovery).await?;
+    let (namespaces, excluded) = namespaces(source, discovery).await?;
     let services_params = match &source.spec.service_selector {
         Some(selector) => {
             let selector =
@@ -425,8 +437,10 @@ async fn scan(source: &MCPDiscoverySource, discovery: &Discovery) -> Result<Scan
         coverage.namespaces.insert(namespace.clone());
     }
     let (found, problems) = split(all);
-    let place = if namespaces.is_empty() {
+    let place = if namespaces.is_empty() && excluded.is_empty() {
         "no namespace (none matches spec.namespaceSelector)".to_string()
+    } else if namespaces.is_empty() {
+        "no namespace (none of those spec.namespaceSelector matches may be imported)".to_string()
     } else {
         format!(
             "namespace{} {}",
@@ -437,55 +451,89 @@ async fn scan(source: &MCPDiscoverySource, discovery: &Discovery) -> Result<Scan
     Ok(Scan {
         found,
         problems,
+        excluded,
         coverage,
         place,
     })
 }
 
 /// The namespaces a Namespace or Annotations source looks in: its own without
-/// a selector; the selected ones (within the operator's scope) with one.
+/// a selector; with one, the selected ones (within the operator's scope) that
+/// it may import from, and the selected ones it may not, with why.
 async fn namespaces(
     source: &MCPDiscoverySource,
     discovery: &Discovery,
-) -> Result<Vec<String>, Error> {
+) -> Result<(Vec<String>, Vec<ExcludedNamespace>), Error> {
     let own = source.namespace().unwrap_or_default();
     let Some(selector) = &source.spec.namespace_selector else {
-        return Ok(vec![own]);
+        return Ok((vec![own], Vec::new()));
     };
     let selector = Selector::try_from(selector.clone()).map_err(|e| Error::InvalidSelector {
         field: "spec.namespaceSelector",
         reason: e.to_string(),
     })?;
     let api: Api<Namespace> = Api::all(discovery.ctx.client.clone());
-    match &discovery.scope {
+    let mut selected = match &discovery.scope {
         // An operator limited to one namespace looks nowhere else.
         Some(scope) => {
             let namespace = api.get(scope).await.map_err(|source| Error::List {
                 what: format!("namespace {scope}"),
                 source,
             })?;
-            Ok(if selector.matches(namespace.labels()) {
-                vec![scope.clone()]
+            if selector.matches(namespace.labels()) {
+                vec![namespace]
             } else {
                 Vec::new()
-            })
+            }
         }
         None => {
-            let mut names: Vec<String> = api
-                .list(&ListParams::default().labels_from(&selector))
+            api.list(&ListParams::default().labels_from(&selector))
                 .await
                 .map_err(|source| Error::List {
                     what: "namespaces".into(),
                     source,
                 })?
                 .items
-                .iter()
-                .map(|n| n.name_any())
-                .collect();
-            names.sort();
-            Ok(names)
+        }
+    };
+    selected.sort_by_key(|n| n.name_any());
+    let operator_namespace = discovery.ctx.settings.operator_namespace.as_deref();
+    let mut scanned = Vec::new();
+    let mut excluded = Vec::new();
+    for namespace in &selected {
+        match import_refused(&own, namespace, operator_namespace) {
+            None => scanned.push(namespace.name_any()),
+            Some(reason) => excluded.push(ExcludedNamespace {
+                name: namespace.name_any(),
+                reason,
+            }),
         }
     }
+    Ok((scanned, excluded))
+}
+
+/// Why a source in `source_namespace` may not import the Services of
+/// `namespace`, if it may not: a namespace's owners opt in to being imported
+/// elsewhere (a source could otherwise publish, through its own gateway,
+/// servers another team keeps internal); the operator's namespace is the
+/// platform's and trusted.
+fn import_refused(
+    source_namespace: &str,
+    namespace: &Namespace,
+    operator_namespace: Option<&str>,
+) -> Option<String> {
+    let name = namespace.name_any();
+    let opted_in = namespace
+        .labels()
+        .get(DISCOVERABLE_LABEL)
+        .is_some_and(|value| value == "true");
+    if name == source_namespace || opted_in || operator_namespace == Some(source_namespace) {
+        return None;
+    }
+    Some(format!(
+        "namespace {name} does not carry the label {DISCOVERABLE_LABEL}=true, with which its \
+         owners let sources in other namespaces import its servers"
+    ))
 }
 
 fn split(results: Vec<Result<Found, Problem>>) -> (Vec<Found>, Vec<Problem>) {
@@ -522,8 +570,14 @@ async fn apply(
 
 /// Ready says what was found, and names the MCPServers kept although their
 /// server is gone (Additive), so they can be told from live ones.
-fn ready(problems: &[Problem], discovered: usize, place: &str, kept: &[String]) -> Desired {
-    let kept = if kept.is_empty() {
+fn ready(
+    problems: &[Problem],
+    discovered: usize,
+    place: &str,
+    kept: &[String],
+    excluded: &[ExcludedNamespace],
+) -> Desired {
+    let mut kept = if kept.is_empty() {
         String::new()
     } else {
         format!(
@@ -532,6 +586,12 @@ fn ready(problems: &[Problem], discovered: usize, place: &str, kept: &[String]) 
             kept.join(", ")
         )
     };
+    if !excluded.is_empty() {
+        kept.push_str(&format!(
+            "; {} selected namespaces not scanned: they do not carry {DISCOVERABLE_LABEL}=true (see status.excludedNamespaces)",
+            excluded.len()
+        ));
+    }
     if problems.is_empty() {
         return Desired::new(
             condition::READY,
@@ -625,6 +685,45 @@ fn same(a: &MCPDiscoverySourceStatus, b: &MCPDiscoverySourceStatus) -> bool {
     a.discovered == b.discovered
         && a.servers == b.servers
         && a.conflicts == b.conflicts
+        && a.excluded_namespaces == b.excluded_namespaces
         && a.observed_generation == b.observed_generation
         && conditions(a) == conditions(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn namespace(name: &str, labels: &[(&str, &str)]) -> Namespace {
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(name.into());
+        namespace.metadata.labels = Some(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        namespace
+    }
+
+    #[test]
+    fn another_namespace_is_imported_only_when_it_opts_in_or_the_source_is_the_operators() {
+        let closed = namespace("team-b", &[]);
+        let open = namespace("team-c", &[(DISCOVERABLE_LABEL, "true")]);
+        let declined = namespace("team-d", &[(DISCOVERABLE_LABEL, "false")]);
+        let operator = Some("hangar-system");
+        assert_eq!(import_refused("team-b", &closed, operator), None, "its own");
+        assert_eq!(import_refused("team-a", &open, operator), None);
+        assert_eq!(import_refused("hangar-system", &closed, operator), None);
+        let why = import_refused("team-a", &closed, operator).unwrap();
+        assert!(
+            why.contains("team-b") && why.contains(DISCOVERABLE_LABEL),
+            "{why}"
+        );
+        assert!(import_refused("team-a", &declined, operator).is_some());
+        assert!(
+            import_refused("team-a", &closed, None).is_some(),
+            "an unknown operator namespace trusts no source"
+        );
+    }
 }

@@ -26,17 +26,21 @@ use crate::workload::{
     restricted_container_security_context, restricted_pod_security_context, tcp_probe,
 };
 
-/// Settings of the operator that shape what it builds.
+/// Settings of the operator that shape what it builds and where it imports from.
 #[derive(Clone, Debug)]
 pub struct BuildSettings {
     /// The image holding the `hangar` binary: stdio bridges and gateways run it.
     pub hangar_image: String,
+    /// The namespace the operator runs in (its `POD_NAMESPACE`): trusted to
+    /// discover across namespaces. `None` when unknown.
+    pub operator_namespace: Option<String>,
 }
 
 impl Default for BuildSettings {
     fn default() -> Self {
         Self {
             hangar_image: default_hangar_image(),
+            operator_namespace: None,
         }
     }
 }

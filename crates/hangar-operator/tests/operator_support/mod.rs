@@ -32,10 +32,20 @@ pub async fn namespace(labels: &[(&str, &str)]) -> (Client, String) {
 
 /// The operator's shared context on `client`, and its metrics.
 pub fn context(client: &Client) -> (Arc<Context>, Arc<Metrics>) {
-    let metrics = Arc::new(Metrics::default());
-    let settings = BuildSettings {
+    context_with(client, settings())
+}
+
+/// The settings of [`context`]: the test image, no operator namespace.
+pub fn settings() -> BuildSettings {
+    BuildSettings {
         hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
-    };
+        ..BuildSettings::default()
+    }
+}
+
+/// The operator's shared context on `client` with `settings`, and its metrics.
+pub fn context_with(client: &Client, settings: BuildSettings) -> (Arc<Context>, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::default());
     (
         Arc::new(Context::new(client.clone(), metrics.clone(), settings)),
         metrics,

@@ -18,6 +18,7 @@ fn build_now(server: &MCPServer, settings: &BuildSettings) -> Result<ServerObjec
 fn settings() -> BuildSettings {
     BuildSettings {
         hangar_image: "ghcr.io/mcp-hangar/hangar:test".into(),
+        ..BuildSettings::default()
     }
 }
 
