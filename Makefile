@@ -26,7 +26,7 @@ test-deps: ## Install what the tests run against (kube-apiserver, etcd, helm, ku
 	scripts/test-deps.sh
 
 test: test-deps ## Run every test, against the real parts
-	$(CARGO) test --workspace
+	$(CARGO) test --locked --workspace
 
 crds: ## Regenerate deploy/crds and the Helm chart's copy from the Rust types
 	$(HANGAR) crds --output-dir deploy/crds
@@ -48,7 +48,7 @@ bench: ## The release `hangar gateway` under wrk beside the backends, nginx and 
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 fmt: ## Format the code
 	$(CARGO) fmt --all

@@ -73,7 +73,8 @@ fn parse_go_duration(text: &str) -> Option<std::time::Duration> {
         rest = &rest[unit_len..];
         total += number * seconds_per_unit;
     }
-    Some(std::time::Duration::from_secs_f64(total))
+    // Too large for a Duration (e.g. 99999999999999999999h) is not a duration.
+    std::time::Duration::try_from_secs_f64(total).ok()
 }
 
 /// Go duration syntax as an RE2 pattern, escaped for a single-quoted CEL string.
@@ -334,9 +335,41 @@ mod tests {
 
     #[test]
     fn bad_durations_are_rejected_with_the_text() {
-        for text in ["", "30", "5 minutes", "m5", "1d", "1.2.3s"] {
+        // The last two once panicked `hangar up` and `hangar render`.
+        for text in [
+            "",
+            "30",
+            "5 minutes",
+            "m5",
+            "1d",
+            "1.2.3s",
+            "99999999999999999999h",
+            "1e400s",
+        ] {
             let error = Duration::new(text).to_std().unwrap_err();
             assert!(error.to_string().contains(&format!("{text:?}")), "{error}");
         }
+    }
+
+    #[test]
+    fn fuzz_durations_parse_or_fail_without_panicking() {
+        let units = ["ns", "us", "µs", "ms", "s", "m", "h", "", "d", "."];
+        hangar_testenv::fuzz::run("go durations", |u| {
+            let text: String = u.arbitrary()?;
+            let _ = Duration::new(&text).to_std();
+            // Text that looks like a duration, with huge and odd numbers.
+            let mut built = String::new();
+            for _ in 0..u.int_in_range(1..=4)? {
+                let number: u64 = u.arbitrary()?;
+                let fraction: Option<u32> = u.arbitrary()?;
+                built.push_str(&number.to_string());
+                if let Some(fraction) = fraction {
+                    built.push_str(&format!(".{fraction}"));
+                }
+                built.push_str(u.choose(&units)?);
+            }
+            let _ = Duration::new(&built).to_std();
+            Ok(())
+        });
     }
 }

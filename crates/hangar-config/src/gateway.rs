@@ -46,6 +46,58 @@ pub struct GatewaySettings {
     /// A session-based client session without requests for this long is closed.
     #[serde(default = "default_session_idle")]
     pub session_idle_timeout: DurationSpec,
+    /// Most session-based client sessions this replica holds at once; a new
+    /// one past it gets HTTP 503 with `Retry-After`.
+    #[serde(default = "default_max_sessions")]
+    #[schemars(range(min = 1))]
+    pub max_sessions: u32,
+    /// Bounds on client connections, so slow or idle clients cannot hold them.
+    #[serde(default, skip_serializing_if = "crate::values::is_default")]
+    pub connections: ConnectionLimits,
+}
+
+/// How many client connections the gateway holds, and for how long it waits on one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectionLimits {
+    /// Most open client connections; further ones wait in the listen queue.
+    #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 1))]
+    pub max: u32,
+    /// A request's headers must arrive within this.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout: DurationSpec,
+    /// A request's body must arrive within this (HTTP 408 otherwise).
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout: DurationSpec,
+    /// A connection on which nothing is read or written for this long is
+    /// closed. Longer than the 15 s keep-alive of event streams.
+    #[serde(default = "default_connection_idle")]
+    pub idle_timeout: DurationSpec,
+}
+
+fn default_max_connections() -> u32 {
+    4096
+}
+fn default_header_timeout() -> DurationSpec {
+    DurationSpec(Duration::from_secs(10))
+}
+fn default_body_timeout() -> DurationSpec {
+    DurationSpec(Duration::from_secs(30))
+}
+fn default_connection_idle() -> DurationSpec {
+    DurationSpec(Duration::from_secs(120))
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            max: default_max_connections(),
+            header_timeout: default_header_timeout(),
+            body_timeout: default_body_timeout(),
+            idle_timeout: default_connection_idle(),
+        }
+    }
 }
 
 fn default_server_name() -> String {
@@ -72,6 +124,9 @@ fn default_timeout() -> DurationSpec {
 fn default_session_idle() -> DurationSpec {
     DurationSpec(Duration::from_secs(300))
 }
+fn default_max_sessions() -> u32 {
+    10_000
+}
 
 impl Default for GatewaySettings {
     fn default() -> Self {
@@ -85,6 +140,8 @@ impl Default for GatewaySettings {
             page_size: default_page_size(),
             default_timeout: default_timeout(),
             session_idle_timeout: default_session_idle(),
+            max_sessions: default_max_sessions(),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -137,6 +194,24 @@ impl GatewaySettings {
         }
         if self.session_idle_timeout.0.is_zero() {
             problems.push("gateway.sessionIdleTimeout: must be longer than 0".into());
+        }
+        if self.max_sessions == 0 {
+            problems.push("gateway.maxSessions: must be at least 1".into());
+        }
+        let limits = &self.connections;
+        if limits.max == 0 {
+            problems.push("gateway.connections.max: must be at least 1".into());
+        }
+        for (field, timeout) in [
+            ("headerTimeout", limits.header_timeout),
+            ("bodyTimeout", limits.body_timeout),
+            ("idleTimeout", limits.idle_timeout),
+        ] {
+            if timeout.0.is_zero() {
+                problems.push(format!(
+                    "gateway.connections.{field}: must be longer than 0"
+                ));
+            }
         }
         for (i, host) in self.allowed_hosts.iter().enumerate() {
             if host.trim().is_empty() {

@@ -38,7 +38,7 @@ pub use auth::{
     AccessRule, AuthSettings, AuthorizationDefault, AuthorizationSettings, BearerTokens,
     OidcSettings,
 };
-pub use gateway::{ConflictPolicy, GatewaySettings, Naming};
+pub use gateway::{ConflictPolicy, ConnectionLimits, GatewaySettings, Naming};
 pub use prompts::{PromptArgumentSpec, PromptMessageSpec, PromptSpec, Role, placeholders};
 pub use resources::{ResourceHttp, ResourceSpec};
 pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, Strategy};
@@ -283,6 +283,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn fuzz_durations_round_trip_and_never_panic() {
+        hangar_testenv::fuzz::run("config durations", |u| {
+            let text: String = u.arbitrary()?;
+            let _ = DurationSpec::parse(&text);
+            let millis: u64 = u.arbitrary()?;
+            let duration = DurationSpec(Duration::from_millis(millis));
+            assert_eq!(DurationSpec::parse(&duration.to_string()), Ok(duration));
+            let unit = u.choose(&["ms", "s", "m", "h"])?;
+            let _ = DurationSpec::parse(&format!("{}{unit}", u.arbitrary::<u64>()?));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn durations_round_trip() {
         for (text, duration) in [
             ("500ms", Duration::from_millis(500)),
@@ -294,8 +308,13 @@ mod tests {
             assert_eq!(parsed.0, duration);
             assert_eq!(parsed.to_string(), text);
         }
-        for bad in ["", "s", "10", "1.5s", "-1s", "10d"] {
+        for bad in ["", "s", "10", "1.5s", "-1s", "10d", "99999999999999999999h"] {
             assert!(DurationSpec::parse(bad).is_err(), "{bad} should not parse");
+        }
+        // Once these multiplied past u64 and wrapped (or panicked in debug builds).
+        for overflow in [format!("{}h", u64::MAX / 60), format!("{}m", u64::MAX)] {
+            let error = DurationSpec::parse(&overflow).unwrap_err();
+            assert!(error.contains("too long"), "{error}");
         }
     }
 

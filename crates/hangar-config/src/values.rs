@@ -57,11 +57,17 @@ impl DurationSpec {
         let value: u64 = number
             .parse()
             .map_err(|_| format!("`{text}` is not a duration like 500ms, 30s, 5m or 1h"))?;
+        let seconds = |per_unit: u64| {
+            value
+                .checked_mul(per_unit)
+                .map(Duration::from_secs)
+                .ok_or_else(|| format!("`{text}` is too long a duration"))
+        };
         let duration = match unit {
             "ms" => Duration::from_millis(value),
             "s" => Duration::from_secs(value),
-            "m" => Duration::from_secs(value * 60),
-            "h" => Duration::from_secs(value * 3600),
+            "m" => seconds(60)?,
+            "h" => seconds(3600)?,
             _ => {
                 return Err(format!(
                     "`{text}` is not a duration like 500ms, 30s, 5m or 1h"

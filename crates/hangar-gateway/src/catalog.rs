@@ -13,6 +13,7 @@ use rmcp::model::{Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 use crate::declared::{Declared, DeclaredPrompt, DeclaredResource, DeclaredTool};
 use crate::group::Group;
 use crate::upstream::{Failure, Listing, Upstream};
+use crate::uri_template::UriTemplates;
 use hangar_config::ConflictPolicy;
 
 /// Where calls for a federated item go: one server, or a group's members.
@@ -45,10 +46,7 @@ impl Item<'_> {
             Item::Prompt(name) => listing.prompts.iter().any(|p| p.name == name),
             Item::Resource(uri) => {
                 listing.resources.iter().any(|r| r.uri == uri)
-                    || listing
-                        .templates
-                        .iter()
-                        .any(|t| template_matches(&t.uri_template, uri))
+                    || listing.uri_templates.any_match(uri)
             }
             Item::Any => true,
         }
@@ -233,6 +231,8 @@ pub struct Catalog {
     prompts: Section<Prompt, PromptTarget>,
     resources: Section<Resource, ResourceTarget>,
     templates: Vec<(ResourceTemplate, Route)>,
+    /// `templates` compiled, to route reads by URI.
+    uri_templates: UriTemplates,
     /// Servers and groups without a listing, with their prefixes, to explain
     /// (or, for scale-to-zero servers, route) names nobody lists yet.
     unavailable: Vec<Route>,
@@ -375,6 +375,9 @@ impl Catalog {
             tools: Section::build(tools, policy),
             prompts: Section::build(prompts, policy),
             resources: Section::build(resources, policy),
+            uri_templates: UriTemplates::new(
+                templates.iter().map(|(t, _)| t.uri_template.as_str()),
+            ),
             templates,
             unavailable,
         }
@@ -471,12 +474,8 @@ impl Catalog {
         if let Some(sources) = self.resources.clashes.get(uri) {
             return Lookup::Clash(sources.clone());
         }
-        match self
-            .templates
-            .iter()
-            .find(|(t, _)| template_matches(&t.uri_template, uri))
-        {
-            Some((_, route)) => Lookup::Found(ResourceTarget::Upstream(route.clone())),
+        match self.uri_templates.first_match(uri) {
+            Some(index) => Lookup::Found(ResourceTarget::Upstream(self.templates[index].1.clone())),
             None => Lookup::Unknown,
         }
     }
@@ -516,63 +515,6 @@ impl Changes {
     pub fn any(self) -> bool {
         self.tools || self.prompts || self.resources
     }
-}
-
-/// Matches a URI against an RFC 6570 template: `{var}` matches one path
-/// segment's worth of characters (no `/`), `{+var}`/`{#var}` match anything,
-/// `{?a,b}`/`{&a}` match an optional query part.
-pub fn template_matches(template: &str, uri: &str) -> bool {
-    enum Part<'a> {
-        Literal(&'a str),
-        Var { any: bool },
-        Query,
-    }
-    let mut parts = Vec::new();
-    let mut rest = template;
-    while let Some(open) = rest.find('{') {
-        if open > 0 {
-            parts.push(Part::Literal(&rest[..open]));
-        }
-        let Some(close) = rest[open..].find('}') else {
-            parts.push(Part::Literal(&rest[open..]));
-            rest = "";
-            break;
-        };
-        let expression = &rest[open + 1..open + close];
-        parts.push(match expression.chars().next() {
-            Some('+') | Some('#') => Part::Var { any: true },
-            Some('?') | Some('&') => Part::Query,
-            _ => Part::Var { any: false },
-        });
-        rest = &rest[open + close + 1..];
-    }
-    if !rest.is_empty() {
-        parts.push(Part::Literal(rest));
-    }
-    fn go(parts: &[Part<'_>], uri: &str) -> bool {
-        match parts.split_first() {
-            None => uri.is_empty(),
-            Some((Part::Literal(lit), rest)) => {
-                uri.strip_prefix(lit).is_some_and(|tail| go(rest, tail))
-            }
-            Some((Part::Query, rest)) => {
-                go(rest, uri)
-                    || (uri.starts_with(['?', '&']) && (1..=uri.len()).any(|i| go(rest, &uri[i..])))
-            }
-            Some((Part::Var { any }, rest)) => {
-                let limit = if *any {
-                    uri.len()
-                } else {
-                    uri.find(['/', '?', '#']).unwrap_or(uri.len())
-                };
-                (1..=limit)
-                    .rev()
-                    .filter(|i| uri.is_char_boundary(*i))
-                    .any(|i| go(rest, &uri[i..]))
-            }
-        }
-    }
-    go(&parts, uri)
 }
 
 const CURSOR_PREFIX: &str = "hangar:";
@@ -616,33 +558,6 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn templates_match_uris() {
-        assert!(template_matches(
-            "test://template/{id}/data",
-            "test://template/123/data"
-        ));
-        assert!(!template_matches(
-            "test://template/{id}/data",
-            "test://template/1/2/data"
-        ));
-        assert!(!template_matches(
-            "test://template/{id}/data",
-            "test://template//data"
-        ));
-        assert!(template_matches("file:///{+path}", "file:///a/b/c.txt"));
-        assert!(template_matches(
-            "demo://resource/dynamic/text/{resourceId}",
-            "demo://resource/dynamic/text/7"
-        ));
-        assert!(template_matches(
-            "search://{q}{?limit}",
-            "search://x?limit=3"
-        ));
-        assert!(template_matches("search://{q}{?limit}", "search://x"));
-        assert!(!template_matches("a://{x}", "b://y"));
-    }
 
     #[test]
     fn pages_walk_the_whole_list() {

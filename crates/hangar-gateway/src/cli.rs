@@ -136,7 +136,16 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
         headers: vec![],
         command: Some(program.clone()),
         args: rest.to_vec(),
-        env: Vec::<NameValue>::new(),
+        // In a pod the container's environment is what the manifest declares
+        // for the server: the child gets all of it.
+        env: std::env::vars_os()
+            .filter_map(|(name, value)| {
+                Some(NameValue::literal(
+                    name.into_string().ok()?,
+                    value.into_string().ok()?,
+                ))
+            })
+            .collect(),
         cwd: None,
         prefix: Some(String::new()),
         timeout: None,

@@ -231,6 +231,11 @@ pub async fn guard(State(keeper): State<Gatekeeper>, request: Request, next: Nex
         && !link.is_up()
     {
         return sessions_unavailable(&keeper, &envelope, &link.unavailable().0);
+    } else if initialize {
+        let most = keeper.gateway.config().gateway.max_sessions;
+        if keeper.sessions.live().await >= most as usize {
+            return session_cap_reached(&keeper, &envelope, most);
+        }
     }
 
     if let (Some(id), Some(method)) = (&envelope.id, &envelope.method)
@@ -287,6 +292,22 @@ fn sessions_unavailable(keeper: &Gatekeeper, envelope: &Envelope, why: &str) -> 
          Session-based requests fail until it is back (retry shortly); \
          stateless 2026-07-28 requests keep working"
     );
+    no_session(envelope, message, "1")
+}
+
+fn session_cap_reached(keeper: &Gatekeeper, envelope: &Envelope, most: u32) -> Response {
+    keeper.gateway.metrics().rejected("session_cap");
+    let message = format!(
+        "Service Unavailable: this gateway replica holds its most sessions ({most}, \
+         gateway.maxSessions); retry later, or send stateless 2026-07-28 requests, \
+         which need no session"
+    );
+    // Idle sessions are put to rest (and stop counting) within a minute or so.
+    no_session(envelope, message, "30")
+}
+
+/// HTTP 503 with a JSON-RPC error for a request that cannot have a session now.
+fn no_session(envelope: &Envelope, message: String, retry_after: &'static str) -> Response {
     let body = serde_json::json!({
         "jsonrpc": "2.0",
         "id": envelope.id.clone().unwrap_or(serde_json::Value::Null),
@@ -295,7 +316,7 @@ fn sessions_unavailable(keeper: &Gatekeeper, envelope: &Envelope, why: &str) -> 
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
     response
         .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
     response
 }
 

@@ -12,7 +12,6 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
@@ -109,7 +108,13 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
             keeper.clone(),
             authenticate,
         ))
-        .layer(axum::middleware::from_fn_with_state(limit, check_jsonrpc))
+        .layer(axum::middleware::from_fn_with_state(
+            BodyLimits {
+                bytes: limit,
+                timeout: settings.connections.body_timeout.0,
+            },
+            check_jsonrpc,
+        ))
         .layer(axum::middleware::from_fn_with_state(keeper.clone(), guard))
         .layer(axum::middleware::from_fn_with_state(
             lean,
@@ -123,12 +128,18 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
             get(metadata),
         )
         .with_state(keeper);
-    Router::new()
-        .route_service(&settings.path, mcp)
+    let beside_mcp = Router::new()
         .merge(well_known)
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::new(settings.allowed_hosts.clone()),
+            check_host,
+        ));
+    Router::new()
+        .route_service(&settings.path, mcp)
+        .merge(beside_mcp)
         .layer(axum::middleware::from_fn_with_state(
             gateway.clone(),
             correlate,
@@ -180,10 +191,65 @@ async fn readyz(State(gateway): State<Gateway>) -> impl IntoResponse {
     (status, axum::Json(detail))
 }
 
+/// DNS-rebinding protection for the paths beside the MCP endpoint (rmcp
+/// guards that one with the same list): a page whose name was rebound to
+/// this gateway sends its own name as `Host` and is refused. An IP address
+/// as `Host` is accepted too, as kubelet probes and Prometheus send it; a
+/// rebinding page cannot send one (its origin is a name).
+async fn check_host(
+    State(allowed): State<Arc<Vec<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let host = request
+        .headers()
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if host_allowed(&allowed, host) {
+        return next.run(request).await;
+    }
+    (
+        StatusCode::FORBIDDEN,
+        format!("Forbidden: Host `{host}` is not one this gateway serves (gateway.allowedHosts)"),
+    )
+        .into_response()
+}
+
+fn host_allowed(allowed: &[String], host: &str) -> bool {
+    let Ok(authority) = host.parse::<axum::http::uri::Authority>() else {
+        return false;
+    };
+    let name = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if name.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    allowed.iter().any(|entry| {
+        entry == "*"
+            || entry.eq_ignore_ascii_case(name)
+            || entry.eq_ignore_ascii_case(authority.as_str())
+    })
+}
+
+/// How much of a request body the gateway reads, and for how long it waits.
+#[derive(Clone, Copy)]
+struct BodyLimits {
+    bytes: usize,
+    timeout: Duration,
+}
+
 /// Answers malformed JSON-RPC with the JSON-RPC errors clients expect (the
 /// transport alone would refuse such bodies with a bare HTTP status), and
-/// refuses oversized bodies before reading them fully.
-async fn check_jsonrpc(State(limit): State<usize>, request: Request, next: Next) -> Response {
+/// refuses oversized or slow bodies before reading them fully.
+async fn check_jsonrpc(
+    State(body_limits): State<BodyLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let limit = body_limits.bytes;
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
@@ -196,10 +262,21 @@ async fn check_jsonrpc(State(limit): State<usize>, request: Request, next: Next)
     if declared.is_some_and(|len| len > limit) {
         return too_large(limit);
     }
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => return too_large(limit),
-    };
+    let bytes =
+        match tokio::time::timeout(body_limits.timeout, axum::body::to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Ok(Err(_)) => return too_large(limit),
+            Err(_) => {
+                return (
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "Request Timeout: the body did not arrive within {}",
+                        hangar_config::DurationSpec(body_limits.timeout)
+                    ),
+                )
+                    .into_response();
+            }
+        };
     let stateless = parts
         .headers
         .get("mcp-protocol-version")
@@ -408,15 +485,6 @@ async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: N
     response
 }
 
-/// Sends each response as soon as it is written. Without it an SSE response
-/// written in two pieces (priming event, then result) waits for the client's
-/// delayed ACK (~40 ms) on every call of a kept-alive connection.
-fn no_delay(stream: &mut tokio::net::TcpStream) {
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
-    }
-}
-
 /// Serves until `cancel` fires, then drains connections for up to `drain`.
 pub async fn serve(
     gateway: Gateway,
@@ -424,15 +492,38 @@ pub async fn serve(
     cancel: CancellationToken,
     drain: Duration,
 ) -> std::io::Result<()> {
-    let app = router(gateway, cancel.child_token())
-        // Per-client rate limits need the caller's address when there is no token.
-        .into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let shutdown = cancel.clone();
-    let server = axum::serve(listener.tap_io(no_delay), app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await });
-    tokio::select! {
-        result = server => result,
-        // Long-lived SSE streams would hold graceful shutdown open forever.
-        _ = async { cancel.cancelled().await; tokio::time::sleep(drain).await } => Ok(()),
+    let limits = gateway.config().gateway.connections.clone();
+    let app = router(gateway, cancel.child_token());
+    crate::connections::serve(app, listener, &limits, cancel, drain).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_allowed;
+
+    #[test]
+    fn hosts_beside_mcp_are_the_allowed_names_or_ip_addresses() {
+        let allowed = ["localhost".to_string(), "gw.example:8443".to_string()];
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "LOCALHOST",
+            "gw.example:8443",
+        ] {
+            assert!(host_allowed(&allowed, host), "{host}");
+        }
+        for host in ["10.1.2.3:8080", "127.0.0.1", "[::1]:8080"] {
+            assert!(host_allowed(&allowed, host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "gw.example:9999",
+            "",
+            "a b",
+        ] {
+            assert!(!host_allowed(&allowed, host), "{host}");
+        }
+        assert!(host_allowed(&["*".to_string()], "anything.example"));
     }
 }

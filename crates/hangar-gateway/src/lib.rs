@@ -16,7 +16,9 @@ pub mod access;
 pub mod activity;
 pub mod auth;
 pub mod catalog;
+pub mod child;
 pub mod cli;
+pub mod connections;
 pub mod declared;
 pub mod gatekeeper;
 pub mod gateway;
@@ -30,6 +32,7 @@ pub mod reload;
 pub mod shared;
 pub mod up;
 pub mod upstream;
+pub mod uri_template;
 
 pub use cli::{BridgeArgs, GatewayArgs};
 pub use gateway::Gateway;

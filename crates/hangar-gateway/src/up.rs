@@ -353,14 +353,9 @@ impl ActivitySink for OnDemandProcesses {
 }
 
 fn spawn_process(process: &LocalProcess) -> anyhow::Result<tokio::process::Child> {
-    let mut command = tokio::process::Command::new(&process.command);
-    command
-        .args(&process.args)
-        .kill_on_drop(true)
-        .stdin(std::process::Stdio::null());
-    for var in &process.env {
-        command.env(&var.name, var.resolve().map_err(anyhow::Error::msg)?);
-    }
+    let mut command = crate::child::command(&process.command, &process.args, &process.env)
+        .map_err(anyhow::Error::msg)?;
+    command.stdin(std::process::Stdio::null());
     command.spawn().with_context(|| {
         format!(
             "cannot start `{}` for MCPServer {}",

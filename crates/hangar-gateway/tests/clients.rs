@@ -348,3 +348,61 @@ async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
     assert_eq!(elsewhere.status(), 404, "MCP is served at --path only");
     gateway.shutdown();
 }
+
+/// What a stdio server's `get-env` tool reports through the gateway.
+async fn child_environment(config_env: &str) -> serde_json::Map<String, Value> {
+    let config = format!(
+        r#"{HEAD}
+servers:
+  - name: everything
+    transport: stdio
+    command: "{node}"
+    args: ["{everything}", stdio]
+    env: {config_env}
+"#,
+        node = node_bin("node").display(),
+        everything = everything_js().display(),
+    );
+    let gw = TestGateway::start(&config).await;
+    let client = session_client(&gw.mcp()).await;
+    let result = client
+        .call_tool(rmcp::model::CallToolRequestParams::new(
+            "everything_get-env",
+        ))
+        .await
+        .expect("get-env through the gateway");
+    let env: Value = serde_json::from_str(&first_text(&result)).expect("get-env prints JSON");
+    env.as_object().expect("an object").clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_server_sees_its_declared_environment_and_none_of_the_gateways() {
+    // Cargo runs tests with these set; a child that inherited the gateway's
+    // environment would see them (as it would every HANGAR_SECRET_* value).
+    let leaked: Vec<String> = std::env::vars()
+        .map(|(name, _)| name)
+        .filter(|name| !hangar_gateway::child::INHERITED.contains(&name.as_str()))
+        .collect();
+    assert!(
+        leaked.iter().any(|name| name == "CARGO_MANIFEST_DIR"),
+        "the test expects cargo's variables in its own environment"
+    );
+    let env = child_environment("[{name: GREETING, value: hello}]").await;
+    assert_eq!(env["GREETING"], "hello");
+    assert_eq!(
+        env.get("PATH").and_then(Value::as_str),
+        std::env::var("PATH").ok().as_deref()
+    );
+    for name in &leaked {
+        assert!(
+            !env.contains_key(name),
+            "the child sees the gateway's {name}"
+        );
+    }
+    for name in env.keys() {
+        assert!(
+            name == "GREETING" || hangar_gateway::child::INHERITED.contains(&name.as_str()),
+            "the child sees {name}, which nobody declared"
+        );
+    }
+}

@@ -7,32 +7,9 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::BorrowedFd;
-use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_config::GatewayConfig;
-use hangar_gateway::Gateway;
 use support::*;
-use tokio_util::sync::CancellationToken;
-
-/// A gateway served by `hangar_gateway::http::serve`, as `hangar gateway` does.
-async fn served_gateway(yaml: &str) -> (Gateway, SocketAddr, CancellationToken) {
-    init_logs();
-    let config = GatewayConfig::parse(yaml, "test config").unwrap();
-    let gateway =
-        Gateway::start(config, Arc::new(hangar_gateway::metrics::Metrics::new())).unwrap();
-    gateway.settled().await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let cancel = CancellationToken::new();
-    tokio::spawn(hangar_gateway::http::serve(
-        gateway.clone(),
-        listener,
-        cancel.clone(),
-        Duration::from_secs(1),
-    ));
-    (gateway, addr, cancel)
-}
 
 /// TCP sockets this process holds: (local, peer, TCP_NODELAY).
 fn own_tcp_sockets() -> Vec<(SocketAddr, SocketAddr, bool)> {

@@ -33,6 +33,7 @@
 //! on free ports, which tests can stop and restart.
 
 mod certs;
+pub mod fuzz;
 mod plane;
 mod process;
 pub mod redis;

@@ -15,6 +15,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use crate::access::Kind;
 use crate::catalog::{Item, Lookup, PromptTarget, ResourceTarget, Route, ToolTarget};
 use crate::upstream::{Failure, Upstream};
+use crate::uri_template::MAX_URI_BYTES;
 
 /// Most input rounds the gateway drives for a session-based client.
 const MAX_INPUT_ROUNDS: usize = 10;
@@ -180,6 +181,7 @@ impl GatewayHandler {
         params: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
+        refuse_overlong_uri(&params.uri)?;
         let access = self.access(&context);
         if !access.may_use(Kind::Resource, &params.uri) {
             return Err(access.denied(Kind::Resource, &params.uri));
@@ -272,6 +274,7 @@ impl GatewayHandler {
         uri: &str,
         context: &RequestContext<RoleServer>,
     ) -> Result<Option<Route>, ErrorData> {
+        refuse_overlong_uri(uri)?;
         let access = self.access(context);
         if !access.may_use(Kind::Resource, uri) {
             return Err(access.denied(Kind::Resource, uri));
@@ -418,4 +421,17 @@ pub(super) fn resource_not_found(uri: &str) -> ErrorData {
         format!("resource not found: {uri}"),
         Some(serde_json::json!({ "uri": uri })),
     )
+}
+
+fn refuse_overlong_uri(uri: &str) -> Result<(), ErrorData> {
+    if uri.len() > MAX_URI_BYTES {
+        return Err(ErrorData::invalid_params(
+            format!(
+                "the resource URI is {} bytes long; this gateway accepts URIs of at most {MAX_URI_BYTES} bytes",
+                uri.len()
+            ),
+            None,
+        ));
+    }
+    Ok(())
 }

@@ -71,6 +71,7 @@ impl DiscoveryCache {
             prompts: loaded.prompts,
             resources: loaded.resources,
             templates: loaded.templates,
+            ..Listing::default()
         })
     }
 

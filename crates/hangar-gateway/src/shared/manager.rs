@@ -33,6 +33,11 @@ impl ReplicaSessions {
         }
     }
 
+    /// Sessions with a live worker on this replica (resting ones do not count).
+    pub async fn live(&self) -> usize {
+        self.local.sessions.read().await.len()
+    }
+
     /// Ends the workers of sessions due to rest (`super::rest`); their
     /// state stays in the session store for rmcp to restore them. A session
     /// leaves the manager before its worker is told to end, so a request

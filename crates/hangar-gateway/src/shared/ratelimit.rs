@@ -132,7 +132,11 @@ impl Bucket {
         } else {
             let wait = (1.0 - self.tokens) * period.as_secs_f64() / capacity;
             Decision::Limited {
-                retry_after: Duration::from_secs_f64(wait).max(Duration::from_millis(1)),
+                // At most the whole period, which a Duration always holds.
+                retry_after: Duration::try_from_secs_f64(wait).unwrap_or(period).clamp(
+                    Duration::from_millis(1),
+                    period.max(Duration::from_millis(1)),
+                ),
             }
         }
     }

@@ -80,6 +80,7 @@ async fn list(upstream: &Upstream, peer: &Peer<RoleClient>) -> Result<Listing, S
 }
 
 fn record_listing(upstream: &Upstream, peer: &Peer<RoleClient>, listing: Listing) -> bool {
+    let listing = listing.indexed();
     let mut state = upstream.write();
     let changed = state.listing.as_deref() != Some(&listing);
     state.listing = Some(Arc::new(listing));

@@ -13,6 +13,8 @@ use rmcp::model::{
 use rmcp::service::{Peer, RoleClient, RoleServer};
 use tokio_util::sync::CancellationToken;
 
+use crate::uri_template::UriTemplates;
+
 /// Everything an upstream offers, as last listed.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Listing {
@@ -20,6 +22,17 @@ pub struct Listing {
     pub prompts: Vec<Prompt>,
     pub resources: Vec<Resource>,
     pub templates: Vec<ResourceTemplate>,
+    /// `templates` compiled, to route reads by URI.
+    pub uri_templates: UriTemplates,
+}
+
+impl Listing {
+    /// The listing with its templates compiled for matching.
+    pub fn indexed(mut self) -> Self {
+        self.uri_templates =
+            UriTemplates::new(self.templates.iter().map(|t| t.uri_template.as_str()));
+        self
+    }
 }
 
 /// Connection state, for `/readyz` and errors.

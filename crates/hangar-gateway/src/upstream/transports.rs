@@ -87,11 +87,7 @@ pub(super) async fn connect(
 fn spawn_child(upstream: &Arc<Upstream>) -> Result<rmcp::transport::TokioChildProcess, String> {
     let spec = &upstream.spec;
     let program = spec.command.as_deref().unwrap_or_default();
-    let mut command = tokio::process::Command::new(program);
-    command.args(&spec.args).kill_on_drop(true);
-    for var in &spec.env {
-        command.env(&var.name, var.resolve()?);
-    }
+    let mut command = crate::child::command(program, &spec.args, &spec.env)?;
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }

@@ -213,6 +213,25 @@ impl Drop for TestGateway {
     }
 }
 
+/// A gateway served by `hangar_gateway::http::serve`, as `hangar gateway` does.
+pub async fn served_gateway(yaml: &str) -> (Gateway, SocketAddr, CancellationToken) {
+    init_logs();
+    let config = GatewayConfig::parse(yaml, "test config").unwrap();
+    let gateway =
+        Gateway::start(config, Arc::new(hangar_gateway::metrics::Metrics::new())).unwrap();
+    gateway.settled().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    tokio::spawn(hangar_gateway::http::serve(
+        gateway.clone(),
+        listener,
+        cancel.clone(),
+        Duration::from_secs(1),
+    ));
+    (gateway, addr, cancel)
+}
+
 /// The header line of a gateway config.
 pub const HEAD: &str = "apiVersion: gateway.mcp-hangar.io/v1alpha1\nkind: GatewayConfig\n";
 
