@@ -15,11 +15,6 @@ use crate::common::{
     Time,
 };
 
-/// Set on an MCPServer with `replicas: 0` by a gateway that sent it requests
-/// (an RFC 3339 time, written at most every few seconds per server): the operator
-/// runs one replica until `idleTTL` after the last activity, then scales to zero.
-pub const LAST_ACTIVITY_ANNOTATION: &str = "mcp-hangar.io/last-activity";
-
 /// One managed MCP server.
 ///
 /// In `container` mode the operator runs it as a Deployment and Service; in

@@ -90,6 +90,14 @@ pub fn secret_env_name(secret: &str, key: &str) -> String {
     format!("HANGAR_SECRET_{}_{}", clean(secret), clean(key))
 }
 
+/// The Lease on which gateway `gateway` records its activity on the
+/// scale-to-zero MCPServer `server` (both in one namespace): one per pair, so
+/// each gateway writes only its own. A gateway's name is a DNS label (it names
+/// a Service), so the last dot-separated parts tell the pair apart.
+pub fn activity_lease_name(server: &str, gateway: &str) -> String {
+    format!("{server}.{gateway}.activity")
+}
+
 /// The in-cluster URL of a server: its Service in container mode (stdio
 /// servers are bridged to Streamable HTTP behind it), its endpoint in remote mode.
 pub fn in_cluster_url(server: &MCPServer) -> Option<String> {
@@ -121,6 +129,7 @@ fn duration(value: &hangar_api::Duration) -> Result<DurationSpec, String> {
 pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
     let mut compiler = Compiler {
         target,
+        gateway: selection.gateway.map(ResourceExt::name_any),
         config: GatewayConfig::empty(),
         secret_env: Vec::new(),
         processes: Vec::new(),
@@ -146,6 +155,8 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
 /// One compilation in progress: the config so far and what goes beside it.
 struct Compiler<'a> {
     target: Target<'a>,
+    /// The MCPGateway compiled for, if any.
+    gateway: Option<String>,
     config: GatewayConfig,
     secret_env: Vec<SecretEnv>,
     processes: Vec<LocalProcess>,

@@ -12,8 +12,8 @@ use k8s_openapi::api::core::v1::EnvVar;
 use kube::ResourceExt;
 
 use crate::{
-    Compiler, LocalProcess, Target, duration, in_cluster_url, namespace_of, object_name,
-    selector_matches,
+    Compiler, LocalProcess, Target, activity_lease_name, duration, in_cluster_url, namespace_of,
+    object_name, selector_matches,
 };
 
 /// How long connecting to a federated server (start, handshake) may take.
@@ -133,10 +133,10 @@ impl Compiler<'_> {
         {
             let idle_ttl =
                 duration(&spec.idle_ttl).map_err(|why| format!("spec.idleTTL: {why}"))?;
-            let activity = match self.target {
+            let in_namespace = |name: String| match self.target {
                 Target::Cluster { namespace } => Some(ObjectName {
                     namespace: namespace.to_string(),
-                    name: name.to_string(),
+                    name,
                 }),
                 Target::Local => None,
             };
@@ -144,7 +144,11 @@ impl Compiler<'_> {
                 idle_ttl,
                 wake_timeout: duration(&spec.wake_timeout)
                     .map_err(|why| format!("spec.wakeTimeout: {why}"))?,
-                mcp_server: activity,
+                mcp_server: in_namespace(name.to_string()),
+                activity_lease: self
+                    .gateway
+                    .as_deref()
+                    .and_then(|gateway| in_namespace(activity_lease_name(name, gateway))),
             })
         } else {
             None

@@ -88,11 +88,15 @@ pub struct ScaleToZero {
     /// How long a call waits for a stopped server to start and answer.
     #[serde(default = "default_wake_timeout")]
     pub wake_timeout: DurationSpec,
-    /// The MCPServer on which the gateway records its activity (annotation
-    /// `mcp-hangar.io/last-activity`), so that the operator runs the server
-    /// while calls come and scales it to zero `idleTTL` after the last one.
+    /// The MCPServer this is, in a cluster: read (never written) to explain a
+    /// server that does not start in time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mcp_server: Option<ObjectName>,
+    /// The `coordination.k8s.io` Lease on which the gateway records its
+    /// activity (`spec.renewTime`), in a cluster: the operator runs the server
+    /// while it is renewed and scales it to zero `idleTTL` after the last renewal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity_lease: Option<ObjectName>,
 }
 
 fn default_wake_timeout() -> DurationSpec {
@@ -107,12 +111,17 @@ impl ScaleToZero {
         if self.wake_timeout.0.is_zero() {
             problems.push(format!("{at}.wakeTimeout: must be longer than 0"));
         }
-        if let Some(object) = &self.mcp_server
-            && (!is_server_name(&object.name) || !is_server_name(&object.namespace))
-        {
-            problems.push(format!(
-                "{at}.mcpServer: `{object}` is not a Kubernetes namespace and object name"
-            ));
+        for (field, object) in [
+            ("mcpServer", &self.mcp_server),
+            ("activityLease", &self.activity_lease),
+        ] {
+            if let Some(object) = object
+                && (!is_server_name(&object.name) || !is_server_name(&object.namespace))
+            {
+                problems.push(format!(
+                    "{at}.{field}: `{object}` is not a Kubernetes namespace and object name"
+                ));
+            }
         }
     }
 

@@ -1,15 +1,18 @@
 //! Telling whatever runs a scale-to-zero server (`scaleToZero` in the config)
-//! that the gateway needs it: in a cluster, the `mcp-hangar.io/last-activity`
-//! annotation on its MCPServer, which the operator turns into replicas; under
+//! that the gateway needs it: in a cluster, renewing the gateway's activity
+//! Lease of its MCPServer, which the operator turns into replicas; under
 //! `hangar up`, starting and stopping a local process.
 //!
 //! The gateway calls [`ActivitySink::report`] on the first call after the
 //! server was idle and then at most once per activity interval while calls
 //! keep coming (see [`crate::upstream`]), so a busy gateway costs the API
-//! server one PATCH per server per interval, whatever its request rate.
+//! server one PATCH per server per interval, whatever its request rate. The
+//! gateway writes only its Leases: it may read the MCPServer, never change it.
 
 use futures::future::BoxFuture;
-use hangar_api::{LAST_ACTIVITY_ANNOTATION, MCPServer};
+use hangar_api::MCPServer;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, Patch, PatchParams};
 use tokio::sync::OnceCell;
 
@@ -33,8 +36,8 @@ pub trait ActivitySink: Send + Sync + 'static {
     }
 }
 
-/// Records activity on MCPServers through the Kubernetes API, with the
-/// gateway pod's service account (or the local kubeconfig).
+/// Records activity on Leases through the Kubernetes API, with the gateway
+/// pod's service account (or the local kubeconfig).
 #[derive(Default)]
 pub struct KubernetesActivity {
     client: OnceCell<kube::Client>,
@@ -45,7 +48,10 @@ impl KubernetesActivity {
         Self::default()
     }
 
-    async fn api(&self, object: &ObjectName) -> Result<Api<MCPServer>, String> {
+    async fn api<K>(&self, object: &ObjectName) -> Result<Api<K>, String>
+    where
+        K: kube::Resource<Scope = kube::core::NamespaceResourceScope, DynamicType = ()>,
+    {
         let client = self
             .client
             .get_or_try_init(|| async {
@@ -67,34 +73,43 @@ fn mcp_server(server: &ServerSpec) -> Option<&ObjectName> {
     server.scale_to_zero.as_ref()?.mcp_server.as_ref()
 }
 
+fn activity_lease(server: &ServerSpec) -> Option<&ObjectName> {
+    server.scale_to_zero.as_ref()?.activity_lease.as_ref()
+}
+
+/// This replica's name in the Leases it renews (the operator sets `POD_NAME`).
+fn holder() -> String {
+    std::env::var("POD_NAME").unwrap_or_else(|_| "hangar-gateway".into())
+}
+
 impl ActivitySink for KubernetesActivity {
     fn report<'a>(&'a self, server: &'a ServerSpec) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
-            let Some(object) = mcp_server(server) else {
+            let Some(lease) = activity_lease(server) else {
                 return Ok(());
             };
-            let now = k8s_openapi::jiff::Timestamp::now().to_string();
+            let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
             let patch = serde_json::json!({
-                "metadata": {"annotations": {LAST_ACTIVITY_ANNOTATION: now}}
+                "spec": {"holderIdentity": holder(), "renewTime": now}
             });
-            self.api(object)
+            self.api::<Lease>(lease)
                 .await?
-                .patch(&object.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch(&lease.name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map(drop)
                 .map_err(|e| {
                     let hint = match &e {
                         kube::Error::Api(status) if status.code == 403 => {
-                            "; the gateway's service account may not patch it (the operator grants \
+                            "; the gateway's service account may not renew it (the operator grants \
                              that to gateways selecting MCPServers with replicas: 0)"
                         }
                         kube::Error::Api(status) if status.code == 404 => {
-                            "; it does not exist (any more)"
+                            "; it does not exist (yet): the operator creates it with the gateway's config"
                         }
                         _ => "",
                     };
                     format!(
-                        "recording activity on MCPServer {object} failed: {}{hint}",
+                        "recording activity on Lease {lease} failed: {}{hint}",
                         error_chain(&e)
                     )
                 })
@@ -104,7 +119,13 @@ impl ActivitySink for KubernetesActivity {
     fn explain<'a>(&'a self, server: &'a ServerSpec) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
             let object = mcp_server(server)?;
-            let found = self.api(object).await.ok()?.get(&object.name).await.ok()?;
+            let found = self
+                .api::<MCPServer>(object)
+                .await
+                .ok()?
+                .get(&object.name)
+                .await
+                .ok()?;
             let status = found.status.unwrap_or_default();
             let state = status
                 .state

@@ -376,7 +376,7 @@ async fn a_group_passes_over_members_whose_circuit_is_open() {
     assert_eq!(members[0].started("whoami").await, 0);
 }
 
-/// Counts activity reports instead of patching an MCPServer.
+/// Counts activity reports instead of renewing a Lease.
 #[derive(Default)]
 struct CountingSink {
     reports: AtomicUsize,

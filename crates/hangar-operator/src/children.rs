@@ -6,6 +6,7 @@
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
@@ -62,6 +63,7 @@ pub enum ChildKind {
     ServiceAccount,
     Role,
     RoleBinding,
+    Lease,
 }
 
 impl ChildKind {
@@ -77,6 +79,7 @@ impl ChildKind {
             ChildKind::PodDisruptionBudget => ("policy", &["poddisruptionbudgets"]),
             ChildKind::Role => ("rbac.authorization.k8s.io", &["roles"]),
             ChildKind::RoleBinding => ("rbac.authorization.k8s.io", &["rolebindings"]),
+            ChildKind::Lease => ("coordination.k8s.io", &["leases"]),
         };
         Rule {
             group,
@@ -102,6 +105,7 @@ impl ChildKind {
             ChildKind::ServiceAccount => sweep_kind::<ServiceAccount, O>(ctx, owner).await,
             ChildKind::Role => sweep_kind::<Role, O>(ctx, owner).await,
             ChildKind::RoleBinding => sweep_kind::<RoleBinding, O>(ctx, owner).await,
+            ChildKind::Lease => sweep_kind::<Lease, O>(ctx, owner).await,
         }
     }
 }
@@ -149,6 +153,7 @@ where
             ChildKind::RoleBinding => {
                 controller.owns(scoped::<RoleBinding>(client, namespace), owned.clone())
             }
+            ChildKind::Lease => controller.owns(scoped::<Lease>(client, namespace), owned.clone()),
         })
 }
 
@@ -189,6 +194,17 @@ async fn sweep_kind<K: Managed, O: Resource>(
     ctx: &Context,
     owner: &O,
 ) -> Result<usize, ChildError> {
+    delete_controlled_except::<K, O>(ctx, owner, &[]).await
+}
+
+/// Deletes every object of kind `K` labelled as `owner`'s and controlled by
+/// it, except those named in `keep`; returns how many are still there
+/// (deletion under way).
+async fn delete_controlled_except<K: Managed, O: Resource>(
+    ctx: &Context,
+    owner: &O,
+    keep: &[String],
+) -> Result<usize, ChildError> {
     let namespace = owner.namespace().unwrap_or_default();
     let uid = owner.uid().unwrap_or_default();
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -211,7 +227,7 @@ async fn sweep_kind<K: Managed, O: Resource>(
             .owner_references()
             .iter()
             .any(|reference| reference.uid == uid && reference.controller == Some(true));
-        if !controlled {
+        if !controlled || keep.contains(&child.name_any()) {
             continue;
         }
         remaining += 1;
@@ -233,6 +249,27 @@ async fn sweep_kind<K: Managed, O: Resource>(
         }
     }
     Ok(remaining)
+}
+
+/// Applies every object of `desired` and deletes the other objects of its
+/// kind that `owner` controls: for children that come in a varying number.
+pub async fn apply_set<K: Managed, O: Resource>(
+    ctx: &Context,
+    owner: &O,
+    desired: Vec<K>,
+) -> Result<(), ChildError> {
+    let names: Vec<String> = desired.iter().map(ResourceExt::name_any).collect();
+    for object in desired {
+        apply(ctx, &object)
+            .await
+            .map_err(|source| ChildError::Apply {
+                kind: K::kind(&()).to_string(),
+                name: object.name_any(),
+                source,
+            })?;
+    }
+    delete_controlled_except::<K, O>(ctx, owner, &names).await?;
+    Ok(())
 }
 
 /// Applies `desired` (returning the stored object), or, when it is `None`,
@@ -269,7 +306,12 @@ pub async fn apply_or_delete<K: Managed, O: Resource>(
 
 /// One object of a set as a YAML document for `hangar render`, if present.
 pub fn document<T: Serialize>(out: &mut Vec<String>, object: &Option<T>) {
-    if let Some(object) = object {
+    documents(out, object.as_slice());
+}
+
+/// Objects of a set as YAML documents for `hangar render`.
+pub fn documents<T: Serialize>(out: &mut Vec<String>, objects: &[T]) {
+    for object in objects {
         out.push(serde_saphyr::to_string(object).expect("Kubernetes objects serialise"));
     }
 }

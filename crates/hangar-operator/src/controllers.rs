@@ -70,6 +70,12 @@ pub static CONTROLLERS: &[Controller] = &[
                 resources: &["pods"],
                 verbs: &["list", "watch"],
             },
+            // The gateways' activity Leases of scale-to-zero servers: watched and listed.
+            Rule {
+                group: "coordination.k8s.io",
+                resources: &["leases"],
+                verbs: &["list", "watch"],
+            },
             // spec.registry: the referenced MCPRegistry is read, and watched to follow its syncs.
             Rule {
                 group: "mcp-hangar.io",
@@ -182,12 +188,13 @@ pub static CONTROLLERS: &[Controller] = &[
                 verbs: &["list", "watch"],
             },
             // Gateways serving MCPServers with replicas: 0 wake them: their pods get
-            // an account, a Role and a binding for exactly that, and the API server
-            // lets the operator grant only rights it holds itself.
+            // an account, a Role and a binding to renew their activity Leases
+            // (owned, below) and read those servers, and the API server lets the
+            // operator grant only rights it holds itself.
             Rule {
                 group: "mcp-hangar.io",
                 resources: &["mcpservers"],
-                verbs: &["get", "patch"],
+                verbs: &["get"],
             },
         ],
         owns: GatewayObjects::KINDS,

@@ -14,6 +14,8 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
 /// Label naming the MCPServer an object belongs to; also the pod selector.
 pub const SERVER_LABEL: &str = "mcp-hangar.io/server";
+/// Label on a gateway's activity Lease naming the scale-to-zero MCPServer it is about.
+pub const ACTIVITY_LABEL: &str = "mcp-hangar.io/activity-of";
 /// Where the Hangar image keeps the `hangar` binary (its entrypoint; the image has no shell or PATH).
 pub const HANGAR_BINARY: &str = "/hangar";
 /// Pod annotation carrying the hash of mounted configuration, so a change rolls the pods.

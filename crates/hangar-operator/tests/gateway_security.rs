@@ -1,14 +1,27 @@
-//! An MCPGateway's `redis`, `rateLimit` and `auth` reach its pods
-//! declaratively: the ConfigMap holds the gateway config with those sections
-//! and names the secrets only by environment variable, and the Deployment
-//! fills those variables from the Secrets. Pure builders, no API server.
+//! What a gateway's pods may do and what reaches them: an MCPGateway's
+//! `redis`, `rateLimit` and `auth` reach its pods declaratively (the ConfigMap
+//! names secrets only by environment variable, the Deployment fills those
+//! variables from the Secrets; pure builders), and under the real API
+//! server's RBAC authorizer a gateway's token renews its own activity Leases
+//! and reads the servers it wakes, but cannot change any MCPServer.
 
-use hangar_api::MCPGateway;
+mod operator_support;
+
+use hangar_api::{MCPGateway, MCPServer};
 use hangar_compile::{Candidates, Target, compile, secret_env_name};
 use hangar_config::{GatewayConfig, REDIS_URL_ENV};
 use hangar_operator::gateway::build::{CONFIG_KEY, build};
 use hangar_operator::server::build::BuildSettings;
+use hangar_operator::{gateway, server};
+use hangar_testenv::Identity;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::api::rbac::v1::Role;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use operator_support::{context, create, eventually, from_yaml, namespace};
+use serde_json::json;
 
 fn gateway() -> MCPGateway {
     serde_saphyr::from_str(
@@ -87,4 +100,163 @@ fn redis_rate_limits_and_auth_reach_the_pods_without_secrets_in_the_config_map()
             .all(|v| v.value.as_deref().is_none_or(|v| !v.contains("redis://"))),
         "{vars:?}"
     );
+}
+
+fn assert_forbidden<T: std::fmt::Debug>(result: Result<T, kube::Error>, what: &str) {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 403 => {}
+        other => panic!("{what} should be forbidden to the gateway, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_gateways_token_renews_its_leases_and_cannot_change_any_mcpserver() {
+    let (admin, ns) = namespace(&[]).await;
+    let (ctx, _) = context(&admin);
+    for run in [true, false] {
+        let (ctx, watched) = (ctx.clone(), ns.clone());
+        tokio::spawn(async move {
+            if run {
+                gateway::run(ctx, Some(&watched), std::future::pending()).await
+            } else {
+                server::run(ctx, Some(&watched), std::future::pending()).await
+            }
+        });
+    }
+    for yaml in [
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: cold, labels: {serve: 'yes'}}\nspec: {image: ghcr.io/acme/cold, replicas: 0, idleTTL: 10m}",
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: warm, labels: {serve: 'yes'}}\nspec: {image: ghcr.io/acme/warm}",
+    ] {
+        create::<MCPServer>(&admin, &ns, yaml).await;
+    }
+    for name in ["edge", "other"] {
+        create::<MCPGateway>(
+            &admin,
+            &ns,
+            &format!("apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {{name: {name}}}\nspec: {{replicas: 1, serverSelector: {{matchLabels: {{serve: 'yes'}}}}}}"),
+        )
+        .await;
+    }
+    let admin_leases: Api<Lease> = Api::namespaced(admin.clone(), &ns);
+    for lease in ["cold.edge.activity", "cold.other.activity"] {
+        eventually(&format!("the activity Lease {lease}"), || async {
+            admin_leases.get_opt(lease).await.unwrap()
+        })
+        .await;
+    }
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
+    eventually("the gateway's Role", || async {
+        roles.get_opt("edge").await.unwrap()
+    })
+    .await;
+
+    // The gateway pod's identity; the API server's RBAC authorizer decides.
+    let plane = hangar_testenv::shared().await;
+    let token = plane.client_as(&Identity::service_account(&ns, "edge"));
+    let leases: Api<Lease> = Api::namespaced(token.clone(), &ns);
+    let servers: Api<MCPServer> = Api::namespaced(token.clone(), &ns);
+    eventually("the gateway's RoleBinding to take effect", || async {
+        leases.get("cold.edge.activity").await.ok()
+    })
+    .await;
+
+    // What it needs: renew its own Lease of the cold server, read that server.
+    let now = MicroTime(k8s_openapi::jiff::Timestamp::now());
+    let renewed = json!({"spec": {"holderIdentity": "edge-0", "renewTime": now}});
+    leases
+        .patch(
+            "cold.edge.activity",
+            &PatchParams::default(),
+            &Patch::Merge(&renewed),
+        )
+        .await
+        .expect("renewing its own Lease");
+    servers
+        .get("cold")
+        .await
+        .expect("reading the server it wakes");
+
+    // What it cannot: change the MCPServer in any way, or anything else.
+    let spec = json!({"spec": {"image": "ghcr.io/evil/image"}});
+    assert_forbidden(
+        servers
+            .patch("cold", &PatchParams::default(), &Patch::Merge(&spec))
+            .await,
+        "patching the spec of the server it wakes",
+    );
+    let annotation = json!({"metadata": {"annotations": {"x": "y"}}});
+    assert_forbidden(
+        servers
+            .patch("cold", &PatchParams::default(), &Patch::Merge(&annotation))
+            .await,
+        "patching the metadata of the server it wakes",
+    );
+    assert_forbidden(
+        servers
+            .patch_status(
+                "cold",
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"status": {"state": "Ready"}})),
+            )
+            .await,
+        "patching the status of the server it wakes",
+    );
+    let mut replaced: MCPServer = admin_servers(&admin, &ns).get("cold").await.unwrap();
+    replaced.spec.image = Some("ghcr.io/evil/image".into());
+    assert_forbidden(
+        servers
+            .replace("cold", &PostParams::default(), &replaced)
+            .await,
+        "replacing the server it wakes",
+    );
+    assert_forbidden(
+        servers.delete("cold", &DeleteParams::default()).await,
+        "deleting the server it wakes",
+    );
+    assert_forbidden(
+        servers.get("warm").await,
+        "reading a server it does not wake",
+    );
+    assert_forbidden(
+        servers
+            .patch("warm", &PatchParams::default(), &Patch::Merge(&spec))
+            .await,
+        "patching a server it does not wake",
+    );
+    assert_forbidden(
+        servers.list(&ListParams::default()).await,
+        "listing MCPServers",
+    );
+    assert_forbidden(
+        leases
+            .patch(
+                "cold.other.activity",
+                &PatchParams::default(),
+                &Patch::Merge(&renewed),
+            )
+            .await,
+        "renewing another gateway's Lease",
+    );
+    assert_forbidden(leases.list(&ListParams::default()).await, "listing Leases");
+    let forged: Lease = from_yaml(
+        "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {name: forged}\nspec: {}",
+    );
+    assert_forbidden(
+        leases.create(&PostParams::default(), &forged).await,
+        "creating a Lease",
+    );
+
+    // Its renewal is what the operator reads: the cold server wakes.
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    eventually("the renewed Lease to scale the server to 1", || async {
+        (deployments.get_opt("cold").await.unwrap()?.spec?.replicas? == 1).then_some(())
+    })
+    .await;
+    let spec_after = admin_servers(&admin, &ns).get("cold").await.unwrap().spec;
+    assert_eq!(spec_after.image.as_deref(), Some("ghcr.io/acme/cold"));
+    assert_eq!(spec_after.replicas, 0, "waking never touches the spec");
+}
+
+fn admin_servers(admin: &kube::Client, ns: &str) -> Api<MCPServer> {
+    Api::namespaced(admin.clone(), ns)
 }

@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hangar_api::{LAST_ACTIVITY_ANNOTATION, MCPServer, MCPTool, crds};
+use hangar_api::{MCPTool, crds};
 use hangar_config::GatewayConfig;
 use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
@@ -24,12 +24,13 @@ use hangar_operator::server::build::BuildSettings;
 use hangar_operator::{gateway, server};
 use hangar_testenv::{Identity, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Client, ResourceExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -465,20 +466,21 @@ spec: {{mode: remote, endpoint: "http://127.0.0.1:{member_port}/mcp"}}
     drop(gateway);
 }
 
-/// Every change of the MCPServer's activity annotation, as a watch sees it.
+/// Every renewal of the gateway's activity Lease `name`, as a watch sees it.
 fn count_activity(client: &Client, ns: &str, name: &str) -> Arc<Mutex<Vec<String>>> {
     use futures::StreamExt;
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let api: Api<MCPServer> = Api::namespaced(client.clone(), ns);
+    let api: Api<Lease> = Api::namespaced(client.clone(), ns);
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let record = seen.clone();
     tokio::spawn(async move {
         let mut stream = watcher(api, config).applied_objects().boxed();
-        while let Some(Ok(server)) = stream.next().await {
-            if let Some(at) = server.annotations().get(LAST_ACTIVITY_ANNOTATION) {
+        while let Some(Ok(lease)) = stream.next().await {
+            if let Some(at) = lease.spec.and_then(|spec| spec.renew_time) {
+                let at = at.0.to_string();
                 let mut seen = record.lock().unwrap();
-                if seen.last() != Some(at) {
-                    seen.push(at.clone());
+                if seen.last() != Some(&at) {
+                    seen.push(at);
                 }
             }
         }
@@ -529,9 +531,14 @@ spec: {{image: ghcr.io/acme/cold, replicas: 0, idleTTL: 8s, port: {server_port}}
     assert_eq!(
         (
             cold.mcp_server.unwrap().to_string(),
+            cold.activity_lease.unwrap().to_string(),
             cold.idle_ttl.to_string()
         ),
-        (format!("{ns}/cold"), "8s".to_string())
+        (
+            format!("{ns}/cold"),
+            format!("{ns}/cold.edge.activity"),
+            "8s".to_string()
+        )
     );
     // The gateway's pods get exactly the rights to wake it.
     for kind in ["ServiceAccount", "Role", "RoleBinding"] {
@@ -566,7 +573,7 @@ spec: {{image: ghcr.io/acme/cold, replicas: 0, idleTTL: 8s, port: {server_port}}
     // Cluster DNS stand-in: the config names cold.<ns>.svc; the pod will be this machine.
     config.servers[0].url = Some(format!("http://127.0.0.1:{server_port}/mcp"));
     let volume = ConfigVolume::new(&config.to_yaml());
-    // The gateway runs as its ServiceAccount: only the operator's Role lets it patch.
+    // The gateway runs as its ServiceAccount: only the operator's Role lets it renew its Lease.
     let kubeconfig = plane.kubeconfig_as(&Identity::service_account(&ns, "edge"));
     let port = free_port();
     let config_path = volume.path();
@@ -586,21 +593,21 @@ spec: {{image: ghcr.io/acme/cold, replicas: 0, idleTTL: 8s, port: {server_port}}
         gateway.readiness().await["servers"]["cold"]["state"],
         "idle"
     );
-    let activity = count_activity(&client, &ns, "cold");
+    let activity = count_activity(&client, &ns, "cold.edge.activity");
 
     let mut session = Session::open(&gateway.mcp()).await;
     let called = Instant::now();
     session
         .send(json!({"op": "call_tool", "name": "cold_whoami", "arguments": {}}))
         .await;
-    // The call patched the annotation; the operator scales the Deployment up.
+    // The call renewed the Lease; the operator scales the Deployment up.
     let (_, scaled_up) = timed("the Deployment to scale to 1", || async {
         (deployment_replicas(&deployments, "cold").await? == 1).then_some(())
     })
     .await;
     assert!(
         !activity.lock().unwrap().is_empty(),
-        "the annotation was set"
+        "the Lease was renewed"
     );
     // The kubelet's part: the pod runs and is available.
     let _pod = member("cold", server_port).await;

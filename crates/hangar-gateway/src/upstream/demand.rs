@@ -244,6 +244,7 @@ mod tests {
                 idle_ttl: DurationSpec(idle_ttl),
                 wake_timeout: DurationSpec(Duration::from_secs(5)),
                 mcp_server: None,
+                activity_lease: None,
             },
             None,
         )

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use hangar_api::{MCPGateway, MCPServer, RedisSpec};
-use hangar_compile::Compiled;
+use hangar_compile::{Compiled, activity_lease_name};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
+use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
     ObjectFieldSelector, PodSpec, PodTemplateSpec, SecretKeySelector, Service, ServiceAccount,
@@ -18,8 +19,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
-use crate::children::{ChildKind, document};
-use crate::labels::{HANGAR_BINARY, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::children::{ChildKind, document, documents};
+use crate::labels::{ACTIVITY_LABEL, HANGAR_BINARY, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
 use crate::server::build::BuildSettings;
 use crate::workload::{
     self, NON_ROOT_ID, empty_dir, http_probe, mount, non_empty, resources,
@@ -55,11 +56,15 @@ pub struct GatewayObjects {
     pub redis_deployment: Option<Deployment>,
     pub redis_service: Option<Service>,
     /// Gateway pods get API rights only to wake the MCPServers they serve
-    /// that scale to zero: a service account, a Role allowing get and patch
-    /// of exactly those MCPServers, and its binding.
+    /// that scale to zero: a service account, a Role allowing them to renew
+    /// exactly their activity Leases and to read (never change) exactly those
+    /// MCPServers, and its binding.
     pub service_account: Option<ServiceAccount>,
     pub role: Option<Role>,
     pub role_binding: Option<RoleBinding>,
+    /// One Lease per scale-to-zero MCPServer served, which the gateway renews
+    /// while it sends calls there and the operator reads.
+    pub activity_leases: Vec<Lease>,
 }
 
 impl GatewayObjects {
@@ -73,6 +78,7 @@ impl GatewayObjects {
         ChildKind::ServiceAccount,
         ChildKind::Role,
         ChildKind::RoleBinding,
+        ChildKind::Lease,
     ];
 
     /// The objects as YAML documents: the gateway's own first, then its Redis.
@@ -88,12 +94,14 @@ impl GatewayObjects {
             service_account,
             role,
             role_binding,
+            activity_leases,
         } = self;
         let mut out = Vec::new();
         document(&mut out, config_map);
         document(&mut out, service_account);
         document(&mut out, role);
         document(&mut out, role_binding);
+        documents(&mut out, activity_leases);
         document(&mut out, service);
         document(&mut out, deployment);
         document(&mut out, ingress);
@@ -206,14 +214,30 @@ pub fn build(
         }),
         role: needs_api.then(|| Role {
             metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
-            rules: Some(vec![PolicyRule {
-                api_groups: Some(vec![MCPServer::group(&()).to_string()]),
-                resources: Some(vec![MCPServer::plural(&()).to_string()]),
-                // patch records activity; get explains a server that does not start.
-                verbs: vec!["get".into(), "patch".into()],
-                resource_names: Some(woken),
-                ..Default::default()
-            }]),
+            rules: Some(vec![
+                // Renewing its Leases records activity.
+                PolicyRule {
+                    api_groups: Some(vec![Lease::group(&()).to_string()]),
+                    resources: Some(vec![Lease::plural(&()).to_string()]),
+                    verbs: vec!["get".into(), "patch".into()],
+                    resource_names: Some(
+                        woken
+                            .iter()
+                            .map(|server| activity_lease_name(server, &name))
+                            .collect(),
+                    ),
+                    ..Default::default()
+                },
+                // Reading the servers explains one that does not start; no
+                // write to an MCPServer is granted, so its spec stays its author's.
+                PolicyRule {
+                    api_groups: Some(vec![MCPServer::group(&()).to_string()]),
+                    resources: Some(vec![MCPServer::plural(&()).to_string()]),
+                    verbs: vec!["get".into()],
+                    resource_names: Some(woken.clone()),
+                    ..Default::default()
+                },
+            ]),
         }),
         role_binding: needs_api.then(|| RoleBinding {
             metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
@@ -229,6 +253,22 @@ pub fn build(
                 ..Default::default()
             }]),
         }),
+        activity_leases: woken
+            .iter()
+            .map(|server| activity_lease(gateway, server))
+            .collect(),
+    }
+}
+
+/// The Lease gateway `gateway` renews while it sends calls to `server`.
+fn activity_lease(gateway: &MCPGateway, server: &str) -> Lease {
+    let name = gateway.name_any();
+    let mut labels = gateway_labels(&name);
+    labels.insert(ACTIVITY_LABEL.into(), server.into());
+    Lease {
+        metadata: metadata(gateway, activity_lease_name(server, &name), labels),
+        // Holder and renew time are the gateway's to write.
+        spec: Some(LeaseSpec::default()),
     }
 }
 
@@ -541,6 +581,7 @@ mod tests {
             (warm.service_account, warm.role, warm.role_binding),
             (None, None, None)
         );
+        assert!(warm.activity_leases.is_empty());
         let pod = warm
             .deployment
             .unwrap()
@@ -555,20 +596,46 @@ mod tests {
         let cold = objects(&format!(
             "{GATEWAY}---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: warm, namespace: team}}\nspec: {{image: x}}\n---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: cold, namespace: team}}\nspec: {{image: x, replicas: 0}}\n"
         ));
-        let rule = &cold.role.unwrap().rules.unwrap()[0];
+        let rules = cold.role.unwrap().rules.unwrap();
+        let granted: Vec<(String, String, Vec<String>, Vec<String>)> = rules
+            .iter()
+            .map(|rule| {
+                (
+                    rule.api_groups.clone().unwrap().join(","),
+                    rule.resources.clone().unwrap().join(","),
+                    rule.verbs.clone(),
+                    rule.resource_names.clone().unwrap(),
+                )
+            })
+            .collect();
+        let strings = |items: &[&str]| items.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
-            rule.api_groups.as_deref(),
-            Some(&["mcp-hangar.io".to_string()][..])
+            granted,
+            [
+                (
+                    "coordination.k8s.io".to_string(),
+                    "leases".to_string(),
+                    strings(&["get", "patch"]),
+                    strings(&["cold.edge.activity"]),
+                ),
+                (
+                    "mcp-hangar.io".to_string(),
+                    "mcpservers".to_string(),
+                    strings(&["get"]),
+                    strings(&["cold"]),
+                ),
+            ],
+            "its own Lease of that server, and reading that server only"
+        );
+        let lease = &cold.activity_leases[..];
+        assert_eq!(lease.len(), 1);
+        assert_eq!(
+            lease[0].metadata.name.as_deref(),
+            Some("cold.edge.activity")
         );
         assert_eq!(
-            rule.resources.as_deref(),
-            Some(&["mcpservers".to_string()][..])
-        );
-        assert_eq!(rule.verbs, ["get", "patch"]);
-        assert_eq!(
-            rule.resource_names.as_deref(),
-            Some(&["cold".to_string()][..]),
-            "that server only"
+            lease[0].metadata.labels.as_ref().unwrap()[ACTIVITY_LABEL],
+            "cold"
         );
         let binding = cold.role_binding.unwrap();
         assert_eq!(binding.role_ref.name, "edge");

@@ -145,6 +145,7 @@ impl GatewayObjects {
             service_account,
             role,
             role_binding,
+            activity_leases,
         } = self;
         let name = gateway.name_any();
         // The config first: new pods must find the config they are meant to serve.
@@ -156,6 +157,7 @@ impl GatewayObjects {
         apply_or_delete(ctx, gateway, service_account, &name).await?;
         apply_or_delete(ctx, gateway, role, &name).await?;
         apply_or_delete(ctx, gateway, role_binding, &name).await?;
+        children::apply_set(ctx, gateway, activity_leases).await?;
         let deployment = apply_or_delete(ctx, gateway, deployment, &name).await?;
         apply_or_delete(ctx, gateway, ingress, &name).await?;
         apply_or_delete(ctx, gateway, disruption_budget, &name).await?;

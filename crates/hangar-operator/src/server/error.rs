@@ -13,6 +13,8 @@ pub enum Error {
     Status(#[source] kube::Error),
     #[error("could not list the server's pods: {0}")]
     ListPods(#[source] kube::Error),
+    #[error("could not list the gateways' activity Leases of the server: {0}")]
+    ListLeases(#[source] kube::Error),
     #[error("spec.headers: {0}")]
     Secret(#[from] crate::secrets::HeaderError),
     #[error("waiting for {0} to be deleted")]
@@ -29,6 +31,7 @@ impl Failure for Error {
             Error::Child(child) => child.reason(),
             Error::Status(_) => "StatusUpdateFailed",
             Error::ListPods(_) => "ListPodsFailed",
+            Error::ListLeases(_) => "ListLeasesFailed",
             Error::Secret(_) => "SecretUnavailable",
             Error::CleanupPending(_) => "CleanupPending",
             Error::Finalizer(_) => "FinalizerFailed",

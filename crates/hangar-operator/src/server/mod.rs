@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use hangar_api::{MCPRegistry, MCPServer};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
@@ -24,7 +25,7 @@ use crate::api::scoped;
 use crate::children::watch_owned;
 use crate::context::{Context, correlated};
 use crate::health::HealthMonitor;
-use crate::labels::{MANAGED_BY, SERVER_LABEL};
+use crate::labels::{ACTIVITY_LABEL, MANAGED_BY, SERVER_LABEL};
 use build::ServerObjects;
 use metrics::ServerMetrics;
 
@@ -70,9 +71,14 @@ pub async fn run(
             move |registry| crate::registry::servers_referencing(&servers, &registry),
         )
         // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
-        .watches(scoped::<Pod>(&client, namespace), owned, |pod| {
+        .watches(scoped::<Pod>(&client, namespace), owned.clone(), |pod| {
             let server = pod.labels().get(SERVER_LABEL)?;
             Some(ObjectRef::<MCPServer>::new(server).within(&pod.namespace()?))
+        })
+        // A gateway renewing its activity Lease wakes a scale-to-zero server at once.
+        .watches(scoped::<Lease>(&client, namespace), owned, |lease| {
+            let server = lease.labels().get(ACTIVITY_LABEL)?;
+            Some(ObjectRef::<MCPServer>::new(server).within(&lease.namespace()?))
         })
         .reconcile_on(health_changes)
         .graceful_shutdown_on(shutdown)

@@ -10,6 +10,7 @@ use hangar_api::{
 };
 use hangar_circuit::State as CircuitState;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
@@ -27,7 +28,9 @@ use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
 use crate::context::Context;
 use crate::health::{HealthRecord, ProbeTarget, Schedule};
-use crate::labels::{SERVER_LABEL, selector_string, server_selector};
+use crate::labels::{
+    ACTIVITY_LABEL, MANAGED_BY, MANAGED_BY_LABEL, SERVER_LABEL, selector_string, server_selector,
+};
 use crate::outcome::{self, Failure};
 use crate::registry::{self, Resolution};
 
@@ -56,7 +59,11 @@ async fn reconcile_server(server: &MCPServer, ctx: &ServerContext) -> Result<Act
     };
     let server: &MCPServer = &server;
     let key = ObjectRef::from_obj(server);
-    let scale = scale::effective_replicas(server, Timestamp::now());
+    let last_activity = match server.spec.replicas {
+        0 => scale::last_activity(&activity_leases(server, ctx).await?),
+        _ => None,
+    };
+    let scale = scale::effective_replicas(server, last_activity, Timestamp::now());
     let desired = match build::validate(server) {
         Ok(runnable) => build::build(runnable, scale.replicas, &ctx.base.settings),
         Err(invalid) => {
@@ -241,6 +248,23 @@ async fn server_pods(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<Pod>
         .list(&ListParams::default().labels(&selector))
         .await
         .map_err(Error::ListPods)?
+        .items)
+}
+
+/// The gateways' activity Leases of the server.
+async fn activity_leases(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<Lease>, Error> {
+    let leases: Api<Lease> = Api::namespaced(
+        ctx.base.client.clone(),
+        &server.namespace().unwrap_or_default(),
+    );
+    let selector = format!(
+        "{ACTIVITY_LABEL}={},{MANAGED_BY_LABEL}={MANAGED_BY}",
+        server.name_any()
+    );
+    Ok(leases
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::ListLeases)?
         .items)
 }
 

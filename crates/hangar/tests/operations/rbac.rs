@@ -182,22 +182,20 @@ async fn the_operator_reconciles_every_kind_with_exactly_the_charts_rbac() {
             .await,
         "binding itself to cluster-admin",
     );
-    assert_forbidden(
-        Api::<Lease>::namespaced(operator_client.clone(), "kube-system")
-            .get("kube-scheduler")
-            .await,
-        "reading a Lease outside its namespace",
-    );
+    // Leases: it applies gateways' activity Leases (patch) and takes over its
+    // own leader-election Lease (update, by name); no other Lease can it update.
     let other: Lease =
         serde_json::from_value(json!({"metadata": {"name": "someone-else"}, "spec": {}})).unwrap();
     let leases = Api::<Lease>::namespaced(operator_client.clone(), &namespace);
-    leases
+    let created = leases
         .create(&PostParams::default(), &other)
         .await
         .expect("create is not limited by name");
     assert_forbidden(
-        leases.get("someone-else").await,
-        "reading a Lease other than its own",
+        leases
+            .replace("someone-else", &PostParams::default(), &created)
+            .await,
+        "updating a Lease other than its own",
     );
     let crds: Api<CustomResourceDefinition> = Api::all(operator_client);
     assert_forbidden(
