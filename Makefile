@@ -2,8 +2,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 HANGAR := $(CARGO) run -q -p hangar --
+# `make run` shows cargo's progress: a first build takes minutes.
+HANGAR_VERBOSE := $(CARGO) run -p hangar --
 
 # Image and cluster settings; override on the command line, e.g. make deploy IMG=registry/hangar:1.2.3
+# Where `make run` serves.
+LISTEN ?= 127.0.0.1:8080
 IMG ?= ghcr.io/mcp-hangar/hangar:dev
 CONTAINER_TOOL ?= docker
 KUBECTL ?= kubectl
@@ -20,13 +24,14 @@ help: ## List the targets
 	@grep -E '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 run: ## Run Hangar locally on the bundled examples (no cluster needed)
-	$(HANGAR) up -f examples/local
+	$(HANGAR_VERBOSE) up -f examples/local --listen $(LISTEN)
 
 test-deps: ## Install what the tests run against (kube-apiserver, etcd, helm, kustomize, redis, MCP SDKs) outside the repo
 	scripts/test-deps.sh
 
-test: test-deps ## Run every test, against the real parts
+test: test-deps ## Run every test, against the real parts, then the README's first steps (scripts/newcomer.sh)
 	$(CARGO) test --locked --workspace
+	scripts/newcomer.sh
 
 crds: ## Regenerate deploy/crds and the Helm chart's copy from the Rust types
 	$(HANGAR) crds --output-dir deploy/crds

@@ -5,7 +5,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -26,9 +25,8 @@ pub const DEFAULT_LOG_FILTER: &str = "warn,rmcp=error,rmcp::service=off";
 /// `hangar up`: serve manifests locally.
 #[derive(Debug, Clone, clap::Args)]
 pub struct UpArgs {
-    /// Manifest file or directory of YAML files (multi-document), as `kubectl apply -f` takes.
-    #[arg(long = "file", short = 'f')]
-    pub file: PathBuf,
+    #[command(flatten)]
+    pub manifests: hangar_manifests::ManifestArgs,
     /// Address to serve on; MCP is at /mcp.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
@@ -365,13 +363,15 @@ fn spawn_process(process: &LocalProcess) -> anyhow::Result<tokio::process::Child
 }
 
 pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
-    let manifests = hangar_manifests::load(&args.file)?;
+    let loaded = args.manifests.load();
+    loaded.print_warnings();
+    let manifests = loaded.complete()?;
     let mut compiled = plan(&manifests, args.gateway.as_deref())?;
     avoid_port(&mut compiled, args.listen.port());
     let endpoint = format!("http://{}/mcp", args.listen);
     print!(
         "{}",
-        describe(&compiled, &args.file.display().to_string(), &endpoint)
+        describe(&compiled, &args.manifests.describe(), &endpoint)
     );
     let config = compiled.config.clone().validate().map_err(|problems| {
         anyhow::anyhow!(

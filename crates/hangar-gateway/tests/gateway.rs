@@ -949,7 +949,9 @@ fn examples_dir() -> std::path::PathBuf {
 
 #[test]
 fn the_local_examples_compile_without_anything_left_out() {
-    let manifests = hangar_manifests::load(&examples_dir()).expect("examples/local parses");
+    let manifests = hangar_manifests::load(&[examples_dir()], Default::default())
+        .complete()
+        .expect("examples/local parses");
     let compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
     assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
     let config = &compiled.config;

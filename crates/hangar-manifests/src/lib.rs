@@ -4,12 +4,14 @@
 //! Defaults the API server would fill in come from the types' serde defaults,
 //! which are the very defaults the CRD schemas carry.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+mod fields;
 mod read;
 pub mod sources;
 
-pub use read::{Document, STDIN, parse_documents, read_documents};
+pub use fields::unknown_fields;
+pub use read::{Document, Read, STDIN, parse_documents, read_all, read_documents};
 
 use hangar_api::{
     MCPDiscoverySource, MCPGateway, MCPPrompt, MCPRegistry, MCPResource, MCPServer, MCPServerGroup,
@@ -34,29 +36,33 @@ pub struct Manifests {
 }
 
 /// An object that is not a Hangar resource.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ForeignObject {
     pub source: String,
     pub api_version: String,
     pub kind: String,
     pub name: String,
+    /// The whole object (`hangar render` reads offline registry catalogs from ConfigMaps).
+    pub value: Value,
 }
 
-/// Why manifests could not be read.
+/// Why manifests, or one of their files or objects, could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{path} holds no .yaml or .yml files")]
     NoManifests { path: PathBuf },
-    #[error("{source_name}: document {document} is not valid YAML: {message}")]
+    #[error("{source_name}:{line}:{column}: not valid YAML: {message}\n{snippet}")]
     Syntax {
         source_name: String,
-        document: usize,
+        line: u64,
+        column: u64,
         message: String,
+        snippet: String,
     },
     #[error("{source_name}: document {document} has no apiVersion and kind")]
     NotAnObject {
@@ -69,6 +75,29 @@ pub enum ManifestError {
         kind: String,
         name: String,
         message: String,
+    },
+    #[error(
+        "{source_name}: {kind} {name:?} has {}: {} (the API server would drop {}; fix the spelling, or pass --validate=warn to read it anyway)",
+        if fields.len() == 1 { "an unknown field" } else { "unknown fields" },
+        fields.iter().map(|f| format!("{f:?}")).collect::<Vec<_>>().join(", "),
+        if fields.len() == 1 { "it" } else { "them" }
+    )]
+    UnknownFields {
+        source_name: String,
+        kind: String,
+        name: String,
+        fields: Vec<String>,
+    },
+    #[error(
+        "{source_name}: {kind} {name:?}: apiVersion {api_version} is not served; Hangar serves {}/{}",
+        hangar_api::GROUP,
+        hangar_api::VERSION
+    )]
+    UnknownVersion {
+        source_name: String,
+        api_version: String,
+        kind: String,
+        name: String,
     },
     #[error(
         "{source_name}: {api_version} {kind} belongs to {project}, not to Hangar: convert it with `hangar convert -f {convert_from}` (it prints the mcp-hangar.io/v1alpha1 equivalent and every field that has none)"
@@ -89,6 +118,89 @@ pub enum ManifestError {
         api_version: String,
         kind: String,
     },
+    /// More than one of the above, each on its own line.
+    #[error("{} manifest problems:\n  {}", .0.len(), .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Several(Vec<ManifestError>),
+}
+
+impl ManifestError {
+    /// `Ok` when there are no problems, the one problem, or all of them.
+    pub fn from_problems(mut problems: Vec<ManifestError>) -> Result<(), ManifestError> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(ManifestError::Several(problems)),
+        }
+    }
+}
+
+/// What to do with fields the API does not have (kubectl's `--validate`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Validation {
+    /// Refuse the object, naming the fields (as `kubectl --validate=strict`).
+    #[default]
+    Strict,
+    /// Read the object, and warn about each such field.
+    Warn,
+    /// Read the object; say nothing (the API server drops them).
+    Ignore,
+}
+
+/// The arguments of the commands that read Hangar manifests, spelled as kubectl spells them.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ManifestArgs {
+    /// A manifest file, a directory of them (read recursively, dot-entries skipped), or - for stdin. Repeatable.
+    #[arg(
+        short = 'f',
+        long = "filename",
+        alias = "file",
+        value_name = "PATH",
+        required = true
+    )]
+    pub filenames: Vec<PathBuf>,
+    /// What to do with fields the API does not have: refuse the object (strict), warn, or ignore them.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t)]
+    pub validate: Validation,
+}
+
+impl ManifestArgs {
+    pub fn load(&self) -> Loaded {
+        load(&self.filenames, self.validate)
+    }
+
+    /// The paths, for messages.
+    pub fn describe(&self) -> String {
+        let paths: Vec<String> = self
+            .filenames
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        paths.join(", ")
+    }
+}
+
+/// What reading manifests gave: the objects that could be read, a problem for
+/// each file or object that could not, and warnings about what was read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub manifests: Manifests,
+    pub problems: Vec<ManifestError>,
+    pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// The manifests when every file and object was read; every problem otherwise.
+    pub fn complete(self) -> Result<Manifests, ManifestError> {
+        ManifestError::from_problems(self.problems)?;
+        Ok(self.manifests)
+    }
+
+    /// Prints the warnings to stderr, as kubectl does (`Warning: …`).
+    pub fn print_warnings(&self) {
+        for warning in &self.warnings {
+            eprintln!("Warning: {warning}");
+        }
+    }
 }
 
 impl Manifests {
@@ -109,26 +221,39 @@ impl Manifests {
     }
 }
 
-/// Reads a manifest file, every `.yaml`/`.yml` file under a directory (recursively, in name order),
-/// or stdin for `-`.
-pub fn load(path: &Path) -> Result<Manifests, ManifestError> {
-    let mut manifests = Manifests::default();
-    for document in read_documents(path)? {
-        add(&mut manifests, document)?;
+/// Reads manifest files, every `.yaml`/`.yml` file under directories
+/// (recursively, in name order), or stdin for `-`. A file or object that cannot
+/// be read is a problem of its own; the rest are read.
+pub fn load(paths: &[PathBuf], validation: Validation) -> Loaded {
+    let read = read::read_all(paths);
+    let mut loaded = Loaded {
+        problems: read.problems,
+        ..Loaded::default()
+    };
+    for document in read.documents {
+        if let Err(problem) = add(&mut loaded, document, validation) {
+            loaded.problems.push(problem);
+        }
     }
-    Ok(manifests)
+    loaded
 }
 
-/// Parses one multi-document YAML text; `source_name` names it in errors.
+/// Parses one multi-document YAML text, strictly; `source_name` names it in errors.
 pub fn parse(text: &str, source_name: &str) -> Result<Manifests, ManifestError> {
-    let mut manifests = Manifests::default();
+    let mut loaded = Loaded::default();
     for document in parse_documents(text, source_name)? {
-        add(&mut manifests, document)?;
+        if let Err(problem) = add(&mut loaded, document, Validation::Strict) {
+            loaded.problems.push(problem);
+        }
     }
-    Ok(manifests)
+    loaded.complete()
 }
 
-fn add(manifests: &mut Manifests, document: Document) -> Result<(), ManifestError> {
+fn add(
+    loaded: &mut Loaded,
+    document: Document,
+    validation: Validation,
+) -> Result<(), ManifestError> {
     let api_version = document.api_version().to_string();
     let kind = document.kind().to_string();
     let name = document.name().to_string();
@@ -146,21 +271,25 @@ fn add(manifests: &mut Manifests, document: Document) -> Result<(), ManifestErro
             project: api.project(),
         });
     }
-    let hangar_group = api_version.split('/').next() == Some(hangar_api::GROUP);
-    if !hangar_group {
+    let manifests = &mut loaded.manifests;
+    if api_version.split('/').next() != Some(hangar_api::GROUP) {
         manifests.foreign.push(ForeignObject {
             source: document.source,
             api_version,
             kind,
             name,
+            value: document.value,
         });
         return Ok(());
     }
     let typed = Typed {
         document: document.value,
         source_name: &document.source,
+        api_version: &api_version,
         kind: &kind,
         name: &name,
+        validation,
+        warnings: &mut loaded.warnings,
     };
     match kind.as_str() {
         "MCPServer" => manifests.servers.push(typed.into()?),
@@ -182,18 +311,59 @@ fn add(manifests: &mut Manifests, document: Document) -> Result<(), ManifestErro
     Ok(())
 }
 
-/// One document on its way to a typed object.
+/// kubectl's wording for `--validate=warn`: the fields, and that they are dropped.
+fn unknown_field_warning(source_name: &str, kind: &str, name: &str, fields: &[String]) -> String {
+    let fields: Vec<String> = fields
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
+    format!(
+        "{source_name}: {kind} {name:?}: {} (ignored, as the API server drops it)",
+        fields.join(", ")
+    )
+}
+
+/// One document of a Hangar kind on its way to a typed object.
 struct Typed<'a> {
     document: Value,
     source_name: &'a str,
+    api_version: &'a str,
     kind: &'a str,
     name: &'a str,
+    validation: Validation,
+    warnings: &'a mut Vec<String>,
 }
 
 impl Typed<'_> {
     fn into<T: DeserializeOwned>(self) -> Result<T, ManifestError> {
+        if self.api_version.split_once('/').map(|(_, v)| v) != Some(hangar_api::VERSION) {
+            return Err(ManifestError::UnknownVersion {
+                source_name: self.source_name.to_string(),
+                api_version: self.api_version.to_string(),
+                kind: self.kind.to_string(),
+                name: self.name.to_string(),
+            });
+        }
         if self.name.is_empty() {
             return Err(self.invalid("metadata.name is required".into()));
+        }
+        let fields = match self.validation {
+            Validation::Ignore => Vec::new(),
+            Validation::Strict | Validation::Warn => {
+                fields::unknown_fields(self.kind, &self.document)
+            }
+        };
+        if !fields.is_empty() {
+            if self.validation == Validation::Strict {
+                return Err(ManifestError::UnknownFields {
+                    source_name: self.source_name.to_string(),
+                    kind: self.kind.to_string(),
+                    name: self.name.to_string(),
+                    fields,
+                });
+            }
+            let warning = unknown_field_warning(self.source_name, self.kind, self.name, &fields);
+            self.warnings.push(warning);
         }
         let result = serde_json::from_value(self.document.clone());
         result.map_err(|error| self.invalid(error.to_string()))
@@ -281,31 +451,110 @@ spec: {backend: {url: "http://127.0.0.1:9000/weather"}}
         );
     }
 
+    fn server(name: &str) -> String {
+        format!(
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: {name}}}\nspec: {{image: x}}\n"
+        )
+    }
+
+    fn names(manifests: &Manifests) -> Vec<String> {
+        manifests
+            .servers
+            .iter()
+            .map(|s| s.metadata.name.clone().unwrap())
+            .collect()
+    }
+
     #[test]
     fn a_directory_is_read_recursively_in_name_order() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("nested")).unwrap();
-        let server = |name: &str| {
-            format!(
-                "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: {name}}}\nspec: {{image: x}}\n"
-            )
-        };
         std::fs::write(dir.path().join("b.yaml"), server("b")).unwrap();
         std::fs::write(dir.path().join("a.yml"), server("a")).unwrap();
         std::fs::write(dir.path().join("nested/c.yaml"), server("c")).unwrap();
         std::fs::write(dir.path().join("README.md"), "not a manifest").unwrap();
-        let names: Vec<_> = load(dir.path())
-            .unwrap()
-            .servers
-            .iter()
-            .map(|s| s.metadata.name.clone().unwrap())
-            .collect();
-        assert_eq!(names, ["a", "b", "c"]);
+        let loaded = load(&[dir.path().to_path_buf()], Validation::Strict);
+        assert_eq!(names(&loaded.complete().unwrap()), ["a", "b", "c"]);
 
         let empty = tempfile::tempdir().unwrap();
+        let loaded = load(&[empty.path().to_path_buf()], Validation::Strict);
         assert!(matches!(
-            load(empty.path()),
-            Err(ManifestError::NoManifests { .. })
+            loaded.problems.as_slice(),
+            [ManifestError::NoManifests { .. }]
         ));
+    }
+
+    #[test]
+    fn each_broken_file_is_a_problem_of_its_own_and_the_rest_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.yaml"), server("a")).unwrap();
+        std::fs::write(dir.path().join("b.yaml"), "kind: [unclosed\n").unwrap();
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            server("c").replace("image: x", "image: x, imagee: y"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("d.yaml"), server("d")).unwrap();
+        let loaded = load(&[dir.path().to_path_buf()], Validation::Strict);
+        assert_eq!(names(&loaded.manifests), ["a", "d"]);
+        let problems: Vec<String> = loaded.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let b = dir.path().join("b.yaml").display().to_string();
+        assert!(problems[0].starts_with(&format!("{b}:1:")), "{problems:?}");
+        assert!(problems[0].contains("not valid YAML"), "{problems:?}");
+        assert!(
+            problems[1].contains("c.yaml: MCPServer \"c\" has an unknown field: \"spec.imagee\""),
+            "{problems:?}"
+        );
+        let all = loaded.complete().unwrap_err().to_string();
+        assert!(all.starts_with("2 manifest problems:\n  "), "{all}");
+
+        let warned = load(&[dir.path().join("c.yaml")], Validation::Warn);
+        assert_eq!(names(&warned.manifests), ["c"]);
+        assert_eq!(warned.warnings.len(), 1);
+        assert!(
+            warned.warnings[0].contains("unknown field \"spec.imagee\" (ignored"),
+            "{:?}",
+            warned.warnings
+        );
+        let ignored = load(&[dir.path().join("c.yaml")], Validation::Ignore);
+        assert!(ignored.warnings.is_empty() && ignored.problems.is_empty());
+    }
+
+    #[test]
+    fn syntax_errors_give_the_line_and_column() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: b\n   bad: indent\n";
+        let message = parse(text, "cm.yaml").unwrap_err().to_string();
+        assert!(message.starts_with("cm.yaml:9:"), "{message}");
+    }
+
+    #[test]
+    fn other_versions_of_the_api_are_refused() {
+        let text = server("s").replace("v1alpha1", "v9");
+        let message = parse(&text, "s.yaml").unwrap_err().to_string();
+        assert_eq!(
+            message,
+            "s.yaml: MCPServer \"s\": apiVersion mcp-hangar.io/v9 is not served; Hangar serves mcp-hangar.io/v1alpha1"
+        );
+    }
+
+    #[test]
+    fn hidden_directories_are_skipped_and_symlink_loops_read_once() {
+        // A mounted ConfigMap: the visible name links into `..data`, which
+        // links to the current version's hidden directory.
+        let dir = tempfile::tempdir().unwrap();
+        let version = dir.path().join("..2026_01_01");
+        std::fs::create_dir(&version).unwrap();
+        std::fs::write(version.join("servers.yaml"), server("mounted")).unwrap();
+        std::os::unix::fs::symlink("..2026_01_01", dir.path().join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/servers.yaml", dir.path().join("servers.yaml")).unwrap();
+        std::fs::create_dir(dir.path().join(".git")).unwrap();
+        std::fs::write(dir.path().join(".git/x.yaml"), server("git")).unwrap();
+        // A loop: loop/again -> .. (the directory itself).
+        std::fs::create_dir(dir.path().join("loop")).unwrap();
+        std::os::unix::fs::symlink("..", dir.path().join("loop/again")).unwrap();
+        std::fs::write(dir.path().join("loop/inner.yaml"), server("inner")).unwrap();
+        let loaded = load(&[dir.path().to_path_buf()], Validation::Strict);
+        assert_eq!(names(&loaded.complete().unwrap()), ["inner", "mounted"]);
     }
 }

@@ -2,67 +2,124 @@
 //! manifests, without a cluster, from the same pure builders.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 
 use hangar_api::MCPGateway;
 use hangar_compile::{Candidates, Compiled, Target, compile};
-use hangar_manifests::Manifests;
+use hangar_manifests::{ManifestArgs, Manifests};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 
 use crate::gateway::build as gateway_build;
+use crate::registry::{Offline, resolve_offline};
 use crate::server::build::{self, BuildSettings, default_hangar_image};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RenderArgs {
-    /// A manifest file, or a directory of them.
-    #[arg(short = 'f', long = "filename", value_name = "PATH")]
-    pub path: PathBuf,
+    #[command(flatten)]
+    pub manifests: ManifestArgs,
     /// Image with the `hangar` binary, used for stdio bridges and gateways.
     #[arg(long, env = "HANGAR_IMAGE", default_value_t = default_hangar_image())]
     pub hangar_image: String,
 }
 
+/// Prints what renders, then fails naming every file or object that did not.
 pub fn run(args: RenderArgs) -> anyhow::Result<()> {
-    let manifests = hangar_manifests::load(&args.path)?;
-    print!(
-        "{}",
-        render(
-            &manifests,
-            &BuildSettings {
-                hangar_image: args.hangar_image,
-                ..BuildSettings::default()
-            }
-        )?
-    );
-    Ok(())
+    let loaded = args.manifests.load();
+    loaded.print_warnings();
+    let settings = BuildSettings {
+        hangar_image: args.hangar_image,
+        ..BuildSettings::default()
+    };
+    let rendered = render(&loaded.manifests, &settings);
+    print!("{}", rendered.text);
+    let problems: Vec<String> = loaded
+        .problems
+        .iter()
+        .map(ToString::to_string)
+        .chain(rendered.problems)
+        .collect();
+    match problems.as_slice() {
+        [] => Ok(()),
+        [one] => anyhow::bail!("{one}"),
+        several => anyhow::bail!(
+            "{} manifest problems (everything else was rendered):\n  {}",
+            several.len(),
+            several.join("\n  ")
+        ),
+    }
 }
 
-/// Multi-document YAML of every object the manifests turn into.
-pub fn render(manifests: &Manifests, settings: &BuildSettings) -> anyhow::Result<String> {
-    let mut out = String::new();
+/// Multi-document YAML of every object the manifests turn into, and why
+/// objects that cannot be built were left out.
+#[derive(Debug, Default)]
+pub struct Rendered {
+    pub text: String,
+    pub problems: Vec<String>,
+}
+
+/// Renders every MCPServer and MCPGateway that can be built.
+pub fn render(manifests: &Manifests, settings: &BuildSettings) -> Rendered {
+    let mut rendered = Rendered::default();
+    let config_maps = config_maps(manifests);
     for server in &manifests.servers {
-        let runnable = build::validate(server)
-            .map_err(|invalid| anyhow::anyhow!("MCPServer {:?}: {invalid}", server.name_any()))?;
+        let name = server.name_any();
+        let server = match resolve_offline(server, &manifests.registries, &config_maps) {
+            Ok(Offline::Resolved { server, summary }) => {
+                if !summary.is_empty() {
+                    let _ = writeln!(rendered.text, "# MCPServer {name}: {summary}");
+                }
+                server
+            }
+            Ok(Offline::NeedsSync { registry, url }) => {
+                let _ = writeln!(
+                    rendered.text,
+                    "# MCPServer {name}: its workload comes from MCPRegistry {registry} ({url}) once the operator syncs it; not rendered"
+                );
+                continue;
+            }
+            Err(why) => {
+                rendered.problems.push(format!("MCPServer {name:?}: {why}"));
+                continue;
+            }
+        };
+        let runnable = match build::validate(&server) {
+            Ok(runnable) => runnable,
+            Err(invalid) => {
+                rendered
+                    .problems
+                    .push(format!("MCPServer {name:?}: {invalid}"));
+                continue;
+            }
+        };
         let objects = build::build(runnable, server.spec.replicas, settings);
-        writeln!(
-            out,
-            "# MCPServer {} ({})",
-            server.name_any(),
+        let _ = writeln!(
+            rendered.text,
+            "# MCPServer {name} ({})",
             server.spec.mode.as_str()
-        )?;
+        );
         if objects == build::ServerObjects::default() {
-            writeln!(
-                out,
+            let _ = writeln!(
+                rendered.text,
                 "# remote: no workload; the operator probes and federates {}",
                 server.spec.endpoint.as_deref().unwrap_or("its endpoint")
-            )?;
+            );
         }
-        documents(&mut out, objects.documents());
+        documents(&mut rendered.text, objects.documents());
     }
     for gateway in &manifests.gateways {
-        render_gateway(&mut out, gateway, manifests, settings)?;
+        render_gateway(&mut rendered.text, gateway, manifests, settings);
     }
-    Ok(out)
+    rendered
+}
+
+/// The ConfigMaps among the manifests (offline registry catalogs).
+fn config_maps(manifests: &Manifests) -> Vec<ConfigMap> {
+    manifests
+        .foreign
+        .iter()
+        .filter(|o| o.api_version == "v1" && o.kind == "ConfigMap")
+        .filter_map(|o| serde_json::from_value(o.value.clone()).ok())
+        .collect()
 }
 
 /// A gateway's objects, with the config compiled from what it selects among the
@@ -72,7 +129,7 @@ fn render_gateway(
     gateway: &MCPGateway,
     manifests: &Manifests,
     settings: &BuildSettings,
-) -> anyhow::Result<()> {
+) {
     let namespace = gateway.namespace().unwrap_or_else(|| "default".into());
     let candidates = Candidates::in_namespace(manifests, &namespace);
     let compiled = compile(
@@ -81,24 +138,23 @@ fn render_gateway(
             namespace: &namespace,
         },
     );
-    writeln!(
+    let _ = writeln!(
         out,
         "# MCPGateway {} serves {}",
         gateway.name_any(),
         summary(&compiled)
-    )?;
+    );
     for skipped in &compiled.skipped {
-        writeln!(
+        let _ = writeln!(
             out,
             "# not served: {} {}: {}",
             skipped.kind, skipped.name, skipped.reason
-        )?;
+        );
     }
     documents(
         out,
         gateway_build::build(gateway, &compiled, settings).documents(),
     );
-    Ok(())
 }
 
 fn summary(compiled: &Compiled) -> String {

@@ -24,7 +24,7 @@ fn render(path: &str) -> Vec<Value> {
 }
 
 #[test]
-fn the_seed_example_renders_restricted_with_default_resources() {
+fn the_basic_example_renders_restricted_with_default_resources() {
     let objects = render("examples/kubernetes/basic-server.yaml");
     let kinds: Vec<&str> = objects
         .iter()
@@ -38,17 +38,64 @@ fn the_seed_example_renders_restricted_with_default_resources() {
         "RuntimeDefault"
     );
     let container = &pod["containers"][0];
-    assert_eq!(container["image"], "python:3.11-slim");
+    assert_eq!(container["image"], "node:22-alpine");
     assert_eq!(
         container["command"],
-        serde_json::json!(["python", "-m", "mcp_server_filesystem"])
+        serde_json::json!([
+            "npx",
+            "-y",
+            "@modelcontextprotocol/server-everything@2026.8.31"
+        ])
     );
+    assert_eq!(container["args"], serde_json::json!(["streamableHttp"]));
     let security = &container["securityContext"];
     assert_eq!(security["allowPrivilegeEscalation"], false);
     assert_eq!(security["readOnlyRootFilesystem"], true);
     assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]));
     assert_eq!(container["resources"]["requests"]["memory"], "128Mi");
     assert_eq!(container["resources"]["limits"]["cpu"], "1");
+}
+
+#[test]
+fn every_kubernetes_example_renders_including_the_registry_entry() {
+    let objects = render("examples/kubernetes/");
+    let deployments: Vec<&str> = objects
+        .iter()
+        .filter(|o| o["kind"] == "Deployment")
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "everything",
+        "time",
+        "fetch",
+        "memory",
+        "postgres",
+        "public",
+    ] {
+        assert!(deployments.contains(&name), "{name}: {deployments:?}");
+    }
+    // registry-server.yaml: resolved offline from the ConfigMap catalog in the file.
+    let time = objects
+        .iter()
+        .find(|o| o["kind"] == "Deployment" && o["metadata"]["name"] == "time")
+        .unwrap();
+    let container = &time["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        container["image"],
+        "ghcr.io/astral-sh/uv:python3.12-bookworm-slim"
+    );
+    let command: Vec<&str> = container["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(
+        command
+            .windows(2)
+            .any(|w| w == ["uvx", "mcp-server-time==2026.10.19"]),
+        "{command:?}"
+    );
 }
 
 #[test]

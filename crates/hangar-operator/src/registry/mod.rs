@@ -5,6 +5,7 @@ mod catalog;
 mod client;
 mod error;
 mod metrics;
+mod offline;
 mod reconcile;
 mod reference;
 mod resolve;
@@ -22,6 +23,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{Controller, watcher};
 
 pub use error::Error;
+pub use offline::{Offline, resolve_offline};
 pub use reference::{Resolution, resolve_reference, servers_referencing};
 
 use crate::api::scoped;

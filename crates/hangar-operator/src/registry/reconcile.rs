@@ -299,7 +299,7 @@ async fn from_api(registry: &MCPRegistry, reg: &Registries) -> Result<(Catalog, 
 
 /// Every value of the ConfigMap is a catalog document (JSON or YAML): a
 /// server.json, a registry `ServerResponse`, a `ServerList` page, or a list.
-fn from_config_map(
+pub(super) fn from_config_map(
     registry: &MCPRegistry,
     config_map: Option<ConfigMap>,
 ) -> Result<(Catalog, String), Error> {
