@@ -3,12 +3,13 @@
 # writes their locations to $HANGAR_CACHE/test-env (read by hangar-testenv):
 #   - kube-apiserver, etcd, helm, kustomize built from Go modules (control-plane.sh)
 #   - redis-server (Debian package)
+#   - nginx (Debian package): a real reverse proxy in front of the gateway
 #   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.txt)
 #   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
 # Idempotent: what is already installed at the pinned versions is reused.
 #
 #   scripts/test-deps.sh                 # everything
-#   scripts/test-deps.sh python node     # only some parts: kube redis python node
+#   scripts/test-deps.sh python node     # only some parts: kube redis proxy python node
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${HANGAR_CACHE:-$HOME/.cache/hangar}
@@ -16,7 +17,7 @@ mkdir -p "$CACHE"
 log() { printf '[test-deps] %s\n' "$*" >&2; }
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
-PARTS=${*:-kube redis python node}
+PARTS=${*:-kube redis proxy python node}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 ENV_FILE="$CACHE/test-env"
 touch "$ENV_FILE"
@@ -38,6 +39,17 @@ if ! command -v redis-server >/dev/null; then
   (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
 fi
 record HANGAR_REDIS_SERVER "$(command -v redis-server)"
+fi
+
+if want proxy; then
+if ! command -v nginx >/dev/null; then
+  log "installing nginx (Debian package nginx-light)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq nginx-light >/dev/null
+  # the package may start a system nginx; tests run their own on free ports
+  (systemctl disable --now nginx 2>/dev/null || service nginx stop 2>/dev/null) >/dev/null || true
+fi
+record HANGAR_NGINX "$(command -v nginx)"
 fi
 
 if want python; then

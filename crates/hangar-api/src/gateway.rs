@@ -74,6 +74,14 @@ pub struct MCPGatewaySpec {
     /// Browser origins allowed to call the gateway; requests with any other `Origin` are refused.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// Proxies in front of the gateway (an Ingress controller, a load balancer),
+    /// as addresses or CIDRs. From them alone the caller's address is taken from
+    /// `Forwarded` or `X-Forwarded-For`; it keys `rateLimit.perClient` for callers
+    /// without a token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new("self.all(p, isIP(p) || isCIDR(p))").message("each entry must be an IP address or a CIDR such as 10.0.0.0/8"))]
+    #[schemars(length(max = 32), inner(length(max = 64)))]
+    pub trusted_proxies: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
     #[serde(default)]

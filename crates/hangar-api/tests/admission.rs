@@ -262,6 +262,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         ],
     ),
     (
+        "trusted proxy that is a host name",
+        "kind: MCPGateway\nmetadata: {name: proxies}\nspec: {trustedProxies: ['10.0.0.0/8', 'ingress.example.com']}",
+        &["spec.trustedProxies", "IP address or a CIDR"],
+    ),
+    (
         "registry with both url and ConfigMap",
         "kind: MCPRegistry\nmetadata: {name: both}\nspec: {url: 'https://registry.example.com', configMapRef: {name: catalog}}",
         &["spec.url", "exactly one of spec.url or spec.configMapRef"],

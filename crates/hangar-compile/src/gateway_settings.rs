@@ -62,6 +62,7 @@ impl Compiler<'_> {
             config.gateway.session_idle_timeout = idle;
         }
         config.gateway.allowed_origins = spec.allowed_origins.clone();
+        config.gateway.trusted_proxies = spec.trusted_proxies.clone();
         let mut hosts = spec.allowed_hosts.clone();
         if let Target::Cluster { namespace } = self.target {
             // Clients reach the gateway through its Service, its Ingress, or a port-forward.

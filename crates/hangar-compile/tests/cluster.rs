@@ -14,6 +14,7 @@ spec:
   toolNaming: {separator: "__", onConflict: KeepFirst}
   ingress: {host: mcp.example.com}
   sessions: {idleTimeout: 10m}
+  trustedProxies: [10.0.0.0/8]
 ---
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
@@ -57,6 +58,7 @@ spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, ti
         hangar_config::ConflictPolicy::KeepFirst
     );
     assert_eq!(config.gateway.session_idle_timeout.to_string(), "10m");
+    assert_eq!(config.gateway.trusted_proxies, ["10.0.0.0/8"]);
     for host in [
         "edge.team.svc",
         "edge.team.svc.cluster.local",

@@ -33,6 +33,10 @@ pub struct GatewaySettings {
     /// Empty means: an `Origin` must name one of `allowedHosts` (any scheme and port).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_origins: Vec<String>,
+    /// Proxies in front of the gateway, as addresses or CIDRs. From them alone
+    /// the caller's address is taken from `Forwarded` or `X-Forwarded-For`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trusted_proxies: Vec<String>,
     /// Largest accepted request body; larger ones get HTTP 413.
     #[serde(default = "default_max_body")]
     pub max_request_body_bytes: u64,
@@ -136,6 +140,7 @@ impl Default for GatewaySettings {
             instructions: None,
             allowed_hosts: default_allowed_hosts(),
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
             max_request_body_bytes: default_max_body(),
             page_size: default_page_size(),
             default_timeout: default_timeout(),
@@ -216,6 +221,13 @@ impl GatewaySettings {
         for (i, host) in self.allowed_hosts.iter().enumerate() {
             if host.trim().is_empty() {
                 problems.push(format!("gateway.allowedHosts[{i}]: empty host"));
+            }
+        }
+        for (i, proxy) in self.trusted_proxies.iter().enumerate() {
+            if crate::proxies::parse(proxy).is_none() {
+                problems.push(format!(
+                    "gateway.trustedProxies[{i}]: `{proxy}` is neither an IP address nor a CIDR such as 10.0.0.0/8"
+                ));
             }
         }
         for (i, origin) in self.allowed_origins.iter().enumerate() {

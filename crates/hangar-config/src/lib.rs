@@ -27,6 +27,7 @@ pub mod auth;
 pub mod gateway;
 pub mod glob;
 pub mod prompts;
+pub mod proxies;
 pub mod resources;
 pub mod routing;
 pub mod servers;

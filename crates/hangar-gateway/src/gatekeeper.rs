@@ -15,6 +15,7 @@ use rmcp::transport::streamable_http_server::SessionManager;
 
 use crate::access::{Access, Caller};
 use crate::auth::{Authenticator, Refusal, challenge};
+use crate::forwarded::TrustedProxies;
 use crate::gateway::Gateway;
 use crate::shared::manager::ReplicaSessions;
 use crate::shared::ratelimit::Decision;
@@ -32,6 +33,8 @@ pub struct Gatekeeper {
     gateway: Gateway,
     sessions: Arc<ReplicaSessions>,
     max_body: usize,
+    /// Who may say which address a caller has (read at start, like `allowedHosts`).
+    proxies: TrustedProxies,
     /// The authenticator for the current `auth` section, rebuilt when it changes.
     authenticator: Arc<Mutex<Option<Current>>>,
 }
@@ -41,10 +44,12 @@ type Current = (AuthSettings, Arc<Authenticator>);
 
 impl Gatekeeper {
     pub fn new(gateway: Gateway, sessions: Arc<ReplicaSessions>, max_body: usize) -> Self {
+        let proxies = TrustedProxies::new(&gateway.config().gateway.trusted_proxies);
         Self {
             gateway,
             sessions,
             max_body,
+            proxies,
             authenticator: Arc::default(),
         }
     }
@@ -74,7 +79,7 @@ pub async fn authenticate(
     let address = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .map(|c| keeper.proxies.client_address(c.0.ip(), request.headers()));
     let access = match keeper.authenticator() {
         None => Access::everything(Caller {
             address,

@@ -20,6 +20,7 @@ pub mod child;
 pub mod cli;
 pub mod connections;
 pub mod declared;
+pub mod forwarded;
 pub mod gatekeeper;
 pub mod gateway;
 pub mod group;

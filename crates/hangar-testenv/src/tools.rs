@@ -18,6 +18,8 @@ pub enum Tool {
     Python,
     /// The `node_modules` directory with the TypeScript SDK, reference servers and conformance suite.
     NodeModules,
+    /// The `nginx` binary: a real reverse proxy in front of the gateway.
+    Nginx,
 }
 
 impl Tool {
@@ -27,6 +29,7 @@ impl Tool {
             Tool::RedisServer => "HANGAR_REDIS_SERVER",
             Tool::Python => "HANGAR_PYTHON",
             Tool::NodeModules => "HANGAR_NODE_MODULES",
+            Tool::Nginx => "HANGAR_NGINX",
         }
     }
 
@@ -37,6 +40,7 @@ impl Tool {
             Tool::RedisServer => "redis",
             Tool::Python => "python",
             Tool::NodeModules => "node",
+            Tool::Nginx => "proxy",
         }
     }
 }
