@@ -102,6 +102,10 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         transport,
     );
     let limit = usize::try_from(settings.max_request_body_bytes).unwrap_or(usize::MAX);
+    let body_limits = BodyLimits {
+        bytes: limit,
+        timeout: settings.connections.body_timeout.0,
+    };
     let keeper = Gatekeeper::new(gateway.clone(), sessions, limit);
     let mcp = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(
@@ -109,10 +113,7 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
             authenticate,
         ))
         .layer(axum::middleware::from_fn_with_state(
-            BodyLimits {
-                bytes: limit,
-                timeout: settings.connections.body_timeout.0,
-            },
+            body_limits,
             check_jsonrpc,
         ))
         .layer(axum::middleware::from_fn_with_state(keeper.clone(), guard))
@@ -121,6 +122,13 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
             crate::lean::serve,
         ))
         .service(mcp);
+    let mcp: crate::batch::Mcp = tower::util::BoxCloneSyncService::new(mcp);
+    let mcp = tower::service_fn(move |request: Request| {
+        let mcp = mcp.clone();
+        async move {
+            Ok::<_, std::convert::Infallible>(crate::batch::serve(mcp, request, body_limits).await)
+        }
+    });
     let well_known = Router::new()
         .route("/.well-known/oauth-protected-resource", get(metadata))
         .route(
@@ -236,7 +244,7 @@ fn host_allowed(allowed: &[String], host: &str) -> bool {
 
 /// How much of a request body the gateway reads, and for how long it waits.
 #[derive(Clone, Copy)]
-struct BodyLimits {
+pub(crate) struct BodyLimits {
     bytes: usize,
     timeout: Duration,
 }
@@ -249,34 +257,14 @@ async fn check_jsonrpc(
     request: Request,
     next: Next,
 ) -> Response {
-    let limit = body_limits.bytes;
     if request.method() != axum::http::Method::POST {
         return next.run(request).await;
     }
     let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return too_large(limit);
-    }
-    let bytes =
-        match tokio::time::timeout(body_limits.timeout, axum::body::to_bytes(body, limit)).await {
-            Ok(Ok(bytes)) => bytes,
-            Ok(Err(_)) => return too_large(limit),
-            Err(_) => {
-                return (
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "Request Timeout: the body did not arrive within {}",
-                        hangar_config::DurationSpec(body_limits.timeout)
-                    ),
-                )
-                    .into_response();
-            }
-        };
+    let bytes = match read_body(&parts.headers, body, body_limits).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return refusal,
+    };
     let stateless = parts
         .headers
         .get("mcp-protocol-version")
@@ -291,6 +279,34 @@ async fn check_jsonrpc(
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
+}
+
+/// The whole body within the size and time limits; a declared length over
+/// the limit is refused before reading.
+pub(crate) async fn read_body(
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Body,
+    limits: BodyLimits,
+) -> Result<axum::body::Bytes, Response> {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limits.bytes) {
+        return Err(too_large(limits.bytes));
+    }
+    match tokio::time::timeout(limits.timeout, axum::body::to_bytes(body, limits.bytes)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(too_large(limits.bytes)),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "Request Timeout: the body did not arrive within {}",
+                hangar_config::DurationSpec(limits.timeout)
+            ),
+        )
+            .into_response()),
+    }
 }
 
 fn too_large(limit: usize) -> Response {
@@ -403,17 +419,13 @@ fn invalid(bytes: &[u8]) -> Response {
             );
         }
     };
+    // Batches (arrays) were answered by `crate::batch` before this.
     let Some(object) = value.as_object() else {
-        let why = if value.is_array() {
-            "batches are not supported; send one JSON-RPC message per request"
-        } else {
-            "a JSON-RPC message must be a JSON object"
-        };
         return jsonrpc_error(
             StatusCode::BAD_REQUEST,
             serde_json::Value::Null,
             -32600,
-            format!("Invalid Request: {why}"),
+            "Invalid Request: a JSON-RPC message must be a JSON object".to_string(),
         );
     };
     let id = object.get("id").cloned().unwrap_or(serde_json::Value::Null);

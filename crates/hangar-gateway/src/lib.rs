@@ -15,6 +15,7 @@
 pub mod access;
 pub mod activity;
 pub mod auth;
+pub mod batch;
 pub mod catalog;
 pub mod child;
 pub mod cli;

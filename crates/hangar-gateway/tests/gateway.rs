@@ -752,6 +752,112 @@ fn stateless_meta() -> serde_json::Value {
     })
 }
 
+/// Begins a session of `revision` over raw HTTP; returns its id.
+async fn raw_session(url: &str, revision: &str) -> String {
+    let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": revision, "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"}}});
+    let (status, body, headers) =
+        raw(url, &[JSON_AND_SSE, JSON_BODY], initialize.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        message(&body)["result"]["protocolVersion"],
+        revision,
+        "{body}"
+    );
+    let session = headers["mcp-session-id"].to_str().unwrap().to_string();
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let headers = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-session-id", session.as_str()),
+    ];
+    let (status, body, _) = raw(url, &headers, initialized.to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    session
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_are_answered_in_2025_03_26_sessions_and_refused_elsewhere() {
+    let backend = backend().await;
+    let gw = TestGateway::start(&format!(
+        "{HEAD}tools:\n  - {{name: echo, backend: {{url: \"{}\"}}}}\n",
+        backend.url("/echo")
+    ))
+    .await;
+    let url = gw.mcp();
+    let session = raw_session(&url, "2025-03-26").await;
+    let in_session = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-session-id", session.as_str()),
+    ];
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+        {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"},
+        {"jsonrpc": "2.0", "id": "second", "method": "tools/call",
+         "params": {"name": "echo", "arguments": {"text": "batched"}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "no/such"},
+    ]);
+    let (status, body, headers) = raw(&url, &in_session, batch.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let answers: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    // One answer per request, in order; none for the notification.
+    let ids: Vec<_> = answers.iter().map(|a| a["id"].clone()).collect();
+    assert_eq!(ids, [json!(1), json!("second"), json!(3)], "{body}");
+    assert!(
+        answers[0]["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(body.contains("batched"), "{body}");
+    assert_eq!(answers[2]["error"]["code"], -32601, "{body}");
+    // Only notifications: accepted, nothing to answer.
+    let notes = json!([{"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}]);
+    let (status, body, _) = raw(&url, &in_session, notes.to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body, _) = raw(&url, &in_session, "[]").await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (400, Some(-32600)),
+        "{body}"
+    );
+
+    // A later revision, by its header or its session: refused, saying why.
+    let later = raw_session(&url, "2025-11-25").await;
+    let later_headers = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-session-id", later.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let (status, body, _) = raw(&url, &later_headers, batch.to_string()).await;
+    assert_eq!(
+        (status, message(&body)["error"]["code"].as_i64()),
+        (400, Some(-32600)),
+        "{body}"
+    );
+    assert!(body.contains("not part of MCP 2025-11-25"), "{body}");
+    let stateless_headers = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-protocol-version", "2026-07-28"),
+    ];
+    let (status, body, _) = raw(&url, &stateless_headers, batch.to_string()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("not part of MCP 2026-07-28"), "{body}");
+    let (status, body, _) = raw(&url, &[JSON_AND_SSE, JSON_BODY], batch.to_string()).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("initialize one first"), "{body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_the_right_status_and_error() {
     let (upstream, _) = fixture("target").await;
@@ -775,19 +881,8 @@ async fn bad_input_gets_the_right_status_and_error() {
     assert_eq!(status, 400, "{body}");
     assert_eq!(message(&body)["error"]["code"], -32700, "{body}");
 
-    // Not a JSON-RPC message, and batches.
+    // Not a JSON-RPC message.
     let (status, body, _) = raw(&url, &headers, "{\"hello\": 1}").await;
-    assert_eq!(
-        (status, message(&body)["error"]["code"].as_i64()),
-        (400, Some(-32600)),
-        "{body}"
-    );
-    let (status, body, _) = raw(
-        &url,
-        &headers,
-        "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]",
-    )
-    .await;
     assert_eq!(
         (status, message(&body)["error"]["code"].as_i64()),
         (400, Some(-32600)),
