@@ -6,10 +6,13 @@
 #   - nginx (Debian package): a real reverse proxy in front of the gateway
 #   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.txt)
 #   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
+#   - for the end-to-end tests' real node: kubelet, kube-proxy, kube-controller-manager,
+#     kube-scheduler, kubectl, containerd and CoreDNS built from Go modules
+#     (control-plane.sh --node); runc, the CNI plugins, umoci, iptables (Debian packages)
 # Idempotent: what is already installed at the pinned versions is reused.
 #
 #   scripts/test-deps.sh                 # everything
-#   scripts/test-deps.sh python node     # only some parts: kube redis proxy python node
+#   scripts/test-deps.sh python node     # only some parts: kube redis proxy python node cluster
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${HANGAR_CACHE:-$HOME/.cache/hangar}
@@ -17,7 +20,7 @@ mkdir -p "$CACHE"
 log() { printf '[test-deps] %s\n' "$*" >&2; }
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
-PARTS=${*:-kube redis proxy python node}
+PARTS=${*:-kube redis proxy python node cluster}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 ENV_FILE="$CACHE/test-env"
 touch "$ENV_FILE"
@@ -26,15 +29,22 @@ record() { # KEY VALUE: replace the key's line in the env file
   echo "$1=$2" >>"$ENV_FILE.tmp" && mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
+apt_install() { # PACKAGE...: installs those that are missing (Debian)
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [[ ${#missing[@]} -eq 0 ]] && return
+  log "installing ${missing[*]} (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
 if want kube; then
   record HANGAR_KUBE_BIN "$(scripts/control-plane.sh | tail -n 1)"
 fi
 
 if want redis; then
 if ! command -v redis-server >/dev/null; then
-  log "installing redis-server (Debian package)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null && apt-get install -y -qq redis-server >/dev/null
+  apt_install redis-server
   # the package starts a system instance; tests start their own on free ports
   (systemctl disable --now redis-server 2>/dev/null || service redis-server stop 2>/dev/null) || true
 fi
@@ -43,9 +53,7 @@ fi
 
 if want proxy; then
 if ! command -v nginx >/dev/null; then
-  log "installing nginx (Debian package nginx-light)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null && apt-get install -y -qq nginx-light >/dev/null
+  apt_install nginx-light
   # the package may start a system nginx; tests run their own on free ports
   (systemctl disable --now nginx 2>/dev/null || service nginx stop 2>/dev/null) >/dev/null || true
 fi
@@ -76,6 +84,16 @@ if [[ ! -d "$NODE/node_modules" ]]; then
   mv "$NODE.tmp" "$NODE"
 fi
 record HANGAR_NODE_MODULES "$NODE/node_modules"
+fi
+
+if want cluster; then
+  # runc runs the containers, the CNI plugins wire pods to the bridge, umoci
+  # builds images (scripts/image.sh), iptables and conntrack serve kube-proxy,
+  # iproute2 and kmod (modprobe) set up the host's network.
+  apt_install runc containernetworking-plugins umoci iptables conntrack iproute2 kmod
+  record HANGAR_KUBE_BIN "$(scripts/control-plane.sh --node | tail -n 1)"
+  record HANGAR_RUNC "$(command -v runc)"
+  record HANGAR_CNI_BIN /usr/lib/cni
 fi
 
 log "recorded in $ENV_FILE:"

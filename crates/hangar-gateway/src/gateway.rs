@@ -70,15 +70,15 @@ impl Gateway {
         metrics: Arc<Metrics>,
         activity: Option<Arc<dyn ActivitySink>>,
     ) -> Result<Self, ConfigError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("hangar-gateway/", env!("CARGO_PKG_VERSION")))
-            // Backends and upstreams: one kept-alive pool per host, bounded in
-            // idle connections and idle time, requests sent without Nagle's delay.
-            .tcp_nodelay(true)
-            .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .build()
-            .expect("the HTTP client has a valid static configuration");
+        let http = hangar_mcp_client::http_client(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("hangar-gateway/", env!("CARGO_PKG_VERSION")))
+                // Backends and upstreams: one kept-alive pool per host, bounded in
+                // idle connections and idle time, requests sent without Nagle's delay.
+                .tcp_nodelay(true)
+                .pool_max_idle_per_host(POOL_IDLE_PER_HOST)
+                .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        });
         let empty = Arc::new(Runtime {
             config: Arc::new(GatewayConfig::empty()),
             declared: Arc::new(Declared {

@@ -8,6 +8,7 @@
 //! - [`header_map`]: configured headers (often credentials) as a header map
 //!   whose values stay out of debug output.
 //! - [`error_chain`]: an error and its causes on one line.
+//! - [`http_client`]: an HTTP client, also where the system has no CA certificates.
 
 pub mod connect;
 pub mod sse;
@@ -32,6 +33,28 @@ pub fn header_map<'a>(
         map.append(header, value);
     }
     Ok(map)
+}
+
+/// Builds the HTTP client `configure` describes, verifying TLS with the
+/// system's CA certificates. Where there are none (a stdio server's image runs
+/// `hangar bridge`, and small images often lack a CA bundle), it builds the
+/// same client trusting no certificate and warns once: plain HTTP still
+/// works, and every HTTPS connection fails with a certificate error rather
+/// than the process failing at start.
+pub fn http_client(configure: impl Fn() -> reqwest::ClientBuilder) -> reqwest::Client {
+    match configure().build() {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::warn!(
+                error = %error_chain(&error),
+                "no CA certificates could be loaded; HTTPS connections will fail to verify"
+            );
+            configure()
+                .tls_certs_only([])
+                .build()
+                .expect("an HTTP client without CA certificates needs none to build")
+        }
+    }
 }
 
 /// An error and its causes on one line (reqwest hides the useful part in sources).

@@ -24,8 +24,10 @@ pub(crate) struct CredentialFiles {
 }
 
 /// One CA signs both the API server's serving certificate and the client
-/// certificates it accepts, so a client needs a single trust root.
-pub(crate) fn generate(dir: &Path) -> Result<Credentials, String> {
+/// certificates it accepts, so a client needs a single trust root. The serving
+/// certificate names `localhost`, 127.0.0.1 and `extra_names` (addresses or
+/// DNS names), for clients that reach the API server another way.
+pub(crate) fn generate(dir: &Path, extra_names: &[String]) -> Result<Credentials, String> {
     let err = |what: &str, e: rcgen::Error| format!("generating the {what}: {e}");
 
     let ca_key = KeyPair::generate().map_err(|e| err("CA key", e))?;
@@ -45,8 +47,9 @@ pub(crate) fn generate(dir: &Path) -> Result<Credentials, String> {
     let ca = Issuer::new(ca_params, ca_key);
 
     let serving_key = KeyPair::generate().map_err(|e| err("serving key", e))?;
-    let mut serving = CertificateParams::new(["127.0.0.1".to_string(), "localhost".to_string()])
-        .map_err(|e| err("serving certificate", e))?;
+    let mut names = vec!["127.0.0.1".to_string(), "localhost".to_string()];
+    names.extend(extra_names.iter().cloned());
+    let mut serving = CertificateParams::new(names).map_err(|e| err("serving certificate", e))?;
     serving
         .distinguished_name
         .push(DnType::CommonName, "kube-apiserver");

@@ -34,11 +34,13 @@
 
 mod certs;
 pub mod fuzz;
+pub mod node;
 mod plane;
 mod process;
 pub mod redis;
 pub mod tools;
 
+pub use node::{Cluster, shared_cluster};
 pub use plane::{ControlPlane, Identity, shared};
 
 pub use wait::{eventually, gone};

@@ -12,7 +12,7 @@ use kube::runtime::wait::{await_condition, conditions};
 use kube::{Client, Config};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -29,6 +29,29 @@ const APISERVER_DEADLINE: Duration = Duration::from_secs(180);
 const CRD_DEADLINE: Duration = Duration::from_secs(60);
 const START_ATTEMPTS: usize = 3;
 const LOG_TAIL_LINES: usize = 40;
+/// The Services' virtual addresses; the first one is the `kubernetes` Service's.
+pub(crate) const SERVICE_CIDR: &str = "10.0.0.0/24";
+pub(crate) const KUBERNETES_SERVICE_IP: &str = "10.0.0.1";
+
+/// Who must reach the API server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// The test process and the processes it spawns: loopback only.
+    Loopback,
+    /// Pods on the test node as well: the API server listens on the host's
+    /// address, which the `kubernetes` Service leads to, and admits pods with
+    /// their ServiceAccount tokens.
+    Pods(Ipv4Addr),
+}
+
+impl Reach {
+    fn address(self) -> IpAddr {
+        match self {
+            Reach::Loopback => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            Reach::Pods(host) => IpAddr::V4(host),
+        }
+    }
+}
 
 /// A running etcd + kube-apiserver with RBAC authorization, PodSecurity
 /// admission and no controllers (nothing reconciles Deployments into Pods,
@@ -39,6 +62,7 @@ const LOG_TAIL_LINES: usize = 40;
 /// process; a dedicated plane also stops when dropped.
 pub struct ControlPlane {
     instance: Arc<Instance>,
+    files: certs::CredentialFiles,
     /// Admin connection data; clients are built from it on each caller's runtime.
     config: Config,
     kubeconfig: Kubeconfig,
@@ -97,7 +121,7 @@ pub async fn shared() -> &'static ControlPlane {
     // The start only awaits on the caller's runtime; nothing it leaves behind
     // (processes, files, a `Config`) is tied to that runtime.
     SHARED
-        .get_or_init(|| launch("shared"))
+        .get_or_init(|| launch("shared", Reach::Loopback))
         .await
         .as_ref()
         .unwrap_or_else(|why| panic!("{why}"))
@@ -109,7 +133,7 @@ impl ControlPlane {
     ///
     /// Panics (failing the test) when it cannot start.
     pub async fn start() -> ControlPlane {
-        launch("dedicated")
+        launch("dedicated", Reach::Loopback)
             .await
             .unwrap_or_else(|why| panic!("{why}"))
     }
@@ -241,6 +265,14 @@ impl ControlPlane {
     }
 }
 
+impl ControlPlane {
+    /// The credential files the API server was started with, for the node's
+    /// components that sign or verify the same tokens and certificates.
+    pub(crate) fn files(&self) -> &certs::CredentialFiles {
+        &self.files
+    }
+}
+
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         self.instance.release();
@@ -254,12 +286,12 @@ struct Failure {
     port_taken: bool,
 }
 
-async fn launch(kind: &str) -> Result<ControlPlane, String> {
+pub(crate) async fn launch(kind: &str, reach: Reach) -> Result<ControlPlane, String> {
     let etcd = tools::try_kube_bin("etcd")?;
     let apiserver = tools::try_kube_bin("kube-apiserver")?;
     let mut attempt = 1;
     loop {
-        match launch_once(kind, &etcd, &apiserver).await {
+        match launch_once(kind, reach, &etcd, &apiserver).await {
             Ok(plane) => return Ok(plane),
             Err(failure) if failure.port_taken && attempt < START_ATTEMPTS => {
                 let _ = writeln!(
@@ -274,13 +306,18 @@ async fn launch(kind: &str) -> Result<ControlPlane, String> {
     }
 }
 
-async fn launch_once(kind: &str, etcd: &Path, apiserver: &Path) -> Result<ControlPlane, Failure> {
+async fn launch_once(
+    kind: &str,
+    reach: Reach,
+    etcd: &Path,
+    apiserver: &Path,
+) -> Result<ControlPlane, Failure> {
     let fail = |message: String| Failure {
         message,
         port_taken: false,
     };
     let instance = Instance::create().map_err(fail)?;
-    match boot(kind, &instance, etcd, apiserver).await {
+    match boot(kind, reach, &instance, etcd, apiserver).await {
         Ok(plane) => Ok(plane),
         Err(mut failure) => {
             failure.message = format!(
@@ -300,6 +337,7 @@ async fn launch_once(kind: &str, etcd: &Path, apiserver: &Path) -> Result<Contro
 
 async fn boot(
     kind: &str,
+    reach: Reach,
     instance: &Arc<Instance>,
     etcd: &Path,
     apiserver: &Path,
@@ -310,8 +348,22 @@ async fn boot(
     };
     let start = Instant::now();
     let dir = instance.dir();
-    let creds = certs::generate(dir).map_err(fail)?;
-    let [etcd_port, peer_port, api_port] = free_ports().map_err(fail)?;
+    let extra_names = match reach {
+        Reach::Loopback => vec![],
+        // In-cluster clients connect to the `kubernetes` Service by address or name.
+        Reach::Pods(host) => [
+            host.to_string().as_str(),
+            KUBERNETES_SERVICE_IP,
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        .map(String::from)
+        .to_vec(),
+    };
+    let creds = certs::generate(dir, &extra_names).map_err(fail)?;
+    let [etcd_port, peer_port, api_port] = free_ports(reach.address()).map_err(fail)?;
 
     let etcd_start = Instant::now();
     let mut cmd = Command::new(etcd);
@@ -338,10 +390,11 @@ async fn boot(
 
     let api_start = Instant::now();
     let files = &creds.files;
+    let address = reach.address();
     let mut cmd = Command::new(apiserver);
     cmd.arg(format!("--etcd-servers={client_url}"))
-        .arg("--bind-address=127.0.0.1")
-        .arg("--advertise-address=127.0.0.1")
+        .arg(format!("--bind-address={address}"))
+        .arg(format!("--advertise-address={address}"))
         .arg(format!("--secure-port={api_port}"))
         .arg(format!(
             "--cert-dir={}",
@@ -354,7 +407,7 @@ async fn boot(
         ))
         .arg(format!("--client-ca-file={}", files.ca_cert.display()))
         .arg(format!(
-            "--service-account-issuer=https://127.0.0.1:{api_port}"
+            "--service-account-issuer=https://{address}:{api_port}"
         ))
         .arg(format!(
             "--service-account-key-file={}",
@@ -364,15 +417,23 @@ async fn boot(
             "--service-account-signing-key-file={}",
             files.sa_signing_key.display()
         ))
-        .arg("--service-cluster-ip-range=10.0.0.0/24")
+        .arg(format!("--service-cluster-ip-range={SERVICE_CIDR}"))
         .arg("--authorization-mode=RBAC")
-        // Without a token controller the plugin would reject every pod.
-        .arg("--disable-admission-plugins=ServiceAccount")
         // Privileged pods are refused by PodSecurity admission, not by this switch.
         .arg("--allow-privileged=true");
+    match reach {
+        // Without a token controller the plugin would reject every pod.
+        Reach::Loopback => {
+            cmd.arg("--disable-admission-plugins=ServiceAccount");
+        }
+        // Logs and port-forwards go to the kubelet by the node's address, not its name.
+        Reach::Pods(_) => {
+            cmd.arg("--kubelet-preferred-address-types=InternalIP");
+        }
+    }
     instance.spawn("kube-apiserver", cmd).map_err(fail)?;
 
-    let server = format!("https://127.0.0.1:{api_port}");
+    let server = format!("https://{address}:{api_port}");
     let kubeconfig = admin_kubeconfig(&server, &creds).map_err(fail)?;
     let config = Config::from_custom_kubeconfig(kubeconfig.clone(), &KubeConfigOptions::default())
         .await
@@ -402,6 +463,7 @@ async fn boot(
     );
     Ok(ControlPlane {
         instance: instance.clone(),
+        files: creds.files,
         config,
         kubeconfig,
         kubeconfig_path,
@@ -498,16 +560,18 @@ fn write_kubeconfig(kubeconfig: &Kubeconfig, path: &Path) -> Result<(), String> 
     std::fs::write(path, yaml).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
-/// Three distinct free loopback ports. Another process may take one before
-/// etcd or the API server binds it; [`launch`] retries then.
-fn free_ports() -> Result<[u16; 3], String> {
-    let bind = || {
-        TcpListener::bind("127.0.0.1:0")
+/// Three distinct free ports (the API server's on `address`, etcd's on
+/// loopback). Another process may take one before etcd or the API server
+/// binds it; [`launch`] retries then.
+fn free_ports(address: IpAddr) -> Result<[u16; 3], String> {
+    let bind = |address: IpAddr| {
+        TcpListener::bind((address, 0))
             .and_then(|l| Ok((l.local_addr()?.port(), l)))
             .map_err(|e| format!("finding a free port: {e}"))
     };
     // All three stay bound until the end, so they differ.
-    let (a, b, c) = (bind()?, bind()?, bind()?);
+    let loopback = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let (a, b, c) = (bind(loopback)?, bind(loopback)?, bind(address)?);
     Ok([a.0, b.0, c.0])
 }
 

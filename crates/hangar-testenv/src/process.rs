@@ -21,12 +21,19 @@ use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock, mpsc};
 const DIR_PREFIX: &str = "hangar-cp-";
 const LOCK_FILE: &str = ".owner.lock";
 
+/// Undoes what an instance's processes did outside their processes (mounts,
+/// network devices, ...) once they are dead. Returns whether the scratch
+/// directory may be removed. Runs once, also inside the exit handler, so it
+/// must not panic.
+pub(crate) type Teardown = Box<dyn FnOnce(&Path) -> bool + Send>;
+
 /// Running processes plus the scratch directory that holds their data and logs.
 pub(crate) struct Instance {
     dir: PathBuf,
     /// Held open (and locked) while the directory is in use.
     owner_lock: Mutex<Option<File>>,
     children: Mutex<Vec<(&'static str, Child)>>,
+    teardown: Mutex<Option<Teardown>>,
 }
 
 static LIVE: Mutex<Vec<Arc<Instance>>> = Mutex::new(Vec::new());
@@ -39,6 +46,16 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Instance {
     /// Creates a fresh scratch directory and registers it for cleanup at exit.
     pub(crate) fn create() -> Result<Arc<Self>, String> {
+        Self::create_with(DIR_PREFIX, None)
+    }
+
+    /// Like [`Instance::create`], in a directory named `prefix…` (which the
+    /// sweep of stale directories leaves alone unless it is `hangar-cp-`),
+    /// with `teardown` run after the children are killed.
+    pub(crate) fn create_with(
+        prefix: &str,
+        teardown: Option<Teardown>,
+    ) -> Result<Arc<Self>, String> {
         static AT_EXIT: Once = Once::new();
         AT_EXIT.call_once(|| {
             // SAFETY: registers a plain `extern "C" fn` with no arguments.
@@ -49,7 +66,7 @@ impl Instance {
         sweep_stale_dirs();
 
         let dir = tempfile::Builder::new()
-            .prefix(DIR_PREFIX)
+            .prefix(prefix)
             .tempdir()
             .map_err(|e| {
                 format!(
@@ -66,6 +83,7 @@ impl Instance {
             dir,
             owner_lock: Mutex::new(Some(owner_lock)),
             children: Mutex::new(Vec::new()),
+            teardown: Mutex::new(teardown),
         });
         lock(&LIVE).push(instance.clone());
         Ok(instance)
@@ -153,8 +171,14 @@ impl Instance {
             let _ = child.kill();
             let _ = child.wait();
         }
+        let removable = match lock(&self.teardown).take() {
+            Some(teardown) => teardown(&self.dir),
+            None => true,
+        };
         if let Some(owner_lock) = lock(&self.owner_lock).take() {
-            let _ = fs::remove_dir_all(&self.dir);
+            if removable {
+                let _ = fs::remove_dir_all(&self.dir);
+            }
             drop(owner_lock);
         }
     }

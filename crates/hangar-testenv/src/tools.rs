@@ -20,6 +20,10 @@ pub enum Tool {
     NodeModules,
     /// The `nginx` binary: a real reverse proxy in front of the gateway.
     Nginx,
+    /// The `runc` binary the test node's containerd runs containers with.
+    Runc,
+    /// The directory of the CNI plugins (bridge, host-local, loopback, portmap).
+    CniBin,
 }
 
 impl Tool {
@@ -30,6 +34,8 @@ impl Tool {
             Tool::Python => "HANGAR_PYTHON",
             Tool::NodeModules => "HANGAR_NODE_MODULES",
             Tool::Nginx => "HANGAR_NGINX",
+            Tool::Runc => "HANGAR_RUNC",
+            Tool::CniBin => "HANGAR_CNI_BIN",
         }
     }
 
@@ -41,6 +47,7 @@ impl Tool {
             Tool::Python => "python",
             Tool::NodeModules => "node",
             Tool::Nginx => "proxy",
+            Tool::Runc | Tool::CniBin => "cluster",
         }
     }
 }
@@ -112,6 +119,20 @@ pub fn try_kube_bin(name: &str) -> Result<PathBuf, String> {
             path.display()
         ))
     }
+}
+
+/// Where `scripts/image.sh` writes its OCI archives: `$HANGAR_E2E_IMAGES`,
+/// else `e2e-images` in the Cargo target directory this test binary was built in.
+pub fn images_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("HANGAR_E2E_IMAGES") {
+        return PathBuf::from(dir);
+    }
+    // A test binary is <target>/<profile>/deps/<name>-<hash>.
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("target"));
+    target.join("e2e-images")
 }
 
 /// A console script installed in the Python venv, e.g. `mcp-server-time`.

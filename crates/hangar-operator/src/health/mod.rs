@@ -115,9 +115,7 @@ impl HealthMonitor {
         metrics: Arc<ServerMetrics>,
     ) -> (Self, mpsc::UnboundedReceiver<Key>) {
         let (changed, receiver) = mpsc::unbounded_channel();
-        let http = reqwest::Client::builder()
-            .build()
-            .expect("an HTTP client with default settings");
+        let http = hangar_mcp_client::http_client(reqwest::Client::builder);
         let shared = Arc::new(Shared {
             slots: Semaphore::new(max_concurrent),
             http,

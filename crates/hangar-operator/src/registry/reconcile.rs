@@ -57,10 +57,10 @@ impl Registries {
         store: Store<MCPRegistry>,
         scope: Option<String>,
     ) -> Self {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("hangar-operator/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("an HTTP client with the default TLS settings builds");
+        let http = hangar_mcp_client::http_client(|| {
+            reqwest::Client::builder()
+                .user_agent(concat!("hangar-operator/", env!("CARGO_PKG_VERSION")))
+        });
         Self {
             ctx,
             http,

@@ -1,0 +1,327 @@
+//! The test node runs real pods: a Deployment gets a ReplicaSet and a pod from
+//! the real controller-manager and scheduler, the pod answers through its
+//! Service (kube-proxy) by its DNS name (CoreDNS), and a pod reaches the API
+//! server with its ServiceAccount token. Then, whether the test process exits
+//! or is killed, nothing of the node is left on the host: no process, mount,
+//! cgroup, network device or iptables rule, and the sysctls are as before.
+//!
+//! A plain `main` (harness = false): each node runs in a child process (this
+//! binary again), and only one node runs on a machine at a time.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use hangar_testenv::node::image_archive;
+use hangar_testenv::{Cluster, eventually};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, PostParams};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+const CHILD_MODE: &str = "HANGAR_TESTENV_NODE_CHILD";
+const SYSCTLS: [&str; 5] = [
+    "net/ipv4/ip_forward",
+    "net/bridge/bridge-nf-call-iptables",
+    "vm/overcommit_memory",
+    "kernel/panic",
+    "kernel/panic_on_oops",
+];
+
+fn main() {
+    if std::env::var_os(CHILD_MODE).is_some() {
+        return child();
+    }
+    let before = host_state();
+    for ending in [Ending::Exit, Ending::Killed] {
+        scenario(ending, &before);
+    }
+    println!("node: pods ran, and nothing of the node outlived its test process");
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("test fixture matches the Kubernetes type")
+}
+
+/// Starts a node, runs the pods, prints the node's directory, then waits for
+/// the parent to end it (by a line on stdin, or by killing it).
+fn child() {
+    runtime().block_on(async {
+        let cluster = hangar_testenv::shared_cluster().await;
+        pods_run_and_reach_services_dns_and_the_api(cluster).await;
+        println!("{}", cluster.dir().display());
+    });
+    let mut go_ahead = String::new();
+    std::io::stdin()
+        .read_line(&mut go_ahead)
+        .expect("reading stdin");
+}
+
+async fn pods_run_and_reach_services_dns_and_the_api(cluster: &Cluster) {
+    let python = image_archive("python").unwrap_or_else(|why| panic!("{why}"));
+    cluster.import_image(&python).await;
+    let plane = cluster.plane();
+    let ns = plane
+        .namespace_with_labels(&[("pod-security.kubernetes.io/enforce", "restricted")])
+        .await;
+    let client = plane.client();
+    let restricted = json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": true,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    });
+    let deployment: Deployment = from_json(json!({
+        "metadata": {"name": "web"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{
+                    "name": "web",
+                    "image": "hangar.local/mcp-python:e2e",
+                    "imagePullPolicy": "Never",
+                    "command": ["python", "-m", "http.server", "8080"],
+                    "securityContext": restricted,
+                    "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
+                }]},
+            },
+        },
+    }));
+    let service: Service = from_json(json!({
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }));
+    let probe = r#"
+import socket, ssl, urllib.request
+print("web resolves to", socket.gethostbyname("web"))
+print("web answers", urllib.request.urlopen("http://web/", timeout=10).status)
+sa = "/var/run/secrets/kubernetes.io/serviceaccount/"
+token = open(sa + "token").read()
+request = urllib.request.Request("https://kubernetes.default.svc/version", headers={"Authorization": "Bearer " + token})
+context = ssl.create_default_context(cafile=sa + "ca.crt")
+print("API", urllib.request.urlopen(request, context=context, timeout=10).read().decode())
+"#;
+    let pod: Pod = from_json(json!({
+        "metadata": {"name": "probe"},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "probe",
+                "image": "hangar.local/mcp-python:e2e",
+                "imagePullPolicy": "Never",
+                "command": ["python", "-c", probe],
+                "securityContext": restricted,
+            }],
+        },
+    }));
+    let pp = PostParams::default();
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .create(&pp, &deployment)
+        .await
+        .expect("creating the Deployment");
+    let services: Api<Service> = Api::namespaced(client.clone(), &ns);
+    let service = services
+        .create(&pp, &service)
+        .await
+        .expect("creating the Service");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    eventually("a ready pod of the Deployment", || async {
+        let list = pods.list(&Default::default()).await.ok()?;
+        list.items.into_iter().find(|p| {
+            p.status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+        })
+    })
+    .await;
+
+    pods.create(&pp, &pod)
+        .await
+        .expect("creating the probe pod");
+    let phase = eventually("the probe pod to finish", || async {
+        let phase = pods.get("probe").await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .await;
+    let logs = pods
+        .logs("probe", &Default::default())
+        .await
+        .expect("the probe's logs, through the API server and the kubelet");
+    assert_eq!(phase, "Succeeded", "the probe failed:\n{logs}");
+    assert!(logs.contains("web answers 200"), "{logs}");
+    assert!(logs.contains(r#""gitVersion": "v1.36"#), "{logs}");
+
+    // The host reaches the Service's virtual address too.
+    let cluster_ip = service
+        .spec
+        .and_then(|s| s.cluster_ip)
+        .expect("a ClusterIP");
+    let answer = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut stream = tokio::net::TcpStream::connect((cluster_ip.as_str(), 80))
+            .await
+            .expect("connecting to the ClusterIP");
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET / HTTP/1.0\r\n\r\n")
+            .await
+            .expect("sending");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("reading");
+        response
+    })
+    .await
+    .expect("the ClusterIP answers within 30s");
+    assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Ending {
+    Exit,
+    Killed,
+}
+
+fn scenario(ending: Ending, before: &HostState) {
+    let mut child = Command::new(std::env::current_exe().expect("this test binary"))
+        .env(CHILD_MODE, "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawning the child");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("piped stdout"))
+        .read_line(&mut line)
+        .expect("reading the child's stdout");
+    if line.trim().is_empty() {
+        let status = child.wait().expect("waiting for the child");
+        panic!("{ending:?}: the child's node or pods failed ({status}); see its output above");
+    }
+    let dir = PathBuf::from(line.trim());
+    let during = host_state();
+    assert!(during.bridge, "{ending:?}: no bridge while the node runs");
+    assert!(
+        !during.node_rules.is_empty(),
+        "{ending:?}: no kube-proxy rules while the node runs"
+    );
+
+    match ending {
+        Ending::Exit => {
+            writeln!(child.stdin.as_mut().expect("piped stdin"), "end").expect("ending the child");
+            let status = child.wait().expect("waiting for the child");
+            assert!(status.success(), "{ending:?}: child failed: {status}");
+        }
+        Ending::Killed => {
+            child.kill().expect("killing the child");
+            child.wait().expect("waiting for the child");
+            // A killed process cannot clean up: its containers outlive it.
+            // The next node's start sweeps them; this one stops at once.
+            let left = processes_naming(&dir);
+            assert!(
+                !left.is_empty(),
+                "expected the killed node's shims to survive it"
+            );
+            drop(runtime().block_on(Cluster::start()));
+        }
+    }
+    let after = host_state();
+    assert_eq!(&after, before, "{ending:?}: the host changed");
+    assert!(
+        processes_naming(&dir).is_empty(),
+        "{ending:?}: processes left: {:?}",
+        processes_naming(&dir)
+    );
+    assert!(
+        !dir.exists(),
+        "{ending:?}: {} was left behind",
+        dir.display()
+    );
+    println!("node: {ending:?} ok");
+}
+
+/// What a node changes on the host.
+#[derive(Debug, PartialEq, Eq)]
+struct HostState {
+    bridge: bool,
+    veths: Vec<String>,
+    node_rules: Vec<String>,
+    mounts: Vec<String>,
+    cgroups: Vec<String>,
+    sysctls: Vec<(String, String)>,
+}
+
+fn host_state() -> HostState {
+    let veths = std::fs::read_dir("/sys/class/net")
+        .expect("listing network devices")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("veth"))
+        .collect();
+    let rules = Command::new("iptables-save")
+        .output()
+        .expect("running iptables-save");
+    let node_rules = String::from_utf8_lossy(&rules.stdout)
+        .lines()
+        .filter(|l| l.contains("KUBE-") || l.contains("CNI-"))
+        .map(String::from)
+        .collect();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .expect("reading mountinfo")
+        .lines()
+        .filter(|l| l.contains("/hangar-node-"))
+        .map(String::from)
+        .collect();
+    let cgroups = ["cpu", "memory", "pids", "systemd", "unified"]
+        .iter()
+        .map(|h| Path::new("/sys/fs/cgroup").join(h).join("hangar-node"))
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    let sysctls = SYSCTLS
+        .iter()
+        .map(|key| {
+            let value =
+                std::fs::read_to_string(Path::new("/proc/sys").join(key)).unwrap_or_default();
+            (key.to_string(), value.trim().to_string())
+        })
+        .collect();
+    HostState {
+        bridge: Path::new("/sys/class/net/hangar0").exists(),
+        veths,
+        node_rules,
+        mounts,
+        cgroups,
+        sysctls,
+    }
+}
+
+/// Live processes whose command line mentions `dir`.
+fn processes_naming(dir: &Path) -> Vec<String> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("reading /proc").flatten() {
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            == Some("Z");
+        if cmdline.contains(&needle) && !zombie {
+            found.push(cmdline.trim().to_string());
+        }
+    }
+    found
+}

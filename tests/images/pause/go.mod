@@ -1,0 +1,3 @@
+module hangar.local/pause
+
+go 1.26
