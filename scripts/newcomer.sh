@@ -49,7 +49,14 @@ until grep -q '^ready: ' "$log"; do
   sleep 1
 done
 step "make run is ready"
-sed -n '/^hangar up: /,/^ready: /p' "$log"
+# A server still fetching its package reports after `ready:`.
+for server in everything memory; do
+  until grep -Eq "^  $server +stdio +(ready|not available)" "$log"; do
+    (($(date +%s) < deadline)) || break
+    sleep 1
+  done
+done
+sed -n '/^hangar up: /,$p' "$log"
 for server in everything memory; do
   grep -Eq "^  $server +stdio +ready \(" "$log" || fail "server $server did not come up (see the report above)"
 done

@@ -1,6 +1,5 @@
 //! The `hangar gateway` and `hangar bridge` subcommands: arguments and behaviour.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +8,7 @@ use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
+use crate::listen::{Listen, allowed_hosts};
 use crate::metrics::Metrics;
 use hangar_config::{
     CircuitBreakerSettings, DurationSpec, GatewayConfig, NameValue, ProtocolPreference, ServerSpec,
@@ -29,17 +29,17 @@ pub struct GatewayArgs {
     /// Gateway config file (YAML or JSON, `kind: GatewayConfig`); reloaded when it changes.
     #[arg(long, short = 'c', env = "HANGAR_GATEWAY_CONFIG")]
     pub config: PathBuf,
-    /// Address to serve on; MCP is at /mcp.
+    /// Address to serve on (HOST:PORT, HOST a name or an IP); MCP is at /mcp.
     #[arg(long, default_value = "127.0.0.1:8080", env = "HANGAR_GATEWAY_LISTEN")]
-    pub listen: SocketAddr,
+    pub listen: Listen,
 }
 
 /// `hangar bridge`: serve one stdio MCP server over Streamable HTTP.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BridgeArgs {
-    /// Address to serve on.
+    /// Address to serve on (HOST:PORT).
     #[arg(long, default_value = "0.0.0.0:8080", env = "HANGAR_BRIDGE_LISTEN")]
-    pub listen: SocketAddr,
+    pub listen: Listen,
     /// HTTP path of the MCP endpoint (an MCPServer's `spec.path`).
     #[arg(long, default_value = "/mcp")]
     pub path: String,
@@ -52,6 +52,14 @@ pub struct BridgeArgs {
     /// The server's command and its arguments, after `--`.
     #[arg(last = true, required = true, num_args = 1..)]
     pub command: Vec<String>,
+}
+
+/// The address a listener got (with the real port when 0 was asked for).
+pub fn local_address(listener: &tokio::net::TcpListener) -> String {
+    listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|e| format!("(unknown: {e})"))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -79,15 +87,12 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Binds `listen`, serves `gateway` until a shutdown signal, then stops upstreams.
+/// Serves `gateway` on `listener` until a shutdown signal, then stops upstreams.
 pub async fn serve_until_signal(
     gateway: Gateway,
-    listen: SocketAddr,
+    listener: tokio::net::TcpListener,
     cancel: CancellationToken,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}; is another process using it?"))?;
     let stop = cancel.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -103,14 +108,15 @@ pub async fn serve_until_signal(
 pub fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
     let config = GatewayConfig::load(&args.config)?;
     runtime()?.block_on(async move {
+        let listener = args.listen.bind().await?;
         // Wakes MCPServers with replicas: 0 through the Kubernetes API when a config selects one.
         let activity = Arc::new(crate::activity::KubernetesActivity::new());
         let gateway =
             Gateway::start_with_activity(config, Arc::new(Metrics::new()), Some(activity))?;
         let cancel = CancellationToken::new();
         tokio::spawn(crate::reload::watch(gateway.clone(), args.config.clone(), cancel.clone()));
-        tracing::info!(listen = %args.listen, config = %args.config.display(), "gateway serving MCP at /mcp");
-        serve_until_signal(gateway, args.listen, cancel).await
+        tracing::info!(listen = %local_address(&listener), config = %args.config.display(), "gateway serving MCP at /mcp");
+        serve_until_signal(gateway, listener, cancel).await
     })
 }
 
@@ -121,14 +127,12 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
     config.naming.prefix = false;
     config.gateway.default_timeout = args.timeout;
     config.gateway.path = args.path.clone();
-    config.gateway.allowed_hosts = if !args.allow_hosts.is_empty() {
-        args.allow_hosts.clone()
-    } else if args.listen.ip().is_loopback() {
-        config.gateway.allowed_hosts.clone()
-    } else {
-        // In a pod the bridge is reached by Pod IP and Service names.
-        vec!["*".into()]
-    };
+    // In a pod the bridge is reached by Pod IP and Service names: any host.
+    config.gateway.allowed_hosts = allowed_hosts(
+        &args.listen,
+        &args.allow_hosts,
+        &config.gateway.allowed_hosts,
+    );
     config.servers.push(ServerSpec {
         name: "server".into(),
         transport: Transport::Stdio,
@@ -168,9 +172,10 @@ pub fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
         Err(problems) => anyhow::bail!("hangar bridge: {} (set it with --path)", problems[0]),
     };
     runtime()?.block_on(async move {
+        let listener = args.listen.bind().await?;
         let gateway = Gateway::start(config, Arc::new(Metrics::new()))?.mirroring_single_upstream();
-        tracing::info!(listen = %args.listen, path = %args.path, command = ?args.command, "bridge serving MCP");
-        serve_until_signal(gateway, args.listen, CancellationToken::new()).await
+        tracing::info!(listen = %local_address(&listener), path = %args.path, command = ?args.command, "bridge serving MCP");
+        serve_until_signal(gateway, listener, CancellationToken::new()).await
     })
 }
 

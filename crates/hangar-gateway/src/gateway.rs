@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rmcp::service::{Peer, RoleServer};
 use tokio::sync::broadcast;
@@ -311,8 +311,13 @@ impl Gateway {
                     "serverInfo": server,
                     "forSeconds": since.elapsed().as_secs(),
                 }),
-                Status::Down { error, since } => serde_json::json!({
+                Status::Down {
+                    error,
+                    since,
+                    next_try,
+                } => serde_json::json!({
                     "state": "down", "error": error, "forSeconds": since.elapsed().as_secs(),
+                    "nextTryInSeconds": next_try.saturating_duration_since(Instant::now()).as_secs(),
                 }),
                 Status::Idle { since } => serde_json::json!({
                     "state": "idle", "forSeconds": since.elapsed().as_secs(),
@@ -329,8 +334,11 @@ impl Gateway {
             servers.insert(upstream.name().to_string(), status);
         }
         let catalog = &runtime.catalog;
+        let problems = missing_inputs(&runtime.config);
+        let ready = settled && problems.is_empty();
         let detail = serde_json::json!({
-            "ready": settled,
+            "ready": ready,
+            "problems": problems,
             "configDigest": runtime.config.digest(),
             "tools": catalog.tools().len(),
             "prompts": catalog.prompts().len(),
@@ -338,7 +346,7 @@ impl Gateway {
             "servers": servers,
             "clashes": catalog.clashes(),
         });
-        (settled, detail)
+        (ready, detail)
     }
 
     /// Wakes the scale-to-zero servers this gateway has never listed, so that
@@ -439,4 +447,20 @@ impl Inner {
             });
         }
     }
+}
+
+/// What the whole gateway needs from its environment and lacks: without its
+/// bearer tokens it refuses every call, so it is not ready.
+fn missing_inputs(config: &GatewayConfig) -> Vec<String> {
+    let tokens = config.auth.as_ref().and_then(|a| a.bearer_tokens.as_ref());
+    tokens
+        .filter(|t| std::env::var_os(&t.value_from_env).is_none())
+        .map(|t| {
+            format!(
+                "auth.bearerTokens: environment variable {} is not set, so every call is refused",
+                t.value_from_env
+            )
+        })
+        .into_iter()
+        .collect()
 }

@@ -10,7 +10,7 @@
 //! - [`http`]: `/mcp`, `/metrics`, `/healthz`, `/readyz`.
 //! - [`lean`]: the common `/mcp` requests answered without rmcp's HTTP layer.
 //! - [`shared`]: state shared by replicas (sessions, events, discovery cache, rate limits), in memory or Redis.
-//! - [`cli`]: `hangar gateway` and `hangar bridge`.
+//! - [`cli`]: `hangar gateway` and `hangar bridge`; [`listen`]: their `--listen`.
 
 pub mod access;
 pub mod activity;
@@ -28,6 +28,7 @@ pub mod group;
 pub mod handler;
 pub mod http;
 pub mod lean;
+pub mod listen;
 pub mod metrics;
 
 pub mod reload;

@@ -33,6 +33,17 @@ pub struct Manifests {
     pub registries: Vec<MCPRegistry>,
     /// Objects of other API groups (Secrets, Deployments, …), which Hangar does not read.
     pub foreign: Vec<ForeignObject>,
+    /// Where each Hangar object came from, in reading order.
+    pub origins: Vec<Origin>,
+}
+
+/// The file (or stdin) a Hangar object was read from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+    pub source: String,
 }
 
 /// An object that is not a Hangar resource.
@@ -219,6 +230,15 @@ impl Manifests {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The sources of the `kind` objects named `name` in `namespace`, in reading order.
+    pub fn sources_of(&self, kind: &str, namespace: &str, name: &str) -> Vec<&str> {
+        self.origins
+            .iter()
+            .filter(|o| o.kind == kind && o.namespace == namespace && o.name == name)
+            .map(|o| o.source.as_str())
+            .collect()
+    }
 }
 
 /// Reads manifest files, every `.yaml`/`.yml` file under directories
@@ -272,6 +292,7 @@ fn add(
         });
     }
     let manifests = &mut loaded.manifests;
+    let namespace = document.namespace().map(str::to_string);
     if api_version.split('/').next() != Some(hangar_api::GROUP) {
         manifests.foreign.push(ForeignObject {
             source: document.source,
@@ -308,6 +329,12 @@ fn add(
             });
         }
     }
+    manifests.origins.push(Origin {
+        namespace: namespace.unwrap_or_else(|| "default".into()),
+        kind,
+        name,
+        source: document.source,
+    });
     Ok(())
 }
 

@@ -59,7 +59,7 @@ where
         {
             Ok(running) => return Ok(running),
             Err(error) => {
-                last_error = error.to_string();
+                last_error = crate::handshake_failure(&error);
                 tracing::debug!(error = %last_error, "MCP handshake attempt failed");
             }
         }

@@ -7,14 +7,16 @@
 //! - [`sse`]: the 2024-11-05 HTTP+SSE transport for servers that predate Streamable HTTP.
 //! - [`header_map`]: configured headers (often credentials) as a header map
 //!   whose values stay out of debug output.
-//! - [`error_chain`]: an error and its causes on one line.
+//! - [`words`]: failures in words ([`error_chain`], [`handshake_failure`]), without type names.
 //! - [`http_client`]: an HTTP client, also where the system has no CA certificates.
 
 pub mod connect;
 pub mod sse;
+pub mod words;
 
 pub use connect::{Lifecycles, connect, streamable_http};
 pub use sse::SseClientTransport;
+pub use words::{error_chain, handshake_failure};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 
@@ -55,21 +57,6 @@ pub fn http_client(configure: impl Fn() -> reqwest::ClientBuilder) -> reqwest::C
                 .expect("an HTTP client without CA certificates needs none to build")
         }
     }
-}
-
-/// An error and its causes on one line (reqwest hides the useful part in sources).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause = cause.to_string();
-        if !text.contains(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-        source = source.and_then(|e| e.source());
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Logs to stderr, as JSON lines for collectors or as text for people, and
 //! exports traces over OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 
+use std::io::IsTerminal as _;
+
 use anyhow::Context as _;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::{Protocol, WithExportConfig as _};
@@ -44,7 +46,9 @@ pub fn init(format: Format, service: &str, default_filter: &str) -> anyhow::Resu
     let filter =
         EnvFilter::try_from_env("HANGAR_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
     let provider = otlp_provider(service)?;
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colours(std::io::stderr().is_terminal()));
     let fmt = match format {
         Format::Json => fmt
             .json()
@@ -64,6 +68,11 @@ pub fn init(format: Format, service: &str, default_filter: &str) -> anyhow::Resu
         .with(traces)
         .try_init();
     Ok(Telemetry { provider })
+}
+
+/// Colours only on a terminal, and never when `NO_COLOR` is set (no-color.org).
+fn colours(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty())
 }
 
 /// The OTLP/HTTP trace pipeline, when an endpoint is configured. The exporter

@@ -269,6 +269,11 @@ impl Upstream {
         self.breaker.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// A receiver that sees every status change.
+    pub fn status_changes(&self) -> watch::Receiver<u64> {
+        self.status_changes.subscribe()
+    }
+
     fn set_status(&self, state: &mut State, status: Status) {
         state.status = status;
         self.status_changes.send_modify(|version| *version += 1);
@@ -278,9 +283,14 @@ impl Upstream {
     pub fn unavailable_reason(&self) -> String {
         let name = self.name();
         match &self.read().status {
-            Status::Down { error, since } => format!(
-                "MCP server {name} is unavailable ({error}, for {}s); the gateway keeps reconnecting",
-                since.elapsed().as_secs()
+            Status::Down {
+                error,
+                since,
+                next_try,
+            } => format!(
+                "MCP server {name} is unavailable ({error}, for {}s); the gateway tries again in {}s",
+                since.elapsed().as_secs(),
+                next_try.saturating_duration_since(Instant::now()).as_secs()
             ),
             Status::Starting => format!("MCP server {name} is still starting"),
             Status::Idle { .. } => format!("MCP server {name} is scaled to zero"),

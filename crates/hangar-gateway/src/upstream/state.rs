@@ -48,6 +48,8 @@ pub enum Status {
     Down {
         error: String,
         since: Instant,
+        /// When the next connection attempt starts.
+        next_try: Instant,
     },
     /// Scaled to zero: not connected until a call needs it.
     Idle {

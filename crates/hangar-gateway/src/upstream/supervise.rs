@@ -31,6 +31,7 @@ pub(super) async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() +
     let mut probing = upstream.demand.is_some() && upstream.spec.transport != Transport::Stdio;
     // A woken server refuses connections until it has started: expected, not worth a warning.
     let mut starting = false;
+    let mut warnings = Warnings::default();
     loop {
         if let Some(demand) = &upstream.demand
             && !probing
@@ -60,6 +61,7 @@ pub(super) async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() +
                 Ok(changed) => {
                     backoff = INITIAL_BACKOFF;
                     starting = false;
+                    warnings = Warnings::default();
                     connected(&upstream);
                     if changed {
                         on_change();
@@ -93,7 +95,6 @@ pub(super) async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() +
         if starting {
             tracing::debug!(server = upstream.name(), error = %failure, "woken server not answering yet");
         }
-        mark_down(&upstream, failure, !starting, &on_change);
         // A call waiting for a woken server should not wait out a long backoff.
         let waking = upstream.demand.as_ref().is_some_and(Demand::wanted_now);
         let pause = if waking {
@@ -101,6 +102,15 @@ pub(super) async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() +
         } else {
             backoff
         };
+        if !starting && warnings.due(&failure) {
+            tracing::warn!(
+                server = upstream.name(),
+                error = %failure,
+                next_try_in = %DurationSpec(pause),
+                "upstream unavailable"
+            );
+        }
+        mark_down(&upstream, failure, pause, &on_change);
         tokio::select! {
             _ = upstream.stop.cancelled() => break,
             _ = tokio::time::sleep(pause) => {}
@@ -134,22 +144,49 @@ fn connected(upstream: &Upstream) {
     upstream.first_attempt.send_replace(true);
 }
 
+/// When a failure is worth a warning: the first one, one with a different
+/// cause, and the same one again only every [`REPEAT_WARNING`]; the status
+/// (and `/readyz`) always has the latest.
+#[derive(Default)]
+struct Warnings {
+    last: Option<(String, Instant)>,
+}
+
+/// How often a server that keeps failing the same way is warned about again.
+const REPEAT_WARNING: Duration = Duration::from_secs(600);
+
+impl Warnings {
+    fn due(&mut self, failure: &str) -> bool {
+        let due = match &self.last {
+            Some((last, at)) => last != failure || at.elapsed() >= REPEAT_WARNING,
+            None => true,
+        };
+        if due {
+            self.last = Some((failure.to_string(), Instant::now()));
+        }
+        due
+    }
+}
+
 fn mark_down(
     upstream: &Upstream,
     error: String,
-    warn: bool,
+    pause: Duration,
     on_change: &Arc<dyn Fn() + Send + Sync>,
 ) {
-    if warn {
-        tracing::warn!(server = upstream.name(), error = %error, "upstream unavailable");
-    }
     {
         let mut state = upstream.write();
+        let now = Instant::now();
+        let since = match &state.status {
+            Status::Down { since, .. } => *since,
+            _ => now,
+        };
         upstream.set_status(
             &mut state,
             Status::Down {
                 error,
-                since: Instant::now(),
+                since,
+                next_try: now + pause,
             },
         );
         state.peer = None;

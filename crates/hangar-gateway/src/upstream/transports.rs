@@ -68,7 +68,13 @@ pub(super) async fn connect(
             .await
         }
     };
-    let client = connected.map_err(|e| format!("{e}{}", upstream.stderr_hint()))?;
+    let client = connected.map_err(|e| match spec.transport {
+        Transport::Stdio => format!("{e}{}", upstream.stderr_hint()),
+        // Say where: the cause alone ("connection refused") does not.
+        Transport::StreamableHttp | Transport::Sse => {
+            format!("{}: {e}", spec.url.as_deref().unwrap_or_default())
+        }
+    })?;
     client
         .peer()
         .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
