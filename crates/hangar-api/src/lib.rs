@@ -10,6 +10,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod common;
+pub mod destinations;
 pub mod discovery;
 pub mod gateway;
 pub mod group;
@@ -20,6 +21,7 @@ pub mod server;
 pub mod tool;
 
 pub use common::*;
+pub use destinations::{ALLOWED_DESTINATIONS_ANNOTATION, AllowedDestinations, NotAllowed};
 pub use discovery::*;
 pub use gateway::*;
 pub use group::*;

@@ -64,7 +64,7 @@ impl Compiler<'_> {
         config.gateway.allowed_origins = spec.allowed_origins.clone();
         config.gateway.trusted_proxies = spec.trusted_proxies.clone();
         let mut hosts = spec.allowed_hosts.clone();
-        if let Target::Cluster { namespace } = self.target {
+        if let Target::Cluster { namespace, .. } = self.target {
             // Clients reach the gateway through its Service, its Ingress, or a port-forward.
             for host in [
                 name.clone(),
@@ -98,7 +98,7 @@ fn redis_settings(
 ) -> Option<RedisSettings> {
     let (url, url_from_env, prefix) = match compiler.target {
         // The operator puts the URL (managed, literal or from a Secret) into this variable.
-        Target::Cluster { namespace } => (
+        Target::Cluster { namespace, .. } => (
             None,
             Some(REDIS_URL_ENV.to_string()),
             format!("hangar:{namespace}/{gateway}:"),
@@ -188,7 +188,7 @@ fn auth_settings(compiler: &mut Compiler<'_>, auth: &hangar_api::AuthSpec) -> Au
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Candidates, Compiled, SecretEnv, Selection, compile};
+    use crate::{Candidates, Compiled, SecretDestinations, SecretEnv, Selection, compile};
     use hangar_config::RedisMode;
 
     fn gateway(spec: serde_json::Value) -> MCPGateway {
@@ -229,7 +229,13 @@ mod tests {
                 "authorization": {"default": "Deny", "rules": [{"groups": ["ops"], "tools": ["*"]}]},
             },
         }));
-        let out = compiled(&gateway, Target::Cluster { namespace: "team" });
+        let out = compiled(
+            &gateway,
+            Target::Cluster {
+                namespace: "team",
+                secrets: &SecretDestinations::Unchecked,
+            },
+        );
         let redis = out.config.redis.as_ref().unwrap();
         assert_eq!(redis.url_from_env.as_deref(), Some(REDIS_URL_ENV));
         assert_eq!(redis.mode, RedisMode::Cluster);
@@ -298,7 +304,13 @@ mod tests {
             "{:?}",
             local.skipped
         );
-        let cluster = compiled(&gateway, Target::Cluster { namespace: "team" });
+        let cluster = compiled(
+            &gateway,
+            Target::Cluster {
+                namespace: "team",
+                secrets: &SecretDestinations::Unchecked,
+            },
+        );
         assert!(cluster.config.redis.is_some());
     }
 }

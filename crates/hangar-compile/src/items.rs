@@ -28,7 +28,7 @@ impl Compiler<'_> {
         match (&backend.url, &backend.service) {
             (Some(url), _) => Ok(join_path(url, path)),
             (None, Some(service)) => match self.target {
-                Target::Cluster { namespace } => Ok(format!(
+                Target::Cluster { namespace, .. } => Ok(format!(
                     "http://{}.{namespace}.svc:{}{path}",
                     service.name, service.port
                 )),
@@ -61,7 +61,13 @@ impl Compiler<'_> {
                     continue;
                 }
             };
-            let headers = self.headers(&spec.backend.headers);
+            let headers = match self.headers(&spec.backend.headers, &url) {
+                Ok(headers) => headers,
+                Err(why) => {
+                    self.skip("MCPTool", &object, why);
+                    continue;
+                }
+            };
             let item = ToolSpec {
                 name: name.clone(),
                 title: spec.title.clone(),
@@ -156,11 +162,17 @@ impl Compiler<'_> {
             let http = match &spec.http {
                 None => None,
                 Some(backend) => match (self.backend_url(backend), duration(&spec.timeout)) {
-                    (Ok(url), Ok(timeout)) => Some(ResourceHttp {
-                        url,
-                        headers: self.headers(&backend.headers),
-                        timeout: Some(timeout),
-                    }),
+                    (Ok(url), Ok(timeout)) => match self.headers(&backend.headers, &url) {
+                        Ok(headers) => Some(ResourceHttp {
+                            url,
+                            headers,
+                            timeout: Some(timeout),
+                        }),
+                        Err(why) => {
+                            self.skip("MCPResource", &object, why);
+                            continue;
+                        }
+                    },
                     (Err(why), _) => {
                         self.skip("MCPResource", &object, why);
                         continue;

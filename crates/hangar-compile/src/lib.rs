@@ -13,7 +13,9 @@
 //! reported in [`Compiled::skipped`] with the reason, so one bad object never
 //! takes the whole gateway down.
 
-use hangar_api::MCPServer;
+use std::collections::{BTreeMap, BTreeSet};
+
+use hangar_api::{AllowedDestinations, MCPServer};
 use hangar_config::{DurationSpec, GatewayConfig, NameValue};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
@@ -29,11 +31,68 @@ pub use select::{Candidates, Kind, Member, Selection, selector_matches, selects}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
     /// A gateway pod in `namespace`: container servers and Service backends are
-    /// reached through cluster DNS (`<name>.<namespace>.svc`).
-    Cluster { namespace: &'a str },
+    /// reached through cluster DNS (`<name>.<namespace>.svc`); a header value
+    /// from a Secret is sent only where `secrets` says that Secret allows.
+    Cluster {
+        namespace: &'a str,
+        secrets: &'a SecretDestinations,
+    },
     /// This machine (`hangar up`): container servers with a `command` run as
     /// child processes; Services and images are out of reach.
     Local,
+}
+
+/// Where the values of the Secrets that headers come from may be sent (each
+/// Secret's `mcp-hangar.io/allowed-destinations`), by Secret name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretDestinations {
+    /// As read from the cluster (`None`: the Secret does not exist); a Secret
+    /// not in the map allows nothing.
+    Checked(BTreeMap<String, Option<AllowedDestinations>>),
+    /// Not known here (`hangar render` reads no Secrets): every header is
+    /// compiled, as if allowed.
+    Unchecked,
+}
+
+impl SecretDestinations {
+    /// Whether a header value of `secret` may be sent to `destination`, and if not why.
+    fn check(&self, secret: &str, destination: &str) -> Result<(), String> {
+        match self {
+            SecretDestinations::Unchecked => Ok(()),
+            SecretDestinations::Checked(known) => match known.get(secret) {
+                Some(None) => Err(format!("Secret {secret} does not exist in this namespace")),
+                Some(Some(allowed)) => allowed
+                    .check(secret, destination)
+                    .map_err(|refusal| refusal.to_string()),
+                None => AllowedDestinations::default()
+                    .check(secret, destination)
+                    .map_err(|refusal| refusal.to_string()),
+            },
+        }
+    }
+}
+
+/// The Secrets header values of a selection may come from, for reading their
+/// [`SecretDestinations`] before compiling it: those of its tools and resources,
+/// and of every candidate server (groups take members from the candidates).
+pub fn header_secrets(selection: &Selection<'_>) -> BTreeSet<String> {
+    let tools = selection
+        .selected
+        .tools
+        .iter()
+        .map(|t| &t.spec.backend.headers);
+    let resources = selection
+        .selected
+        .resources
+        .iter()
+        .filter_map(|r| Some(&r.spec.http.as_ref()?.headers));
+    let servers = selection.candidates.servers.iter().map(|s| &s.spec.headers);
+    tools
+        .chain(resources)
+        .chain(servers)
+        .flatten()
+        .filter_map(|header| Some(header.value_from.as_ref()?.secret_key_ref.name.clone()))
+        .collect()
 }
 
 /// An environment variable the gateway needs, filled from a Secret key.
@@ -186,8 +245,23 @@ impl Compiler<'_> {
         env
     }
 
-    fn headers(&mut self, headers: &[hangar_api::HttpHeader]) -> Vec<NameValue> {
-        headers
+    /// Headers sent to `destination`, or why one may not be: in a cluster a
+    /// Secret's value goes only where the Secret allows.
+    fn headers(
+        &mut self,
+        headers: &[hangar_api::HttpHeader],
+        destination: &str,
+    ) -> Result<Vec<NameValue>, String> {
+        if let Target::Cluster { secrets, .. } = self.target {
+            for header in headers {
+                if let Some(from) = &header.value_from {
+                    secrets
+                        .check(&from.secret_key_ref.name, destination)
+                        .map_err(|why| format!("header {}: {why}", header.name))?;
+                }
+            }
+        }
+        Ok(headers
             .iter()
             .map(|h| match (&h.value, &h.value_from) {
                 (_, Some(from)) => NameValue {
@@ -201,7 +275,7 @@ impl Compiler<'_> {
                     NameValue::literal(h.name.clone(), value.clone().unwrap_or_default())
                 }
             })
-            .collect()
+            .collect())
     }
 }
 
@@ -261,7 +335,10 @@ spec: {mode: remote, endpoint: "http://c.example/mcp"}
                 },
                 candidates: &all,
             },
-            Target::Cluster { namespace: "team" },
+            Target::Cluster {
+                namespace: "team",
+                secrets: &SecretDestinations::Unchecked,
+            },
         );
         let config = &compiled.config;
         assert!(config.problems().is_empty(), "{:?}", config.problems());

@@ -134,7 +134,7 @@ impl Compiler<'_> {
             let idle_ttl =
                 duration(&spec.idle_ttl).map_err(|why| format!("spec.idleTTL: {why}"))?;
             let in_namespace = |name: String| match self.target {
-                Target::Cluster { namespace } => Some(ObjectName {
+                Target::Cluster { namespace, .. } => Some(ObjectName {
                     namespace: namespace.to_string(),
                     name,
                 }),
@@ -176,7 +176,7 @@ impl Compiler<'_> {
                     return Err("remote mode without spec.endpoint (catalog entries from spec.registry are resolved by the operator)".into());
                 };
                 item.url = Some(endpoint.clone());
-                item.headers = self.headers(&spec.headers);
+                item.headers = self.headers(&spec.headers, endpoint)?;
                 if item.transport == Transport::Stdio {
                     return Err("a remote server speaks streamable-http or sse, not stdio".into());
                 }

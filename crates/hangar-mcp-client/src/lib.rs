@@ -8,7 +8,8 @@
 //! - [`header_map`]: configured headers (often credentials) as a header map
 //!   whose values stay out of debug output.
 //! - [`words`]: failures in words ([`error_chain`], [`handshake_failure`]), without type names.
-//! - [`http_client`]: an HTTP client, also where the system has no CA certificates.
+//! - [`http_client`]: an HTTP client, also where the system has no CA
+//!   certificates, that follows redirects only within an origin.
 
 pub mod connect;
 pub mod sse;
@@ -42,8 +43,11 @@ pub fn header_map<'a>(
 /// `hangar bridge`, and small images often lack a CA bundle), it builds the
 /// same client trusting no certificate and warns once: plain HTTP still
 /// works, and every HTTPS connection fails with a certificate error rather
-/// than the process failing at start.
+/// than the process failing at start. It follows redirects only within the
+/// origin: its requests carry configured headers, which a server must not
+/// bounce elsewhere.
 pub fn http_client(configure: impl Fn() -> reqwest::ClientBuilder) -> reqwest::Client {
+    let configure = || configure().redirect(same_origin_redirects());
     match configure().build() {
         Ok(client) => client,
         Err(error) => {
@@ -57,6 +61,32 @@ pub fn http_client(configure: impl Fn() -> reqwest::ClientBuilder) -> reqwest::C
                 .expect("an HTTP client without CA certificates needs none to build")
         }
     }
+}
+
+/// Follows a redirect only to the same scheme, host and port (at most 10):
+/// configured headers (often credentials a Secret allowed for one
+/// destination) are sent with every request, and reqwest strips only the
+/// standard credential headers when a redirect leaves the origin. A redirect
+/// elsewhere is returned as the response.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let origin = |url: &reqwest::Url| {
+            (
+                url.scheme().to_string(),
+                url.host_str().map(str::to_string),
+                url.port_or_known_default(),
+            )
+        };
+        let same = attempt
+            .previous()
+            .last()
+            .is_some_and(|previous| origin(previous) == origin(attempt.url()));
+        if same && attempt.previous().len() <= 10 {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 #[cfg(test)]

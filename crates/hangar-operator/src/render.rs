@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use hangar_api::MCPGateway;
-use hangar_compile::{Candidates, Compiled, Target, compile};
+use hangar_api::{ALLOWED_DESTINATIONS_ANNOTATION, MCPGateway};
+use hangar_compile::{Candidates, Compiled, SecretDestinations, Target, compile, header_secrets};
 use hangar_manifests::{ManifestArgs, Manifests};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
@@ -132,10 +132,13 @@ fn render_gateway(
 ) {
     let namespace = gateway.namespace().unwrap_or_else(|| "default".into());
     let candidates = Candidates::in_namespace(manifests, &namespace);
+    let selection = candidates.select(Some(gateway));
     let compiled = compile(
-        &candidates.select(Some(gateway)),
+        &selection,
         Target::Cluster {
             namespace: &namespace,
+            // No cluster to read Secrets from: every header is rendered.
+            secrets: &SecretDestinations::Unchecked,
         },
     );
     let _ = writeln!(
@@ -144,6 +147,15 @@ fn render_gateway(
         gateway.name_any(),
         summary(&compiled)
     );
+    let secrets = header_secrets(&selection);
+    if !secrets.is_empty() {
+        let _ = writeln!(
+            out,
+            "# in a cluster, headers from Secrets ({}) are served only to the URLs each Secret's \
+             {ALLOWED_DESTINATIONS_ANNOTATION} annotation allows",
+            secrets.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
     for skipped in &compiled.skipped {
         let _ = writeln!(
             out,

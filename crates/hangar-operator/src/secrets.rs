@@ -1,10 +1,13 @@
 //! Header values that come from Secrets (`spec.headers[].valueFrom`), read at
 //! the moment they are needed and never logged. The one place the operator
-//! turns a header list into values, for health checks and registry syncs alike.
+//! turns a header list into values, for health checks and registry syncs
+//! alike, and so the one place that refuses to send a value where its Secret
+//! does not allow (`mcp-hangar.io/allowed-destinations`, see
+//! [`hangar_api::destinations`]).
 
-use hangar_api::HttpHeader;
+use hangar_api::{AllowedDestinations, HttpHeader, NotAllowed};
 use k8s_openapi::api::core::v1::Secret;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 
 /// Why a header cannot be sent.
 #[derive(Debug, thiserror::Error)]
@@ -32,15 +35,29 @@ pub enum HeaderError {
     },
     #[error("header {header} has neither value nor valueFrom")]
     NoValue { header: String },
+    #[error("header {header}: {refusal}")]
+    NotAllowed { header: String, refusal: NotAllowed },
 }
 
-/// Each header's name and value, values from Secrets of `namespace` read now.
-/// Values are trimmed: a Secret written with `echo` ends in a newline that no
-/// server expects in a header.
+impl HeaderError {
+    /// A CamelCase reason for conditions, Events and metric labels.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HeaderError::NotAllowed { .. } => "SecretNotAllowed",
+            _ => "SecretUnavailable",
+        }
+    }
+}
+
+/// Each header's name and value for requests to `destination`, values from
+/// Secrets of `namespace` read now, each only if its Secret allows sending it
+/// there. Values are trimmed: a Secret written with `echo` ends in a newline
+/// that no server expects in a header.
 pub async fn header_values(
     client: &Client,
     namespace: &str,
     headers: &[HttpHeader],
+    destination: &str,
 ) -> Result<Vec<(String, String)>, HeaderError> {
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
     let mut values = Vec::with_capacity(headers.len());
@@ -61,6 +78,12 @@ pub async fn header_values(
                     .ok_or_else(|| HeaderError::MissingSecret {
                         header: name.clone(),
                         secret: reference.name.clone(),
+                    })?;
+                AllowedDestinations::of(secret.annotations())
+                    .check(&reference.name, destination)
+                    .map_err(|refusal| HeaderError::NotAllowed {
+                        header: name.clone(),
+                        refusal,
                     })?;
                 let bytes = secret
                     .data

@@ -8,7 +8,7 @@
 mod operator_support;
 
 use hangar_api::{MCPGateway, MCPServer};
-use hangar_compile::{Candidates, Target, compile, secret_env_name};
+use hangar_compile::{Candidates, SecretDestinations, Target, compile, secret_env_name};
 use hangar_config::{GatewayConfig, REDIS_URL_ENV};
 use hangar_operator::gateway::build::{CONFIG_KEY, build};
 use hangar_operator::server::build::BuildSettings;
@@ -57,7 +57,10 @@ fn redis_rate_limits_and_auth_reach_the_pods_without_secrets_in_the_config_map()
     let gateway = gateway();
     let compiled = compile(
         &Candidates::default().select(Some(&gateway)),
-        Target::Cluster { namespace: "team" },
+        Target::Cluster {
+            namespace: "team",
+            secrets: &SecretDestinations::Unchecked,
+        },
     );
     let objects = build(&gateway, &compiled, &BuildSettings::default());
 

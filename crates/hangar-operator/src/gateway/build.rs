@@ -555,7 +555,7 @@ fn redis_service(gateway: &MCPGateway) -> Service {
 
 #[cfg(test)]
 mod tests {
-    use hangar_compile::{Candidates, Target, compile};
+    use hangar_compile::{Candidates, SecretDestinations, Target, compile};
 
     use super::*;
 
@@ -565,7 +565,10 @@ mod tests {
         let candidates = Candidates::in_namespace(&manifests, "team");
         let compiled = compile(
             &candidates.select(Some(gateway)),
-            Target::Cluster { namespace: "team" },
+            Target::Cluster {
+                namespace: "team",
+                secrets: &SecretDestinations::Unchecked,
+            },
         );
         build(gateway, &compiled, &BuildSettings::default())
     }

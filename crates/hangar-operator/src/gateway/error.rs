@@ -8,6 +8,12 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("could not read Secret {name}, which a header comes from: {source}")]
+    ReadSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error(transparent)]
     Child(#[from] crate::children::ChildError),
     #[error("could not write status: {0}")]
@@ -25,6 +31,7 @@ impl Failure for Error {
     fn reason(&self) -> &'static str {
         match self {
             Error::List { .. } => "ListFailed",
+            Error::ReadSecret { .. } => "ReadSecretFailed",
             Error::Child(child) => child.reason(),
             Error::Status(_) => "StatusUpdateFailed",
             Error::CleanupPending(_) => "CleanupPending",

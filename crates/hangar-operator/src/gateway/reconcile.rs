@@ -1,14 +1,18 @@
 //! One reconcile of an MCPGateway: fetch what it selects → compile → build → apply → status.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hangar_api::{
-    MCPGateway, MCPGatewayStatus, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
-    condition,
+    AllowedDestinations, MCPGateway, MCPGatewayStatus, MCPPrompt, MCPResource, MCPServer,
+    MCPServerGroup, MCPTool, condition,
 };
-use hangar_compile::{Candidates, Compiled, Kind, Target, compile};
+use hangar_compile::{
+    Candidates, Compiled, Kind, SecretDestinations, Target, compile, header_secrets,
+};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -27,6 +31,8 @@ use crate::server::lifecycle::Workload;
 
 /// Resync period: changes to the gateway, its objects and what it selects trigger reconciles sooner.
 const RESYNC: Duration = Duration::from_secs(300);
+/// How soon a gateway that leaves something out is looked at again.
+const SKIPPED_RECHECK: Duration = Duration::from_secs(30);
 
 pub async fn reconcile(
     gateway: Arc<MCPGateway>,
@@ -47,10 +53,12 @@ async fn reconcile_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result
     let namespace = gateway.namespace().unwrap_or_default();
     let candidates = fetch_candidates(ctx, &namespace).await?;
     let selection = candidates.select(Some(gateway));
+    let secrets = secret_destinations(ctx, &namespace, header_secrets(&selection)).await?;
     let compiled = compile(
         &selection,
         Target::Cluster {
             namespace: &namespace,
+            secrets: &secrets,
         },
     );
     let selected = &selection.selected;
@@ -101,7 +109,13 @@ async fn reconcile_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result
             )
             .await;
     }
-    Ok(Action::requeue(RESYNC))
+    // Secrets are not watched (that would take reading them all): what a
+    // Secret's annotation may have left out is looked at again soon.
+    Ok(Action::requeue(if compiled.skipped.is_empty() {
+        RESYNC
+    } else {
+        SKIPPED_RECHECK
+    }))
 }
 
 async fn list<K>(ctx: &GatewayContext, namespace: &str) -> Result<Vec<K>, Error>
@@ -119,6 +133,29 @@ where
             source,
         })?
         .items)
+}
+
+/// Where each Secret that headers come from allows its values to go, read
+/// now (metadata only: the values stay in the Secrets, the pods read them).
+async fn secret_destinations(
+    ctx: &GatewayContext,
+    namespace: &str,
+    names: BTreeSet<String>,
+) -> Result<SecretDestinations, Error> {
+    let api: Api<Secret> = Api::namespaced(ctx.base.client.clone(), namespace);
+    let mut known = BTreeMap::new();
+    for name in names {
+        let found = api
+            .get_metadata_opt(&name)
+            .await
+            .map_err(|source| Error::ReadSecret {
+                name: name.clone(),
+                source,
+            })?;
+        let allowed = found.map(|secret| AllowedDestinations::of(secret.annotations()));
+        known.insert(name, allowed);
+    }
+    Ok(SecretDestinations::Checked(known))
 }
 
 async fn fetch_candidates(ctx: &GatewayContext, namespace: &str) -> Result<Candidates, Error> {

@@ -172,8 +172,8 @@ async fn read_pages(
     }
 }
 
-/// `<base>/v0.1/servers`, keeping any path the base has.
-fn servers_endpoint(base: &str) -> Result<Url, FetchError> {
+/// `<base>/v0.1/servers`, keeping any path the base has: where every request of a sync goes.
+pub fn servers_endpoint(base: &str) -> Result<Url, FetchError> {
     let mut url = Url::parse(base).map_err(|e| FetchError::BadUrl(base.into(), e))?;
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());

@@ -38,7 +38,8 @@ impl Failure for Error {
             Error::Fetch(FetchError::Deadline { .. }) => "SyncDeadlineExceeded",
             Error::ConfigMapNotFound { .. } => "ConfigMapNotFound",
             Error::Read { .. } => "ReadFailed",
-            Error::Header(_) | Error::InvalidHeader(_) => "HeaderUnavailable",
+            Error::Header(header) => header.reason(),
+            Error::InvalidHeader(_) => "HeaderUnavailable",
             Error::Status(_) => "StatusUpdateFailed",
         }
     }

@@ -287,7 +287,7 @@ fn synced_message(catalog: &Catalog, origin: &str, took: Duration) -> String {
 async fn from_api(registry: &MCPRegistry, reg: &Registries) -> Result<(Catalog, String), Error> {
     let url = registry.spec.url.clone().unwrap_or_default();
     let filter = registry.spec.filter.clone().unwrap_or_default();
-    let headers = headers(registry, reg).await?;
+    let headers = headers(registry, reg, &client::servers_endpoint(&url)?).await?;
     let listing =
         client::list_servers(&reg.http, &url, headers, &filter, Limits::default()).await?;
     let origin = format!("{url} ({} pages)", listing.pages);
@@ -331,11 +331,20 @@ pub(super) fn from_config_map(
     ))
 }
 
-/// `spec.headers`, with values from Secrets read now.
-async fn headers(registry: &MCPRegistry, reg: &Registries) -> Result<HeaderMap, Error> {
+/// `spec.headers` for requests to `endpoint`, with values from Secrets read now.
+async fn headers(
+    registry: &MCPRegistry,
+    reg: &Registries,
+    endpoint: &url::Url,
+) -> Result<HeaderMap, Error> {
     let namespace = registry.namespace().unwrap_or_default();
-    let values =
-        crate::secrets::header_values(&reg.ctx.client, &namespace, &registry.spec.headers).await?;
+    let values = crate::secrets::header_values(
+        &reg.ctx.client,
+        &namespace,
+        &registry.spec.headers,
+        endpoint.as_str(),
+    )
+    .await?;
     hangar_mcp_client::header_map(values.iter().map(|(n, v)| (n.as_str(), v.as_str())))
         .map_err(Error::InvalidHeader)
 }

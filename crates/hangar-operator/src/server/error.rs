@@ -32,7 +32,7 @@ impl Failure for Error {
             Error::Status(_) => "StatusUpdateFailed",
             Error::ListPods(_) => "ListPodsFailed",
             Error::ListLeases(_) => "ListLeasesFailed",
-            Error::Secret(_) => "SecretUnavailable",
+            Error::Secret(header) => header.reason(),
             Error::CleanupPending(_) => "CleanupPending",
             Error::Finalizer(_) => "FinalizerFailed",
         }

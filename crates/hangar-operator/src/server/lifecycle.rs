@@ -151,6 +151,12 @@ pub enum Probe {
         threshold: u32,
         error: String,
     },
+    /// No check can be sent as the spec is, e.g. a header's Secret does not
+    /// allow its endpoint: `reason` (CamelCase) and `message` say why.
+    CannotCheck {
+        reason: &'static str,
+        message: String,
+    },
 }
 
 /// Everything the state machine looks at.
@@ -211,7 +217,7 @@ impl Signal {
             return Signal::CircuitOpen;
         }
         match inputs.probe {
-            Probe::Failing { .. } => Signal::ProbeFailing,
+            Probe::Failing { .. } | Probe::CannotCheck { .. } => Signal::ProbeFailing,
             Probe::NotYet => Signal::Starting,
             Probe::Disabled | Probe::Passing if inputs.workload == WorkloadHealth::Partial => {
                 Signal::PartiallyReady
@@ -279,6 +285,7 @@ pub fn explain(
         } => format!(
             "{consecutive} of {threshold} allowed consecutive health checks failed: {error}"
         ),
+        Probe::CannotCheck { message, .. } => format!("no health check can be sent: {message}"),
         _ => String::new(),
     };
     match signal {

@@ -36,6 +36,8 @@ use crate::registry::{self, Resolution};
 
 /// Resync period: changes to the server, its objects and its health trigger reconciles sooner.
 const RESYNC: Duration = Duration::from_secs(300);
+/// How soon a server whose check a header's Secret blocks is looked at again.
+const SECRET_RECHECK: Duration = Duration::from_secs(30);
 /// Longest `serverInfo` field kept: servers choose these strings.
 const SERVER_INFO_BYTES: usize = 256;
 
@@ -120,8 +122,20 @@ async fn reconcile_server(server: &MCPServer, ctx: &ServerContext) -> Result<Act
         workload_health,
         WorkloadHealth::Full | WorkloadHealth::Partial
     );
+    let mut cannot_check = None;
     if check.enabled && desired_replicas > 0 && answering {
-        ctx.health.track(key.clone(), schedule(server, ctx).await?);
+        match schedule(server, ctx).await {
+            Ok(schedule) => ctx.health.track(key.clone(), schedule),
+            // Nothing is sent without its headers; status says why.
+            Err(Error::Secret(header)) => {
+                ctx.health.pause(&key);
+                cannot_check = Some(Probe::CannotCheck {
+                    reason: header.reason(),
+                    message: format!("spec.headers: {header}"),
+                });
+            }
+            Err(other) => return Err(other),
+        }
     } else {
         ctx.health.pause(&key);
     }
@@ -129,7 +143,7 @@ async fn reconcile_server(server: &MCPServer, ctx: &ServerContext) -> Result<Act
     let inputs = Inputs {
         desired_replicas,
         workload: workload_health,
-        probe: probe_input(check, record.as_ref()),
+        probe: cannot_check.unwrap_or_else(|| probe_input(check, record.as_ref())),
         circuit: record
             .as_ref()
             .map_or(CircuitState::Closed, HealthRecord::circuit),
@@ -185,9 +199,16 @@ async fn reconcile_server(server: &MCPServer, ctx: &ServerContext) -> Result<Act
             )
             .await;
     }
+    // Secrets are not watched (that would take reading them all): a check
+    // their headers block is looked at again soon, to notice a new annotation.
+    let resync = if matches!(inputs.probe, Probe::CannotCheck { .. }) {
+        SECRET_RECHECK
+    } else {
+        RESYNC
+    };
     let requeue = scale
         .recheck_after
-        .map_or(RESYNC, |after| after.min(RESYNC));
+        .map_or(resync, |after| after.min(resync));
     Ok(Action::requeue(requeue))
 }
 
@@ -272,15 +293,16 @@ async fn activity_leases(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<
 async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, Error> {
     let spec = &server.spec;
     let namespace = server.namespace().unwrap_or_default();
+    let url = hangar_compile::in_cluster_url(server).unwrap_or_default();
     let headers =
-        crate::secrets::header_values(&ctx.base.client, &namespace, &spec.headers).await?;
+        crate::secrets::header_values(&ctx.base.client, &namespace, &spec.headers, &url).await?;
     let duration = |d: &hangar_api::Duration| {
         d.to_std()
             .map_err(|e| Error::InvalidSpec(build::InvalidSpec::Duration(e.to_string())))
     };
     Ok(Schedule {
         target: ProbeTarget {
-            url: hangar_compile::in_cluster_url(server).unwrap_or_default(),
+            url,
             // Container stdio servers are bridged to Streamable HTTP in the pod.
             legacy_sse: spec.transport == Transport::Sse,
             headers,
@@ -328,6 +350,9 @@ fn healthy_condition(probe: &Probe) -> Desired {
             "HealthCheckPassed",
             "the server answered initialize/discover and tools/list",
         ),
+        Probe::CannotCheck { reason, message } => {
+            Desired::new(condition::HEALTHY, false, *reason, message.clone())
+        }
         Probe::Failing {
             consecutive, error, ..
         } => Desired::new(
