@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use crate::gatekeeper::{Gatekeeper, authenticate, guard, metadata};
 use crate::gateway::Gateway;
+use crate::guidance::{EventIds, guide};
 use crate::handler::{CorrelationId, GatewayHandler};
 use crate::lean::{Lean, Parsed};
 use crate::shared::manager::ReplicaSessions;
@@ -115,6 +116,14 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             body_limits,
             check_jsonrpc,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            if shared.events.is_some() {
+                EventIds::Redis
+            } else {
+                EventIds::Local
+            },
+            guide,
         ))
         .layer(axum::middleware::from_fn_with_state(keeper.clone(), guard))
         .layer(axum::middleware::from_fn_with_state(
@@ -429,10 +438,24 @@ fn invalid(bytes: &[u8]) -> Response {
         );
     };
     let id = object.get("id").cloned().unwrap_or(serde_json::Value::Null);
-    let valid_id = matches!(
-        id,
-        serde_json::Value::String(_) | serde_json::Value::Number(_)
-    );
+    // MCP ids are strings or integers; rmcp keeps integers as i64.
+    let valid_id = match &id {
+        serde_json::Value::String(_) => true,
+        serde_json::Value::Number(number) => number.is_i64(),
+        _ => false,
+    };
+    if let serde_json::Value::Number(number) = &id
+        && !valid_id
+    {
+        return jsonrpc_error(
+            StatusCode::BAD_REQUEST,
+            serde_json::Value::Null,
+            -32600,
+            format!(
+                "Invalid Request: the id {number} is not one MCP allows: send a string, or an integer from -2^63 to 2^63-1"
+            ),
+        );
+    }
     match (
         object.get("jsonrpc").and_then(|v| v.as_str()),
         object.get("method"),

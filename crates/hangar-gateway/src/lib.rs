@@ -25,6 +25,7 @@ pub mod forwarded;
 pub mod gatekeeper;
 pub mod gateway;
 pub mod group;
+pub mod guidance;
 pub mod handler;
 pub mod http;
 pub mod lean;

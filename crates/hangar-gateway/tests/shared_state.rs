@@ -441,7 +441,7 @@ async fn sessions_expire_when_idle_and_end_everywhere() {
     );
 
     let session = raw.initialize(&a).await;
-    assert_eq!(raw.delete(&b, &session).await, StatusCode::ACCEPTED);
+    assert_eq!(raw.delete(&b, &session).await, StatusCode::OK);
     let ended = raw.call(&a, &session, 1, "tools/list", json!({})).await;
     assert_eq!(ended.status, StatusCode::NOT_FOUND, "{}", ended.text);
 }

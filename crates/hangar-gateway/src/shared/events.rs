@@ -165,6 +165,22 @@ impl EventStore for RedisEvents {
     }
 }
 
+/// Whether `id` has the form of the ids this store hands out:
+/// `<stream>/<Redis entry id>`, or `<stream>/m<n>` while Redis was away.
+pub fn is_event_id(id: &str) -> bool {
+    let Some((stream, entry)) = id.rsplit_once('/') else {
+        return false;
+    };
+    let numbers = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let entry_ok = match entry.strip_prefix('m') {
+        Some(seq) => numbers(seq),
+        None => entry
+            .split_once('-')
+            .is_some_and(|(ms, seq)| numbers(ms) && numbers(seq)),
+    };
+    !stream.is_empty() && entry_ok
+}
+
 /// A Redis stream entry: its id and fields.
 type Entry = (String, HashMap<String, String>);
 
