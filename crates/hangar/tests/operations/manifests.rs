@@ -254,3 +254,55 @@ async fn every_example_is_accepted() {
         );
     }
 }
+
+/// `values.schema.json` makes Helm refuse values the operator cannot run (a
+/// `--set logging.format=xml` used to render, and the operator then exited),
+/// names the field, and stays in step with the operator's own flags.
+#[test]
+fn the_chart_refuses_values_the_operator_cannot_run() {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/helm/hangar/values.schema.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let formats: Vec<String> = <hangar::logging::Format as clap::ValueEnum>::value_variants()
+        .iter()
+        .filter_map(|f| clap::ValueEnum::to_possible_value(f))
+        .map(|v| v.get_name().to_string())
+        .collect();
+    assert_eq!(
+        schema["properties"]["logging"]["properties"]["format"]["enum"],
+        serde_json::json!(formats),
+        "the chart's logging.format is the operator's --log-format"
+    );
+
+    let helm = hangar_testenv::tools::kube_bin("helm");
+    let template = |sets: &[&str]| {
+        let mut command = Command::new(&helm);
+        command
+            .args(["template", "hangar", "deploy/helm/hangar"])
+            .current_dir(repo_root());
+        for set in sets {
+            command.args(["--set", set]);
+        }
+        command.output().unwrap()
+    };
+    assert!(template(&[]).status.success(), "the defaults are valid");
+    assert!(
+        template(&["podDisruptionBudget.maxUnavailable=50%", "logging.format=text"])
+            .status
+            .success()
+    );
+    for (set, named) in [
+        ("logging.format=xml", "/logging/format"),
+        ("replicaCont=3", "'replicaCont' not allowed"),
+        ("leaderElection.leaseDuration=fifteen", "/leaderElection/leaseDuration"),
+        ("metrics.port=0", "/metrics/port"),
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+    ] {
+        let output = template(&[set]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{set} was accepted");
+        assert!(stderr.contains(named), "{set}: {stderr}");
+    }
+}
