@@ -267,7 +267,7 @@ fn the_chart_refuses_values_the_operator_cannot_run() {
     .unwrap();
     let formats: Vec<String> = <hangar::logging::Format as clap::ValueEnum>::value_variants()
         .iter()
-        .filter_map(|f| clap::ValueEnum::to_possible_value(f))
+        .filter_map(clap::ValueEnum::to_possible_value)
         .map(|v| v.get_name().to_string())
         .collect();
     assert_eq!(
@@ -289,14 +289,20 @@ fn the_chart_refuses_values_the_operator_cannot_run() {
     };
     assert!(template(&[]).status.success(), "the defaults are valid");
     assert!(
-        template(&["podDisruptionBudget.maxUnavailable=50%", "logging.format=text"])
-            .status
-            .success()
+        template(&[
+            "podDisruptionBudget.maxUnavailable=50%",
+            "logging.format=text"
+        ])
+        .status
+        .success()
     );
     for (set, named) in [
         ("logging.format=xml", "/logging/format"),
         ("replicaCont=3", "'replicaCont' not allowed"),
-        ("leaderElection.leaseDuration=fifteen", "/leaderElection/leaseDuration"),
+        (
+            "leaderElection.leaseDuration=fifteen",
+            "/leaderElection/leaseDuration",
+        ),
         ("metrics.port=0", "/metrics/port"),
         ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
     ] {
