@@ -207,3 +207,22 @@ anyio.run(main)
     assert_eq!(result["uris"], serde_json::json!(["docs://readme"]));
     assert_eq!(result["warnings"], serde_json::json!([]), "{result}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stdio_server_that_writes_non_json_to_stdout_is_told_so() {
+    // A real program that prints a banner to stdout and never speaks MCP.
+    let gateway = TestGateway::start(&format!(
+        "{HEAD}servers:\n  - {{name: banner, transport: stdio, command: sh, args: [-c, \"echo 'Weather server listening on stdio'; sleep 600\"], connectTimeout: 2s}}\n"
+    ))
+    .await;
+    let (ready, detail) = gateway.gateway.readiness();
+    assert!(ready, "a down server does not make the gateway unready");
+    let error = detail["servers"]["banner"]["error"].as_str().unwrap();
+    assert!(
+        error.contains("no answer within the connect timeout of 2s")
+            && error.contains(
+                "it wrote to stdout what is not JSON-RPC: \"Weather server listening on stdio\""
+            ),
+        "{error}"
+    );
+}

@@ -123,7 +123,7 @@ impl Upstream {
                 Failure::Unavailable(format!(
                     "the connection to MCP server {} was lost during the call{}",
                     self.name(),
-                    self.stderr_hint()
+                    self.output_hint()
                 ))
             }
             other => {
@@ -133,7 +133,20 @@ impl Upstream {
         }
     }
 
-    pub(super) fn stderr_hint(&self) -> String {
+    /// What a stdio child wrote that explains a failure: stdout lines that
+    /// are not JSON-RPC first (they break the protocol), else its last
+    /// stderr line.
+    pub(super) fn output_hint(&self) -> String {
+        let non_json = self
+            .stdout_non_json
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(line) = non_json {
+            return format!(
+                " (it wrote to stdout what is not JSON-RPC: {line:?}; stdout carries MCP messages only, logs belong on stderr)"
+            );
+        }
         let lines = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
         match lines.back() {
             Some(last) => format!(" (its last output: {last})"),

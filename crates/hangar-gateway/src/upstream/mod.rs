@@ -46,6 +46,7 @@ mod ledger;
 mod listing;
 mod relay;
 pub mod state;
+mod stdio;
 mod subscriptions;
 mod supervise;
 mod transports;
@@ -76,6 +77,8 @@ pub struct Upstream {
     state: RwLock<State>,
     routes: Mutex<Routes>,
     stderr: Mutex<VecDeque<String>>,
+    /// The first stdout line of the current stdio child that was not JSON.
+    stdout_non_json: stdio::NonJson,
     stop: CancellationToken,
     first_attempt: tokio::sync::watch::Sender<bool>,
     /// Bumped on every status change, for calls waiting for a server to wake.
@@ -126,6 +129,7 @@ impl Upstream {
             }),
             routes: Mutex::new(Routes::default()),
             stderr: Mutex::new(VecDeque::new()),
+            stdout_non_json: stdio::NonJson::default(),
             stop: CancellationToken::new(),
             first_attempt: tokio::sync::watch::Sender::new(false),
             metrics,

@@ -85,7 +85,7 @@ pub(super) async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() +
             Err(_) => format!(
                 "no answer within the connect timeout of {}{}",
                 DurationSpec(connect_timeout),
-                upstream.stderr_hint()
+                upstream.output_hint()
             ),
         };
         if std::mem::take(&mut probing) {
@@ -265,7 +265,7 @@ async fn follow(
             }
             reason = &mut closed => {
                 return Ended::Closed(match reason {
-                    Ok(reason) => format!("the connection closed ({reason:?}){}", upstream.stderr_hint()),
+                    Ok(reason) => format!("the connection closed ({reason:?}){}", upstream.output_hint()),
                     Err(e) => format!("the connection task failed: {e}"),
                 });
             }

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use super::Upstream;
 use super::ledger::Counted;
 use super::relay::{Client, Event, UpstreamClient, client_info};
+use super::stdio::StdioChild;
 use crate::declared::header_map;
 
 /// The handshakes to try for a server: the legacy SSE transport predates the
@@ -69,7 +70,7 @@ pub(super) async fn connect(
         }
     };
     let client = connected.map_err(|e| match spec.transport {
-        Transport::Stdio => format!("{e}{}", upstream.stderr_hint()),
+        Transport::Stdio => format!("{e}{}", upstream.output_hint()),
         // Say where: the cause alone ("connection refused") does not.
         Transport::StreamableHttp | Transport::Sse => {
             format!("{}: {e}", spec.url.as_deref().unwrap_or_default())
@@ -90,16 +91,19 @@ pub(super) async fn connect(
     Ok(client)
 }
 
-fn spawn_child(upstream: &Arc<Upstream>) -> Result<rmcp::transport::TokioChildProcess, String> {
+fn spawn_child(upstream: &Arc<Upstream>) -> Result<StdioChild, String> {
     let spec = &upstream.spec;
     let program = spec.command.as_deref().unwrap_or_default();
     let mut command = crate::child::command(program, &spec.args, &spec.env)?;
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
-    let (transport, stderr) = rmcp::transport::TokioChildProcess::builder(command)
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+    upstream
+        .stdout_non_json
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let (transport, stderr) = StdioChild::spawn(command, upstream.stdout_non_json.clone())
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => {
                 format!("cannot start `{program}`: it was not found; is it installed and on PATH?")
