@@ -411,3 +411,28 @@ fn colours_only_on_a_terminal_and_never_with_no_color() {
     let plain = warning_on_a_terminal(true);
     assert!(!plain.contains("\u{1b}["), "NO_COLOR: {plain:?}");
 }
+
+#[test]
+fn a_server_defined_twice_in_one_namespace_is_served_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = closed_port();
+    write(dir.path(), "a.yaml", &remote("time", "a", port));
+    write(dir.path(), "b.yaml", &remote("time", "a", port));
+    // With and without a gateway of that namespace.
+    for gateway in [false, true] {
+        if gateway {
+            write(
+                dir.path(),
+                "c.yaml",
+                "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: edge, namespace: a}\nspec: {serverSelector: {}}\n",
+            );
+        }
+        let mut up = Up::start(dir.path(), &["-f", ".", "--listen", "127.0.0.1:0"], &[]);
+        up.wait_for("ready: ", Duration::from_secs(30));
+        let output = up.output();
+        assert!(
+            output.contains("MCPServer time: defined twice in namespace a (./a.yaml and ./b.yaml); the first is served"),
+            "gateway {gateway}: {output}"
+        );
+    }
+}

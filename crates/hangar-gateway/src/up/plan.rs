@@ -36,20 +36,13 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
     };
     // A gateway serves what its selectors pick in its own namespace (as in
     // the cluster); without a gateway, everything.
-    let mut clashes = Vec::new();
-    let candidates = match chosen {
+    let mut candidates = match chosen {
         Some(gateway) => Candidates::in_namespace(manifests, namespace_of(&gateway.metadata)),
-        None => {
-            let mut all = Candidates::all(manifests);
-            clashes.extend(first_of_each_name(&mut all.servers, "MCPServer", manifests));
-            clashes.extend(first_of_each_name(
-                &mut all.groups,
-                "MCPServerGroup",
-                manifests,
-            ));
-            all
-        }
+        None => Candidates::all(manifests),
     };
+    let mut clashes = first_of_each_name(&mut candidates.servers, "MCPServer", manifests);
+    let groups = first_of_each_name(&mut candidates.groups, "MCPServerGroup", manifests);
+    clashes.extend(groups);
     let selection = candidates.select(chosen);
     let mut compiled = compile(&selection, Target::Local);
     compiled.skipped.extend(clashes);
@@ -83,10 +76,10 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
     Ok(compiled)
 }
 
-/// Without a gateway `hangar up` serves every namespace at once, so two
-/// objects of a kind with one name clash: the first read is served (as
-/// `onConflict: KeepFirst` does for tools), each other one is reported with
-/// its namespace and file.
+/// Two objects of a kind with one name clash: defined twice in a namespace,
+/// or, without a gateway (which serves every namespace at once), in two. The
+/// first read is served (as `onConflict: KeepFirst` does for tools), each
+/// other one is reported with its namespace and file.
 fn first_of_each_name<T: ResourceExt>(
     items: &mut Vec<T>,
     kind: &'static str,
