@@ -46,7 +46,7 @@ pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, St
 pub use servers::{ProtocolPreference, ServerSpec, Transport};
 pub use state::{Limit, REDIS_URL_ENV, RateLimits, RedisMode, RedisSettings};
 pub use tools::{HttpBackend, HttpMethod, ToolAnnotationsSpec, ToolSpec, check_tool_name};
-pub use values::{DurationSpec, NameValue};
+pub use values::{DurationSpec, Environment, NameValue};
 
 /// The only `apiVersion` this gateway reads.
 pub const API_VERSION: &str = "gateway.mcp-hangar.io/v1alpha1";
@@ -295,6 +295,30 @@ mod tests {
             let _ = DurationSpec::parse(&format!("{}{unit}", u.arbitrary::<u64>()?));
             Ok(())
         });
+    }
+
+    #[test]
+    fn a_fixed_environment_holds_only_its_variables() {
+        let environment = Environment::fixed([("TOKEN", "t")]);
+        let value = NameValue {
+            name: "X".into(),
+            value: None,
+            value_from_env: Some("TOKEN".into()),
+        };
+        assert_eq!(value.resolve(&environment), Ok("t".to_string()));
+        // The process has PATH; a fixed environment does not see it.
+        assert!(Environment::Process.contains("PATH"));
+        assert!(!environment.contains("PATH"));
+        let missing = NameValue {
+            value_from_env: Some("PATH".into()),
+            ..value
+        };
+        assert!(
+            missing
+                .resolve(&environment)
+                .unwrap_err()
+                .contains("PATH is not set")
+        );
     }
 
     #[test]

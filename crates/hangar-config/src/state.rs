@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use hangar_api::RedisMode;
 
 use crate::tools::check_tool_name;
-use crate::values::{DurationSpec, is_default};
+use crate::values::{DurationSpec, Environment, is_default};
 
 /// The environment variable the operator puts the Redis URL in.
 pub const REDIS_URL_ENV: &str = "HANGAR_REDIS_URL";
@@ -68,12 +68,13 @@ impl RedisSettings {
         }
     }
 
-    /// The URL, read from the environment when asked to.
-    pub fn resolve_url(&self) -> Result<String, String> {
+    /// The URL, read from `environment` when asked to.
+    pub fn resolve_url(&self, environment: &Environment) -> Result<String, String> {
         match (&self.url, &self.url_from_env) {
             (Some(url), None) => Ok(url.clone()),
-            (None, Some(var)) => std::env::var(var)
-                .map_err(|_| format!("redis.urlFromEnv: environment variable {var} is not set")),
+            (None, Some(var)) => environment
+                .var(var)
+                .ok_or_else(|| format!("redis.urlFromEnv: environment variable {var} is not set")),
             _ => Err("redis: set exactly one of url and urlFromEnv".into()),
         }
     }

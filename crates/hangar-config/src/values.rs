@@ -29,16 +29,52 @@ impl NameValue {
         }
     }
 
-    /// The value, reading the environment when asked to.
-    pub fn resolve(&self) -> Result<String, String> {
+    /// The value, reading `environment` when asked to.
+    pub fn resolve(&self, environment: &Environment) -> Result<String, String> {
         match (&self.value, &self.value_from_env) {
             (Some(value), None) => Ok(value.clone()),
-            (None, Some(var)) => std::env::var(var)
-                .map_err(|_| format!("{}: environment variable {var} is not set", self.name)),
+            (None, Some(var)) => environment
+                .var(var)
+                .ok_or_else(|| format!("{}: environment variable {var} is not set", self.name)),
             _ => Err(format!(
                 "{}: set exactly one of value and valueFromEnv",
                 self.name
             )),
+        }
+    }
+}
+
+/// Where the names in `valueFromEnv`, `urlFromEnv` and the like are looked
+/// up: the process's environment (where a pod's Secrets arrive), or a fixed
+/// set of variables handed over explicitly (an embedding program, a test).
+#[derive(Debug, Clone, Default)]
+pub enum Environment {
+    #[default]
+    Process,
+    Fixed(std::sync::Arc<std::collections::BTreeMap<String, String>>),
+}
+
+impl Environment {
+    /// Exactly these variables, and nothing of the process's.
+    pub fn fixed<K: Into<String>, V: Into<String>>(vars: impl IntoIterator<Item = (K, V)>) -> Self {
+        Self::Fixed(std::sync::Arc::new(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        ))
+    }
+
+    pub fn var(&self, name: &str) -> Option<String> {
+        match self {
+            Self::Process => std::env::var(name).ok(),
+            Self::Fixed(vars) => vars.get(name).cloned(),
+        }
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        match self {
+            Self::Process => std::env::var_os(name).is_some(),
+            Self::Fixed(vars) => vars.contains_key(name),
         }
     }
 }

@@ -19,7 +19,7 @@ use serde_json::{Map, Value};
 use sha2::Digest;
 
 use crate::access::{Access, Caller};
-use hangar_config::{AuthSettings, OidcSettings};
+use hangar_config::{AuthSettings, Environment, OidcSettings};
 
 /// How long fetched signing keys are used before they are fetched again.
 const JWKS_MAX_AGE: Duration = Duration::from_secs(600);
@@ -54,12 +54,13 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
-    pub fn new(settings: &AuthSettings, http: reqwest::Client) -> Self {
+    pub fn new(settings: &AuthSettings, http: reqwest::Client, environment: &Environment) -> Self {
         let tokens = match &settings.bearer_tokens {
             None => Ok(HashMap::new()),
-            Some(source) => std::env::var(&source.value_from_env)
+            Some(source) => environment
+                .var(&source.value_from_env)
                 .map(|text| parse_tokens(&text))
-                .map_err(|_| {
+                .ok_or_else(|| {
                     format!(
                         "its bearer tokens are missing: environment variable {} is not set",
                         source.value_from_env

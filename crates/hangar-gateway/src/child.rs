@@ -4,7 +4,7 @@
 //! never the gateway's own environment, which holds every `HANGAR_SECRET_*`
 //! value (other callers' tokens among them).
 
-use hangar_config::NameValue;
+use hangar_config::{Environment, NameValue};
 
 /// Taken from the gateway's environment when set: where programs are, whose
 /// home and locale they run in, where temporary files and CA certificates
@@ -28,11 +28,13 @@ pub const INHERITED: &[&str] = &[
 ];
 
 /// `program` with `args`, an environment of [`INHERITED`] plus `env`
-/// (declared values win), killed when dropped.
+/// (declared values win, `valueFromEnv` read from `environment`), killed
+/// when dropped.
 pub fn command(
     program: &str,
     args: &[String],
     env: &[NameValue],
+    environment: &Environment,
 ) -> Result<tokio::process::Command, String> {
     let mut command = tokio::process::Command::new(program);
     command.args(args).kill_on_drop(true).env_clear();
@@ -42,7 +44,7 @@ pub fn command(
         }
     }
     for var in env {
-        command.env(&var.name, var.resolve()?);
+        command.env(&var.name, var.resolve(environment)?);
     }
     Ok(command)
 }

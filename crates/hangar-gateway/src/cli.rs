@@ -11,8 +11,8 @@ use crate::gateway::Gateway;
 use crate::listen::{Listen, allowed_hosts};
 use crate::metrics::Metrics;
 use hangar_config::{
-    CircuitBreakerSettings, DurationSpec, GatewayConfig, NameValue, ProtocolPreference, ServerSpec,
-    Transport,
+    CircuitBreakerSettings, DurationSpec, Environment, GatewayConfig, NameValue,
+    ProtocolPreference, ServerSpec, Transport,
 };
 
 /// The log filter of `hangar gateway` and `hangar bridge` unless `HANGAR_LOG`
@@ -112,7 +112,7 @@ pub fn run_gateway(args: GatewayArgs) -> anyhow::Result<()> {
         // Wakes MCPServers with replicas: 0 through the Kubernetes API when a config selects one.
         let activity = Arc::new(crate::activity::KubernetesActivity::new());
         let gateway =
-            Gateway::start_with_activity(config, Arc::new(Metrics::new()), Some(activity))?;
+            Gateway::start_with(config, Arc::new(Metrics::new()), Some(activity), Environment::Process)?;
         let cancel = CancellationToken::new();
         tokio::spawn(crate::reload::watch(gateway.clone(), args.config.clone(), cancel.clone()));
         tracing::info!(listen = %local_address(&listener), config = %args.config.display(), "gateway serving MCP at /mcp");

@@ -14,7 +14,9 @@ use rmcp::model::{
 use serde_json::{Map, Value};
 
 use crate::metrics::Metrics;
-use hangar_config::{GatewayConfig, HttpMethod, NameValue, PromptSpec, ResourceSpec, ToolSpec};
+use hangar_config::{
+    Environment, GatewayConfig, HttpMethod, NameValue, PromptSpec, ResourceSpec, ToolSpec,
+};
 use hangar_mcp_client::error_chain;
 
 /// Largest backend response body the gateway reads.
@@ -29,14 +31,14 @@ pub struct Declared {
 
 impl Declared {
     /// Resolves headers and compiles schemas; fails on anything that would only break at call time.
-    pub fn build(config: &GatewayConfig) -> Result<Self, Vec<String>> {
+    pub fn build(config: &GatewayConfig, environment: &Environment) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
         let default_timeout = config.gateway.default_timeout.0;
         let tools = config
             .tools
             .iter()
             .filter_map(|spec| {
-                DeclaredTool::build(spec, default_timeout)
+                DeclaredTool::build(spec, default_timeout, environment)
                     .map_err(|why| problems.push(format!("tool {}: {why}", spec.name)))
                     .ok()
                     .map(Arc::new)
@@ -51,7 +53,7 @@ impl Declared {
             .resources
             .iter()
             .filter_map(|spec| {
-                DeclaredResource::build(spec, default_timeout)
+                DeclaredResource::build(spec, default_timeout, environment)
                     .map_err(|why| problems.push(format!("resource {}: {why}", spec.uri)))
                     .ok()
                     .map(Arc::new)
@@ -70,10 +72,10 @@ impl Declared {
 }
 
 /// Configured headers with their values resolved, as a header map whose values stay out of debug output.
-pub fn header_map(values: &[NameValue]) -> Result<HeaderMap, String> {
+pub fn header_map(values: &[NameValue], environment: &Environment) -> Result<HeaderMap, String> {
     let resolved = values
         .iter()
-        .map(|value| Ok((value.name.as_str(), value.resolve()?)))
+        .map(|value| Ok((value.name.as_str(), value.resolve(environment)?)))
         .collect::<Result<Vec<_>, String>>()?;
     hangar_mcp_client::header_map(resolved.iter().map(|(name, value)| (*name, value.as_str())))
 }
@@ -90,7 +92,11 @@ pub struct DeclaredTool {
 }
 
 impl DeclaredTool {
-    fn build(spec: &ToolSpec, default_timeout: Duration) -> Result<Self, String> {
+    fn build(
+        spec: &ToolSpec,
+        default_timeout: Duration,
+        environment: &Environment,
+    ) -> Result<Self, String> {
         let input_schema = spec.input_schema.clone().unwrap_or_else(|| {
             let mut schema = Map::new();
             schema.insert("type".into(), "object".into());
@@ -128,7 +134,7 @@ impl DeclaredTool {
             tool,
             url: url::Url::parse(&spec.backend.url).map_err(|e| format!("backend.url: {e}"))?,
             method: spec.backend.method,
-            headers: header_map(&spec.backend.headers)?,
+            headers: header_map(&spec.backend.headers, environment)?,
             timeout: spec.backend.timeout.map_or(default_timeout, |t| t.0),
             input,
             output,
@@ -474,7 +480,11 @@ pub struct DeclaredResource {
 }
 
 impl DeclaredResource {
-    fn build(spec: &ResourceSpec, default_timeout: Duration) -> Result<Self, String> {
+    fn build(
+        spec: &ResourceSpec,
+        default_timeout: Duration,
+        environment: &Environment,
+    ) -> Result<Self, String> {
         let mut resource = Resource::new(spec.uri.clone(), spec.name.clone());
         if let Some(title) = &spec.title {
             resource = resource.with_title(title.clone());
@@ -499,7 +509,7 @@ impl DeclaredResource {
             }
             (None, None, Some(http)) => ResourceSource::Http {
                 url: http.url.clone(),
-                headers: header_map(&http.headers)?,
+                headers: header_map(&http.headers, environment)?,
                 timeout: http.timeout.map_or(default_timeout, |t| t.0),
             },
             _ => return Err("set exactly one of text, blob and http".into()),

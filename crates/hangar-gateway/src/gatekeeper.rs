@@ -61,8 +61,11 @@ impl Gatekeeper {
         match &*cached {
             Some((current, authenticator)) if current == settings => Some(authenticator.clone()),
             _ => {
-                let authenticator =
-                    Arc::new(Authenticator::new(settings, self.gateway.http().clone()));
+                let authenticator = Arc::new(Authenticator::new(
+                    settings,
+                    self.gateway.http().clone(),
+                    self.gateway.environment(),
+                ));
                 *cached = Some((settings.clone(), authenticator.clone()));
                 Some(authenticator)
             }

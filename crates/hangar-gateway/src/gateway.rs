@@ -21,7 +21,7 @@ use crate::group::Group;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::upstream::{Status, Upstream, UpstreamContext};
-use hangar_config::{ConfigError, GatewayConfig, Validated};
+use hangar_config::{ConfigError, Environment, GatewayConfig, Validated};
 
 /// Idle connections kept per backend or upstream host, and for how long.
 const POOL_IDLE_PER_HOST: usize = 64;
@@ -56,19 +56,24 @@ struct Inner {
     next_session: AtomicU64,
     /// Starts and keeps running scale-to-zero servers.
     activity: Option<Arc<dyn ActivitySink>>,
+    /// Where the config's `valueFromEnv` and `urlFromEnv` names are read.
+    environment: Environment,
 }
 
 impl Gateway {
-    /// Applies `config` and starts connecting to its upstreams.
+    /// Applies `config` and starts connecting to its upstreams; secrets the
+    /// config names come from the process's environment.
     pub fn start(config: Validated, metrics: Arc<Metrics>) -> Result<Self, ConfigError> {
-        Self::start_with_activity(config, metrics, None)
+        Self::start_with(config, metrics, None, Environment::Process)
     }
 
-    /// Like [`Gateway::start`], with `activity` starting scale-to-zero servers.
-    pub fn start_with_activity(
+    /// Like [`Gateway::start`], with `activity` starting scale-to-zero servers
+    /// and the config's `valueFromEnv`/`urlFromEnv` names read from `environment`.
+    pub fn start_with(
         config: Validated,
         metrics: Arc<Metrics>,
         activity: Option<Arc<dyn ActivitySink>>,
+        environment: Environment,
     ) -> Result<Self, ConfigError> {
         let http = hangar_mcp_client::http_client(|| {
             reqwest::Client::builder()
@@ -90,7 +95,7 @@ impl Gateway {
             groups: vec![],
             catalog: Arc::new(Catalog::default()),
         });
-        let shared = Shared::start(&config).map_err(|why| ConfigError::Invalid {
+        let shared = Shared::start(&config, &environment).map_err(|why| ConfigError::Invalid {
             path: "startup".into(),
             problems: vec![why],
         })?;
@@ -105,6 +110,7 @@ impl Gateway {
                 changes: broadcast::channel(64).0,
                 next_session: AtomicU64::new(1),
                 activity,
+                environment,
             }),
             mirror: false,
         };
@@ -146,6 +152,10 @@ impl Gateway {
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
     }
+    /// Where the config's `valueFromEnv` and `urlFromEnv` names are read.
+    pub fn environment(&self) -> &Environment {
+        &self.inner.environment
+    }
     /// Sessions, events, discovery cache and rate limits shared with other replicas.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
@@ -162,9 +172,11 @@ impl Gateway {
         origin: &str,
         initial: bool,
     ) -> Result<(), ConfigError> {
-        let declared = Declared::build(&config).map_err(|problems| ConfigError::Invalid {
-            path: origin.to_string(),
-            problems,
+        let declared = Declared::build(&config, &self.inner.environment).map_err(|problems| {
+            ConfigError::Invalid {
+                path: origin.to_string(),
+                problems,
+            }
         })?;
         let _guard = self.inner.rebuild.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.runtime();
@@ -175,11 +187,14 @@ impl Gateway {
                 || before.max_request_body_bytes != after.max_request_body_bytes
                 || before.session_idle_timeout != after.session_idle_timeout
                 || before.path != after.path
+                || before.trusted_proxies != after.trusted_proxies
+                || before.connections != after.connections
                 || old.config.redis != config.redis)
         {
             tracing::warn!(
-                "gateway.path, allowedHosts, allowedOrigins, maxRequestBodyBytes, sessionIdleTimeout \
-                 and redis take effect when the gateway restarts; everything else is live"
+                "gateway.path, allowedHosts, allowedOrigins, trustedProxies, maxRequestBodyBytes, \
+                 sessionIdleTimeout, connections and redis take effect when the gateway restarts; \
+                 everything else is live"
             );
         }
         let mut reusable: HashMap<&str, &Arc<Upstream>> =
@@ -205,6 +220,7 @@ impl Gateway {
                             activity: self.inner.activity.clone(),
                             discovery: self.inner.shared.discovery.clone(),
                             on_change: Arc::new(move || rebuild_from(&weak)),
+                            environment: self.inner.environment.clone(),
                         },
                     ));
                 }

@@ -149,14 +149,13 @@ fn refused_because(reply: &ha::Reply, words: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_decide_who_may_call_and_what_they_see() {
-    // SAFETY: the only test in this binary; set before anything reads the environment.
-    unsafe {
-        std::env::set_var(
+    let environment = hangar_config::Environment::fixed([
+        (
             "HANGAR_TEST_BEARER_TOKENS",
             "# static tokens\nstatic-robot-token robot\nstatic-bob-token bob readers\n",
-        );
-        std::env::set_var("HANGAR_TEST_UPSTREAM_AUTH", UPSTREAM_AUTHORIZATION);
-    }
+        ),
+        ("HANGAR_TEST_UPSTREAM_AUTH", UPSTREAM_AUTHORIZATION),
+    ]);
     let signing = Key::generate("k1");
     let issuer = Issuer::start(vec![signing.jwk.clone()]).await;
     let (upstream, upstream_state) = ha::upstream::start().await;
@@ -180,7 +179,7 @@ servers:
         issuer = issuer.url(),
         upstream = upstream.url("/mcp"),
     );
-    let gw = TestGateway::start(&config).await;
+    let gw = TestGateway::start_in(&config, environment.clone()).await;
     let mcp = gw.mcp();
     let port = gw.served.addr.port();
 
@@ -395,8 +394,8 @@ servers:
         ),
     );
     let (one, two) = (
-        TestGateway::start(&shared).await,
-        TestGateway::start(&shared).await,
+        TestGateway::start_in(&shared, environment.clone()).await,
+        TestGateway::start_in(&shared, environment).await,
     );
     for replica in [&one, &two] {
         let link = replica.gateway.shared().link.clone().unwrap();

@@ -22,6 +22,11 @@ fn call(name: &str, arguments: serde_json::Value) -> CallToolRequestParams {
     CallToolRequestParams::new(name.to_string()).with_arguments(args(arguments))
 }
 
+/// The secrets `declared_config` names, handed to the gateway explicitly.
+fn declared_environment() -> hangar_config::Environment {
+    hangar_config::Environment::fixed([("HANGAR_TEST_API_KEY", "sekret")])
+}
+
 fn declared_config(backend: &Served) -> String {
     format!(
         r##"{HEAD}
@@ -73,10 +78,8 @@ resources:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn declared_tools_prompts_and_resources_in_both_eras() {
-    // SAFETY: set before any other thread reads the environment in this test binary.
-    unsafe { std::env::set_var("HANGAR_TEST_API_KEY", "sekret") };
     let backend = backend().await;
-    let gw = TestGateway::start(&declared_config(&backend)).await;
+    let gw = TestGateway::start_in(&declared_config(&backend), declared_environment()).await;
     for stateless in [false, true] {
         let era = if stateless { "stateless" } else { "session" };
         let client = if stateless {

@@ -397,10 +397,11 @@ impl ActivitySink for CountingSink {
 async fn gateway_with(yaml: &str, sink: Arc<CountingSink>) -> (Gateway, Served) {
     init_logs();
     let config = GatewayConfig::parse(yaml, "test").unwrap();
-    let gateway = Gateway::start_with_activity(
+    let gateway = Gateway::start_with(
         config,
         Arc::new(hangar_gateway::metrics::Metrics::new()),
         Some(sink),
+        hangar_config::Environment::Process,
     )
     .unwrap();
     gateway.settled().await;

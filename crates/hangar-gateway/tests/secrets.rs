@@ -49,25 +49,27 @@ async fn credentials_never_reach_logs_status_or_metrics() {
         .with_env_filter("trace")
         .with_writer(capture.clone())
         .init();
-    // SAFETY: the only test in this binary; set before anything reads the environment.
-    unsafe {
-        std::env::set_var(
+    // The secrets the config names, handed to the gateway as a pod's
+    // environment would hold them.
+    let environment = hangar_config::Environment::fixed([
+        (
             "HANGAR_TEST_UPSTREAM_AUTH",
             format!("Bearer {UPSTREAM_SECRET}"),
-        );
-        std::env::set_var("HANGAR_TEST_BACKEND_KEY", BACKEND_SECRET);
-        std::env::set_var("HANGAR_TEST_DOWN_KEY", DOWN_SECRET);
-        std::env::set_var("HANGAR_TEST_TOKENS", format!("{INBOUND_TOKEN} ops admins"));
+        ),
+        ("HANGAR_TEST_BACKEND_KEY", BACKEND_SECRET.to_string()),
+        ("HANGAR_TEST_DOWN_KEY", DOWN_SECRET.to_string()),
+        ("HANGAR_TEST_TOKENS", format!("{INBOUND_TOKEN} ops admins")),
         // Nothing listens on port 1: Redis stays unreachable, which is logged.
-        std::env::set_var(
+        (
             "HANGAR_TEST_REDIS_URL",
             format!("redis://default:{REDIS_PASSWORD}@127.0.0.1:1"),
-        );
-    }
+        ),
+    ]);
     let (upstream, upstream_state) = ha::upstream::start().await;
     let backend = backend().await;
-    let gw = TestGateway::start(&format!(
-        r#"{HEAD}redis: {{urlFromEnv: HANGAR_TEST_REDIS_URL}}
+    let gw = TestGateway::start_in(
+        &format!(
+            r#"{HEAD}redis: {{urlFromEnv: HANGAR_TEST_REDIS_URL}}
 auth:
   bearerTokens: {{valueFromEnv: HANGAR_TEST_TOKENS}}
 tools:
@@ -86,9 +88,11 @@ servers:
     connectTimeout: 1s
     headers: [{{name: X-Api-Key, valueFromEnv: HANGAR_TEST_DOWN_KEY}}]
 "#,
-        words = backend.url("/text"),
-        upstream = upstream.url("/mcp"),
-    ))
+            words = backend.url("/text"),
+            upstream = upstream.url("/mcp"),
+        ),
+        environment,
+    )
     .await;
     let mcp = gw.mcp();
     let caller = Raw::with_token(INBOUND_TOKEN);

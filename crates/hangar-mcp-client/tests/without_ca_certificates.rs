@@ -2,19 +2,42 @@
 //! server's pod runs `hangar bridge`), the HTTP client still builds: plain
 //! HTTP works and HTTPS fails to verify, instead of the process failing at start.
 //!
-//! Its own test binary: it points the certificate lookup at nothing for the
-//! whole process.
+//! The test runs itself again as a child process whose environment points
+//! the certificate lookup at nothing (no `set_var` in a running process).
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-#[tokio::test]
-async fn the_client_builds_and_speaks_plain_http_without_ca_certificates() {
-    // SAFETY: the only test in this binary, set before any thread reads the environment.
-    unsafe {
-        std::env::set_var("SSL_CERT_FILE", "/nonexistent/ca-certificates.crt");
-        std::env::set_var("SSL_CERT_DIR", "/nonexistent/certs");
+const CHILD: &str = "HANGAR_TEST_WITHOUT_CA_CERTIFICATES";
+
+#[test]
+fn the_client_builds_and_speaks_plain_http_without_ca_certificates() {
+    if std::env::var_os(CHILD).is_some() {
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(without_ca_certificates());
+        return;
     }
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "the_client_builds_and_speaks_plain_http_without_ca_certificates",
+            "--nocapture",
+        ])
+        .env(CHILD, "1")
+        .env("SSL_CERT_FILE", "/nonexistent/ca-certificates.crt")
+        .env("SSL_CERT_DIR", "/nonexistent/certs")
+        .output()
+        .expect("run the test binary again");
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+async fn without_ca_certificates() {
     assert!(
         reqwest::Client::builder().build().is_err(),
         "the system's certificates were still found; the test proves nothing"

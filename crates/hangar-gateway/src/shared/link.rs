@@ -13,7 +13,7 @@ use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
-use hangar_config::{RedisMode, RedisSettings};
+use hangar_config::{Environment, RedisMode, RedisSettings};
 
 /// How often the health task pings while Redis answers, and retries while it does not.
 const PING_EVERY: Duration = Duration::from_secs(2);
@@ -77,8 +77,8 @@ pub struct RedisLink {
 
 impl RedisLink {
     /// Starts connecting in the background; usable once [`Self::is_up`].
-    pub fn start(settings: &RedisSettings) -> Result<Arc<Self>, String> {
-        let url = settings.resolve_url()?;
+    pub fn start(settings: &RedisSettings, environment: &Environment) -> Result<Arc<Self>, String> {
+        let url = settings.resolve_url(environment)?;
         let shown = redacted(&url);
         let link = Arc::new(Self {
             url,

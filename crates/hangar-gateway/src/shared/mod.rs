@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use discovery::DiscoveryCache;
 use events::RedisEvents;
-use hangar_config::GatewayConfig;
+use hangar_config::{Environment, GatewayConfig};
 use link::RedisLink;
 use ratelimit::RateLimiter;
 use rest::Rest;
@@ -47,7 +47,7 @@ pub struct Shared {
 
 impl Shared {
     /// Starts connecting to Redis when the config asks for it.
-    pub fn start(config: &GatewayConfig) -> Result<Self, String> {
+    pub fn start(config: &GatewayConfig, environment: &Environment) -> Result<Self, String> {
         let idle = config.gateway.session_idle_timeout.0;
         let rest = Arc::new(Rest::new(idle));
         let Some(settings) = &config.redis else {
@@ -63,7 +63,7 @@ impl Shared {
                 idle,
             });
         };
-        let link = RedisLink::start(settings)?;
+        let link = RedisLink::start(settings, environment)?;
         let store = Arc::new(RedisSessions::new(link.clone(), idle));
         Ok(Self {
             sessions: Arc::new(Sessions::Redis(RedisSessions::new(link.clone(), idle))),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use hangar_compile::LocalProcess;
-use hangar_config::GatewayConfig;
+use hangar_config::{Environment, GatewayConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
@@ -96,10 +96,11 @@ pub fn run_up(args: UpArgs) -> anyhow::Result<()> {
                 }
             }
             let on_demand = Arc::new(OnDemandProcesses::new(on_demand));
-            let gateway = Gateway::start_with_activity(
+            let gateway = Gateway::start_with(
                 config,
                 Arc::new(Metrics::new()),
                 Some(on_demand.clone()),
+                Environment::Process,
             )?;
             let cancel = CancellationToken::new();
             let mut serving = tokio::spawn(crate::cli::serve_until_signal(

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::Context;
 use futures::future::BoxFuture;
 use hangar_compile::LocalProcess;
-use hangar_config::ServerSpec;
+use hangar_config::{Environment, ServerSpec};
 
 use crate::activity::ActivitySink;
 
@@ -71,8 +71,13 @@ impl ActivitySink for OnDemandProcesses {
 }
 
 pub(super) fn spawn_process(process: &LocalProcess) -> anyhow::Result<tokio::process::Child> {
-    let mut command = crate::child::command(&process.command, &process.args, &process.env)
-        .map_err(anyhow::Error::msg)?;
+    let mut command = crate::child::command(
+        &process.command,
+        &process.args,
+        &process.env,
+        &Environment::Process,
+    )
+    .map_err(anyhow::Error::msg)?;
     command.stdin(std::process::Stdio::null());
     command.spawn().with_context(|| {
         format!(

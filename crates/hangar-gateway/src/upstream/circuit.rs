@@ -144,6 +144,7 @@ mod tests {
                 activity: None,
                 discovery: None,
                 on_change: Arc::new(|| {}),
+                environment: hangar_config::Environment::Process,
             },
         )
     }

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use hangar_circuit::{CircuitBreaker, Rejected, State as CircuitState};
-use hangar_config::ServerSpec;
+use hangar_config::{Environment, ServerSpec};
 use rmcp::model::{Implementation, ServerCapabilities};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -67,6 +67,8 @@ pub struct UpstreamContext {
     pub discovery: Option<Arc<DiscoveryCache>>,
     /// Runs whenever the upstream's listing or readiness changes.
     pub on_change: Arc<dyn Fn() + Send + Sync>,
+    /// Where `valueFromEnv` headers and child variables are read.
+    pub environment: Environment,
 }
 
 /// One upstream MCP server and its connection supervisor.
@@ -94,6 +96,7 @@ pub struct Upstream {
     demand: Option<Demand>,
     /// Lists shared with other replicas, when there is Redis.
     discovery: Option<Arc<DiscoveryCache>>,
+    environment: Environment,
 }
 
 impl Upstream {
@@ -106,6 +109,7 @@ impl Upstream {
             activity,
             discovery,
             on_change,
+            environment,
         } = context;
         let demand = spec
             .scale_to_zero
@@ -136,6 +140,7 @@ impl Upstream {
             http,
             relays: Arc::default(),
             discovery,
+            environment,
         });
         tokio::spawn(supervise::supervise(upstream.clone(), on_change));
         if upstream

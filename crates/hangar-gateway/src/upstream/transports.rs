@@ -47,7 +47,7 @@ pub(super) async fn connect(
             .await
         }
         Transport::StreamableHttp => {
-            let headers = header_map(&spec.headers)?;
+            let headers = header_map(&spec.headers, &upstream.environment)?;
             let url = spec.url.as_deref().unwrap_or_default();
             hangar_mcp_client::connect(lifecycles, handler, || async {
                 // A gateway multiplexes many clients over one upstream connection.
@@ -58,7 +58,7 @@ pub(super) async fn connect(
             .await
         }
         Transport::Sse => {
-            let headers = header_map(&spec.headers)?;
+            let headers = header_map(&spec.headers, &upstream.environment)?;
             let url = spec.url.as_deref().unwrap_or_default();
             hangar_mcp_client::connect(lifecycles, handler, || async {
                 let transport =
@@ -94,7 +94,7 @@ pub(super) async fn connect(
 fn spawn_child(upstream: &Arc<Upstream>) -> Result<StdioChild, String> {
     let spec = &upstream.spec;
     let program = spec.command.as_deref().unwrap_or_default();
-    let mut command = crate::child::command(program, &spec.args, &spec.env)?;
+    let mut command = crate::child::command(program, &spec.args, &spec.env, &upstream.environment)?;
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }

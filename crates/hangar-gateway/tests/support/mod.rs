@@ -191,10 +191,20 @@ pub struct TestGateway {
 
 impl TestGateway {
     pub async fn start(yaml: &str) -> Self {
+        Self::start_in(yaml, hangar_config::Environment::Process).await
+    }
+
+    /// A gateway whose config reads its `valueFromEnv` names from `environment`.
+    pub async fn start_in(yaml: &str, environment: hangar_config::Environment) -> Self {
         init_logs();
         let config = GatewayConfig::parse(yaml, "test config").unwrap_or_else(|e| panic!("{e}"));
-        let gateway =
-            Gateway::start(config, Arc::new(hangar_gateway::metrics::Metrics::new())).unwrap();
+        let gateway = Gateway::start_with(
+            config,
+            Arc::new(hangar_gateway::metrics::Metrics::new()),
+            None,
+            environment,
+        )
+        .unwrap();
         gateway.settled().await;
         let cancel = CancellationToken::new();
         let router = hangar_gateway::http::router(gateway.clone(), cancel.clone());

@@ -29,7 +29,13 @@ async fn event_writers(client: &Client, namespace: &str, server: &str) -> Vec<(S
         .unwrap()
         .items
         .into_iter()
-        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(server))
+        // The MCPServer's own Events: the API server's controllers report on
+        // its same-named Service too (the ClusterIP repair controller, say).
+        .filter(|e| {
+            e.regarding.as_ref().is_some_and(|r| {
+                r.kind.as_deref() == Some("MCPServer") && r.name.as_deref() == Some(server)
+            })
+        })
         .map(|e| {
             (
                 e.reporting_instance.unwrap_or_default(),
