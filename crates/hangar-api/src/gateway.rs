@@ -174,6 +174,7 @@ fn default_session_idle() -> Duration {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("(has(self.url) ? 1 : 0) + (has(self.urlFrom) ? 1 : 0) + (self.managed ? 1 : 0) == 1").message("spec.redis needs exactly one of url, urlFrom or managed: true"))]
 #[x_kube(validation = Rule::new("!self.managed || self.mode == 'Standalone'").message("spec.redis.managed runs a single Redis; mode Cluster needs your own Redis Cluster").field_path(".mode"))]
+#[x_kube(validation = Rule::new("!self.managed || !has(self.passwordFrom)").message("spec.redis.passwordFrom is for your own Redis; a managed Redis gets a generated password").field_path(".passwordFrom"))]
 pub struct RedisSpec {
     /// `redis://` or `rediss://` URL (for Cluster: any node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,7 +184,13 @@ pub struct RedisSpec {
     /// The URL, read from a Secret (it may carry a password).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_from: Option<SecretKeySelector>,
-    /// Have the operator run a single-replica Redis next to the gateway.
+    /// The password the gateway authenticates with, from a Secret (with `url`
+    /// or `urlFrom`, for a URL that carries none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<SecretKeySelector>,
+    /// Have the operator run a single-replica Redis next to the gateway, with
+    /// a generated password (Secret `<gateway>-redis`), protected mode on, and
+    /// a NetworkPolicy admitting only the gateway's pods.
     #[serde(default)]
     pub managed: bool,
     #[serde(default)]

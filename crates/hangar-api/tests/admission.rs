@@ -249,6 +249,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.redis.mode", "managed runs a single Redis"],
     ),
     (
+        "a password for a managed Redis",
+        "kind: MCPGateway\nmetadata: {name: redis-password}\nspec: {redis: {managed: true, passwordFrom: {name: s, key: k}}}",
+        &["spec.redis.passwordFrom", "generated password"],
+    ),
+    (
         "gateway auth with no method",
         "kind: MCPGateway\nmetadata: {name: auth}\nspec: {auth: {}}",
         &["spec.auth", "needs bearerTokens, oidc, or both"],

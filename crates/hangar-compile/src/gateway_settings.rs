@@ -119,9 +119,20 @@ fn redis_settings(
             }
         }
     };
+    let password_from_env = match (&redis.password_from, compiler.target) {
+        (Some(from), _) => Some(compiler.secret(&from.name, &from.key)),
+        // The operator generates the managed Redis's password.
+        (None, Target::Cluster { .. }) if redis.managed => Some(compiler.secret(
+            &crate::managed_redis_name(gateway),
+            crate::MANAGED_REDIS_PASSWORD_KEY,
+        )),
+        (None, _) => None,
+    };
     let mode = redis.mode;
     let prefix = redis.key_prefix.clone().unwrap_or(prefix);
-    Some(RedisSettings::new(url, url_from_env, mode, prefix))
+    let mut settings = RedisSettings::new(url, url_from_env, mode, prefix);
+    settings.password_from_env = password_from_env;
+    Some(settings)
 }
 
 fn limit(
@@ -289,6 +300,42 @@ mod tests {
             Some(crate::secret_env_name("redis", "url").as_str())
         );
         assert_eq!(redis.key_prefix, "hangar:edge:");
+    }
+
+    #[test]
+    fn redis_passwords_come_from_secrets_generated_or_given() {
+        let cluster = || Target::Cluster {
+            namespace: "team",
+            secrets: &SecretDestinations::Unchecked,
+        };
+        let managed = compiled(
+            &gateway(serde_json::json!({"redis": {"managed": true}})),
+            cluster(),
+        );
+        let redis = managed.config.redis.as_ref().unwrap();
+        let generated = crate::secret_env_name("edge-redis", "password");
+        assert_eq!(redis.password_from_env.as_deref(), Some(generated.as_str()));
+        assert!(managed.secret_env.contains(&SecretEnv {
+            env: generated,
+            secret: "edge-redis".into(),
+            key: "password".into(),
+        }));
+
+        let given = gateway(serde_json::json!({"redis": {
+            "url": "redis://shared.team.svc:6379",
+            "passwordFrom": {"name": "shared-redis", "key": "password"},
+        }}));
+        for target in [cluster(), Target::Local] {
+            let out = compiled(&given, target);
+            let env = crate::secret_env_name("shared-redis", "password");
+            let redis = out.config.redis.as_ref().unwrap();
+            assert_eq!(redis.password_from_env.as_deref(), Some(env.as_str()));
+            assert!(
+                out.config.problems().is_empty(),
+                "{:?}",
+                out.config.problems()
+            );
+        }
     }
 
     #[test]

@@ -157,6 +157,15 @@ pub fn activity_lease_name(server: &str, gateway: &str) -> String {
     format!("{server}.{gateway}.activity")
 }
 
+/// The name of MCPGateway `gateway`'s managed Redis: its Deployment, Service,
+/// and the Secret with its generated password.
+pub fn managed_redis_name(gateway: &str) -> String {
+    format!("{gateway}-redis")
+}
+
+/// The key of the generated password in the managed Redis's Secret.
+pub const MANAGED_REDIS_PASSWORD_KEY: &str = "password";
+
 /// The in-cluster URL of a server: its Service in container mode (stdio
 /// servers are bridged to Streamable HTTP behind it), its endpoint in remote mode.
 pub fn in_cluster_url(server: &MCPServer) -> Option<String> {

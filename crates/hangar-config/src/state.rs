@@ -27,6 +27,10 @@ pub struct RedisSettings {
     /// The gateway's environment variable holding the URL (it may carry a password).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_from_env: Option<String>,
+    /// The gateway's environment variable holding the password it
+    /// authenticates with (in place of one in the URL).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from_env: Option<String>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub mode: RedisMode,
     /// Prefix of every key, so several gateways can share one Redis.
@@ -61,6 +65,7 @@ impl RedisSettings {
         Self {
             url,
             url_from_env,
+            password_from_env: None,
             mode,
             key_prefix,
             discovery_ttl: default_discovery_ttl(),
@@ -77,6 +82,18 @@ impl RedisSettings {
                 .ok_or_else(|| format!("redis.urlFromEnv: environment variable {var} is not set")),
             _ => Err("redis: set exactly one of url and urlFromEnv".into()),
         }
+    }
+
+    /// The password, read from the environment when asked to.
+    pub fn resolve_password(&self, environment: &Environment) -> Result<Option<String>, String> {
+        self.password_from_env
+            .as_ref()
+            .map(|var| {
+                environment.var(var).ok_or_else(|| {
+                    format!("redis.passwordFromEnv: environment variable {var} is not set")
+                })
+            })
+            .transpose()
     }
 
     pub(crate) fn problems(&self, problems: &mut Vec<String>) {

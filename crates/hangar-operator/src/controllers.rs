@@ -196,6 +196,14 @@ pub static CONTROLLERS: &[Controller] = &[
                 resources: &["mcpservers"],
                 verbs: &["get"],
             },
+            // Header Secrets: one by name, metadata only (where they may be sent).
+            // A managed Redis's Secret: created once with a generated password,
+            // never updated; Kubernetes deletes it with the gateway.
+            Rule {
+                group: "",
+                resources: &["secrets"],
+                verbs: &["get", "create"],
+            },
         ],
         owns: GatewayObjects::KINDS,
         run: |ctx, namespace, stop| {

@@ -16,7 +16,8 @@ use hangar_operator::{gateway, server};
 use hangar_testenv::Identity;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::EnvVar;
+use k8s_openapi::api::core::v1::{EnvVar, Secret};
+use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::Role;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -262,4 +263,128 @@ async fn a_gateways_token_renews_its_leases_and_cannot_change_any_mcpserver() {
 
 fn admin_servers(admin: &kube::Client, ns: &str) -> Api<MCPServer> {
     Api::namespaced(admin.clone(), ns)
+}
+
+#[tokio::test]
+async fn a_managed_redis_gets_a_generated_password_once_and_never_a_foreign_one() {
+    let (admin, ns) = namespace(&[]).await;
+    let (ctx, _) = context(&admin);
+    let watched = ns.clone();
+    tokio::spawn(async move { gateway::run(ctx, Some(&watched), std::future::pending()).await });
+    // Someone else's Secret under the name the second gateway's Redis would use.
+    create::<Secret>(
+        &admin,
+        &ns,
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: other-redis}\nstringData: {password: known-to-an-attacker}",
+    )
+    .await;
+    for name in ["edge", "other"] {
+        create::<MCPGateway>(
+            &admin,
+            &ns,
+            &format!("apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {{name: {name}}}\nspec: {{replicas: 2, redis: {{managed: true}}}}"),
+        )
+        .await;
+    }
+    let secrets: Api<Secret> = Api::namespaced(admin.clone(), &ns);
+    let secret = eventually("the generated Secret", || async {
+        secrets.get_opt("edge-redis").await.unwrap()
+    })
+    .await;
+    let data = secret.data.clone().unwrap();
+    let password = String::from_utf8(data["password"].0.clone()).unwrap();
+    assert_eq!(password.len(), 64);
+    assert!(
+        password.chars().all(|c| c.is_ascii_hexdigit()),
+        "{password}"
+    );
+    assert_eq!(
+        String::from_utf8(data["redis.conf"].0.clone()).unwrap(),
+        format!("requirepass {password}\n")
+    );
+    let gateways: Api<MCPGateway> = Api::namespaced(admin.clone(), &ns);
+    let edge = gateways.get("edge").await.unwrap();
+    let owner = &secret.metadata.owner_references.clone().unwrap()[0];
+    assert_eq!(
+        (owner.uid.as_str(), owner.controller),
+        (edge.metadata.uid.as_deref().unwrap(), Some(true))
+    );
+
+    // Redis reads it from a file; the gateway authenticates with its key.
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let redis = eventually("the Redis Deployment", || async {
+        deployments.get_opt("edge-redis").await.unwrap()
+    })
+    .await;
+    let pod = redis.spec.unwrap().template.spec.unwrap();
+    let args = pod.containers[0].args.clone().unwrap();
+    assert!(
+        args.windows(2).any(|w| w == ["--protected-mode", "yes"]),
+        "{args:?}"
+    );
+    assert!(!args.iter().any(|a| a.contains(&password)));
+    let volume = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .find(|v| v.secret.is_some())
+        .unwrap();
+    assert_eq!(
+        volume.secret.unwrap().secret_name.as_deref(),
+        Some("edge-redis")
+    );
+    let gateway_pod = eventually("the gateway Deployment", || async {
+        deployments.get_opt("edge").await.unwrap()
+    })
+    .await
+    .spec
+    .unwrap()
+    .template
+    .spec
+    .unwrap();
+    let env = gateway_pod.containers[0].env.clone().unwrap();
+    let from = env
+        .iter()
+        .find_map(|e| e.value_from.as_ref()?.secret_key_ref.clone())
+        .unwrap();
+    assert_eq!(
+        (from.name.as_str(), from.key.as_str()),
+        ("edge-redis", "password")
+    );
+
+    // Later reconciles keep the password.
+    gateways
+        .patch(
+            "edge",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
+    eventually("the gateway to scale to 3", || async {
+        (deployments.get_opt("edge").await.unwrap()?.spec?.replicas? == 3).then_some(())
+    })
+    .await;
+    let again = secrets.get("edge-redis").await.unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        secret.metadata.resource_version
+    );
+
+    // A Secret it does not control is not trusted as a password: no Redis runs.
+    let events: Api<Event> = Api::namespaced(admin.clone(), &ns);
+    let refused = eventually("the foreign Secret to be refused", || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("SecretNameTaken"))
+    })
+    .await;
+    assert!(refused.note.unwrap_or_default().contains("other-redis"));
+    assert!(deployments.get_opt("other-redis").await.unwrap().is_none());
+    let untouched = secrets.get("other-redis").await.unwrap();
+    assert!(untouched.metadata.owner_references.is_none());
 }

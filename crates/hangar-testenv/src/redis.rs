@@ -25,6 +25,8 @@ pub struct RedisServer {
     instance: Arc<Instance>,
     port: u16,
     durable: bool,
+    /// Arguments it runs with instead of the usual ones, see [`Self::start_with`].
+    args: Option<Vec<String>>,
 }
 
 impl RedisServer {
@@ -40,6 +42,22 @@ impl RedisServer {
         Self::launch_new(false)
     }
 
+    /// Starts one node with `args` (what a manifest runs `redis-server`
+    /// with: a config file, `--requirepass`, `--protected-mode`, …) followed
+    /// by a free port on 127.0.0.1 and a scratch directory. It counts as
+    /// started once it answers, even if only to say it wants a password.
+    pub fn start_with(args: &[String]) -> RedisServer {
+        let instance = Instance::create().unwrap_or_else(|why| panic!("{why}"));
+        let server = RedisServer {
+            instance,
+            port: free_port(false),
+            durable: false,
+            args: Some(args.to_vec()),
+        };
+        server.launch();
+        server
+    }
+
     fn launch_new(durable: bool) -> RedisServer {
         let instance = Instance::create().unwrap_or_else(|why| panic!("{why}"));
         let port = free_port(false);
@@ -47,6 +65,7 @@ impl RedisServer {
             instance,
             port,
             durable,
+            args: None,
         };
         server.launch();
         server
@@ -78,11 +97,20 @@ impl RedisServer {
     fn launch(&self) {
         let dir = self.instance.dir().join("data");
         std::fs::create_dir_all(&dir).expect("creating the Redis data directory");
+        let command = match &self.args {
+            None => node_command(self.port, &dir, false, self.durable),
+            Some(args) => {
+                let mut command = Command::new(tools::locate(Tool::RedisServer));
+                command
+                    .args(args)
+                    .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                    .arg("--dir")
+                    .arg(&dir);
+                command
+            }
+        };
         self.instance
-            .spawn(
-                NODE_NAMES[0],
-                node_command(self.port, &dir, false, self.durable),
-            )
+            .spawn(NODE_NAMES[0], command)
             .unwrap_or_else(|why| panic!("{why}"));
         wait_for_ping(&self.instance, NODE_NAMES[0], self.port);
     }
@@ -267,15 +295,17 @@ fn wait_for_ping(instance: &Instance, name: &str, port: u16) {
     }
 }
 
+/// Whether the node answers PING: with PONG, or by asking for a password.
 fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reply = [0u8; 5];
+    let mut reply = [0u8; 7];
     stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut reply).is_ok()
-        && &reply == b"+PONG"
+        && stream.read_exact(&mut reply[..5]).is_ok()
+        && (&reply[..5] == b"+PONG"
+            || (stream.read_exact(&mut reply[5..]).is_ok() && &reply == b"-NOAUTH"))
 }
 
 /// A port that is free now (and, for cluster nodes, whose bus port is too).

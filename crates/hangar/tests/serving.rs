@@ -190,9 +190,20 @@ struct Hangar {
 
 impl Hangar {
     async fn start(args: &[&str], port: u16, kubeconfig: Option<&Path>) -> Self {
+        Self::start_with_env(args, port, kubeconfig, &[]).await
+    }
+
+    /// Like [`Hangar::start`], with environment variables as a pod's.
+    async fn start_with_env(
+        args: &[&str],
+        port: u16,
+        kubeconfig: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hangar"));
         command
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("HANGAR_LOG", "warn,rmcp=off")
             .stdout(Stdio::inherit())
             .stderr(Stdio::inherit())
@@ -730,4 +741,156 @@ spec:
     // Stopping hangar up stops what it started.
     up.stop().await;
     port_becomes(server_port, false).await;
+}
+
+/// The managed Redis as the operator builds it: `redis-server` with exactly
+/// the Deployment's arguments and the generated Secret's config file, and the
+/// `hangar gateway` binary with the compiled config and the pod's environment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_redis_refuses_clients_without_its_password_and_serves_the_gateway() {
+    use hangar_compile::{Candidates, SecretDestinations, Target, compile};
+    use hangar_operator::gateway::build::{
+        CONFIG_KEY, REDIS_CONFIG_DIR, REDIS_CONFIG_KEY, build, redis_secret,
+    };
+    use hangar_testenv::redis::RedisServer;
+
+    let manifests = hangar_manifests::parse(
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: edge, namespace: team, uid: u1}\n\
+         spec: {replicas: 2, redis: {managed: true}}\n",
+        "test",
+    )
+    .unwrap();
+    let gateway = &manifests.gateways[0];
+    let compiled = compile(
+        &Candidates::default().select(Some(gateway)),
+        Target::Cluster {
+            namespace: "team",
+            secrets: &SecretDestinations::Unchecked,
+        },
+    );
+    let objects = build(gateway, &compiled, &BuildSettings::default());
+    let password = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    let secret = redis_secret(gateway, password);
+    let data = secret.string_data.clone().unwrap();
+
+    // The kubelet's part: the Secret's config file where the pod mounts it.
+    let mounted = tempfile::tempdir().unwrap();
+    std::fs::write(
+        mounted.path().join(REDIS_CONFIG_KEY),
+        &data[REDIS_CONFIG_KEY],
+    )
+    .unwrap();
+    let pod = objects
+        .redis_deployment
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let args: Vec<String> = pod.containers[0]
+        .args
+        .clone()
+        .unwrap()
+        .into_iter()
+        .skip(1) // the image's command name, `redis-server`
+        .map(|arg| arg.replace(REDIS_CONFIG_DIR, mounted.path().to_str().unwrap()))
+        .collect();
+    assert!(
+        args.windows(2).any(|w| w == ["--protected-mode", "yes"]),
+        "{args:?}"
+    );
+    let redis = RedisServer::start_with(&args);
+
+    // Without the password, nothing: not a read, not a write, not a guess.
+    for command in [
+        &["PING"][..],
+        &["GET", "hangar:team/edge:session"],
+        &["SET", "k", "v"],
+    ] {
+        let answer = redis.cli(command);
+        assert!(answer.contains("NOAUTH"), "{command:?}: {answer}");
+    }
+    let wrong = redis.cli(&["-a", "guess", "--no-auth-warning", "PING"]);
+    assert!(!wrong.contains("PONG"), "{wrong}");
+    let right = redis.cli(&["-a", password, "--no-auth-warning", "PING"]);
+    assert!(right.contains("PONG"), "{right}");
+
+    // The gateway, as its pod runs: the URL the Deployment gives (cluster DNS
+    // stands in for 127.0.0.1) and the password from the Secret's key.
+    let container = &objects
+        .deployment
+        .unwrap()
+        .spec
+        .unwrap()
+        .template
+        .spec
+        .unwrap()
+        .containers[0];
+    let mut env = Vec::new();
+    for var in container.env.clone().unwrap() {
+        if let Some(value) = var.value {
+            let local = value.replace(
+                "edge-redis.team.svc:6379",
+                &format!("127.0.0.1:{}", redis.port()),
+            );
+            env.push((var.name, local));
+        } else if let Some(from) = var.value_from.and_then(|from| from.secret_key_ref) {
+            assert_eq!(from.name, "edge-redis", "{}", var.name);
+            env.push((var.name, data[&from.key].clone()));
+        }
+    }
+    let config = objects.config_map.unwrap().data.unwrap()[CONFIG_KEY].clone();
+    let volume = ConfigVolume::new(&config);
+    let port = free_port();
+    let config_path = volume.path();
+    let args = [
+        "gateway",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ];
+    let gateway = Hangar::start_with_env(&args, port, None, &env).await;
+    let ready = eventually("the gateway to connect to Redis", || async {
+        let ready = gateway.readiness().await;
+        (ready["sharedState"]
+            .to_string()
+            .contains("\"connected\":true"))
+        .then_some(ready)
+    })
+    .await;
+    assert!(!ready.to_string().contains(password), "{ready}");
+    gateway.stop().await;
+
+    // With another password the gateway is refused too.
+    let wrong_env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                if v == password {
+                    "guess".to_string()
+                } else {
+                    v.clone()
+                },
+            )
+        })
+        .collect();
+    let port = free_port();
+    let args = [
+        "gateway",
+        "--config",
+        config_path.to_str().unwrap(),
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ];
+    let refused = Hangar::start_with_env(&args, port, None, &wrong_env).await;
+    let state = eventually("the gateway to report Redis refusing it", || async {
+        let ready = refused.readiness().await;
+        let state = ready["sharedState"].to_string();
+        (state.contains("\"connected\":false") && state.contains("error")).then_some(state)
+    })
+    .await;
+    println!("with a wrong password: {state}");
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
 
 use hangar_config::{Environment, RedisMode, RedisSettings};
 
@@ -65,6 +65,8 @@ pub struct RedisLink {
     url: String,
     /// The URL without its password, for messages.
     shown: String,
+    /// Sent with AUTH when set (in place of one in the URL): never logged.
+    password: Option<String>,
     mode: RedisMode,
     prefix: String,
     timeout: Duration,
@@ -79,10 +81,12 @@ impl RedisLink {
     /// Starts connecting in the background; usable once [`Self::is_up`].
     pub fn start(settings: &RedisSettings, environment: &Environment) -> Result<Arc<Self>, String> {
         let url = settings.resolve_url(environment)?;
+        let password = settings.resolve_password(environment)?;
         let shown = redacted(&url);
         let link = Arc::new(Self {
             url,
             shown,
+            password,
             mode: settings.mode,
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout.0,
@@ -231,7 +235,12 @@ impl RedisLink {
         let url = self.url.as_str();
         match self.mode {
             RedisMode::Standalone => {
-                let client = redis::Client::open(url)?;
+                let mut info = url.into_connection_info()?;
+                if let Some(password) = &self.password {
+                    let settings = info.redis_settings().clone().set_password(password);
+                    info = info.set_redis_settings(settings);
+                }
+                let client = redis::Client::open(info)?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.timeout))
                     .set_response_timeout(Some(self.timeout))
@@ -242,7 +251,11 @@ impl RedisLink {
                 ))
             }
             RedisMode::Cluster => {
-                let client = redis::cluster::ClusterClient::builder([url])
+                let mut builder = redis::cluster::ClusterClient::builder([url]);
+                if let Some(password) = &self.password {
+                    builder = builder.password(password);
+                }
+                let client = builder
                     .connection_timeout(self.timeout)
                     .response_timeout(self.timeout)
                     .retries(1)

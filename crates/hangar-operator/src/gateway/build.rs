@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 
 use hangar_api::{MCPGateway, MCPServer, RedisSpec};
-use hangar_compile::{Compiled, activity_lease_name};
+use hangar_compile::{
+    Compiled, MANAGED_REDIS_PASSWORD_KEY, activity_lease_name, managed_redis_name,
+};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::api::core::v1::{
-    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource,
-    ObjectFieldSelector, PodSpec, PodTemplateSpec, SecretKeySelector, Service, ServiceAccount,
-    ServicePort, ServiceSpec, Volume,
+    ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, EnvVarSource, KeyToPath,
+    ObjectFieldSelector, PodSpec, PodTemplateSpec, Secret, SecretKeySelector, SecretVolumeSource,
+    Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -116,16 +118,43 @@ pub fn config_map_name(gateway: &str) -> String {
     format!("{gateway}-config")
 }
 
-pub fn redis_name(gateway: &str) -> String {
-    format!("{gateway}-redis")
-}
-
-/// The address of a managed Redis, as the gateway connects to it.
+/// The address of a managed Redis, as the gateway connects to it (the
+/// password comes from the Secret, apart from the URL).
 pub fn managed_redis_url(gateway: &str, namespace: &str) -> String {
     format!(
         "redis://{}.{namespace}.svc:{REDIS_PORT}",
-        redis_name(gateway)
+        managed_redis_name(gateway)
     )
+}
+
+/// The key of the managed Redis's Secret holding its config file (`requirepass`).
+pub const REDIS_CONFIG_KEY: &str = "redis.conf";
+/// Where the managed Redis reads its config file.
+pub const REDIS_CONFIG_DIR: &str = "/etc/hangar-redis";
+
+/// The Secret of a managed Redis: the generated `password` the gateway
+/// authenticates with, and the config file that makes Redis require it.
+/// The operator creates it once and never rewrites it (a new password would
+/// cut off the running pods); its owner reference lets Kubernetes delete it
+/// with the gateway.
+pub fn redis_secret(gateway: &MCPGateway, password: &str) -> Secret {
+    let gateway_name = gateway.name_any();
+    Secret {
+        metadata: metadata(
+            gateway,
+            managed_redis_name(&gateway_name),
+            redis_labels(&gateway_name),
+        ),
+        string_data: Some(BTreeMap::from([
+            (MANAGED_REDIS_PASSWORD_KEY.to_string(), password.to_string()),
+            (
+                REDIS_CONFIG_KEY.to_string(),
+                format!("requirepass {password}\n"),
+            ),
+        ])),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    }
 }
 
 /// The gateway's MCP endpoint: its Ingress when it has one with a host, else its Service.
@@ -471,24 +500,15 @@ fn disruption_budget(gateway: &MCPGateway) -> PodDisruptionBudget {
 
 fn redis_deployment(gateway: &MCPGateway) -> Deployment {
     let gateway_name = gateway.name_any();
-    let name = redis_name(&gateway_name);
+    let name = managed_redis_name(&gateway_name);
     let container = Container {
         name: "redis".into(),
         image: Some(REDIS_IMAGE.into()),
-        // State is a cache and sessions: nothing to persist across restarts.
-        args: Some(
-            [
-                "redis-server",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ]
-            .map(String::from)
-            .to_vec(),
-        ),
+        // The config file holds the generated password (never in the
+        // arguments or environment); protected mode refuses connections
+        // should it ever run without one. State is a cache and sessions:
+        // nothing to persist across restarts.
+        args: Some(redis_args()),
         ports: Some(vec![ContainerPort {
             name: Some("redis".into()),
             container_port: REDIS_PORT,
@@ -496,7 +516,10 @@ fn redis_deployment(gateway: &MCPGateway) -> Deployment {
         }]),
         resources: Some(resources(("50m", "64Mi"), ("500m", "256Mi"))),
         security_context: Some(restricted_container_security_context()),
-        volume_mounts: Some(vec![mount("data", "/data", false)]),
+        volume_mounts: Some(vec![
+            mount("data", "/data", false),
+            mount("config", REDIS_CONFIG_DIR, true),
+        ]),
         readiness_probe: Some(tcp_probe("redis", 5, 3)),
         liveness_probe: Some(tcp_probe("redis", 20, 3)),
         ..Default::default()
@@ -519,7 +542,22 @@ fn redis_deployment(gateway: &MCPGateway) -> Deployment {
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    volumes: Some(vec![empty_dir("data")]),
+                    volumes: Some(vec![
+                        empty_dir("data"),
+                        Volume {
+                            name: "config".into(),
+                            secret: Some(SecretVolumeSource {
+                                secret_name: Some(name.clone()),
+                                items: Some(vec![KeyToPath {
+                                    key: REDIS_CONFIG_KEY.into(),
+                                    path: REDIS_CONFIG_KEY.into(),
+                                    ..Default::default()
+                                }]),
+                                ..Default::default()
+                            }),
+                            ..Default::default()
+                        },
+                    ]),
                     automount_service_account_token: Some(false),
                     security_context: Some(restricted_pod_security_context(REDIS_USER)),
                     ..Default::default()
@@ -531,12 +569,28 @@ fn redis_deployment(gateway: &MCPGateway) -> Deployment {
     }
 }
 
+/// What the managed Redis runs: `redis-server` with its config file.
+pub fn redis_args() -> Vec<String> {
+    [
+        "redis-server",
+        &format!("{REDIS_CONFIG_DIR}/{REDIS_CONFIG_KEY}"),
+        "--protected-mode",
+        "yes",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn redis_service(gateway: &MCPGateway) -> Service {
     let gateway_name = gateway.name_any();
     Service {
         metadata: metadata(
             gateway,
-            redis_name(&gateway_name),
+            managed_redis_name(&gateway_name),
             redis_labels(&gateway_name),
         ),
         spec: Some(ServiceSpec {

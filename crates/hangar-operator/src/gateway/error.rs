@@ -14,6 +14,16 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error(
+        "Secret {name} exists and is not this gateway's: its managed Redis keeps its password in a Secret of that name; rename or delete the other one"
+    )]
+    ForeignRedisSecret { name: String },
+    #[error("could not create Secret {name} with the managed Redis's password: {source}")]
+    CreateRedisSecret {
+        name: String,
+        #[source]
+        source: kube::Error,
+    },
     #[error(transparent)]
     Child(#[from] crate::children::ChildError),
     #[error("could not write status: {0}")]
@@ -32,6 +42,8 @@ impl Failure for Error {
         match self {
             Error::List { .. } => "ListFailed",
             Error::ReadSecret { .. } => "ReadSecretFailed",
+            Error::ForeignRedisSecret { .. } => "SecretNameTaken",
+            Error::CreateRedisSecret { .. } => "CreateSecretFailed",
             Error::Child(child) => child.reason(),
             Error::Status(_) => "StatusUpdateFailed",
             Error::CleanupPending(_) => "CleanupPending",

@@ -10,10 +10,11 @@ use hangar_api::{
 };
 use hangar_compile::{
     Candidates, Compiled, Kind, SecretDestinations, Target, compile, header_secrets,
+    managed_redis_name,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
@@ -21,11 +22,12 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
 use super::GatewayContext;
-use super::build::{self, GatewayObjects, config_map_name, redis_name};
+use super::build::{self, GatewayObjects, config_map_name};
 use super::error::Error;
 use crate::children::{self, apply_or_delete};
 use crate::conditions::{self, Desired};
 use crate::context::Context;
+use crate::metrics::Operation;
 use crate::outcome;
 use crate::server::lifecycle::Workload;
 
@@ -187,8 +189,11 @@ impl GatewayObjects {
         let name = gateway.name_any();
         // The config first: new pods must find the config they are meant to serve.
         apply_or_delete(ctx, gateway, config_map, &config_map_name(&name)).await?;
-        apply_or_delete(ctx, gateway, redis_service, &redis_name(&name)).await?;
-        apply_or_delete(ctx, gateway, redis_deployment, &redis_name(&name)).await?;
+        if redis_deployment.is_some() {
+            ensure_redis_secret(ctx, gateway).await?;
+        }
+        apply_or_delete(ctx, gateway, redis_service, &managed_redis_name(&name)).await?;
+        apply_or_delete(ctx, gateway, redis_deployment, &managed_redis_name(&name)).await?;
         apply_or_delete(ctx, gateway, service, &name).await?;
         // The account before the pods that run as it.
         apply_or_delete(ctx, gateway, service_account, &name).await?;
@@ -200,6 +205,55 @@ impl GatewayObjects {
         apply_or_delete(ctx, gateway, disruption_budget, &name).await?;
         Ok(deployment)
     }
+}
+
+/// Creates the managed Redis's Secret with a generated password unless it
+/// exists: never rewritten, so the password holds for the gateway's life.
+/// A Secret of that name that this gateway does not control is an error,
+/// not a password to trust.
+async fn ensure_redis_secret(ctx: &Context, gateway: &MCPGateway) -> Result<(), Error> {
+    let name = managed_redis_name(&gateway.name_any());
+    let api: Api<Secret> =
+        Api::namespaced(ctx.client.clone(), &gateway.namespace().unwrap_or_default());
+    let read_failed = |source| Error::ReadSecret {
+        name: name.clone(),
+        source,
+    };
+    if let Some(existing) = api.get_metadata_opt(&name).await.map_err(read_failed)? {
+        let uid = gateway.uid().unwrap_or_default();
+        let ours = existing
+            .owner_references()
+            .iter()
+            .any(|owner| owner.uid == uid && owner.controller == Some(true));
+        return if ours {
+            Ok(())
+        } else {
+            Err(Error::ForeignRedisSecret { name })
+        };
+    }
+    let secret = build::redis_secret(gateway, &generate_password());
+    match api.create(&PostParams::default(), &secret).await {
+        Ok(_) => {
+            ctx.metrics.operation("Secret", Operation::Create, true);
+            Ok(())
+        }
+        // Created meanwhile by another reconcile of this gateway.
+        Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+        Err(source) => {
+            ctx.metrics.operation("Secret", Operation::Create, false);
+            Err(Error::CreateRedisSecret { name, source })
+        }
+    }
+}
+
+/// 244 random bits (two version-4 UUIDs, from the operating system's
+/// generator) as 64 hex digits: safe in a URL, a header and a config file.
+fn generate_password() -> String {
+    format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    )
 }
 
 /// Removes everything the gateway owns before the finalizer lets it go.
