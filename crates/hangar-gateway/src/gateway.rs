@@ -350,7 +350,7 @@ impl Gateway {
             servers.insert(upstream.name().to_string(), status);
         }
         let catalog = &runtime.catalog;
-        let problems = missing_inputs(&runtime.config);
+        let problems = missing_inputs(&runtime.config, &self.inner.environment);
         let ready = settled && problems.is_empty();
         let detail = serde_json::json!({
             "ready": ready,
@@ -467,10 +467,10 @@ impl Inner {
 
 /// What the whole gateway needs from its environment and lacks: without its
 /// bearer tokens it refuses every call, so it is not ready.
-fn missing_inputs(config: &GatewayConfig) -> Vec<String> {
+fn missing_inputs(config: &GatewayConfig, environment: &Environment) -> Vec<String> {
     let tokens = config.auth.as_ref().and_then(|a| a.bearer_tokens.as_ref());
     tokens
-        .filter(|t| std::env::var_os(&t.value_from_env).is_none())
+        .filter(|t| !environment.contains(&t.value_from_env))
         .map(|t| {
             format!(
                 "auth.bearerTokens: environment variable {} is not set, so every call is refused",

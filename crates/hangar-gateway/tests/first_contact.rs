@@ -226,3 +226,25 @@ async fn a_stdio_server_that_writes_non_json_to_stdout_is_told_so() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_its_bearer_tokens_the_gateway_is_not_ready_and_says_why() {
+    let config = format!("{HEAD}{RESOURCE}auth: {{bearerTokens: {{valueFromEnv: EDGE_TOKENS}}}}\n");
+    let missing =
+        TestGateway::start_in(&config, hangar_config::Environment::fixed([("OTHER", "x")])).await;
+    let (ready, detail) = missing.gateway.readiness();
+    assert!(!ready);
+    assert_eq!(
+        detail["problems"],
+        serde_json::json!([
+            "auth.bearerTokens: environment variable EDGE_TOKENS is not set, so every call is refused"
+        ])
+    );
+    let present = TestGateway::start_in(
+        &config,
+        hangar_config::Environment::fixed([("EDGE_TOKENS", "t")]),
+    )
+    .await;
+    let (ready, detail) = present.gateway.readiness();
+    assert!(ready, "{detail}");
+}

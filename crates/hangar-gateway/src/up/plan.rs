@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::{Context, bail};
 use hangar_api::MCPGateway;
 use hangar_compile::{Candidates, Compiled, Kind, Selection, Skipped, Target, compile};
-use hangar_config::NameValue;
+use hangar_config::{Environment, NameValue};
 use hangar_manifests::Manifests;
 use kube::ResourceExt;
 
@@ -214,7 +214,7 @@ fn drop_missing_secrets(compiled: &mut Compiled) {
     let missing: Vec<_> = compiled
         .secret_env
         .iter()
-        .filter(|s| std::env::var_os(&s.env).is_none())
+        .filter(|s| !Environment::Process.contains(&s.env))
         .cloned()
         .collect();
     if missing.is_empty() {

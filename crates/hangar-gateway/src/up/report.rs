@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hangar_compile::Compiled;
-use hangar_config::{DurationSpec, Transport};
+use hangar_config::{DurationSpec, Environment, Transport};
 
 use crate::gateway::Gateway;
 use crate::upstream::{Status, Upstream};
@@ -98,7 +98,7 @@ pub fn describe(compiled: &Compiled, source: &str, endpoint: &str) -> String {
     let missing: Vec<_> = compiled
         .secret_env
         .iter()
-        .filter(|s| std::env::var_os(&s.env).is_none())
+        .filter(|s| !Environment::Process.contains(&s.env))
         .collect();
     if !missing.is_empty() {
         let _ = writeln!(
