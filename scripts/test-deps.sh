@@ -4,7 +4,7 @@
 #   - kube-apiserver, etcd, helm, kustomize built from Go modules (control-plane.sh)
 #   - redis-server (Debian package)
 #   - nginx (Debian package): a real reverse proxy in front of the gateway
-#   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.txt)
+#   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.lock: pinned, hashed)
 #   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
 #   - for the end-to-end tests' real node: kubelet, kube-proxy, kube-controller-manager,
 #     kube-scheduler, kubectl, containerd and CoreDNS built from Go modules
@@ -39,7 +39,10 @@ apt_install() { # PACKAGE...: installs those that are missing (Debian)
 }
 
 if want kube; then
-  record HANGAR_KUBE_BIN "$(scripts/control-plane.sh | tail -n 1)"
+  # An assignment of its own, so a failed build stops this script (set -e
+  # does not see a failure inside a command's arguments).
+  kube_bin=$(scripts/control-plane.sh | tail -n 1)
+  record HANGAR_KUBE_BIN "$kube_bin"
 fi
 
 if want redis; then
@@ -61,14 +64,14 @@ record HANGAR_NGINX "$(command -v nginx)"
 fi
 
 if want python; then
-VENV="$CACHE/venv-$(stamp tests/peers/requirements.txt)"
+VENV="$CACHE/venv-$(stamp tests/peers/requirements.lock)"
 # Built in place (console scripts record the venv's path in their shebang) and
 # marked complete only at the end, so an interrupted install is redone.
 if [[ ! -f "$VENV/.complete" ]]; then
   log "creating Python venv $VENV"
   rm -rf "$VENV"
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q -r tests/peers/requirements.txt
+  "$VENV/bin/pip" install -q --require-hashes -r tests/peers/requirements.lock
   touch "$VENV/.complete"
 fi
 record HANGAR_PYTHON "$VENV/bin/python"
@@ -91,7 +94,8 @@ if want cluster; then
   # builds images (scripts/image.sh), iptables and conntrack serve kube-proxy,
   # iproute2 and kmod (modprobe) set up the host's network.
   apt_install runc containernetworking-plugins umoci iptables conntrack iproute2 kmod
-  record HANGAR_KUBE_BIN "$(scripts/control-plane.sh --node | tail -n 1)"
+  kube_bin=$(scripts/control-plane.sh --node | tail -n 1)
+  record HANGAR_KUBE_BIN "$kube_bin"
   record HANGAR_RUNC "$(command -v runc)"
   record HANGAR_CNI_BIN /usr/lib/cni
 fi

@@ -12,7 +12,7 @@ use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server::{self, build::BuildSettings};
 use hangar_testenv::eventually;
-use hangar_testenv::tools::{Tool, locate, node_bin};
+use hangar_testenv::tools::{Tool, locate, node_command};
 use k8s_openapi::api::core::v1::Event;
 use kube::Client;
 use kube::api::{Api, ListParams, PostParams};
@@ -85,14 +85,14 @@ impl LocalServer {
     async fn restart(&mut self) {
         let mut command = match self.kind {
             Kind::Everything => {
-                let mut command = Command::new(node_bin("mcp-server-everything"));
+                let mut command = Command::from(node_command("mcp-server-everything"));
                 command
                     .arg("streamableHttp")
                     .env("PORT", self.port.to_string());
                 command
             }
             Kind::EverythingSse => {
-                let mut command = Command::new(node_bin("mcp-server-everything"));
+                let mut command = Command::from(node_command("mcp-server-everything"));
                 command.arg("sse").env("PORT", self.port.to_string());
                 command
             }

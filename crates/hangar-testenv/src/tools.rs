@@ -103,6 +103,15 @@ pub fn node_bin(name: &str) -> PathBuf {
     path
 }
 
+/// The command `name` of `node_modules/.bin` run by the pinned Node.js
+/// (`node_modules/.bin/node`, from the `node` package), not by whichever
+/// `node` comes first on PATH, as the script's `#!/usr/bin/env node` would.
+pub fn node_command(name: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(node_bin("node"));
+    command.arg(node_bin(name));
+    command
+}
+
 /// A binary built by `scripts/control-plane.sh`: `kube-apiserver`, `etcd`, `helm`, `kustomize`.
 pub fn kube_bin(name: &str) -> PathBuf {
     try_kube_bin(name).unwrap_or_else(|why| panic!("{why}"))

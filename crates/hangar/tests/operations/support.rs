@@ -515,7 +515,7 @@ pub struct McpServer {
 impl McpServer {
     pub fn start() -> McpServer {
         let port = closed_port();
-        let child = Command::new(hangar_testenv::tools::node_bin("mcp-server-everything"))
+        let child = hangar_testenv::tools::node_command("mcp-server-everything")
             .arg("streamableHttp")
             .env("PORT", port.to_string())
             .stdin(Stdio::null())
