@@ -198,9 +198,9 @@ pub struct HttpBackend {
     #[x_kube(validation = Rule::new("self.startsWith('/')").message("must start with /"))]
     #[schemars(length(max = 1024))]
     pub path: Option<String>,
-    /// HTTP method.
-    #[serde(default)]
-    pub method: HttpMethod,
+    /// HTTP method; when absent, POST for an MCPTool and GET for an MCPResource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<HttpMethod>,
     /// Extra request headers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]

@@ -383,7 +383,6 @@ async fn valid_resources_are_accepted_with_defaults() {
             vec![
                 ("/spec/inputSchema", json!({"type": "object"})),
                 ("/spec/timeout", json!("30s")),
-                ("/spec/backend/method", json!("POST")),
             ],
         ),
         (

@@ -7,8 +7,8 @@ use std::collections::HashSet;
 
 use hangar_api::{MCPPrompt, MCPResource, MCPTool};
 use hangar_config::{
-    HttpBackend, PromptArgumentSpec, PromptMessageSpec, PromptSpec, ResourceHttp, ResourceSpec,
-    ToolAnnotationsSpec, ToolSpec,
+    HttpBackend, HttpMethod, PromptArgumentSpec, PromptMessageSpec, PromptSpec, ResourceHttp,
+    ResourceSpec, ToolAnnotationsSpec, ToolSpec,
 };
 use kube::Resource;
 
@@ -83,7 +83,7 @@ impl Compiler<'_> {
                 }),
                 backend: HttpBackend {
                     url,
-                    method: spec.backend.method,
+                    method: spec.backend.method.unwrap_or(HttpMethod::Post),
                     headers,
                     timeout: Some(timeout),
                 },
@@ -122,6 +122,7 @@ impl Compiler<'_> {
                     .iter()
                     .map(|a| PromptArgumentSpec {
                         name: a.name.clone(),
+                        title: a.title.clone(),
                         description: a.description.clone(),
                         required: a.required,
                     })
@@ -165,6 +166,7 @@ impl Compiler<'_> {
                     (Ok(url), Ok(timeout)) => match self.headers(&backend.headers, &url) {
                         Ok(headers) => Some(ResourceHttp {
                             url,
+                            method: backend.method.unwrap_or(HttpMethod::Get),
                             headers,
                             timeout: Some(timeout),
                         }),

@@ -189,11 +189,27 @@ impl Compiler<'_> {
                     if item.transport == Transport::Stdio {
                         item.transport = Transport::StreamableHttp;
                     }
-                    Ok(item)
+                    self.container_headers(item, server)
                 }
-                Target::Local => self.local_container(name, server, item),
+                Target::Local => {
+                    let item = self.local_container(name, server, item)?;
+                    self.container_headers(item, server)
+                }
             },
         }
+    }
+
+    /// A container server's headers, sent by the gateway as the operator's
+    /// probe sends them.
+    fn container_headers(
+        &mut self,
+        mut item: ServerSpec,
+        server: &MCPServer,
+    ) -> Result<ServerSpec, String> {
+        if let Some(url) = item.url.clone() {
+            item.headers = self.headers(&server.spec.headers, &url)?;
+        }
+        Ok(item)
     }
 
     fn local_container(

@@ -23,6 +23,7 @@ spec:
   image: ghcr.io/acme/files
   transport: stdio
   command: [files-mcp]
+  headers: [{name: X-Team, value: search}]
 ---
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
@@ -36,6 +37,23 @@ apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPTool
 metadata: {name: search, namespace: team}
 spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, timeout: 1m30s}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {name: upload, namespace: team}
+spec: {backend: {service: {name: files, port: 8080}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPResource
+metadata: {name: handbook, namespace: team}
+spec: {uri: "docs://handbook", http: {service: {name: docs, port: 80}}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPPrompt
+metadata: {name: review, namespace: team}
+spec:
+  arguments: [{name: code, title: Code to review, required: true}]
+  messages: [{role: user, text: "Review {{code}}"}]
 "#,
         "cluster manifests",
     )
@@ -55,6 +73,20 @@ spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, ti
         },
     );
     assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
+    // Without a method an MCPResource is read with GET (an MCPTool is called with POST).
+    assert_eq!(
+        compiled.config.resources[0].http.as_ref().unwrap().method,
+        hangar_config::HttpMethod::Get
+    );
+    let upload = compiled
+        .config
+        .tools
+        .iter()
+        .find(|t| t.name == "upload")
+        .unwrap();
+    assert_eq!(upload.backend.method, hangar_config::HttpMethod::Post);
+    let review = &compiled.config.prompts[0];
+    assert_eq!(review.arguments[0].title.as_deref(), Some("Code to review"));
     let config = &compiled.config;
     assert!(config.problems().is_empty(), "{:?}", config.problems());
     assert_eq!(config.gateway.name, "edge");
@@ -79,6 +111,11 @@ spec: {backend: {service: {name: search, port: 8081}, path: /q, method: GET}, ti
     }
     let files = &config.servers[0];
     assert_eq!(files.url.as_deref(), Some("http://files.team.svc:8080/mcp"));
+    // The gateway sends a container server's headers, as the probe does.
+    assert_eq!(
+        files.headers,
+        [hangar_config::NameValue::literal("X-Team", "search")]
+    );
     assert_eq!(
         files.transport,
         hangar_config::Transport::StreamableHttp,

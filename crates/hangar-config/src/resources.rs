@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::tools::HttpMethod;
 use crate::values::{DurationSpec, NameValue, check_http_url, check_name_values, check_timeout};
 
 /// A resource: inline `text`, inline base64 `blob`, or fetched from `http`.
@@ -31,6 +32,9 @@ pub struct ResourceSpec {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceHttp {
     pub url: String,
+    /// How the content is fetched on every read.
+    #[serde(default = "get", skip_serializing_if = "is_get")]
+    pub method: HttpMethod,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<NameValue>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -68,4 +72,12 @@ impl ResourceSpec {
             check_timeout(http.timeout, &format!("{at}.http.timeout"), problems);
         }
     }
+}
+
+fn get() -> HttpMethod {
+    HttpMethod::Get
+}
+
+fn is_get(method: &HttpMethod) -> bool {
+    *method == HttpMethod::Get
 }

@@ -393,6 +393,9 @@ impl DeclaredPrompt {
             .iter()
             .map(|a| {
                 let mut argument = PromptArgument::new(a.name.clone()).with_required(a.required);
+                if let Some(title) = &a.title {
+                    argument = argument.with_title(title.clone());
+                }
                 if let Some(description) = &a.description {
                     argument = argument.with_description(description.clone());
                 }
@@ -468,6 +471,7 @@ enum ResourceSource {
     Blob(String),
     Http {
         url: String,
+        method: HttpMethod,
         headers: HeaderMap,
         timeout: Duration,
     },
@@ -509,6 +513,7 @@ impl DeclaredResource {
             }
             (None, None, Some(http)) => ResourceSource::Http {
                 url: http.url.clone(),
+                method: http.method,
                 headers: header_map(&http.headers, environment)?,
                 timeout: http.timeout.map_or(default_timeout, |t| t.0),
             },
@@ -542,11 +547,12 @@ impl DeclaredResource {
             }
             ResourceSource::Http {
                 url,
+                method,
                 headers,
                 timeout,
             } => {
                 let fetch = http
-                    .get(url)
+                    .request(reqwest_method(*method), url)
                     .headers(headers.clone())
                     .header("x-request-id", request_id)
                     .timeout(*timeout)

@@ -56,7 +56,7 @@ tools:
 prompts:
   - name: greet
     description: Greets someone
-    arguments: [{{name: who, required: true}}, {{name: mood}}]
+    arguments: [{{name: who, title: Who to greet, required: true}}, {{name: mood}}]
     messages:
       - {{text: "Say hello to {{{{who}}}} in a {{{{ mood }}}} way."}}
       - {{role: assistant, text: "Hello, {{{{who}}}}!"}}
@@ -64,6 +64,7 @@ resources:
   - {{uri: "docs://readme", name: readme, mimeType: text/markdown, text: "# Readme"}}
   - {{uri: "img://pixel", name: pixel, mimeType: image/png, blob: "{pixel}"}}
   - {{uri: "docs://remote", name: remote, http: {{url: "{doc}"}}}}
+  - {{uri: "docs://posted", name: posted, http: {{url: "{array}", method: POST}}}}
 "##,
         echo = backend.url("/echo"),
         query = backend.url("/query?fixed=1"),
@@ -184,6 +185,8 @@ async fn declared_tools_prompts_and_resources_in_both_eras() {
         // Prompts render their templates; a missing required argument is invalid params.
         let prompts = client.list_all_prompts().await.unwrap();
         assert_eq!(prompts.len(), 1);
+        let arguments = prompts[0].arguments.as_deref().unwrap_or_default();
+        assert_eq!(arguments[0].title.as_deref(), Some("Who to greet"), "{era}");
         let mut request = GetPromptRequestParams::new("greet");
         request.arguments = Some(args(json!({"who": "Ada", "mood": "cheerful"})));
         let prompt = client.get_prompt(request).await.unwrap();
@@ -206,7 +209,7 @@ async fn declared_tools_prompts_and_resources_in_both_eras() {
 
         // Resources: inline text, inline blob, fetched over HTTP.
         let resources = client.list_all_resources().await.unwrap();
-        assert_eq!(resources.len(), 3);
+        assert_eq!(resources.len(), 4);
         let read = |uri: &str| client.read_resource(ReadResourceRequestParams::new(uri));
         match &read("docs://readme").await.unwrap().contents[0] {
             ResourceContents::TextResourceContents {
@@ -233,6 +236,11 @@ async fn declared_tools_prompts_and_resources_in_both_eras() {
                 assert!(text.starts_with("# Fetched"));
                 assert_eq!(mime_type.as_deref(), Some("text/markdown"));
             }
+            other => panic!("{other:?}"),
+        }
+        // Read with the method it declares (the backend answers only POST).
+        match &read("docs://posted").await.unwrap().contents[0] {
+            ResourceContents::TextResourceContents { text, .. } => assert_eq!(text, "[1,2,3]"),
             other => panic!("{other:?}"),
         }
         match read("docs://missing").await {
