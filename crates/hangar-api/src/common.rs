@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::SecretKeySelector;
+use k8s_openapi::api::networking::v1::{NetworkPolicyEgressRule, NetworkPolicyIngressRule};
 pub use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector, Time};
 use kube::KubeSchema;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
@@ -264,6 +265,45 @@ pub struct IngressSpec {
 
 fn default_ingress_path() -> String {
     "/".into()
+}
+
+/// Network access of a workload's pods, as the NetworkPolicies Hangar
+/// generates for them. Peers and ports are Kubernetes NetworkPolicy rules
+/// (`from`/`to`: `podSelector`, `namespaceSelector`, `ipBlock`; `ports`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSpec {
+    /// Generate NetworkPolicies for these pods. `false` leaves their network
+    /// access to the cluster's own policies.
+    #[serde(default = "default_true")]
+    pub policies: bool,
+    /// Who may connect, besides what the kind allows by itself (see its `network` field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32))]
+    pub ingress: Vec<NetworkPolicyIngressRule>,
+    /// Where the pods may connect to. Absent: anywhere. Given: only there
+    /// (and to the cluster DNS when `dns` is true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 32))]
+    pub egress: Option<Vec<NetworkPolicyEgressRule>>,
+    /// With `egress`, also allow DNS lookups (port 53, UDP and TCP, to any pod of `kube-system`).
+    #[serde(default = "default_true")]
+    pub dns: bool,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        Self {
+            policies: true,
+            ingress: Vec::new(),
+            egress: None,
+            dns: true,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `text` cut to at most `max_bytes` bytes on a character boundary, ending in

@@ -8,7 +8,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::common::{Condition, Duration, IngressSpec, LabelSelector, ServiceType};
+use crate::common::{Condition, Duration, IngressSpec, LabelSelector, NetworkSpec, ServiceType};
 
 /// An MCP gateway: one endpoint for the tools, prompts and resources selected by
 /// `toolSelector` and the servers and groups selected by `serverSelector`.
@@ -84,6 +84,14 @@ pub struct MCPGatewaySpec {
     pub trusted_proxies: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
+    /// Network access of the gateway's pods (a NetworkPolicy `<name>`):
+    /// clients reach its port from anywhere unless `ingress` is given, then
+    /// only those peers; `egress` limits where it connects (its servers and
+    /// managed Redis stay allowed; list the API server's address if it wakes
+    /// servers that scale to zero). The servers it federates admit it
+    /// (NetworkPolicy `<name>-servers`), and its managed Redis admits only it.
+    #[serde(default)]
+    pub network: NetworkSpec,
     #[serde(default)]
     pub service_type: ServiceType,
     /// CPU and memory of each gateway pod. Safe defaults apply when absent.

@@ -11,8 +11,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{
-    Condition, DURATION_PATTERN, Duration, HttpHeader, IngressSpec, InvalidDuration, ServiceType,
-    Time,
+    Condition, DURATION_PATTERN, Duration, HttpHeader, IngressSpec, InvalidDuration, NetworkSpec,
+    ServiceType, Time,
 };
 
 /// One managed MCP server.
@@ -142,6 +142,13 @@ pub struct MCPServerSpec {
     /// A HorizontalPodAutoscaler; it then owns the replica count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscaling: Option<AutoscalingSpec>,
+    /// Network access of the pods (a NetworkPolicy `<name>`). Without it
+    /// only the gateways that federate the server (their own NetworkPolicy)
+    /// and the operator's health checks reach its MCP port, and it may
+    /// connect anywhere; `ingress` admits more peers, `egress` limits where
+    /// it connects (the "permission profile").
+    #[serde(default)]
+    pub network: NetworkSpec,
 
     /// Remote mode: the MCP endpoint URL.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -131,6 +131,9 @@ pub struct Compiled {
     pub processes: Vec<LocalProcess>,
     /// Objects or parts left out, with reasons.
     pub skipped: Vec<Skipped>,
+    /// The container MCPServers of the namespace the config reaches (only for
+    /// [`Target::Cluster`]), by name: whose pods must admit the gateway.
+    pub workloads: Vec<String>,
 }
 
 /// The environment variable that carries a Secret key into the gateway.
@@ -202,6 +205,7 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
         secret_env: Vec::new(),
         processes: Vec::new(),
         skipped: Vec::new(),
+        workloads: Vec::new(),
     };
     if let Some(gateway) = selection.gateway {
         compiler.gateway_settings(gateway);
@@ -217,6 +221,7 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
         secret_env: compiler.secret_env,
         processes: compiler.processes,
         skipped: compiler.skipped,
+        workloads: compiler.workloads,
     }
 }
 
@@ -229,6 +234,7 @@ struct Compiler<'a> {
     secret_env: Vec<SecretEnv>,
     processes: Vec<LocalProcess>,
     skipped: Vec<Skipped>,
+    workloads: Vec<String>,
 }
 
 impl Compiler<'_> {

@@ -53,6 +53,11 @@ impl Compiler<'_> {
             &mut problems,
         );
         if problems.is_empty() {
+            if let Target::Cluster { .. } = self.target
+                && server.spec.mode == hangar_api::ServerMode::Container
+            {
+                self.workloads.push(name.to_string());
+            }
             Ok(item)
         } else {
             Err(problems.join("; "))

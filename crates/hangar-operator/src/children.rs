@@ -8,7 +8,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams};
@@ -64,6 +64,7 @@ pub enum ChildKind {
     Role,
     RoleBinding,
     Lease,
+    NetworkPolicy,
 }
 
 impl ChildKind {
@@ -80,6 +81,7 @@ impl ChildKind {
             ChildKind::Role => ("rbac.authorization.k8s.io", &["roles"]),
             ChildKind::RoleBinding => ("rbac.authorization.k8s.io", &["rolebindings"]),
             ChildKind::Lease => ("coordination.k8s.io", &["leases"]),
+            ChildKind::NetworkPolicy => ("networking.k8s.io", &["networkpolicies"]),
         };
         Rule {
             group,
@@ -106,6 +108,7 @@ impl ChildKind {
             ChildKind::Role => sweep_kind::<Role, O>(ctx, owner).await,
             ChildKind::RoleBinding => sweep_kind::<RoleBinding, O>(ctx, owner).await,
             ChildKind::Lease => sweep_kind::<Lease, O>(ctx, owner).await,
+            ChildKind::NetworkPolicy => sweep_kind::<NetworkPolicy, O>(ctx, owner).await,
         }
     }
 }
@@ -154,6 +157,9 @@ where
                 controller.owns(scoped::<RoleBinding>(client, namespace), owned.clone())
             }
             ChildKind::Lease => controller.owns(scoped::<Lease>(client, namespace), owned.clone()),
+            ChildKind::NetworkPolicy => {
+                controller.owns(scoped::<NetworkPolicy>(client, namespace), owned.clone())
+            }
         })
 }
 

@@ -20,6 +20,7 @@ pub mod items;
 pub mod labels;
 pub mod leader;
 pub mod metrics;
+pub mod network;
 pub mod outcome;
 pub mod rbac;
 pub mod registry;

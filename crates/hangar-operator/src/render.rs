@@ -22,6 +22,10 @@ pub struct RenderArgs {
     /// Image with the `hangar` binary, used for stdio bridges and gateways.
     #[arg(long, env = "HANGAR_IMAGE", default_value_t = default_hangar_image())]
     pub hangar_image: String,
+    /// The namespace the operator runs in: MCPServers' NetworkPolicies admit
+    /// its health checks from there.
+    #[arg(long, value_name = "NAMESPACE", default_value = "hangar-system")]
+    pub operator_namespace: String,
 }
 
 /// Prints what renders, then fails naming every file or object that did not.
@@ -30,7 +34,7 @@ pub fn run(args: RenderArgs) -> anyhow::Result<()> {
     loaded.print_warnings();
     let settings = BuildSettings {
         hangar_image: args.hangar_image,
-        ..BuildSettings::default()
+        operator_namespace: Some(args.operator_namespace),
     };
     let rendered = render(&loaded.manifests, &settings);
     print!("{}", rendered.text);

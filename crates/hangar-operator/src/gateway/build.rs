@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::{
     ObjectFieldSelector, PodSpec, PodTemplateSpec, Secret, SecretKeySelector, SecretVolumeSource,
     Service, ServiceAccount, ServicePort, ServiceSpec, Volume,
 };
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -22,7 +22,10 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
 
 use crate::children::{ChildKind, document, documents};
-use crate::labels::{ACTIVITY_LABEL, HANGAR_BINARY, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL};
+use crate::labels::{
+    ACTIVITY_LABEL, HANGAR_BINARY, INSTANCE_LABEL, MANAGED_BY, MANAGED_BY_LABEL, SERVER_LABEL,
+};
+use crate::network;
 use crate::server::build::BuildSettings;
 use crate::workload::{
     self, NON_ROOT_ID, empty_dir, http_probe, mount, non_empty, resources,
@@ -67,6 +70,12 @@ pub struct GatewayObjects {
     /// One Lease per scale-to-zero MCPServer served, which the gateway renews
     /// while it sends calls there and the operator reads.
     pub activity_leases: Vec<Lease>,
+    /// Who reaches the gateway's pods and where they connect (`spec.network`).
+    pub network_policy: Option<NetworkPolicy>,
+    /// Admits the gateway's pods to the container MCPServers it federates.
+    pub servers_network_policy: Option<NetworkPolicy>,
+    /// Admits only the gateway's pods to its managed Redis.
+    pub redis_network_policy: Option<NetworkPolicy>,
 }
 
 impl GatewayObjects {
@@ -81,6 +90,7 @@ impl GatewayObjects {
         ChildKind::Role,
         ChildKind::RoleBinding,
         ChildKind::Lease,
+        ChildKind::NetworkPolicy,
     ];
 
     /// The objects as YAML documents: the gateway's own first, then its Redis.
@@ -97,6 +107,9 @@ impl GatewayObjects {
             role,
             role_binding,
             activity_leases,
+            network_policy,
+            servers_network_policy,
+            redis_network_policy,
         } = self;
         let mut out = Vec::new();
         document(&mut out, config_map);
@@ -104,10 +117,13 @@ impl GatewayObjects {
         document(&mut out, role);
         document(&mut out, role_binding);
         documents(&mut out, activity_leases);
+        document(&mut out, network_policy);
+        document(&mut out, servers_network_policy);
         document(&mut out, service);
         document(&mut out, deployment);
         document(&mut out, ingress);
         document(&mut out, disruption_budget);
+        document(&mut out, redis_network_policy);
         document(&mut out, redis_service);
         document(&mut out, redis_deployment);
         out
@@ -286,7 +302,65 @@ pub fn build(
             .iter()
             .map(|server| activity_lease(gateway, server))
             .collect(),
+        network_policy: gateway_network_policy(gateway, &compiled.workloads, managed_redis),
+        servers_network_policy: network::federated_servers(
+            metadata(gateway, servers_policy_name(&name), gateway_labels(&name)),
+            SERVER_LABEL,
+            &compiled.workloads,
+            gateway_pod_selector(&name),
+        ),
+        redis_network_policy: managed_redis.then(|| {
+            network::redis(
+                metadata(gateway, managed_redis_name(&name), redis_labels(&name)),
+                redis_pod_selector(&name),
+                REDIS_PORT,
+                gateway_pod_selector(&name),
+            )
+        }),
     }
+}
+
+/// The NetworkPolicy admitting a gateway to the servers it federates.
+pub fn servers_policy_name(gateway: &str) -> String {
+    format!("{gateway}-servers")
+}
+
+fn gateway_pod_selector(gateway: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(GATEWAY_LABEL.to_string(), gateway.to_string())])
+}
+
+fn redis_pod_selector(gateway: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([(REDIS_LABEL.to_string(), gateway.to_string())])
+}
+
+/// The gateway pods' policy; with declared egress they still reach the
+/// servers they federate and their managed Redis.
+fn gateway_network_policy(
+    gateway: &MCPGateway,
+    servers: &[String],
+    managed_redis: bool,
+) -> Option<NetworkPolicy> {
+    let name = gateway.name_any();
+    let mut reaches = Vec::new();
+    if !servers.is_empty() {
+        reaches.push(network::to_pods(
+            network::servers_selector(SERVER_LABEL, servers),
+            None,
+        ));
+    }
+    if managed_redis {
+        reaches.push(network::to_pods(
+            network::pods(redis_pod_selector(&name)),
+            Some(REDIS_PORT),
+        ));
+    }
+    network::gateway(
+        metadata(gateway, name.clone(), gateway_labels(&name)),
+        gateway_pod_selector(&name),
+        gateway.spec.port,
+        &gateway.spec.network,
+        reaches,
+    )
 }
 
 /// The Lease gateway `gateway` renews while it sends calls to `server`.
@@ -719,5 +793,52 @@ mod tests {
             .unwrap();
         assert_eq!(pod.automount_service_account_token, Some(true));
         assert_eq!(pod.service_account_name.as_deref(), Some("edge"));
+    }
+
+    #[test]
+    fn a_gateway_reaches_its_container_servers_and_only_it_reaches_its_redis() {
+        let built = objects(
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: edge, namespace: team, uid: u1}\n\
+             spec: {serverSelector: {}, redis: {managed: true}, network: {egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0}}], ports: [{port: 443}]}]}}\n---\n\
+             apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: files, namespace: team}\nspec: {image: x}\n---\n\
+             apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: saas, namespace: team}\nspec: {mode: remote, endpoint: 'https://saas.example/mcp'}\n",
+        );
+        insta::assert_yaml_snapshot!(
+            "gateway_network_policies",
+            (
+                &built.network_policy,
+                &built.servers_network_policy,
+                &built.redis_network_policy
+            )
+        );
+        let servers = built.servers_network_policy.unwrap().spec.unwrap();
+        let selected = &servers.pod_selector.unwrap().match_expressions.unwrap()[0];
+        assert_eq!(
+            selected.values.as_deref(),
+            Some(&["files".to_string()][..]),
+            "container servers only: a remote one has no pods"
+        );
+        let redis = built.redis_network_policy.unwrap().spec.unwrap();
+        assert_eq!(redis.egress, Some(vec![]), "Redis connects nowhere");
+        let from = &redis.ingress.unwrap()[0].from.clone().unwrap()[0];
+        assert_eq!(
+            from.pod_selector
+                .as_ref()
+                .unwrap()
+                .match_labels
+                .as_ref()
+                .unwrap()[GATEWAY_LABEL],
+            "edge"
+        );
+
+        let open = objects(GATEWAY);
+        let ingress = open.network_policy.unwrap().spec.unwrap().ingress.unwrap();
+        assert_eq!(ingress.len(), 1);
+        assert!(
+            ingress[0].from.is_none(),
+            "clients from anywhere, on its port"
+        );
+        assert!(open.servers_network_policy.is_none());
+        assert!(open.redis_network_policy.is_none());
     }
 }

@@ -185,6 +185,9 @@ impl GatewayObjects {
             role,
             role_binding,
             activity_leases,
+            network_policy,
+            servers_network_policy,
+            redis_network_policy,
         } = self;
         let name = gateway.name_any();
         // The config first: new pods must find the config they are meant to serve.
@@ -192,6 +195,22 @@ impl GatewayObjects {
         if redis_deployment.is_some() {
             ensure_redis_secret(ctx, gateway).await?;
         }
+        // Policies before the pods they admit traffic to.
+        apply_or_delete(
+            ctx,
+            gateway,
+            redis_network_policy,
+            &managed_redis_name(&name),
+        )
+        .await?;
+        apply_or_delete(ctx, gateway, network_policy, &name).await?;
+        apply_or_delete(
+            ctx,
+            gateway,
+            servers_network_policy,
+            &build::servers_policy_name(&name),
+        )
+        .await?;
         apply_or_delete(ctx, gateway, redis_service, &managed_redis_name(&name)).await?;
         apply_or_delete(ctx, gateway, redis_deployment, &managed_redis_name(&name)).await?;
         apply_or_delete(ctx, gateway, service, &name).await?;

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EnvVar, PodSpec, PodTemplateSpec,
     ResourceRequirements, SecurityContext, Service, ServicePort, ServiceSpec, Volume,
 };
-use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::{Resource, ResourceExt};
@@ -21,6 +21,7 @@ use sha2::{Digest, Sha256};
 
 use crate::children::{ChildKind, document};
 use crate::labels::{CONFIG_HASH_ANNOTATION, HANGAR_BINARY, server_labels, server_selector};
+use crate::network;
 use crate::workload::{
     self, NON_ROOT_ID, empty_dir, mount, non_empty, resources,
     restricted_container_security_context, restricted_pod_security_context, tcp_probe,
@@ -59,6 +60,8 @@ pub struct ServerObjects {
     pub config_map: Option<ConfigMap>,
     pub ingress: Option<Ingress>,
     pub autoscaler: Option<HorizontalPodAutoscaler>,
+    /// Who reaches the pods and where they connect (`spec.network`).
+    pub network_policy: Option<NetworkPolicy>,
 }
 
 impl ServerObjects {
@@ -69,6 +72,7 @@ impl ServerObjects {
         ChildKind::Deployment,
         ChildKind::Ingress,
         ChildKind::HorizontalPodAutoscaler,
+        ChildKind::NetworkPolicy,
     ];
 
     /// The objects as YAML documents, in the order they are applied.
@@ -79,9 +83,11 @@ impl ServerObjects {
             config_map,
             ingress,
             autoscaler,
+            network_policy,
         } = self;
         let mut out = Vec::new();
         document(&mut out, config_map);
+        document(&mut out, network_policy);
         document(&mut out, service);
         document(&mut out, deployment);
         document(&mut out, ingress);
@@ -176,6 +182,13 @@ pub fn build(runnable: Runnable<'_>, replicas: i32, settings: &BuildSettings) ->
         } else {
             None
         },
+        network_policy: network::server(
+            metadata(server, server.name_any()),
+            server_selector(&server.name_any()),
+            server.spec.port,
+            &server.spec.network,
+            settings.operator_namespace.as_deref(),
+        ),
     }
 }
 

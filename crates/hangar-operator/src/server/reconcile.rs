@@ -247,10 +247,13 @@ impl ServerObjects {
             config_map,
             ingress,
             autoscaler,
+            network_policy,
         } = self;
         let name = server.name_any();
-        // The config first: new pods must find the files they mount.
+        // The config first: new pods must find the files they mount; the
+        // policy before the pods it admits traffic to.
         apply_or_delete(ctx, server, config_map, &config_map_name(&name)).await?;
+        apply_or_delete(ctx, server, network_policy, &name).await?;
         apply_or_delete(ctx, server, service, &name).await?;
         let deployment = apply_or_delete(ctx, server, deployment, &name).await?;
         apply_or_delete(ctx, server, ingress, &name).await?;

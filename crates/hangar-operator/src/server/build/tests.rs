@@ -218,3 +218,76 @@ fn scaled_to_zero_there_is_no_autoscaler() {
     );
     assert!(woken.autoscaler.is_some());
 }
+
+#[test]
+fn the_network_policy_admits_the_operator_and_what_spec_network_adds() {
+    let settings = BuildSettings {
+        operator_namespace: Some("hangar-system".into()),
+        ..settings()
+    };
+    let minimal = build_now(
+        &server("metadata: {name: tools, namespace: team}\nspec: {image: ghcr.io/acme/tools}"),
+        &settings,
+    )
+    .unwrap();
+    let policy = minimal.network_policy.unwrap().spec.unwrap();
+    assert_eq!(
+        policy.policy_types.as_deref(),
+        Some(&["Ingress".to_string()][..])
+    );
+    assert!(
+        policy.egress.is_none(),
+        "egress is not limited unless declared"
+    );
+    let ingress = policy.ingress.unwrap();
+    assert_eq!(ingress.len(), 1, "only the operator's health checks");
+    let from = &ingress[0].from.as_ref().unwrap()[0];
+    assert_eq!(
+        from.namespace_selector
+            .as_ref()
+            .unwrap()
+            .match_labels
+            .as_ref()
+            .unwrap()["kubernetes.io/metadata.name"],
+        "hangar-system"
+    );
+
+    let profiled = build_now(
+        &server(
+            r#"
+metadata: {name: search, namespace: team}
+spec:
+  image: ghcr.io/acme/search
+  port: 9000
+  network:
+    ingress:
+      - from: [{namespaceSelector: {matchLabels: {team: data}}, podSelector: {matchLabels: {app: notebook}}}]
+        ports: [{port: 9000}]
+    egress:
+      - to: [{ipBlock: {cidr: 10.20.0.0/16}}]
+        ports: [{port: 5432, protocol: TCP}]
+"#,
+        ),
+        &settings,
+    )
+    .unwrap();
+    insta::assert_yaml_snapshot!("network_policy", profiled.network_policy);
+
+    let open = build_now(
+        &server(
+            "metadata: {name: open, namespace: team}\nspec: {image: x, network: {policies: false}}",
+        ),
+        &settings,
+    )
+    .unwrap();
+    assert!(open.network_policy.is_none());
+    let remote = build_now(
+        &server("metadata: {name: r, namespace: team}\nspec: {mode: remote, endpoint: 'https://x.example/mcp'}"),
+        &settings,
+    )
+    .unwrap();
+    assert!(
+        remote.network_policy.is_none(),
+        "nothing runs in the cluster"
+    );
+}
