@@ -46,7 +46,10 @@ rbac: ## Regenerate the operator's ClusterRole (Kustomize base and Helm chart) f
 	$(HANGAR) rbac --output deploy/kustomize/base/cluster-role.yaml
 	cp deploy/kustomize/base/cluster-role.yaml deploy/helm/hangar/files/cluster-role.yaml
 
-manifests: crds rbac ## Regenerate every manifest derived from the Rust code (CRDs, RBAC)
+admission-policy: ## Copy the Kustomize base's admission policy into the Helm chart
+	cp deploy/kustomize/base/admission-policy.yaml deploy/helm/hangar/files/admission-policy.yaml
+
+manifests: crds rbac admission-policy ## Regenerate every derived manifest (CRDs, RBAC, the chart's admission policy)
 
 generate: manifests ## Same as manifests: Hangar generates manifests, no code
 

@@ -3,6 +3,7 @@
 //! converted, the operator binary under exactly the chart's RBAC, its logs,
 //! metrics, Events and traces, and two replicas electing a leader. One test binary, so one control plane serves them all.
 
+mod admission_policy;
 mod leader_election;
 mod manifests;
 mod migration;

@@ -82,6 +82,10 @@ fn generated_copies_match_their_source() {
             stale.push(copy.to_string());
         }
     }
+    let policy = read("deploy/kustomize/base/admission-policy.yaml");
+    if read("deploy/helm/hangar/files/admission-policy.yaml") != policy {
+        stale.push("deploy/helm/hangar/files/admission-policy.yaml".to_string());
+    }
     assert!(
         stale.is_empty(),
         "stale generated files ({}): run `make manifests`",
@@ -106,12 +110,36 @@ async fn the_helm_chart_renders_manifests_the_api_server_accepts() {
         ("RoleBinding", 1),
         ("Service", 1),
         ("ServiceAccount", 1),
+        ("ValidatingAdmissionPolicy", 1),
+        ("ValidatingAdmissionPolicyBinding", 1),
     ]
     .into_iter()
     .map(|(k, n)| (k.to_string(), n))
     .collect();
     assert_eq!(kinds(&objects), expected);
     assert_eq!(find(&objects, "Deployment")["spec"]["replicas"], 2);
+    // The chart's policy is the Kustomize base's, named per release.
+    let base: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(repo_root().join("deploy/kustomize/base/admission-policy.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    let policy = find(&objects, "ValidatingAdmissionPolicy");
+    assert_eq!(policy["spec"], base["spec"]);
+    assert_eq!(
+        find(&objects, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"],
+        policy["metadata"]["name"]
+    );
+    let without = helm_template(
+        &release_for(&namespace),
+        &namespace,
+        &["admissionPolicy.enabled=false"],
+    );
+    assert!(
+        !without
+            .iter()
+            .any(|o| kind_of(o) == "ValidatingAdmissionPolicy")
+    );
     apply_all(&admin, &objects, &namespace).await;
     assert_pods_restricted(&admin, &objects, &namespace).await;
 

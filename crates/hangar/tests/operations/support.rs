@@ -131,10 +131,11 @@ async fn apply_each(client: &Client, objects: &[&Value], namespace: &str) {
     if objects.is_empty() {
         return;
     }
-    let discovery = Discovery::new(client.clone())
-        .run()
-        .await
-        .expect("API discovery");
+    // Discovery fails while another test's CRDs are still being established: retry.
+    let discovery = eventually("API discovery", || async {
+        Discovery::new(client.clone()).run().await.ok()
+    })
+    .await;
     let params = PatchParams {
         field_manager: Some(TEST_MANAGER.into()),
         force: true,

@@ -1,0 +1,126 @@
+//! The chart's ValidatingAdmissionPolicy on the real API server: MCPServers
+//! asking for privileged pod overrides are rejected with a message naming the
+//! field and the opt-in label, except in a namespace that carries it.
+
+use hangar_api::MCPServer;
+use hangar_testenv::shared;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::Value;
+
+use crate::support::{apply_all, eventually, helm_template, kind_of, release_for};
+
+const OPT_IN: (&str, &str) = ("mcp-hangar.io/privileged-servers", "true");
+
+/// Each override the policy refuses: a name, the spec, and what the refusal names.
+const REFUSED: &[(&str, &str, &str)] = &[
+    (
+        "privileged",
+        "{image: x, securityContext: {privileged: true}}",
+        "spec.securityContext.privileged",
+    ),
+    (
+        "escalation",
+        "{image: x, securityContext: {allowPrivilegeEscalation: true}}",
+        "spec.securityContext.allowPrivilegeEscalation",
+    ),
+    (
+        "capabilities",
+        "{image: x, securityContext: {capabilities: {add: [NET_BIND_SERVICE, NET_RAW]}}}",
+        "spec.securityContext.capabilities.add",
+    ),
+    (
+        "host-path",
+        "{image: x, volumes: [{name: root, hostPath: {path: /}}], volumeMounts: [{name: root, mountPath: /host}]}",
+        "spec.volumes",
+    ),
+    (
+        "host-process",
+        "{image: x, podSecurityContext: {windowsOptions: {hostProcess: true}}}",
+        "windowsOptions.hostProcess",
+    ),
+];
+
+fn server(name: &str, spec: &str) -> MCPServer {
+    let yaml = format!(
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: {name}}}\nspec: {spec}"
+    );
+    serde_json::from_value(serde_saphyr::from_str::<Value>(&yaml).unwrap()).unwrap()
+}
+
+async fn create(api: &Api<MCPServer>, name: &str, spec: &str) -> Result<MCPServer, kube::Error> {
+    api.create(&PostParams::default(), &server(name, spec))
+        .await
+}
+
+#[tokio::test]
+async fn privileged_overrides_are_refused_unless_the_namespace_opts_in() {
+    let plane = shared().await;
+    let admin = plane.client();
+    let namespace = plane.namespace().await;
+    let opted_in = plane.namespace_with_labels(&[OPT_IN]).await;
+    let chart = helm_template(&release_for(&namespace), &namespace, &[]);
+    let policy: Vec<Value> = chart
+        .into_iter()
+        .filter(|o| {
+            matches!(
+                kind_of(o),
+                "CustomResourceDefinition"
+                    | "ValidatingAdmissionPolicy"
+                    | "ValidatingAdmissionPolicyBinding"
+            )
+        })
+        .collect();
+    assert_eq!(
+        policy.len(),
+        hangar_api::crds().len() + 2,
+        "the policy and its binding"
+    );
+    apply_all(&admin, &policy, &namespace).await;
+
+    // The API server picks a new policy up within moments: try until it refuses.
+    let servers: Api<MCPServer> = Api::namespaced(admin.clone(), &namespace);
+    let (name, spec, _) = REFUSED[0];
+    eventually("the policy to take effect", || async {
+        match create(&servers, name, spec).await {
+            Err(_) => Some(()),
+            Ok(_) => {
+                servers
+                    .delete(name, &DeleteParams::default())
+                    .await
+                    .unwrap();
+                None
+            }
+        }
+    })
+    .await;
+    for (name, spec, field) in REFUSED {
+        let refusal = match create(&servers, name, spec).await {
+            Err(kube::Error::Api(status)) => status.message,
+            other => panic!("{name} should be refused, got {other:?}"),
+        };
+        assert!(
+            refusal.contains(field) && refusal.contains("mcp-hangar.io/privileged-servers=true"),
+            "{name}: {refusal}"
+        );
+        println!("{name}: {refusal}");
+    }
+    // What the restricted profile allows passes, as does a plain server.
+    create(
+        &servers,
+        "bind",
+        "{image: x, securityContext: {capabilities: {add: [NET_BIND_SERVICE], drop: [ALL]}}}",
+    )
+    .await
+    .expect("NET_BIND_SERVICE alone is allowed");
+    create(&servers, "plain", "{image: x}")
+        .await
+        .expect("a plain server");
+
+    // A namespace that opted in takes every override.
+    let opted: Api<MCPServer> = Api::namespaced(admin.clone(), &opted_in);
+    for (name, spec, _) in REFUSED {
+        create(&opted, name, spec)
+            .await
+            .unwrap_or_else(|e| panic!("{name} in the opted-in namespace: {e}"));
+    }
+}
