@@ -154,6 +154,33 @@ async fn the_operator_reconciles_every_kind_with_exactly_the_charts_rbac() {
             .await,
         "listing Secrets in its namespace",
     );
+    // Secrets: one by name (get) and the managed Redis's (create); never
+    // listed, watched, changed or deleted.
+    let secrets = Api::<Secret>::namespaced(operator_client.clone(), &namespace);
+    let secret: Secret = serde_json::from_value(
+        json!({"metadata": {"name": "someones-secret"}, "stringData": {"k": "v"}}),
+    )
+    .unwrap();
+    Api::<Secret>::namespaced(admin.clone(), &namespace)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    assert_forbidden(
+        secrets
+            .patch(
+                "someones-secret",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"stringData": {"k": "mine"}})),
+            )
+            .await,
+        "changing a Secret",
+    );
+    assert_forbidden(
+        secrets
+            .delete("someones-secret", &DeleteParams::default())
+            .await,
+        "deleting a Secret",
+    );
     assert_forbidden(
         Api::<Namespace>::all(operator_client.clone())
             .delete(&namespace, &DeleteParams::default())
