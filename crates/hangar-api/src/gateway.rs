@@ -183,6 +183,7 @@ fn default_session_idle() -> Duration {
 #[x_kube(validation = Rule::new("(has(self.url) ? 1 : 0) + (has(self.urlFrom) ? 1 : 0) + (self.managed ? 1 : 0) == 1").message("spec.redis needs exactly one of url, urlFrom or managed: true"))]
 #[x_kube(validation = Rule::new("!self.managed || self.mode == 'Standalone'").message("spec.redis.managed runs a single Redis; mode Cluster needs your own Redis Cluster").field_path(".mode"))]
 #[x_kube(validation = Rule::new("!self.managed || !has(self.passwordFrom)").message("spec.redis.passwordFrom is for your own Redis; a managed Redis gets a generated password").field_path(".passwordFrom"))]
+#[x_kube(validation = Rule::new("!has(self.tls) || !has(self.url) || self.url.startsWith('rediss://')").message("spec.redis.tls is for a managed Redis or a rediss:// URL").field_path(".tls"))]
 pub struct RedisSpec {
     /// `redis://` or `rediss://` URL (for Cluster: any node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -201,11 +202,27 @@ pub struct RedisSpec {
     /// a NetworkPolicy admitting only the gateway's pods.
     #[serde(default)]
     pub managed: bool,
+    /// TLS: a managed Redis serves `rediss://` with this certificate; for
+    /// your own `rediss://` Redis, the CA the gateway trusts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<RedisTls>,
     #[serde(default)]
     pub mode: RedisMode,
     /// Prefix of every key, so several gateways can share one Redis.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_prefix: Option<String>,
+}
+
+/// Where Redis's TLS material is.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RedisTls {
+    /// A Secret in this namespace (e.g. a cert-manager `kubernetes.io/tls`
+    /// Secret) with `ca.crt`, the CA the gateway trusts for Redis; for a
+    /// managed Redis also `tls.crt` and `tls.key`, a certificate valid for
+    /// `<gateway>-redis.<namespace>.svc`.
+    #[schemars(length(min = 1, max = 253))]
+    pub secret_name: String,
 }
 
 /// Redis topologies.

@@ -254,6 +254,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.redis.passwordFrom", "generated password"],
     ),
     (
+        "TLS material for a plain redis:// URL",
+        "kind: MCPGateway\nmetadata: {name: redis-tls}\nspec: {redis: {url: 'redis://r:6379', tls: {secretName: t}}}",
+        &["spec.redis.tls", "rediss://"],
+    ),
+    (
         "gateway auth with no method",
         "kind: MCPGateway\nmetadata: {name: auth}\nspec: {auth: {}}",
         &["spec.auth", "needs bearerTokens, oidc, or both"],

@@ -128,10 +128,15 @@ fn redis_settings(
         )),
         (None, _) => None,
     };
+    let ca_from_env = redis
+        .tls
+        .as_ref()
+        .map(|tls| compiler.secret(&tls.secret_name, crate::REDIS_CA_KEY));
     let mode = redis.mode;
     let prefix = redis.key_prefix.clone().unwrap_or(prefix);
     let mut settings = RedisSettings::new(url, url_from_env, mode, prefix);
     settings.password_from_env = password_from_env;
+    settings.ca_from_env = ca_from_env;
     Some(settings)
 }
 

@@ -169,6 +169,9 @@ pub fn managed_redis_name(gateway: &str) -> String {
 /// The key of the generated password in the managed Redis's Secret.
 pub const MANAGED_REDIS_PASSWORD_KEY: &str = "password";
 
+/// The key of the CA certificate in `spec.redis.tls.secretName`.
+pub const REDIS_CA_KEY: &str = "ca.crt";
+
 /// The in-cluster URL of a server: its Service in container mode (stdio
 /// servers are bridged to Streamable HTTP behind it), its endpoint in remote mode.
 pub fn in_cluster_url(server: &MCPServer) -> Option<String> {

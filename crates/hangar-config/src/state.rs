@@ -31,6 +31,10 @@ pub struct RedisSettings {
     /// authenticates with (in place of one in the URL).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password_from_env: Option<String>,
+    /// The gateway's environment variable holding the PEM certificate of the
+    /// CA it trusts for a `rediss://` URL (in place of the system's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_from_env: Option<String>,
     #[serde(default, skip_serializing_if = "is_default")]
     pub mode: RedisMode,
     /// Prefix of every key, so several gateways can share one Redis.
@@ -66,6 +70,7 @@ impl RedisSettings {
             url,
             url_from_env,
             password_from_env: None,
+            ca_from_env: None,
             mode,
             key_prefix,
             discovery_ttl: default_discovery_ttl(),
@@ -91,6 +96,18 @@ impl RedisSettings {
             .map(|var| {
                 environment.var(var).ok_or_else(|| {
                     format!("redis.passwordFromEnv: environment variable {var} is not set")
+                })
+            })
+            .transpose()
+    }
+
+    /// The CA certificate to trust, read from the environment when asked to.
+    pub fn resolve_ca(&self, environment: &Environment) -> Result<Option<String>, String> {
+        self.ca_from_env
+            .as_ref()
+            .map(|var| {
+                environment.var(var).ok_or_else(|| {
+                    format!("redis.caFromEnv: environment variable {var} is not set")
                 })
             })
             .transpose()

@@ -43,14 +43,16 @@ impl RedisServer {
     }
 
     /// Starts one node with `args` (what a manifest runs `redis-server`
-    /// with: a config file, `--requirepass`, `--protected-mode`, …) followed
-    /// by a free port on 127.0.0.1 and a scratch directory. It counts as
-    /// started once it answers, even if only to say it wants a password.
-    pub fn start_with(args: &[String]) -> RedisServer {
+    /// with: a config file, `--protected-mode`, TLS files, …) listening on
+    /// `port` (which `args` name, with `--port` or `--tls-port`; take one from
+    /// [`free_port`]), bound to 127.0.0.1 with a scratch directory. It counts
+    /// as started once it logs that it accepts connections (it may want a
+    /// password, or TLS, before it answers).
+    pub fn start_with(args: &[String], port: u16) -> RedisServer {
         let instance = Instance::create().unwrap_or_else(|why| panic!("{why}"));
         let server = RedisServer {
             instance,
-            port: free_port(false),
+            port,
             durable: false,
             args: Some(args.to_vec()),
         };
@@ -60,7 +62,7 @@ impl RedisServer {
 
     fn launch_new(durable: bool) -> RedisServer {
         let instance = Instance::create().unwrap_or_else(|why| panic!("{why}"));
-        let port = free_port(false);
+        let port = free_port_for(false);
         let server = RedisServer {
             instance,
             port,
@@ -103,7 +105,7 @@ impl RedisServer {
                 let mut command = Command::new(tools::locate(Tool::RedisServer));
                 command
                     .args(args)
-                    .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+                    .args(["--bind", "127.0.0.1"])
                     .arg("--dir")
                     .arg(&dir);
                 command
@@ -112,7 +114,10 @@ impl RedisServer {
         self.instance
             .spawn(NODE_NAMES[0], command)
             .unwrap_or_else(|why| panic!("{why}"));
-        wait_for_ping(&self.instance, NODE_NAMES[0], self.port);
+        match self.args {
+            None => wait_for_ping(&self.instance, NODE_NAMES[0], self.port),
+            Some(_) => wait_for_log(&self.instance, NODE_NAMES[0], "Ready to accept connections"),
+        }
     }
 }
 
@@ -136,7 +141,7 @@ impl RedisCluster {
         for i in 0..ports.len() {
             // Cluster nodes also listen on port + 10000 (the cluster bus).
             ports[i] = loop {
-                let candidate = free_port(true);
+                let candidate = free_port_for(true);
                 if !ports_taken(&ports[..i], candidate) {
                     break candidate;
                 }
@@ -295,21 +300,45 @@ fn wait_for_ping(instance: &Instance, name: &str, port: u16) {
     }
 }
 
-/// Whether the node answers PING: with PONG, or by asking for a password.
+fn wait_for_log(instance: &Instance, name: &str, line: &str) {
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        if instance.log_tail(name, 200).contains(line) {
+            return;
+        }
+        if let Some(status) = instance.exited(name) {
+            panic!(
+                "{name} exited with {status} while starting:\n{}",
+                instance.log_tail(name, 40)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} did not log {line:?}:\n{}",
+            instance.log_tail(name, 40)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
-    let mut reply = [0u8; 7];
+    let mut reply = [0u8; 5];
     stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut reply[..5]).is_ok()
-        && (&reply[..5] == b"+PONG"
-            || (stream.read_exact(&mut reply[5..]).is_ok() && &reply == b"-NOAUTH"))
+        && stream.read_exact(&mut reply).is_ok()
+        && &reply == b"+PONG"
+}
+
+/// A port of 127.0.0.1 that is free now, for [`RedisServer::start_with`].
+pub fn free_port() -> u16 {
+    free_port_for(false)
 }
 
 /// A port that is free now (and, for cluster nodes, whose bus port is too).
-fn free_port(with_bus: bool) -> u16 {
+fn free_port_for(with_bus: bool) -> u16 {
     loop {
         let listener = TcpListener::bind("127.0.0.1:0").expect("binding a free port");
         let port = listener.local_addr().expect("a bound address").port();

@@ -748,15 +748,76 @@ spec:
 /// `hangar gateway` binary with the compiled config and the pod's environment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_managed_redis_refuses_clients_without_its_password_and_serves_the_gateway() {
+    managed_redis(None).await;
+}
+
+/// The same with `redis.tls`: Redis serves only TLS with the user's
+/// certificate, and the gateway connects over `rediss://` trusting the CA
+/// from the same Secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_managed_redis_with_tls_serves_only_tls_and_the_gateway_trusts_its_ca() {
+    let tls = TlsFiles::generate(&["edge-redis.team.svc", "127.0.0.1"]);
+    managed_redis(Some(&tls)).await;
+}
+
+/// A CA and a certificate it signed, as the files of a `kubernetes.io/tls` Secret.
+struct TlsFiles {
+    dir: tempfile::TempDir,
+}
+
+impl TlsFiles {
+    fn generate(names: &[&str]) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name
+            .push(DnType::CommonName, "redis test CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, ca_key);
+        let key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut leaf = CertificateParams::new(names.clone()).unwrap();
+        leaf.distinguished_name
+            .push(DnType::CommonName, names[0].clone());
+        let cert = leaf.signed_by(&key, &issuer).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        for (file, pem) in [
+            ("ca.crt", ca_cert.pem()),
+            ("tls.crt", cert.pem()),
+            ("tls.key", key.serialize_pem()),
+        ] {
+            std::fs::write(dir.path().join(file), pem).unwrap();
+        }
+        TlsFiles { dir }
+    }
+
+    fn path(&self, file: &str) -> String {
+        self.dir.path().join(file).to_str().unwrap().to_string()
+    }
+
+    fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.path(file)).unwrap()
+    }
+}
+
+async fn managed_redis(tls: Option<&TlsFiles>) {
     use hangar_compile::{Candidates, SecretDestinations, Target, compile};
     use hangar_operator::gateway::build::{
-        CONFIG_KEY, REDIS_CONFIG_DIR, REDIS_CONFIG_KEY, build, redis_secret,
+        CONFIG_KEY, REDIS_CONFIG_DIR, REDIS_CONFIG_KEY, REDIS_TLS_DIR, build, redis_secret,
     };
-    use hangar_testenv::redis::RedisServer;
+    use hangar_testenv::redis::{RedisServer, free_port as free_redis_port};
 
+    let tls_spec = if tls.is_some() {
+        ", tls: {secretName: redis-tls}"
+    } else {
+        ""
+    };
     let manifests = hangar_manifests::parse(
-        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: edge, namespace: team, uid: u1}\n\
-         spec: {replicas: 2, redis: {managed: true}}\n",
+        &format!(
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {{name: edge, namespace: team, uid: u1}}\n\
+             spec: {{replicas: 2, redis: {{managed: true{tls_spec}}}}}\n"
+        ),
         "test",
     )
     .unwrap();
@@ -770,10 +831,10 @@ async fn a_managed_redis_refuses_clients_without_its_password_and_serves_the_gat
     );
     let objects = build(gateway, &compiled, &BuildSettings::default());
     let password = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-    let secret = redis_secret(gateway, password);
-    let data = secret.string_data.clone().unwrap();
+    let data = redis_secret(gateway, password).string_data.unwrap();
 
-    // The kubelet's part: the Secret's config file where the pod mounts it.
+    // The kubelet's part: the Secrets' files where the pod mounts them, and a
+    // free port of this machine for the pod's 6379.
     let mounted = tempfile::tempdir().unwrap();
     std::fs::write(
         mounted.path().join(REDIS_CONFIG_KEY),
@@ -788,19 +849,37 @@ async fn a_managed_redis_refuses_clients_without_its_password_and_serves_the_gat
         .template
         .spec
         .unwrap();
-    let args: Vec<String> = pod.containers[0]
+    let port = free_redis_port();
+    let mut args: Vec<String> = pod.containers[0]
         .args
         .clone()
         .unwrap()
         .into_iter()
         .skip(1) // the image's command name, `redis-server`
         .map(|arg| arg.replace(REDIS_CONFIG_DIR, mounted.path().to_str().unwrap()))
+        .map(|arg| match tls {
+            Some(files) => arg.replace(REDIS_TLS_DIR, files.dir.path().to_str().unwrap()),
+            None => arg,
+        })
+        .map(|arg| if arg == "6379" { port.to_string() } else { arg })
         .collect();
     assert!(
         args.windows(2).any(|w| w == ["--protected-mode", "yes"]),
         "{args:?}"
     );
-    let redis = RedisServer::start_with(&args);
+    if tls.is_none() {
+        args.extend(["--port".to_string(), port.to_string()]);
+    }
+    let redis = RedisServer::start_with(&args, port);
+    let client = |extra: &[&str]| {
+        let mut command: Vec<String> = Vec::new();
+        if let Some(files) = tls {
+            command.extend(["--tls".into(), "--cacert".into(), files.path("ca.crt")]);
+        }
+        command.extend(extra.iter().map(|a| a.to_string()));
+        let command: Vec<&str> = command.iter().map(String::as_str).collect();
+        redis.cli(&command)
+    };
 
     // Without the password, nothing: not a read, not a write, not a guess.
     for command in [
@@ -808,16 +887,24 @@ async fn a_managed_redis_refuses_clients_without_its_password_and_serves_the_gat
         &["GET", "hangar:team/edge:session"],
         &["SET", "k", "v"],
     ] {
-        let answer = redis.cli(command);
+        let answer = client(command);
         assert!(answer.contains("NOAUTH"), "{command:?}: {answer}");
     }
-    let wrong = redis.cli(&["-a", "guess", "--no-auth-warning", "PING"]);
+    let wrong = client(&["-a", "guess", "--no-auth-warning", "PING"]);
     assert!(!wrong.contains("PONG"), "{wrong}");
-    let right = redis.cli(&["-a", password, "--no-auth-warning", "PING"]);
+    let right = client(&["-a", password, "--no-auth-warning", "PING"]);
     assert!(right.contains("PONG"), "{right}");
+    if tls.is_some() {
+        // No plain port: a client without TLS gets no answer at all.
+        let plain = redis.cli(&["-a", password, "--no-auth-warning", "PING"]);
+        assert!(
+            !plain.contains("PONG") && !plain.contains("NOAUTH"),
+            "{plain}"
+        );
+    }
 
     // The gateway, as its pod runs: the URL the Deployment gives (cluster DNS
-    // stands in for 127.0.0.1) and the password from the Secret's key.
+    // stands in for 127.0.0.1) and the values of the Secrets' keys.
     let container = &objects
         .deployment
         .unwrap()
@@ -830,28 +917,41 @@ async fn a_managed_redis_refuses_clients_without_its_password_and_serves_the_gat
     let mut env = Vec::new();
     for var in container.env.clone().unwrap() {
         if let Some(value) = var.value {
-            let local = value.replace(
-                "edge-redis.team.svc:6379",
-                &format!("127.0.0.1:{}", redis.port()),
-            );
+            let local = value.replace("edge-redis.team.svc:6379", &format!("127.0.0.1:{port}"));
             env.push((var.name, local));
         } else if let Some(from) = var.value_from.and_then(|from| from.secret_key_ref) {
-            assert_eq!(from.name, "edge-redis", "{}", var.name);
-            env.push((var.name, data[&from.key].clone()));
+            let value = match (from.name.as_str(), tls) {
+                ("edge-redis", _) => data[&from.key].clone(),
+                ("redis-tls", Some(files)) => files.read(&from.key),
+                (other, _) => panic!("{} from an unexpected Secret {other}", var.name),
+            };
+            env.push((var.name, value));
         }
     }
+    let scheme = if tls.is_some() {
+        "rediss://"
+    } else {
+        "redis://"
+    };
+    assert!(env.iter().any(|(_, v)| v.starts_with(scheme)), "{env:?}");
     let config = objects.config_map.unwrap().data.unwrap()[CONFIG_KEY].clone();
     let volume = ConfigVolume::new(&config);
-    let port = free_port();
     let config_path = volume.path();
-    let args = [
-        "gateway",
-        "--config",
-        config_path.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-    ];
-    let gateway = Hangar::start_with_env(&args, port, None, &env).await;
+    let start = |env: Vec<(String, String)>| {
+        let listen = free_port();
+        let config = config_path.to_str().unwrap().to_string();
+        async move {
+            let args = [
+                "gateway",
+                "--config",
+                &config,
+                "--listen",
+                &format!("127.0.0.1:{listen}"),
+            ];
+            Hangar::start_with_env(&args, listen, None, &env).await
+        }
+    };
+    let gateway = start(env.clone()).await;
     let ready = eventually("the gateway to connect to Redis", || async {
         let ready = gateway.readiness().await;
         (ready["sharedState"]
@@ -877,15 +977,7 @@ async fn a_managed_redis_refuses_clients_without_its_password_and_serves_the_gat
             )
         })
         .collect();
-    let port = free_port();
-    let args = [
-        "gateway",
-        "--config",
-        config_path.to_str().unwrap(),
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-    ];
-    let refused = Hangar::start_with_env(&args, port, None, &wrong_env).await;
+    let refused = start(wrong_env).await;
     let state = eventually("the gateway to report Redis refusing it", || async {
         let ready = refused.readiness().await;
         let state = ready["sharedState"].to_string();

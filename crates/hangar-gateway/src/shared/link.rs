@@ -67,6 +67,8 @@ pub struct RedisLink {
     shown: String,
     /// Sent with AUTH when set (in place of one in the URL): never logged.
     password: Option<String>,
+    /// PEM of the CA trusted for `rediss://` instead of the system's.
+    ca: Option<String>,
     mode: RedisMode,
     prefix: String,
     timeout: Duration,
@@ -82,11 +84,13 @@ impl RedisLink {
     pub fn start(settings: &RedisSettings, environment: &Environment) -> Result<Arc<Self>, String> {
         let url = settings.resolve_url(environment)?;
         let password = settings.resolve_password(environment)?;
+        let ca = settings.resolve_ca(environment)?;
         let shown = redacted(&url);
         let link = Arc::new(Self {
             url,
             shown,
             password,
+            ca,
             mode: settings.mode,
             prefix: settings.key_prefix.clone(),
             timeout: settings.timeout.0,
@@ -231,6 +235,14 @@ impl RedisLink {
         up
     }
 
+    /// The CA to trust, when the config names one.
+    fn certificates(&self) -> Option<redis::TlsCertificates> {
+        Some(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(self.ca.as_ref()?.clone().into_bytes()),
+        })
+    }
+
     async fn connect(&self) -> RedisResult<Conn> {
         let url = self.url.as_str();
         match self.mode {
@@ -240,7 +252,10 @@ impl RedisLink {
                     let settings = info.redis_settings().clone().set_password(password);
                     info = info.set_redis_settings(settings);
                 }
-                let client = redis::Client::open(info)?;
+                let client = match self.certificates() {
+                    Some(certificates) => redis::Client::build_with_tls(info, certificates)?,
+                    None => redis::Client::open(info)?,
+                };
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(self.timeout))
                     .set_response_timeout(Some(self.timeout))
@@ -254,6 +269,9 @@ impl RedisLink {
                 let mut builder = redis::cluster::ClusterClient::builder([url]);
                 if let Some(password) = &self.password {
                     builder = builder.password(password);
+                }
+                if let Some(certificates) = self.certificates() {
+                    builder = builder.certs(certificates);
                 }
                 let client = builder
                     .connection_timeout(self.timeout)

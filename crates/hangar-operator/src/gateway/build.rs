@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use hangar_api::{MCPGateway, MCPServer, RedisSpec};
 use hangar_compile::{
-    Compiled, MANAGED_REDIS_PASSWORD_KEY, activity_lease_name, managed_redis_name,
+    Compiled, MANAGED_REDIS_PASSWORD_KEY, REDIS_CA_KEY, activity_lease_name, managed_redis_name,
 };
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
@@ -136,9 +136,10 @@ pub fn config_map_name(gateway: &str) -> String {
 
 /// The address of a managed Redis, as the gateway connects to it (the
 /// password comes from the Secret, apart from the URL).
-pub fn managed_redis_url(gateway: &str, namespace: &str) -> String {
+pub fn managed_redis_url(gateway: &str, namespace: &str, tls: bool) -> String {
+    let scheme = if tls { "rediss" } else { "redis" };
     format!(
-        "redis://{}.{namespace}.svc:{REDIS_PORT}",
+        "{scheme}://{}.{namespace}.svc:{REDIS_PORT}",
         managed_redis_name(gateway)
     )
 }
@@ -146,7 +147,9 @@ pub fn managed_redis_url(gateway: &str, namespace: &str) -> String {
 /// The key of the managed Redis's Secret holding its config file (`requirepass`).
 pub const REDIS_CONFIG_KEY: &str = "redis.conf";
 /// Where the managed Redis reads its config file.
-pub const REDIS_CONFIG_DIR: &str = "/etc/hangar-redis";
+pub const REDIS_CONFIG_DIR: &str = "/etc/hangar-redis-config";
+/// Where the managed Redis reads its certificate, key and CA (`spec.redis.tls`).
+pub const REDIS_TLS_DIR: &str = "/etc/hangar-redis-tls";
 
 /// The Secret of a managed Redis: the generated `password` the gateway
 /// authenticates with, and the config file that makes Redis require it.
@@ -506,7 +509,10 @@ fn deployment(
 fn redis_env(redis: Option<&RedisSpec>, gateway: &str, namespace: &str) -> Option<EnvVar> {
     let redis = redis?;
     let (value, value_from) = match (&redis.url, &redis.url_from) {
-        _ if redis.managed => (Some(managed_redis_url(gateway, namespace)), None),
+        _ if redis.managed => (
+            Some(managed_redis_url(gateway, namespace, redis.tls.is_some())),
+            None,
+        ),
         (Some(url), _) => (Some(url.clone()), None),
         (None, Some(selector)) => (
             None,
@@ -575,6 +581,23 @@ fn disruption_budget(gateway: &MCPGateway) -> PodDisruptionBudget {
 fn redis_deployment(gateway: &MCPGateway) -> Deployment {
     let gateway_name = gateway.name_any();
     let name = managed_redis_name(&gateway_name);
+    let tls = gateway.spec.redis.as_ref().and_then(|r| r.tls.as_ref());
+    let mut mounts = vec![
+        mount("data", "/data", false),
+        mount("config", REDIS_CONFIG_DIR, true),
+    ];
+    let mut volumes = vec![
+        empty_dir("data"),
+        secret_volume("config", &name, &[REDIS_CONFIG_KEY]),
+    ];
+    if let Some(tls) = tls {
+        mounts.push(mount("tls", REDIS_TLS_DIR, true));
+        volumes.push(secret_volume(
+            "tls",
+            &tls.secret_name,
+            &["tls.crt", "tls.key", REDIS_CA_KEY],
+        ));
+    }
     let container = Container {
         name: "redis".into(),
         image: Some(REDIS_IMAGE.into()),
@@ -582,7 +605,7 @@ fn redis_deployment(gateway: &MCPGateway) -> Deployment {
         // arguments or environment); protected mode refuses connections
         // should it ever run without one. State is a cache and sessions:
         // nothing to persist across restarts.
-        args: Some(redis_args()),
+        args: Some(redis_args(tls.is_some())),
         ports: Some(vec![ContainerPort {
             name: Some("redis".into()),
             container_port: REDIS_PORT,
@@ -590,10 +613,7 @@ fn redis_deployment(gateway: &MCPGateway) -> Deployment {
         }]),
         resources: Some(resources(("50m", "64Mi"), ("500m", "256Mi"))),
         security_context: Some(restricted_container_security_context()),
-        volume_mounts: Some(vec![
-            mount("data", "/data", false),
-            mount("config", REDIS_CONFIG_DIR, true),
-        ]),
+        volume_mounts: Some(mounts),
         readiness_probe: Some(tcp_probe("redis", 5, 3)),
         liveness_probe: Some(tcp_probe("redis", 20, 3)),
         ..Default::default()
@@ -616,22 +636,7 @@ fn redis_deployment(gateway: &MCPGateway) -> Deployment {
                 }),
                 spec: Some(PodSpec {
                     containers: vec![container],
-                    volumes: Some(vec![
-                        empty_dir("data"),
-                        Volume {
-                            name: "config".into(),
-                            secret: Some(SecretVolumeSource {
-                                secret_name: Some(name.clone()),
-                                items: Some(vec![KeyToPath {
-                                    key: REDIS_CONFIG_KEY.into(),
-                                    path: REDIS_CONFIG_KEY.into(),
-                                    ..Default::default()
-                                }]),
-                                ..Default::default()
-                            }),
-                            ..Default::default()
-                        },
-                    ]),
+                    volumes: Some(volumes),
                     automount_service_account_token: Some(false),
                     security_context: Some(restricted_pod_security_context(REDIS_USER)),
                     ..Default::default()
@@ -643,9 +648,31 @@ fn redis_deployment(gateway: &MCPGateway) -> Deployment {
     }
 }
 
-/// What the managed Redis runs: `redis-server` with its config file.
-pub fn redis_args() -> Vec<String> {
-    [
+/// The keys `keys` of Secret `secret` as files of a volume.
+fn secret_volume(name: &str, secret: &str, keys: &[&str]) -> Volume {
+    Volume {
+        name: name.into(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(secret.into()),
+            items: Some(
+                keys.iter()
+                    .map(|key| KeyToPath {
+                        key: key.to_string(),
+                        path: key.to_string(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// What the managed Redis runs: `redis-server` with its config file; with
+/// `tls`, TLS only (no plain port) with the mounted certificate.
+pub fn redis_args(tls: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
         "redis-server",
         &format!("{REDIS_CONFIG_DIR}/{REDIS_CONFIG_KEY}"),
         "--protected-mode",
@@ -656,7 +683,26 @@ pub fn redis_args() -> Vec<String> {
         "no",
     ]
     .map(String::from)
-    .to_vec()
+    .to_vec();
+    if tls {
+        let file = |key: &str| format!("{REDIS_TLS_DIR}/{key}");
+        args.extend([
+            "--port".into(),
+            "0".into(),
+            "--tls-port".into(),
+            REDIS_PORT.to_string(),
+            "--tls-cert-file".into(),
+            file("tls.crt"),
+            "--tls-key-file".into(),
+            file("tls.key"),
+            "--tls-ca-cert-file".into(),
+            file(REDIS_CA_KEY),
+            // Clients prove themselves with the password, not a certificate.
+            "--tls-auth-clients".into(),
+            "no".into(),
+        ]);
+    }
+    args
 }
 
 fn redis_service(gateway: &MCPGateway) -> Service {
