@@ -177,6 +177,38 @@ pub(crate) fn secret_env(name: &str, secret: &str, key: &str, optional: Option<b
     json!({"name": name, "valueFrom": {"secretKeyRef": selector}})
 }
 
+/// What a user must do for headers of a converted object that come from
+/// Secrets: Hangar sends such a value only to URLs the Secret lists in its
+/// annotation (other operators sent it wherever the object said).
+pub(crate) fn secret_header_notes(object: &Value) -> Vec<String> {
+    let spec = &object["spec"];
+    let (headers, url) = match object["kind"].as_str().unwrap_or_default() {
+        "MCPServer" => (&spec["headers"], &spec["endpoint"]),
+        "MCPRegistry" => (&spec["headers"], &spec["url"]),
+        "MCPTool" => (&spec["backend"]["headers"], &spec["backend"]["url"]),
+        "MCPResource" => (&spec["http"]["headers"], &spec["http"]["url"]),
+        _ => return Vec::new(),
+    };
+    let url = url.as_str().unwrap_or("the backend's URL");
+    let mut secrets: Vec<&str> = headers
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|header| header["valueFrom"]["secretKeyRef"]["name"].as_str())
+        .collect();
+    secrets.sort();
+    secrets.dedup();
+    secrets
+        .into_iter()
+        .map(|secret| {
+            format!(
+                "headers from Secret {secret} are sent only to URLs it allows: annotate it with {}={url}",
+                hangar_api::ALLOWED_DESTINATIONS_ANNOTATION
+            )
+        })
+        .collect()
+}
+
 /// Checks that a converted object is a valid object of its Hangar kind (types
 /// and required fields; the API server checks the CEL rules on apply).
 pub(crate) fn check_hangar_object(object: &Value) -> std::result::Result<(), String> {

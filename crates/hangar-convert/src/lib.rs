@@ -198,15 +198,17 @@ fn convert_one(document: &Document, input: &sources::Input) -> Result<Item, Stri
         });
     };
     let mapped = sources::convert(api, &document.value, input)?;
+    let mut notes = mapped.findings.notes;
     if let Some(object) = &mapped.object {
         common::check_hangar_object(object)?;
+        notes.extend(common::secret_header_notes(object));
     }
     Ok(Item {
         origin,
         disposition: Disposition::Converted(api),
         object: mapped.object,
         unmapped: mapped.findings.unmapped,
-        notes: mapped.findings.notes,
+        notes,
     })
 }
 
