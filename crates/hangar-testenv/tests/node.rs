@@ -131,7 +131,7 @@ print("API", urllib.request.urlopen(request, context=context, timeout=10).read()
         .await
         .expect("creating the Deployment");
     let services: Api<Service> = Api::namespaced(client.clone(), &ns);
-    let service = services
+    services
         .create(&pp, &service)
         .await
         .expect("creating the Service");
@@ -146,6 +146,9 @@ print("API", urllib.request.urlopen(request, context=context, timeout=10).read()
         })
     })
     .await;
+
+    // The host reaches the Service's virtual address, and from then on pods do.
+    let web = cluster.service_routes(&ns, "web", 80).await;
 
     pods.create(&pp, &pod)
         .await
@@ -163,13 +166,8 @@ print("API", urllib.request.urlopen(request, context=context, timeout=10).read()
     assert!(logs.contains("web answers 200"), "{logs}");
     assert!(logs.contains(r#""gitVersion": "v1.36"#), "{logs}");
 
-    // The host reaches the Service's virtual address too.
-    let cluster_ip = service
-        .spec
-        .and_then(|s| s.cluster_ip)
-        .expect("a ClusterIP");
     let answer = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut stream = tokio::net::TcpStream::connect((cluster_ip.as_str(), 80))
+        let mut stream = tokio::net::TcpStream::connect(web)
             .await
             .expect("connecting to the ClusterIP");
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

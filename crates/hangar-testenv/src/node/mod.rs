@@ -17,13 +17,13 @@ mod host;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener, UdpSocket};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Node, ServiceAccount};
+use k8s_openapi::api::core::v1::{Node, Service, ServiceAccount};
 use kube::Api;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -105,6 +105,25 @@ impl Cluster {
         import(&self.ctr, &self.layout, archive)
             .await
             .unwrap_or_else(|why| panic!("{why}"));
+    }
+
+    /// Waits until kube-proxy routes the Service's `port` to a listening
+    /// endpoint, and returns that ClusterIP address. A ready pod is not
+    /// enough: its EndpointSlice and kube-proxy's next sync come after, and
+    /// until then the ClusterIP refuses connections. kube-proxy programs the
+    /// host's and the pods' paths in one sync, so pods reach it from then on.
+    pub async fn service_routes(&self, namespace: &str, name: &str, port: u16) -> SocketAddr {
+        let services: Api<Service> = Api::namespaced(self.plane.client(), namespace);
+        crate::eventually(
+            &format!("Service {namespace}/{name} to route port {port}"),
+            || async {
+                let ip = services.get(name).await.ok()?.spec?.cluster_ip?;
+                let address = SocketAddr::new(ip.parse().ok()?, port);
+                tokio::net::TcpStream::connect(address).await.ok()?;
+                Some(address)
+            },
+        )
+        .await
     }
 }
 
