@@ -16,7 +16,7 @@ NAMESPACE ?= hangar-system
 RELEASE ?= hangar
 K3D_IMG ?= k3d-hangar-registry.localhost:5000/hangar:dev
 
-.PHONY: bench help run test test-deps images crds rbac manifests generate lint fmt build \
+.PHONY: bench help run test test-deps images e2e crds rbac manifests generate lint fmt build \
 	docker-build docker-push install uninstall deploy undeploy \
 	kustomize-k3d kustomize-prod k3d-create k3d-delete k3d-build k3d-deploy k3d-examples
 
@@ -29,9 +29,16 @@ run: ## Run Hangar locally on the bundled examples (no cluster needed)
 test-deps: ## Install what the tests run against (kube-apiserver, etcd, helm, kustomize, redis, MCP SDKs) outside the repo
 	scripts/test-deps.sh
 
-test: test-deps images ## Run every test, against the real parts, then the README's first steps (scripts/newcomer.sh)
-	$(CARGO) test --locked --workspace
+test: test-deps images ## Run every test, against the real parts, the end-to-end tests, then the README's first steps (scripts/newcomer.sh)
+	$(CARGO) test --locked --workspace --exclude hangar-e2e
+	$(E2E)
 	scripts/newcomer.sh
+
+# The end-to-end tests: the chart, servers and gateways on a real single-node cluster.
+E2E := $(CARGO) test --locked -p hangar-e2e --test e2e
+
+e2e: images ## Only the end-to-end tests (README "On a cluster"): Helm install, servers, gateway, scale to zero, failures, rolling update, clean-up; prints step times
+	$(E2E)
 
 images: ## Build the OCI images the test node runs (Hangar from the release binary), without Docker
 	$(CARGO) build --release --locked -p hangar

@@ -125,6 +125,18 @@ impl Cluster {
         )
         .await
     }
+
+    /// Gives an imported image a second name (`ctr images tag`), e.g. a new
+    /// tag of the same image for a rolling update. Panics when it fails.
+    pub async fn tag_image(&self, existing: &str, new: &str) {
+        run(
+            &self.ctr,
+            &self.layout,
+            &["images", "tag", "--force", existing, new],
+        )
+        .await
+        .unwrap_or_else(|why| panic!("tagging {existing} as {new}: {why}"));
+    }
 }
 
 impl Drop for Cluster {
