@@ -37,8 +37,8 @@ use crate::common::{
         label_selector_path = ".status.selector"
     ),
     printcolumn(name = "Mode", type_ = "string", json_path = ".spec.mode"),
-    printcolumn(name = "Image", type_ = "string", json_path = ".spec.image"),
-    printcolumn(name = "Tag", type_ = "string", json_path = ".spec.tag"),
+    printcolumn(name = "Image", type_ = "string", json_path = ".status.image"),
+    printcolumn(name = "Tag", type_ = "string", json_path = ".status.tag"),
     printcolumn(name = "Replicas", type_ = "integer", json_path = ".spec.replicas"),
     printcolumn(name = "Ready", type_ = "integer", json_path = ".status.readyReplicas"),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
@@ -55,21 +55,23 @@ use crate::common::{
 #[x_kube(validation = Rule::new("self.mode == 'container' || !has(self.image)").message("spec.image is only used when spec.mode is container").field_path(".image"))]
 #[x_kube(validation = Rule::new("self.mode == 'remote' || !has(self.endpoint)").message("spec.endpoint is only used when spec.mode is remote").field_path(".endpoint"))]
 #[x_kube(validation = Rule::new("self.mode != 'remote' || self.transport != 'stdio'").message("spec.transport stdio needs a container; a remote server speaks streamable-http or sse").field_path(".transport"))]
+#[x_kube(validation = Rule::new("!has(self.tag) || !has(self.image) || (!self.image.contains('@') && !self.image.matches(':[^/]*$'))").message("spec.image carries a tag or digest and spec.tag is set too: give it in one of them").field_path(".tag"))]
 #[x_kube(validation = Rule::new("self.mode != 'container' || self.transport != 'stdio' || (has(self.command) && size(self.command) > 0) || has(self.registry)").message("spec.command is required for spec.transport stdio: it is the program the bridge runs").field_path(".command"))]
 pub struct MCPServerSpec {
     /// `container`: run the server as a workload. `remote`: probe and federate an endpoint that runs elsewhere.
     #[serde(default)]
     pub mode: ServerMode,
 
-    /// Container image without tag, e.g. `ghcr.io/acme/github-mcp`. Required in container mode.
+    /// Container image, e.g. `ghcr.io/acme/github-mcp` or `ghcr.io/acme/github-mcp:1.2`
+    /// (a tag or digest here is used as is). Required in container mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("!self.contains('@') && !self.matches(':[^/]*$')").message("must not carry a tag or digest: put it in spec.tag"))]
     #[schemars(length(min = 1, max = 512))]
     pub image: Option<String>,
-    /// Image tag, or a digest such as `sha256:…`.
-    #[serde(default = "default_tag")]
+    /// Image tag, or a digest such as `sha256:…`, for an image given without one;
+    /// `latest` when neither says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
-    pub tag: String,
+    pub tag: Option<String>,
     /// Overrides the image's entrypoint. For stdio servers, the program the bridge runs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
@@ -173,9 +175,6 @@ pub struct MCPServerSpec {
     pub circuit_breaker: CircuitBreakerSpec,
 }
 
-fn default_tag() -> String {
-    "latest".into()
-}
 fn default_port() -> i32 {
     8080
 }
@@ -190,6 +189,57 @@ fn default_idle_ttl() -> Duration {
 }
 fn default_wake_timeout() -> Duration {
     Duration::new("2m")
+}
+
+/// The tag an image runs with when neither `spec.image` nor `spec.tag` names one.
+pub const DEFAULT_TAG: &str = "latest";
+
+impl MCPServerSpec {
+    /// The image the pods run: repository and version (tag, digest, or
+    /// `tag@digest`), as `kubectl get` shows them. `None` without an image.
+    pub fn effective_image(&self) -> Option<(&str, &str)> {
+        let image = self.image.as_deref()?;
+        Some(match (self.tag.as_deref(), split_image(image)) {
+            (Some(tag), _) => (image, tag),
+            (None, (repository, version)) => (repository, version.unwrap_or(DEFAULT_TAG)),
+        })
+    }
+
+    /// The image reference the pods run, e.g. `ghcr.io/acme/tools:1.2` or
+    /// `ghcr.io/acme/tools@sha256:…`. `None` without an image.
+    pub fn image_reference(&self) -> Option<String> {
+        let image = self.image.as_deref()?;
+        Some(match self.tag.as_deref() {
+            // A digest (`sha256:…`): tags cannot hold a colon.
+            Some(digest) if digest.contains(':') && !digest.contains('@') => {
+                format!("{image}@{digest}")
+            }
+            Some(tag) => format!("{image}:{tag}"),
+            // Written whole in spec.image: used as is.
+            None if split_image(image).1.is_some() => image.to_string(),
+            None => format!("{image}:{DEFAULT_TAG}"),
+        })
+    }
+}
+
+/// An image reference split into repository and version (the tag, the
+/// digest, or `tag@digest`); the version is `None` when it names neither. A
+/// colon in the registry host (`localhost:5000/tools`) is not a tag.
+pub fn split_image(reference: &str) -> (&str, Option<&str>) {
+    let name_end = reference.find('@').unwrap_or(reference.len());
+    let last_component = reference[..name_end]
+        .rfind('/')
+        .map_or(0, |slash| slash + 1);
+    match reference[last_component..name_end].find(':') {
+        Some(colon) => {
+            let at = last_component + colon;
+            (&reference[..at], Some(&reference[at + 1..]))
+        }
+        None if name_end < reference.len() => {
+            (&reference[..name_end], Some(&reference[name_end + 1..]))
+        }
+        None => (reference, None),
+    }
 }
 
 /// Where an MCP server runs.
@@ -403,6 +453,14 @@ pub struct MCPServerStatus {
     /// In-cluster MCP endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The image repository the pods run (from spec.image, or the catalog entry
+    /// of spec.registry), without tag or digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// The tag or digest the pods run: spec.tag, the one written in spec.image,
+    /// the catalog entry's, or `latest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
     /// What the server said about itself in the MCP handshake.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_info: Option<ServerInfo>,
@@ -538,6 +596,81 @@ impl CircuitState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn spec(image: &str, tag: Option<&str>) -> MCPServerSpec {
+        let mut spec: MCPServerSpec = serde_json::from_value(serde_json::json!({})).unwrap();
+        spec.image = Some(image.into());
+        spec.tag = tag.map(Into::into);
+        spec
+    }
+
+    #[test]
+    fn an_image_runs_with_the_tag_written_in_it_or_in_spec_tag() {
+        let cases = [
+            // (spec.image, spec.tag) → (reference run, repository, version)
+            (
+                ("ghcr.io/acme/tools:latest", None),
+                ("ghcr.io/acme/tools:latest", "ghcr.io/acme/tools", "latest"),
+            ),
+            (
+                ("ghcr.io/acme/tools", None),
+                ("ghcr.io/acme/tools:latest", "ghcr.io/acme/tools", "latest"),
+            ),
+            (
+                ("ghcr.io/acme/tools", Some("1.2")),
+                ("ghcr.io/acme/tools:1.2", "ghcr.io/acme/tools", "1.2"),
+            ),
+            (
+                ("ghcr.io/acme/tools", Some("sha256:ab")),
+                (
+                    "ghcr.io/acme/tools@sha256:ab",
+                    "ghcr.io/acme/tools",
+                    "sha256:ab",
+                ),
+            ),
+            (
+                ("ghcr.io/acme/tools@sha256:ab", None),
+                (
+                    "ghcr.io/acme/tools@sha256:ab",
+                    "ghcr.io/acme/tools",
+                    "sha256:ab",
+                ),
+            ),
+            (
+                ("localhost:5000/tools", None),
+                (
+                    "localhost:5000/tools:latest",
+                    "localhost:5000/tools",
+                    "latest",
+                ),
+            ),
+            (
+                ("localhost:5000/tools:2", None),
+                ("localhost:5000/tools:2", "localhost:5000/tools", "2"),
+            ),
+            (
+                ("tools:1@sha256:ab", None),
+                ("tools:1@sha256:ab", "tools", "1@sha256:ab"),
+            ),
+            (
+                ("tools", Some("1@sha256:ab")),
+                ("tools:1@sha256:ab", "tools", "1@sha256:ab"),
+            ),
+        ];
+        for ((image, tag), (reference, repository, version)) in cases {
+            let spec = spec(image, tag);
+            assert_eq!(
+                spec.image_reference().as_deref(),
+                Some(reference),
+                "{image} {tag:?}"
+            );
+            assert_eq!(
+                spec.effective_image(),
+                Some((repository, version)),
+                "{image} {tag:?}"
+            );
+        }
+    }
 
     #[test]
     fn tool_status_counts_every_tool_and_names_a_bounded_few() {

@@ -92,9 +92,20 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.transport", "Unsupported value", "streamable-http"],
     ),
     (
-        "image that carries a tag",
-        "kind: MCPServer\nmetadata: {name: tagged}\nspec: {image: 'ghcr.io/acme/tools:1.2'}",
-        &["spec.image", "put it in spec.tag"],
+        "a tag in spec.image and in spec.tag",
+        "kind: MCPServer\nmetadata: {name: tagged}\nspec: {image: 'ghcr.io/acme/tools:1.2', tag: '1.3'}",
+        &[
+            "spec.tag",
+            "spec.image carries a tag or digest and spec.tag is set too",
+        ],
+    ),
+    (
+        "a digest in spec.image and a tag in spec.tag",
+        "kind: MCPServer\nmetadata: {name: digest}\nspec: {image: 'ghcr.io/acme/tools@sha256:ab', tag: latest}",
+        &[
+            "spec.tag",
+            "spec.image carries a tag or digest and spec.tag is set too",
+        ],
     ),
     (
         "stdio without a command",
@@ -335,7 +346,8 @@ async fn valid_resources_are_accepted_with_defaults() {
             "kind: MCPServer\nmetadata: {name: basic}\nspec: {image: ghcr.io/acme/tools}",
             vec![
                 ("/spec/mode", json!("container")),
-                ("/spec/tag", json!("latest")),
+                // No default: a tag written in spec.image is used as is.
+                ("/spec/tag", Value::Null),
                 ("/spec/port", json!(8080)),
                 ("/spec/path", json!("/mcp")),
                 ("/spec/transport", json!("streamable-http")),
@@ -352,6 +364,18 @@ async fn valid_resources_are_accepted_with_defaults() {
                     json!({"enabled": true, "failureThreshold": 5, "resetTimeout": "30s"}),
                 ),
             ],
+        ),
+        (
+            // Seed 000's quick start.
+            "kind: MCPServer\nmetadata: {name: quick-start}\nspec: {image: 'ghcr.io/my-org/my-mcp-tools:latest'}",
+            vec![
+                ("/spec/image", json!("ghcr.io/my-org/my-mcp-tools:latest")),
+                ("/spec/tag", Value::Null),
+            ],
+        ),
+        (
+            "kind: MCPServer\nmetadata: {name: pinned}\nspec: {image: 'localhost:5000/tools@sha256:ab'}",
+            vec![("/spec/tag", Value::Null)],
         ),
         (
             "kind: MCPServer\nmetadata: {name: remote}\nspec: {mode: remote, endpoint: 'https://mcp.example.com/mcp', healthCheck: {interval: 10s}}",
@@ -464,11 +488,11 @@ async fn kubectl_get_shows_the_mcpserver_columns() {
             "Name", "Mode", "Image", "Tag", "Replicas", "Ready", "State", "Tools", "Age"
         ]
     );
+    // Image and Tag are what the pods run, from status (the operator's tests
+    // show them filled in).
     let row = &table["rows"][0]["cells"];
     assert_eq!(row[0], "columns");
     assert_eq!(row[1], "container");
-    assert_eq!(row[2], "ghcr.io/acme/tools");
-    assert_eq!(row[3], "1.0");
     assert_eq!(row[4], 1);
 }
 

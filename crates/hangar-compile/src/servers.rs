@@ -225,8 +225,8 @@ impl Compiler<'_> {
     ) -> Result<ServerSpec, String> {
         let spec = &server.spec;
         let Some((program, rest)) = spec.command.split_first() else {
-            let image = match &spec.image {
-                Some(image) => format!("runs the image {image}:{}", spec.tag),
+            let image = match spec.image_reference() {
+                Some(image) => format!("runs the image {image}"),
                 None => {
                     "names a catalog entry (spec.registry), which the operator resolves".to_string()
                 }

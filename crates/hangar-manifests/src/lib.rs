@@ -432,7 +432,10 @@ spec: {backend: {url: "http://127.0.0.1:9000/weather"}}
         assert_eq!(manifests.len(), 2);
         let server = &manifests.servers[0];
         assert_eq!(server.spec.port, 8080);
-        assert_eq!(server.spec.tag, "latest");
+        assert_eq!(
+            server.spec.image_reference().as_deref(),
+            Some("python:latest")
+        );
         assert_eq!(server.spec.health_check.interval.0, "30s");
         assert_eq!(manifests.tools[0].spec.timeout.0, "30s");
         assert_eq!(manifests.foreign[0].kind, "Secret");

@@ -334,10 +334,10 @@ data:
     assert_eq!(
         (
             time.spec.image.as_deref(),
-            time.spec.tag.as_str(),
+            time.spec.tag.as_deref(),
             time.spec.replicas
         ),
-        (Some("ghcr.io/acme/time-mcp"), "1.4.0", 0)
+        (Some("ghcr.io/acme/time-mcp"), Some("1.4.0"), 0)
     );
 
     // The list changes: weather moves, time goes, search comes, and one entry is wrong.

@@ -653,3 +653,105 @@ async fn crash_looping_pods_make_the_server_dead() {
         ready.message
     );
 }
+
+/// `kubectl get mcpservers` as kubectl asks for it: the server-side Table of the printer columns.
+async fn table_row(client: &Client, ns: &str, name: &str) -> Vec<(String, serde_json::Value)> {
+    let request = http::Request::get(format!(
+        "/apis/mcp-hangar.io/v1alpha1/namespaces/{ns}/mcpservers/{name}"
+    ))
+    .header("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+    .body(Vec::new())
+    .unwrap();
+    let table: serde_json::Value = client.request(request).await.unwrap();
+    let columns = table["columnDefinitions"].as_array().unwrap();
+    let cells = table["rows"][0]["cells"].as_array().unwrap();
+    columns
+        .iter()
+        .zip(cells)
+        .map(|(column, cell)| (column["name"].as_str().unwrap().to_string(), cell.clone()))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_image_with_its_tag_runs_as_written_and_status_shows_the_tag() {
+    let (client, ns) = operator(&[]).await;
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), &ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    // (name, spec) → (image the pod runs, Image and Tag columns)
+    let cases = [
+        (
+            "quick-start",
+            "{image: 'ghcr.io/my-org/my-mcp-tools:latest'}",
+            (
+                "ghcr.io/my-org/my-mcp-tools:latest",
+                "ghcr.io/my-org/my-mcp-tools",
+                "latest",
+            ),
+        ),
+        (
+            "pinned",
+            "{image: 'registry.local:5000/acme/tools@sha256:0123abcd'}",
+            (
+                "registry.local:5000/acme/tools@sha256:0123abcd",
+                "registry.local:5000/acme/tools",
+                "sha256:0123abcd",
+            ),
+        ),
+        (
+            "split",
+            "{image: 'registry.local:5000/acme/tools', tag: '1.4'}",
+            (
+                "registry.local:5000/acme/tools:1.4",
+                "registry.local:5000/acme/tools",
+                "1.4",
+            ),
+        ),
+        (
+            "untagged",
+            "{image: ghcr.io/acme/tools}",
+            ("ghcr.io/acme/tools:latest", "ghcr.io/acme/tools", "latest"),
+        ),
+    ];
+    for (name, spec, _) in &cases {
+        create_server(
+            &client,
+            &ns,
+            &format!("metadata: {{name: {name}}}\nspec: {spec}"),
+        )
+        .await;
+    }
+    for (name, _, (reference, repository, tag)) in cases {
+        let deployment = eventually("the Deployment", || async {
+            deployments.get_opt(name).await.unwrap()
+        })
+        .await;
+        let pod = deployment.spec.unwrap().template.spec.unwrap();
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some(reference),
+            "{name}"
+        );
+        let status = eventually("status.tag", || async {
+            servers
+                .get(name)
+                .await
+                .unwrap()
+                .status
+                .filter(|s| s.tag.is_some())
+        })
+        .await;
+        assert_eq!(
+            (status.image.as_deref(), status.tag.as_deref()),
+            (Some(repository), Some(tag)),
+            "{name}"
+        );
+        let row = table_row(&client, &ns, name).await;
+        let column = |wanted: &str| {
+            row.iter()
+                .find(|(column, _)| column == wanted)
+                .map(|(_, cell)| cell.clone())
+        };
+        assert_eq!(column("Image"), Some(json!(repository)), "{name}: {row:?}");
+        assert_eq!(column("Tag"), Some(json!(tag)), "{name}: {row:?}");
+    }
+}

@@ -215,3 +215,50 @@ spec: {backend: {url: "http://x.example.com"}}
         "http://weather-api.tools.svc:80"
     );
 }
+
+/// `hangar render -f <file>` of `yaml`: exit status, stdout, stderr.
+fn render_text(name: &str, yaml: &str) -> (bool, String, String) {
+    let dir = std::env::temp_dir().join(format!("hangar-render-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("manifests.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_hangar"))
+        .args(["render", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    (
+        output.status.success(),
+        String::from_utf8(output.stdout).unwrap(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn an_image_with_its_tag_renders_as_written() {
+    let (ok, text, stderr) = render_text(
+        "tagged",
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: quick-start}\nspec: {image: 'ghcr.io/my-org/my-mcp-tools:latest'}\n",
+    );
+    assert!(ok, "{stderr}");
+    let deployment = serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap()
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(
+        deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/my-org/my-mcp-tools:latest"
+    );
+
+    let (ok, _, stderr) = render_text(
+        "tagged-twice",
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: twice}\nspec: {image: 'ghcr.io/my-org/my-mcp-tools:latest', tag: '1.0'}\n",
+    );
+    assert!(!ok, "a tag in both fields must not render");
+    assert!(
+        stderr.contains("spec.image") && stderr.contains("spec.tag"),
+        "the error names both fields: {stderr}"
+    );
+}

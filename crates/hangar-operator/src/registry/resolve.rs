@@ -9,9 +9,9 @@
 //! - a `stdio` package is bridged (the builder does that for `transport: stdio`);
 //! - an entry with only remotes becomes a remote-mode server.
 //!
-//! Fields set in the MCPServer win. Fields the API server defaults (`tag`,
-//! `port`, `path`, `transport`) count as set when they differ from the default:
-//! the stored object cannot tell a default from the same value written by hand.
+//! Fields set in the MCPServer win. Fields the API server defaults (`port`,
+//! `path`, `transport`) count as set when they differ from the default: the
+//! stored object cannot tell a default from the same value written by hand.
 
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
@@ -177,7 +177,8 @@ fn container(package: &Package, spec: &MCPServerSpec) -> Result<Resolved, Unreso
     };
     let (entry_image, entry_tag, entry_command, what) = match kind.as_str() {
         "oci" => {
-            let (image, tag) = split_image(&package.identifier, package.version.as_deref());
+            let (image, tag) =
+                split_oci_identifier(&package.identifier, package.version.as_deref());
             (image, tag, Vec::new(), "OCI image".to_string())
         }
         "npm" => {
@@ -199,9 +200,7 @@ fn container(package: &Package, spec: &MCPServerSpec) -> Result<Resolved, Unreso
     let mut out = spec.clone();
     if spec.image.is_none() {
         out.image = Some(entry_image);
-        if spec.tag == DEFAULTS.tag {
-            out.tag = entry_tag;
-        }
+        out.tag = Some(spec.tag.clone().unwrap_or(entry_tag));
     }
     if spec.command.is_empty() {
         out.command = entry_command;
@@ -213,7 +212,7 @@ fn container(package: &Package, spec: &MCPServerSpec) -> Result<Resolved, Unreso
     }
     if out.transport == Transport::Stdio && out.command.is_empty() {
         return Err(Unresolvable::CommandRequired {
-            image: image_reference(&out),
+            image: out.image_reference().unwrap_or_default(),
         });
     }
     // An HTTP package says where it listens: take port and path from its URL.
@@ -239,7 +238,7 @@ fn container(package: &Package, spec: &MCPServerSpec) -> Result<Resolved, Unreso
         }
     }
     Ok(Resolved {
-        summary: format!("{what} in {}", image_reference(&out)),
+        summary: format!("{what} in {}", out.image_reference().unwrap_or_default()),
         spec: out,
     })
 }
@@ -523,29 +522,16 @@ fn remote_transport(kind: &str) -> Result<Transport, Unresolvable> {
     }
 }
 
-/// `registry/namespace/repository:tag` (or `@sha256:…`) into image and tag;
-/// an identifier without either takes the package version, else `latest`.
-fn split_image(identifier: &str, version: Option<&str>) -> (String, String) {
-    if let Some((image, digest)) = identifier.split_once('@') {
-        return (image.into(), digest.into());
-    }
-    let name_start = identifier.rfind('/').map_or(0, |i| i + 1);
-    match identifier[name_start..].rfind(':') {
-        Some(colon) => {
-            let at = name_start + colon;
-            (identifier[..at].into(), identifier[at + 1..].into())
-        }
-        None => (identifier.into(), version.unwrap_or("latest").into()),
-    }
-}
-
-fn image_reference(spec: &MCPServerSpec) -> String {
-    let image = spec.image.as_deref().unwrap_or_default();
-    if spec.tag.starts_with("sha256:") {
-        format!("{image}@{}", spec.tag)
-    } else {
-        format!("{image}:{}", spec.tag)
-    }
+/// An OCI identifier into image and tag (or digest); one without either takes
+/// the package version, else `latest`.
+fn split_oci_identifier(identifier: &str, version: Option<&str>) -> (String, String) {
+    let (image, tag) = hangar_api::split_image(identifier);
+    (
+        image.to_string(),
+        tag.or(version)
+            .unwrap_or(hangar_api::DEFAULT_TAG)
+            .to_string(),
+    )
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use hangar_api::{MCPServer, ServerMode, Transport};
+use hangar_api::{MCPServer, ServerMode, Transport, split_image};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
@@ -101,6 +101,10 @@ impl ServerObjects {
 pub enum InvalidSpec {
     #[error("spec.image is required in container mode")]
     MissingImage,
+    #[error(
+        "spec.image {image:?} carries a tag or digest and spec.tag {tag:?} is set too: give it in one of them"
+    )]
+    TagGivenTwice { image: String, tag: String },
     #[error("spec.volumeMounts[{index}] mounts volume {volume:?}, which is not in spec.volumes")]
     UnknownVolume { index: usize, volume: String },
     #[error("spec.volumes[{index}] is named {name:?}, which Hangar reserves for its own volumes")]
@@ -124,14 +128,14 @@ pub fn config_map_name(server: &str) -> String {
 
 /// An MCPServer that can run as written: what [`validate`] returns and
 /// [`build`] takes.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub enum Runnable<'a> {
     /// Nothing runs in the cluster: the operator probes and federates its endpoint.
     Remote,
-    /// A workload with an image to run.
+    /// A workload with an image to run (the reference the pods pull).
     Container {
         server: &'a MCPServer,
-        image: &'a str,
+        image: String,
     },
 }
 
@@ -144,6 +148,12 @@ pub fn validate(server: &MCPServer) -> Result<Runnable<'_>, InvalidSpec> {
     let Some(image) = spec.image.as_deref() else {
         return Err(InvalidSpec::MissingImage);
     };
+    if let (Some(tag), (_, Some(_))) = (&spec.tag, split_image(image)) {
+        return Err(InvalidSpec::TagGivenTwice {
+            image: image.to_string(),
+            tag: tag.clone(),
+        });
+    }
     for (index, volume) in spec.volumes.iter().enumerate() {
         if RESERVED_VOLUMES.contains(&volume.name.as_str()) {
             return Err(InvalidSpec::ReservedVolumeName {
@@ -160,7 +170,10 @@ pub fn validate(server: &MCPServer) -> Result<Runnable<'_>, InvalidSpec> {
             });
         }
     }
-    Ok(Runnable::Container { server, image })
+    Ok(Runnable::Container {
+        server,
+        image: spec.image_reference().unwrap_or_default(),
+    })
 }
 
 /// Builds every object of a runnable MCPServer running `replicas` replicas
@@ -172,7 +185,7 @@ pub fn build(runnable: Runnable<'_>, replicas: i32, settings: &BuildSettings) ->
     let config_map = config_map(server);
     let config_hash = config_map.as_ref().map(content_hash);
     ServerObjects {
-        deployment: Some(deployment(server, image, replicas, settings, config_hash)),
+        deployment: Some(deployment(server, &image, replicas, settings, config_hash)),
         service: Some(service(server)),
         config_map,
         ingress: ingress(server),
@@ -200,15 +213,6 @@ fn metadata(server: &MCPServer, name: String) -> ObjectMeta {
         // Absent when rendering manifests that were never stored (no uid yet).
         owner_references: server.controller_owner_ref(&()).map(|owner| vec![owner]),
         ..ObjectMeta::default()
-    }
-}
-
-fn image_reference(server: &MCPServer, image: &str) -> String {
-    let tag = &server.spec.tag;
-    if tag.starts_with("sha256:") {
-        format!("{image}@{tag}")
-    } else {
-        format!("{image}:{tag}")
     }
 }
 
@@ -287,7 +291,7 @@ fn deployment(
 
     let container = Container {
         name: CONTAINER_NAME.into(),
-        image: Some(image_reference(server, image)),
+        image: Some(image.to_string()),
         command,
         args,
         env: Some(env),

@@ -430,12 +430,18 @@ fn status(
     let generation = server.meta().generation;
     let report = health.and_then(|h| h.last_report.as_ref());
     let time = |at: SystemTime| Timestamp::try_from(at).ok().map(hangar_api::Time);
+    let image = match server.spec.mode {
+        ServerMode::Container => server.spec.effective_image(),
+        ServerMode::Remote => None,
+    };
     MCPServerStatus {
         state: Some(state),
         replicas: workload.map(|w| w.replicas),
         ready_replicas: workload.map(|w| w.ready),
         selector: workload.map(|_| selector_string(&server_selector(&server.name_any()))),
         url: hangar_compile::in_cluster_url(server),
+        image: image.map(|(repository, _)| repository.to_string()),
+        tag: image.map(|(_, version)| version.to_string()),
         server_info: report
             .map(|r| ServerInfo {
                 name: fit(&r.server_name, SERVER_INFO_BYTES).into_owned(),

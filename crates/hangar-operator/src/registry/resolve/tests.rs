@@ -42,7 +42,7 @@ fn npm_runs_with_npx_in_node() {
     let resolved = resolve(&weather(), &spec(WITH_KEY)).unwrap();
     let out = resolved.spec;
     assert_eq!(
-        (out.image.as_deref(), out.tag.as_str()),
+        (out.image.as_deref(), out.tag.as_deref().unwrap_or_default()),
         (Some("node"), "22-slim")
     );
     assert_eq!(
@@ -73,7 +73,7 @@ fn fields_set_in_the_spec_win() {
     ));
     let out = resolve(&weather(), &own).unwrap().spec;
     assert_eq!(out.image.as_deref(), Some("registry.acme.dev/node"));
-    assert_eq!(out.tag, "20");
+    assert_eq!(out.tag.as_deref(), Some("20"));
     assert_eq!(out.command, ["node", "/app/index.js"]);
     assert_eq!(out.args, ["--fast"]);
     assert_eq!(out.transport, Transport::Sse);
@@ -83,7 +83,7 @@ fn fields_set_in_the_spec_win() {
     let tagged = spec(&format!("{{tag: 20-alpine, {WITH_KEY}}}"));
     let out = resolve(&weather(), &tagged).unwrap().spec;
     assert_eq!(
-        (out.image.as_deref(), out.tag.as_str()),
+        (out.image.as_deref(), out.tag.as_deref().unwrap_or_default()),
         (Some("node"), "20-alpine")
     );
 }
@@ -125,7 +125,7 @@ fn pypi_runs_with_uvx() {
     }));
     let out = resolve(&time, &spec("{}")).unwrap().spec;
     assert_eq!(
-        (out.image.as_deref(), out.tag.as_str()),
+        (out.image.as_deref(), out.tag.as_deref().unwrap_or_default()),
         (Some(UV_IMAGE.0), UV_IMAGE.1)
     );
     assert_eq!(out.command, ["uvx", "mcp-server-time==0.6.2"]);
@@ -147,7 +147,7 @@ fn oci_runs_the_image_as_is_and_listens_where_its_url_says() {
     }));
     let out = resolve(&search, &spec("{}")).unwrap().spec;
     assert_eq!(
-        (out.image.as_deref(), out.tag.as_str()),
+        (out.image.as_deref(), out.tag.as_deref().unwrap_or_default()),
         (Some("ghcr.io/acme/search-mcp"), "2.1.0")
     );
     assert!(out.command.is_empty(), "the image's entrypoint runs");
@@ -178,7 +178,7 @@ fn oci_stdio_needs_the_command() {
         .unwrap()
         .spec;
     assert_eq!(out.command, ["/bin/fs-mcp"]);
-    assert_eq!(out.tag, "sha256:abc");
+    assert_eq!(out.tag.as_deref(), Some("sha256:abc"));
 }
 
 #[test]
@@ -290,7 +290,7 @@ fn templates_keep_unknown_names() {
     let values = BTreeMap::from([("a".to_string(), "1".to_string())]);
     assert_eq!(substitute("x{a}y{b}z{", &values), "x1y{b}z{");
     assert_eq!(
-        split_image("localhost:5000/acme/app", Some("3")),
+        split_oci_identifier("localhost:5000/acme/app", Some("3")),
         ("localhost:5000/acme/app".into(), "3".into())
     );
 }
