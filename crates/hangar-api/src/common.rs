@@ -342,6 +342,8 @@ pub mod condition {
     pub const CONFLICT: &str = "Conflict";
     /// Everything selected could be compiled into the configuration.
     pub const CONFIG_VALID: &str = "ConfigValid";
+    /// Every curation override and source names something the gateway serves.
+    pub const CURATED: &str = "Curated";
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, Duration, IngressSpec, LabelSelector, NetworkSpec, ServiceType};
+use crate::curation::{NameFilter, SourceCuration, ToolCuration};
 
 /// An MCP gateway: one endpoint for the tools, prompts and resources selected by
 /// `toolSelector` and the servers and groups selected by `serverSelector`.
@@ -57,6 +58,23 @@ pub struct MCPGatewaySpec {
     /// How federated names are made unique.
     #[serde(default)]
     pub tool_naming: ToolNaming,
+    /// Which tools clients see, by the names the gateway exposes (with
+    /// prefixes), and overrides of single tools. A tool left out is neither
+    /// listed nor callable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<ToolCuration>,
+    /// Which prompts clients see, by exposed name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompts: Option<NameFilter>,
+    /// Which resources clients see, by URI (and resource templates by URI template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_uris: Option<NameFilter>,
+    /// Curation of particular selected MCPServers and MCPServerGroups, in
+    /// their own names (before the prefix), applied before `tools`, `prompts`
+    /// and `resourceUris`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    pub servers: Vec<SourceCuration>,
     /// Session-based (pre-2026-07-28) client sessions.
     #[serde(default)]
     pub sessions: SessionSpec,

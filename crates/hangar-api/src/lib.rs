@@ -10,6 +10,7 @@
 #![allow(clippy::duplicated_attributes)]
 
 pub mod common;
+pub mod curation;
 pub mod destinations;
 pub mod discovery;
 pub mod gateway;
@@ -21,6 +22,7 @@ pub mod server;
 pub mod tool;
 
 pub use common::*;
+pub use curation::*;
 pub use destinations::{ALLOWED_DESTINATIONS_ANNOTATION, AllowedDestinations, NotAllowed};
 pub use discovery::*;
 pub use gateway::*;

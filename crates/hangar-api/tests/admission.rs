@@ -288,6 +288,16 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.trustedProxies", "IP address or a CIDR"],
     ),
     (
+        "two curation overrides of one tool",
+        "kind: MCPGateway\nmetadata: {name: twice}\nspec: {tools: {overrides: [{tool: a, title: A}, {tool: a, title: B}]}}",
+        &["spec.tools.overrides[1]", "Duplicate value"],
+    ),
+    (
+        "curation override renaming to an invalid name",
+        "kind: MCPGateway\nmetadata: {name: bad-rename}\nspec: {servers: [{name: everything, tools: {overrides: [{tool: echo, name: 'two words'}]}}]}",
+        &["spec.servers[0].tools.overrides[0].name", "letters, digits"],
+    ),
+    (
         "registry with both url and ConfigMap",
         "kind: MCPRegistry\nmetadata: {name: both}\nspec: {url: 'https://registry.example.com', configMapRef: {name: catalog}}",
         &["spec.url", "exactly one of spec.url or spec.configMapRef"],
@@ -433,6 +443,20 @@ async fn valid_resources_are_accepted_with_defaults() {
                 ),
                 ("/spec/sessions/idleTimeout", json!("30m")),
                 ("/spec/redis/mode", json!("Standalone")),
+            ],
+        ),
+        (
+            "kind: MCPGateway\nmetadata: {name: curated}\nspec: {tools: {allow: ['everything_*'], deny: ['*_env'], overrides: [{tool: everything_echo, name: shout, annotations: {readOnlyHint: true}, fixedArguments: {mode: {loud: true}}, defaultArguments: {message: hi, times: 2}}]}, prompts: {deny: ['*']}, servers: [{name: everything, resourceUris: {allow: ['demo://*']}}]}",
+            vec![
+                (
+                    "/spec/tools/overrides/0/fixedArguments",
+                    json!({"mode": {"loud": true}}),
+                ),
+                (
+                    "/spec/tools/overrides/0/defaultArguments",
+                    json!({"message": "hi", "times": 2}),
+                ),
+                ("/spec/servers/0/resourceUris/allow", json!(["demo://*"])),
             ],
         ),
         (

@@ -74,13 +74,7 @@ impl Compiler<'_> {
                 description: spec.description.clone(),
                 input_schema: Some(spec.input_schema.0.clone()),
                 output_schema: spec.output_schema.as_ref().map(|s| s.0.clone()),
-                annotations: spec.annotations.as_ref().map(|a| ToolAnnotationsSpec {
-                    title: a.title.clone(),
-                    read_only_hint: a.read_only_hint,
-                    destructive_hint: a.destructive_hint,
-                    idempotent_hint: a.idempotent_hint,
-                    open_world_hint: a.open_world_hint,
-                }),
+                annotations: spec.annotations.as_ref().map(annotations),
                 backend: HttpBackend {
                     url,
                     method: spec.backend.method.unwrap_or(HttpMethod::Post),
@@ -220,5 +214,16 @@ fn join_path(url: &str, path: &str) -> String {
         url.to_string()
     } else {
         format!("{}{path}", url.trim_end_matches('/'))
+    }
+}
+
+/// An MCPTool's or a curation override's hints, as the config carries them.
+pub(crate) fn annotations(a: &hangar_api::ToolAnnotations) -> ToolAnnotationsSpec {
+    ToolAnnotationsSpec {
+        title: a.title.clone(),
+        read_only_hint: a.read_only_hint,
+        destructive_hint: a.destructive_hint,
+        idempotent_hint: a.idempotent_hint,
+        open_world_hint: a.open_world_hint,
     }
 }

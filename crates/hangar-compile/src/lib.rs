@@ -20,6 +20,7 @@ use hangar_config::{DurationSpec, GatewayConfig, NameValue};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 
+pub mod curation;
 mod gateway_settings;
 mod items;
 pub mod select;
@@ -134,6 +135,9 @@ pub struct Compiled {
     /// The container MCPServers of the namespace the config reaches (only for
     /// [`Target::Cluster`]), by name: whose pods must admit the gateway.
     pub workloads: Vec<String>,
+    /// Curation that names nothing the config serves (an MCPGateway's
+    /// `spec.servers` entry for a server or group it does not serve), in words.
+    pub uncurated: Vec<String>,
 }
 
 /// The environment variable that carries a Secret key into the gateway.
@@ -209,6 +213,7 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
         processes: Vec::new(),
         skipped: Vec::new(),
         workloads: Vec::new(),
+        uncurated: Vec::new(),
     };
     if let Some(gateway) = selection.gateway {
         compiler.gateway_settings(gateway);
@@ -219,12 +224,16 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
     compiler.resources(&selected.resources);
     compiler.servers(&selected.servers);
     compiler.groups(&selected.groups, &selection.candidates.servers);
+    if let Some(gateway) = selection.gateway {
+        compiler.curation(gateway);
+    }
     Compiled {
         config: compiler.config,
         secret_env: compiler.secret_env,
         processes: compiler.processes,
         skipped: compiler.skipped,
         workloads: compiler.workloads,
+        uncurated: compiler.uncurated,
     }
 }
 
@@ -238,6 +247,7 @@ struct Compiler<'a> {
     processes: Vec<LocalProcess>,
     skipped: Vec<Skipped>,
     workloads: Vec<String>,
+    uncurated: Vec<String>,
 }
 
 impl Compiler<'_> {

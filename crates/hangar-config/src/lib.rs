@@ -12,7 +12,7 @@
 //!
 //! One module per section: [`gateway`] (with `naming`), [`tools`],
 //! [`prompts`], [`resources`], [`servers`], [`auth`], [`routing`] (breakers,
-//! scale to zero, groups), [`state`] (Redis, rate limits); [`values`] holds
+//! scale to zero, groups), [`state`] (Redis, rate limits), [`curation`] (what clients see of it all); [`values`] holds
 //! what they share, [`glob`] the one name-pattern matcher.
 
 use std::collections::HashSet;
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::values::is_default;
 
 pub mod auth;
+pub mod curation;
 pub mod gateway;
 pub mod glob;
 pub mod prompts;
@@ -39,6 +40,7 @@ pub use auth::{
     AccessRule, AuthSettings, AuthorizationDefault, AuthorizationSettings, BearerTokens,
     OidcSettings,
 };
+pub use curation::{Curation, ItemCuration, NameFilter, SourceKind, ToolCuration, ToolOverride};
 pub use gateway::{ConflictPolicy, ConnectionLimits, GatewaySettings, Naming};
 pub use prompts::{PromptArgumentSpec, PromptMessageSpec, PromptSpec, Role, placeholders};
 pub use resources::{ResourceHttp, ResourceSpec};
@@ -92,6 +94,9 @@ pub struct GatewayConfig {
     /// Interchangeable servers (MCPServerGroup), listed once and balanced.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<GroupSpec>,
+    /// What clients see of all the above: filters and tool overrides.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub curation: Curation,
 }
 
 /// The config format version.
@@ -162,6 +167,7 @@ impl GatewayConfig {
             resources: Vec::new(),
             servers: Vec::new(),
             groups: Vec::new(),
+            curation: Curation::default(),
         }
     }
 
@@ -249,6 +255,8 @@ impl GatewayConfig {
             }
         }
         self.routing_problems(&mut problems);
+        let groups: HashSet<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
+        self.curation.problems(&names, &groups, &mut problems);
         problems
     }
 

@@ -10,11 +10,13 @@ use base64::Engine;
 use rmcp::ErrorData;
 use rmcp::model::{Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 
+use crate::curation::{InjectedArguments, curate, injected};
 use crate::declared::{Declared, DeclaredPrompt, DeclaredResource, DeclaredTool};
 use crate::group::Group;
 use crate::upstream::{Failure, Listing, Upstream};
 use crate::uri_template::UriTemplates;
-use hangar_config::ConflictPolicy;
+use hangar_config::curation::{OverrideCheck, Source, SourceKind};
+use hangar_config::{ConflictPolicy, Curation, GatewayConfig};
 
 /// Where calls for a federated item go: one server, or a group's members.
 #[derive(Clone)]
@@ -66,6 +68,19 @@ impl Route {
         match self {
             Route::Server(upstream) => upstream.prefix(),
             Route::Group(group) => group.prefix(),
+        }
+    }
+
+    /// The route as curation names it.
+    fn source(&self) -> Source<'_> {
+        let kind = match self {
+            Route::Server(_) => SourceKind::Server,
+            Route::Group(_) => SourceKind::Group,
+        };
+        Source {
+            kind,
+            name: self.name(),
+            prefix: self.prefix(),
         }
     }
 
@@ -153,6 +168,13 @@ pub enum ToolTarget {
     Upstream(Route, String),
 }
 
+/// Where a tool's calls go, and the arguments curation adds to them.
+#[derive(Clone)]
+pub struct CuratedTool {
+    pub target: ToolTarget,
+    pub arguments: Arc<InjectedArguments>,
+}
+
 #[derive(Clone)]
 pub enum PromptTarget {
     Declared(Arc<DeclaredPrompt>),
@@ -227,7 +249,7 @@ impl<Item, Target: Clone> Section<Item, Target> {
 /// Everything the gateway serves at one moment.
 #[derive(Default)]
 pub struct Catalog {
-    tools: Section<Tool, ToolTarget>,
+    tools: Section<Tool, CuratedTool>,
     prompts: Section<Prompt, PromptTarget>,
     resources: Section<Resource, ResourceTarget>,
     templates: Vec<(ResourceTemplate, Route)>,
@@ -236,6 +258,9 @@ pub struct Catalog {
     /// Servers and groups without a listing, with their prefixes, to explain
     /// (or, for scale-to-zero servers, route) names nobody lists yet.
     unavailable: Vec<Route>,
+    /// What clients may see and call: names it leaves out are unknown.
+    curation: Curation,
+    overrides: OverrideCheck,
 }
 
 fn source_label(route: &Route) -> String {
@@ -284,27 +309,38 @@ fn group_listing(group: &Group) -> Option<Listing> {
 
 impl Catalog {
     /// `upstreams` not exposed on their own (group members only) are listed
-    /// through their groups alone.
+    /// through their groups alone. Everything passes `config.curation`.
     pub fn build(
         declared: &Declared,
         upstreams: &[Arc<Upstream>],
         groups: &[Arc<Group>],
-        policy: ConflictPolicy,
+        config: &GatewayConfig,
     ) -> Self {
+        let curation = &config.curation;
         let mut tools = Vec::new();
         let mut prompts = Vec::new();
         let mut resources = Vec::new();
         let mut templates = Vec::new();
         let mut unavailable = Vec::new();
         for tool in &declared.tools {
+            let Some(exposed) = curation.expose_tool(None, tool.name()) else {
+                continue;
+            };
+            let (curated, arguments) = curate(&tool.tool, &exposed);
             tools.push((
-                tool.name().to_string(),
-                tool.tool.clone(),
-                ToolTarget::Declared(tool.clone()),
+                exposed.name,
+                curated,
+                CuratedTool {
+                    target: ToolTarget::Declared(tool.clone()),
+                    arguments: Arc::new(arguments),
+                },
                 "declared tools".into(),
             ));
         }
         for prompt in &declared.prompts {
+            if !curation.admits_prompt(None, prompt.name()) {
+                continue;
+            }
             prompts.push((
                 prompt.name().to_string(),
                 prompt.prompt.clone(),
@@ -313,6 +349,9 @@ impl Catalog {
             ));
         }
         for resource in &declared.resources {
+            if !curation.admits_resource(None, resource.uri()) {
+                continue;
+            }
             resources.push((
                 resource.uri().to_string(),
                 resource.resource.clone(),
@@ -328,24 +367,37 @@ impl Catalog {
                 let listing = group_listing(g).map(Arc::new);
                 (Route::Group(g.clone()), listing)
             }));
+        let mut source_tools: Vec<(Route, Option<Vec<String>>)> = Vec::new();
         for (route, listing) in sources {
             let Some(listing) = listing else {
+                source_tools.push((route.clone(), None));
                 unavailable.push(route);
                 continue;
             };
+            let names = listing.tools.iter().map(|t| t.name.to_string()).collect();
+            source_tools.push((route.clone(), Some(names)));
             let prefix = route.prefix().to_string();
             let label = source_label(&route);
+            let source = Some(route.source());
             for tool in &listing.tools {
-                let mut exposed = tool.clone();
-                exposed.name = format!("{prefix}{}", tool.name).into();
+                let Some(exposed) = curation.expose_tool(source, &tool.name) else {
+                    continue;
+                };
+                let (curated, arguments) = curate(tool, &exposed);
                 tools.push((
-                    exposed.name.to_string(),
-                    exposed,
-                    ToolTarget::Upstream(route.clone(), tool.name.to_string()),
+                    exposed.name,
+                    curated,
+                    CuratedTool {
+                        target: ToolTarget::Upstream(route.clone(), tool.name.to_string()),
+                        arguments: Arc::new(arguments),
+                    },
                     label.clone(),
                 ));
             }
             for prompt in &listing.prompts {
+                if !curation.admits_prompt(source, &prompt.name) {
+                    continue;
+                }
                 let mut exposed = prompt.clone();
                 exposed.name = format!("{prefix}{}", prompt.name);
                 prompts.push((
@@ -356,6 +408,9 @@ impl Catalog {
                 ));
             }
             for resource in &listing.resources {
+                if !curation.admits_resource(source, &resource.uri) {
+                    continue;
+                }
                 let mut exposed = resource.clone();
                 exposed.name = format!("{prefix}{}", resource.name);
                 resources.push((
@@ -366,11 +421,21 @@ impl Catalog {
                 ));
             }
             for template in &listing.templates {
+                if !curation.admits_resource(source, &template.uri_template) {
+                    continue;
+                }
                 let mut exposed = template.clone();
                 exposed.name = format!("{prefix}{}", template.name);
                 templates.push((exposed, route.clone()));
             }
         }
+        let policy = config.naming.on_conflict;
+        let declared_tools: Vec<&str> = declared.tools.iter().map(|t| t.name()).collect();
+        let sources: Vec<(Source<'_>, Option<Vec<String>>)> = source_tools
+            .iter()
+            .map(|(route, names)| (route.source(), names.clone()))
+            .collect();
+        let overrides = curation.check_overrides(&declared_tools, &sources);
         Self {
             tools: Section::build(tools, policy),
             prompts: Section::build(prompts, policy),
@@ -380,7 +445,15 @@ impl Catalog {
             ),
             templates,
             unavailable,
+            curation: curation.clone(),
+            overrides,
         }
+    }
+
+    /// Curation overrides that name no tool served, and the sources not
+    /// listed yet (whose overrides cannot be judged), for logs and `/readyz`.
+    pub fn override_check(&self) -> &OverrideCheck {
+        &self.overrides
     }
 
     pub fn tools(&self) -> &[Tool] {
@@ -412,15 +485,16 @@ impl Catalog {
         all
     }
 
-    /// Resolves a name; one nobody lists that carries the prefix of a server
-    /// or group without a listing is routed there if a call would wake it,
-    /// else explained.
+    /// Resolves a name; one nobody lists that carries (once unrenamed:
+    /// `routed_by`) the prefix of a server or group without a listing is
+    /// routed there if a call would wake it, else explained, unless curation
+    /// leaves it out (`unlisted` gives `None`).
     fn lookup<T>(
         &self,
         section_get: Option<T>,
         clashes: Option<&Vec<String>>,
-        name: &str,
-        unlisted: impl FnOnce(Route, String) -> T,
+        routed_by: &str,
+        unlisted: impl FnOnce(&Route) -> Option<T>,
     ) -> Lookup<T> {
         if let Some(target) = section_get {
             return Lookup::Found(target);
@@ -431,15 +505,15 @@ impl Catalog {
         let best = self
             .unavailable
             .iter()
-            .filter(|r| !r.prefix().is_empty() && name.starts_with(r.prefix()))
+            .filter(|r| !r.prefix().is_empty() && routed_by.starts_with(r.prefix()))
             .max_by_key(|r| r.prefix().len());
-        match best {
-            Some(route) if route.wakes_on_call() => {
-                let original = name[route.prefix().len()..].to_string();
-                Lookup::Found(unlisted(route.clone(), original))
-            }
-            Some(route) => Lookup::Unavailable(route.clone()),
+        let Some(route) = best else {
+            return Lookup::Unknown;
+        };
+        match unlisted(route) {
             None => Lookup::Unknown,
+            Some(target) if route.wakes_on_call() => Lookup::Found(target),
+            Some(_) => Lookup::Unavailable(route.clone()),
         }
     }
 
@@ -448,13 +522,24 @@ impl Catalog {
         self.tools.index.get(name).map(|i| &self.tools.items[*i])
     }
 
-    pub fn tool(&self, name: &str) -> Lookup<ToolTarget> {
-        self.lookup(
-            self.tools.get(name),
-            self.tools.clashes.get(name),
-            name,
-            ToolTarget::Upstream,
-        )
+    pub fn tool(&self, name: &str) -> Lookup<CuratedTool> {
+        let found = self.tools.get(name);
+        let clashes = self.tools.clashes.get(name);
+        // A name an override renamed away routes nowhere (`tool_original` says so).
+        let routed_by = self
+            .curation
+            .exposed
+            .tools
+            .original_of(name)
+            .unwrap_or(name);
+        self.lookup(found, clashes, routed_by, |route| {
+            let original = self.curation.tool_original(route.source(), name)?;
+            let exposed = self.curation.expose_tool(Some(route.source()), &original)?;
+            Some(CuratedTool {
+                target: ToolTarget::Upstream(route.clone(), original),
+                arguments: Arc::new(injected(&exposed)),
+            })
+        })
     }
 
     pub fn prompt(&self, name: &str) -> Lookup<PromptTarget> {
@@ -462,11 +547,17 @@ impl Catalog {
             self.prompts.get(name),
             self.prompts.clashes.get(name),
             name,
-            PromptTarget::Upstream,
+            |route| {
+                let original = name.strip_prefix(route.prefix())?;
+                self.curation
+                    .admits_prompt(Some(route.source()), original)
+                    .then(|| PromptTarget::Upstream(route.clone(), original.to_string()))
+            },
         )
     }
 
-    /// A listed resource by URI, else the first upstream template that matches it.
+    /// A listed resource by URI, else the first upstream template that
+    /// matches it (if curation admits the URI).
     pub fn resource(&self, uri: &str) -> Lookup<ResourceTarget> {
         if let Some(target) = self.resources.get(uri) {
             return Lookup::Found(target);
@@ -474,9 +565,14 @@ impl Catalog {
         if let Some(sources) = self.resources.clashes.get(uri) {
             return Lookup::Clash(sources.clone());
         }
-        match self.uri_templates.first_match(uri) {
-            Some(index) => Lookup::Found(ResourceTarget::Upstream(self.templates[index].1.clone())),
-            None => Lookup::Unknown,
+        let Some(index) = self.uri_templates.first_match(uri) else {
+            return Lookup::Unknown;
+        };
+        let route = &self.templates[index].1;
+        if self.curation.admits_resource(Some(route.source()), uri) {
+            Lookup::Found(ResourceTarget::Upstream(route.clone()))
+        } else {
+            Lookup::Unknown
         }
     }
 

@@ -257,12 +257,7 @@ impl Gateway {
                 ))
             })
             .collect();
-        let catalog = Arc::new(Catalog::build(
-            &declared,
-            &upstreams,
-            &groups,
-            config.naming.on_conflict,
-        ));
+        let catalog = Arc::new(Catalog::build(&declared, &upstreams, &groups, &config));
         let runtime = Arc::new(Runtime {
             config: Arc::new(config.into_inner()),
             declared: Arc::new(declared),
@@ -361,6 +356,10 @@ impl Gateway {
             "resources": catalog.resources().len(),
             "servers": servers,
             "clashes": catalog.clashes(),
+            "curation": {
+                "unmatchedOverrides": catalog.override_check().unmatched,
+                "notListedYet": catalog.override_check().unknown,
+            },
         });
         (ready, detail)
     }
@@ -406,7 +405,7 @@ impl Inner {
             &old.declared,
             &old.upstreams,
             &old.groups,
-            old.config.naming.on_conflict,
+            &old.config,
         ));
         let runtime = Arc::new(Runtime {
             config: old.config.clone(),
@@ -433,6 +432,12 @@ impl Inner {
                     "name clash: the name is withheld (onConflict: Reject) or served from the first source (KeepFirst); \
                      enable naming.prefix or give the servers distinct prefixes"
                 );
+            }
+        }
+        let unmatched = &after.override_check().unmatched;
+        if unmatched != &before.override_check().unmatched {
+            for override_ in unmatched {
+                tracing::warn!(curation = %override_, "a curation override matches nothing");
             }
         }
         let changes = after.changes_from(before);

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod child;
 pub mod cli;
 pub mod connections;
+pub mod curation;
 pub mod declared;
 pub mod forwarded;
 pub mod gatekeeper;

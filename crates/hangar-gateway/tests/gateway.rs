@@ -6,15 +6,14 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rmcp::ServiceExt;
 use rmcp::model::{
     CallToolRequestParams, ErrorCode, GetPromptRequestParams, ReadResourceRequestParams,
     ResourceContents, SubscriptionFilter,
 };
-use rmcp::service::{NotificationContext, RoleClient, ServiceError};
-use rmcp::{ClientHandler, ServiceExt};
+use rmcp::service::ServiceError;
 use serde_json::json;
 use support::*;
 
@@ -335,22 +334,6 @@ async fn federation_prefixes_routes_and_pages() {
         state.calls.lock().unwrap().contains(&"echo".to_string()),
         "the upstream saw its own tool name"
     );
-}
-
-/// Records the list_changed notifications a client hears.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<&'static str>>>);
-
-impl ClientHandler for Recorder {
-    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
-        self.0.lock().unwrap().push("tools");
-    }
-    async fn on_prompt_list_changed(&self, _: NotificationContext<RoleClient>) {
-        self.0.lock().unwrap().push("prompts");
-    }
-    async fn on_resource_list_changed(&self, _: NotificationContext<RoleClient>) {
-        self.0.lock().unwrap().push("resources");
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

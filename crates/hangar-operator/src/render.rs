@@ -169,6 +169,12 @@ fn render_gateway(
             skipped.kind, skipped.name, skipped.reason
         );
     }
+    for line in compiled.config.curation.describe() {
+        let _ = writeln!(out, "# curation of {line}");
+    }
+    for uncurated in &compiled.uncurated {
+        let _ = writeln!(out, "# curation names nothing served: {uncurated}");
+    }
     let objects = gateway_build::build(gateway, &compiled, settings);
     if objects.redis_deployment.is_some() {
         let _ = writeln!(

@@ -464,3 +464,101 @@ async fn group_status_follows_its_members() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn curation_that_names_nothing_served_is_a_status_condition() {
+    let (client, ns) = operator().await;
+    create_all(
+        &client,
+        &ns,
+        r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {name: curated}
+spec:
+  replicas: 0
+  serverSelector: {matchLabels: {gateway: curated}}
+  tools:
+    deny: ["*_env"]
+    overrides:
+      - {tool: everything_echo, name: shout, fixedArguments: {loud: true}}
+      - {tool: everything_nope, title: Nobody serves this}
+  servers:
+    - {name: everything, tools: {overrides: [{tool: add, name: sum}]}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: everything, labels: {gateway: curated}}
+spec: {mode: remote, endpoint: "http://everything.example.com/mcp"}
+"#,
+    )
+    .await;
+    let gateways: Api<MCPGateway> = Api::namespaced(client.clone(), &ns);
+    let curated = |wanted: &'static str| {
+        let gateways = gateways.clone();
+        async move {
+            let gateway = gateways.get("curated").await.unwrap();
+            let generation = gateway.metadata.generation;
+            let condition = gateway
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Curated")?;
+            (condition.status == wanted && condition.observed_generation == generation)
+                .then_some(condition)
+        }
+    };
+    // The server has not been listed: overrides cannot be judged yet.
+    let unknown = eventually("Curated=Unknown before the server lists", || {
+        curated("Unknown")
+    })
+    .await;
+    assert_eq!(unknown.reason, "ToolsNotListed");
+    assert!(unknown.message.contains("server everything"), "{unknown:?}");
+
+    // No MCPServer controller runs here: the test writes what its probe would.
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), &ns);
+    let listed = json!({"status": {"state": "Ready", "tools": {"count": 3, "names": ["echo", "add", "print_env"]}}});
+    servers
+        .patch_status(
+            "everything",
+            &PatchParams::default(),
+            &Patch::Merge(&listed),
+        )
+        .await
+        .unwrap();
+    let unmatched = eventually("Curated=False naming the override", || curated("False")).await;
+    assert_eq!(unmatched.reason, "OverrideUnmatched");
+    assert!(
+        unmatched.message.contains("`everything_nope`") && !unmatched.message.contains("echo"),
+        "{unmatched:?}"
+    );
+
+    // A source entry for something the gateway does not serve is reported too.
+    let patch = json!({"spec": {
+        "tools": {"overrides": [{"tool": "everything_echo", "name": "shout"}, {"tool": "everything_sum"}]},
+        "servers": [{"name": "everything", "tools": {"overrides": [{"tool": "add", "name": "sum"}]}}, {"name": "absent"}],
+    }});
+    gateways
+        .patch("curated", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let absent = eventually("Curated=False naming the absent server", || async {
+        curated("False")
+            .await
+            .filter(|c| c.message.contains("absent"))
+    })
+    .await;
+    assert!(
+        !absent.message.contains("everything_sum"),
+        "the source's rename is what the gateway-wide override names: {absent:?}"
+    );
+
+    let patch = json!({"spec": {"servers": [{"name": "everything", "tools": {"overrides": [{"tool": "add", "name": "sum"}]}}]}});
+    gateways
+        .patch("curated", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    let matched = eventually("Curated=True", || curated("True")).await;
+    assert_eq!(matched.reason, "Matched");
+}

@@ -79,9 +79,29 @@ fn every_kubernetes_example_renders_including_the_registry_entry() {
         "memory",
         "postgres",
         "public",
+        "curated",
     ] {
         assert!(deployments.contains(&name), "{name}: {deployments:?}");
     }
+    // curated-gateway.yaml: its curation is in the config it serves.
+    let config = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "curated-config")
+        .and_then(|o| o["data"]["gateway.yaml"].as_str())
+        .expect("the curated gateway's ConfigMap");
+    let config = hangar_config::GatewayConfig::parse(config, "curated-config").unwrap();
+    let curation = &config.curation;
+    assert_eq!(
+        curation.exposed.tools.deny,
+        ["everything_get-env", "*toggle*"]
+    );
+    let shout = curation
+        .exposed
+        .tools
+        .override_for("everything_echo")
+        .unwrap();
+    assert_eq!(shout.exposed_name(), "shout");
+    assert_eq!(curation.servers["everything"].tools.deny, ["trigger-*"]);
     // registry-server.yaml: resolved offline from the ConfigMap catalog in the file.
     let time = objects
         .iter()

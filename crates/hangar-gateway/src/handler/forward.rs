@@ -83,8 +83,25 @@ impl GatewayHandler {
             return Err(access.denied(Kind::Tool, &params.name));
         }
         let catalog = self.gateway.catalog();
-        match catalog.tool(&params.name) {
-            Lookup::Found(ToolTarget::Declared(tool)) => {
+        let curated = match catalog.tool(&params.name) {
+            Lookup::Found(curated) => curated,
+            Lookup::Clash(sources) => return Err(clash_error("tool", &params.name, &sources)),
+            Lookup::Unavailable(route) => {
+                return Ok(CallToolResponse::Complete(CallToolResult::error(vec![
+                    ContentBlock::text(route.unavailable_reason()),
+                ])));
+            }
+            Lookup::Unknown => {
+                return Err(ErrorData::invalid_params(
+                    format!("unknown tool `{}`", params.name),
+                    None,
+                ));
+            }
+        };
+        let mut params = params;
+        params.arguments = curated.arguments.apply(params.arguments.take());
+        match curated.target {
+            ToolTarget::Declared(tool) => {
                 let result = tool
                     .call(
                         self.gateway.http(),
@@ -95,8 +112,7 @@ impl GatewayHandler {
                     .await;
                 Ok(CallToolResponse::Complete(result))
             }
-            Lookup::Found(ToolTarget::Upstream(route, original)) => {
-                let mut params = params;
+            ToolTarget::Upstream(route, original) => {
                 params.name = original.into();
                 match self
                     .forward(&route, Forwarded::Tool(params), &context)
@@ -121,16 +137,6 @@ impl GatewayHandler {
                     }
                 }
             }
-            Lookup::Clash(sources) => Err(clash_error("tool", &params.name, &sources)),
-            Lookup::Unavailable(route) => {
-                Ok(CallToolResponse::Complete(CallToolResult::error(vec![
-                    ContentBlock::text(route.unavailable_reason()),
-                ])))
-            }
-            Lookup::Unknown => Err(ErrorData::invalid_params(
-                format!("unknown tool `{}`", params.name),
-                None,
-            )),
         }
     }
 

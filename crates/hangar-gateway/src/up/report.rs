@@ -85,6 +85,12 @@ pub fn describe(compiled: &Compiled, source: &str, endpoint: &str) -> String {
             resource.uri.as_str()
         );
     }
+    for line in config.curation.describe() {
+        let _ = writeln!(out, "  curation  {line}");
+    }
+    for uncurated in &compiled.uncurated {
+        let _ = writeln!(out, "  curation  names nothing served: {uncurated}");
+    }
     if !compiled.skipped.is_empty() {
         let _ = writeln!(out, "not run locally:");
         for skipped in &compiled.skipped {

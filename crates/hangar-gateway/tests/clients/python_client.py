@@ -35,13 +35,20 @@ def content_summary(block):
 async def run_step(client, step):
     op = step["op"]
     if op == "list_tools":
-        names, cursor = [], None
+        tools, cursor = [], None
         while True:
             page = await client.list_tools(cursor=cursor)
-            names += [tool.name for tool in page.tools]
+            tools += page.tools
             cursor = page.next_cursor
             if cursor is None:
-                return {"names": names}
+                keep = ("name", "title", "description", "inputSchema", "annotations")
+                return {
+                    "names": [tool.name for tool in tools],
+                    "tools": [
+                        {k: v for k, v in tool.model_dump(by_alias=True, exclude_none=True).items() if k in keep}
+                        for tool in tools
+                    ],
+                }
     if op == "call_tool":
         result = await client.call_tool(step["name"], step.get("arguments", {}))
         return {
@@ -56,6 +63,9 @@ async def run_step(client, step):
         return {"messages": [{"role": m.role, **content_summary(m.content)} for m in result.messages]}
     if op == "list_resources":
         return {"uris": [resource.uri for resource in (await client.list_resources()).resources]}
+    if op == "list_resource_templates":
+        templates = (await client.list_resource_templates()).resource_templates
+        return {"uriTemplates": [template.uri_template for template in templates]}
     if op == "read_resource":
         result = await client.read_resource(step["uri"])
         data = result.contents[0].model_dump(by_alias=True, exclude_none=True)

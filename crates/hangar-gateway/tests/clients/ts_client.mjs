@@ -35,14 +35,18 @@ const summary = (block) =>
 async function run(step) {
   switch (step.op) {
     case 'list_tools': {
-      const names = [];
+      const tools = [];
       let cursor;
       do {
         const page = await client.listTools(cursor ? { cursor } : undefined);
-        names.push(...page.tools.map((t) => t.name));
+        tools.push(...page.tools);
         cursor = page.nextCursor;
       } while (cursor);
-      return { names };
+      const keep = ['name', 'title', 'description', 'inputSchema', 'annotations'];
+      return {
+        names: tools.map((t) => t.name),
+        tools: tools.map((t) => Object.fromEntries(keep.filter((k) => k in t).map((k) => [k, t[k]]))),
+      };
     }
     case 'call_tool': {
       const result = await client.callTool({ name: step.name, arguments: step.arguments ?? {} });
@@ -60,6 +64,8 @@ async function run(step) {
     }
     case 'list_resources':
       return { uris: (await client.listResources()).resources.map((r) => r.uri) };
+    case 'list_resource_templates':
+      return { uriTemplates: (await client.listResourceTemplates()).resourceTemplates.map((t) => t.uriTemplate) };
     case 'read_resource': {
       const first = (await client.readResource({ uri: step.uri })).contents[0];
       return Object.fromEntries(['text', 'blob', 'mimeType'].filter((k) => k in first).map((k) => [k, first[k]]));

@@ -7,6 +7,7 @@
 )]
 
 pub mod fixture;
+pub mod peers;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -293,5 +294,27 @@ pub async fn eventually<F: Fn() -> bool>(what: &str, limit: Duration, check: F) 
             "timed out waiting for {what}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Records the list_changed notifications a client hears.
+#[derive(Clone, Default)]
+pub struct Recorder(pub Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+impl rmcp::ClientHandler for Recorder {
+    async fn on_tool_list_changed(&self, _: rmcp::service::NotificationContext<rmcp::RoleClient>) {
+        self.0.lock().unwrap().push("tools");
+    }
+    async fn on_prompt_list_changed(
+        &self,
+        _: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0.lock().unwrap().push("prompts");
+    }
+    async fn on_resource_list_changed(
+        &self,
+        _: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        self.0.lock().unwrap().push("resources");
     }
 }

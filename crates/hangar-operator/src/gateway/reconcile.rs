@@ -363,6 +363,7 @@ fn status(
         "Applied",
         "all objects are applied",
     ));
+    wanted.extend(curated(compiled, namespace_servers));
 
     MCPGatewayStatus {
         url: Some(build::gateway_url(gateway)),
@@ -377,6 +378,49 @@ fn status(
         conditions: conditions::merge(&previous.conditions, wanted, generation),
         observed_generation: generation,
     }
+}
+
+/// Whether every curation override and `spec.servers` entry names
+/// something served, judged by what each server last listed (its status);
+/// no condition for a gateway without curation.
+fn curated(compiled: &Compiled, namespace_servers: &[MCPServer]) -> Option<Desired> {
+    let config = &compiled.config;
+    if config.curation.is_empty() && compiled.uncurated.is_empty() {
+        return None;
+    }
+    let check = hangar_compile::curation::check_overrides(config, |name| {
+        let server = namespace_servers.iter().find(|s| s.name_any() == name)?;
+        let tools = server.status.as_ref()?.tools.as_ref()?;
+        // Status keeps the first names only: a longer list is not known in full.
+        let complete = usize::try_from(tools.count).is_ok_and(|n| n == tools.names.len());
+        complete.then(|| tools.names.clone())
+    });
+    let mut unmatched = compiled.uncurated.clone();
+    unmatched.extend(check.unmatched);
+    Some(if !unmatched.is_empty() {
+        Desired::new(
+            condition::CURATED,
+            false,
+            "OverrideUnmatched",
+            unmatched.join("; "),
+        )
+    } else if !check.unknown.is_empty() {
+        Desired::unknown(
+            condition::CURATED,
+            "ToolsNotListed",
+            format!(
+                "overrides are judged once these have listed all their tools: {}",
+                check.unknown.join(", ")
+            ),
+        )
+    } else {
+        Desired::new(
+            condition::CURATED,
+            true,
+            "Matched",
+            "every override names a served tool",
+        )
+    })
 }
 
 async fn write_status(

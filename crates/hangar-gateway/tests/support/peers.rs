@@ -1,0 +1,111 @@
+//! The MCP peers we did not write, for tests: `server-everything` (over
+//! stdio or HTTP) and the official Python and TypeScript SDK clients run
+//! from the scripts in `tests/clients`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use hangar_testenv::tools::{Tool, locate, node_bin};
+use serde_json::Value;
+
+pub fn node_modules() -> PathBuf {
+    locate(Tool::NodeModules)
+}
+
+pub fn everything_js() -> PathBuf {
+    let path = node_modules().join("@modelcontextprotocol/server-everything/dist/index.js");
+    assert!(
+        path.exists(),
+        "{} is missing; run `scripts/test-deps.sh node`",
+        path.display()
+    );
+    path
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `server-everything` over an HTTP transport (`streamableHttp` or `sse`), as a child process.
+pub async fn everything_over_http(mode: &str) -> (tokio::process::Child, u16) {
+    let port = free_port();
+    let child = tokio::process::Command::new(node_bin("node"))
+        .arg(everything_js())
+        .arg(mode)
+        .env("PORT", port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start server-everything");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server-everything {mode} did not open port {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, port)
+}
+
+pub fn client_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients")
+        .join(name)
+}
+
+/// Runs a client script with `plan` on stdin and returns its JSON report.
+/// `mode` is `legacy` (initialize handshake) or `auto` (server/discover first).
+pub async fn run_client(
+    program: &Path,
+    script: &Path,
+    url: &str,
+    mode: &str,
+    plan: &Value,
+) -> Value {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(program)
+        .arg(script)
+        .arg(url)
+        .arg(mode)
+        .env("NODE_PATH", node_modules())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.to_string().as_bytes())
+        .await
+        .unwrap();
+    let output = tokio::time::timeout(Duration::from_secs(120), child.wait_with_output())
+        .await
+        .expect("the client finishes")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{} {mode} failed:\n{stderr}\n{stdout}",
+        script.display()
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap_or_else(|e| {
+        panic!(
+            "{} {mode} printed no report ({e}):\n{stdout}\n{stderr}",
+            script.display()
+        )
+    })
+}
