@@ -327,3 +327,57 @@ async fn changing_curation_announces_list_changed_in_both_eras() {
         assert!(client.list_all_prompts().await.unwrap().is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_curation_applies_to_its_members_own_names() {
+    let (node, everything) = (node_bin("node"), everything_js());
+    let member = |name: &str| {
+        format!(
+            "  - {{name: {name}, transport: stdio, command: \"{}\", args: [\"{}\", stdio], expose: false}}\n",
+            node.display(),
+            everything.display()
+        )
+    };
+    let yaml = format!(
+        "{HEAD}servers:\n{}{}groups:\n  - {{name: pool, members: [a, b]}}\ncuration:\n  groups:\n    pool: {{tools: {{allow: [echo, get-sum]}}}}\n  exposed:\n    tools: {{overrides: [{{tool: pool_get-sum, fixedArguments: {{b: 40}}}}]}}\n",
+        member("a"),
+        member("b"),
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let detail = once_listed(&gw).await;
+    assert_eq!(
+        detail["curation"]["unmatchedOverrides"],
+        json!([]),
+        "{detail}"
+    );
+    for client in [
+        session_client(&gw.mcp()).await,
+        stateless_client(&gw.mcp()).await,
+    ] {
+        let mut names: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["pool_echo", "pool_get-sum"]);
+        // Each call goes to a member (round robin): both get b fixed.
+        for _ in 0..2 {
+            let sum = client
+                .call_tool(
+                    CallToolRequestParams::new("pool_get-sum")
+                        .with_arguments(args(json!({"a": 2}))),
+                )
+                .await
+                .unwrap();
+            assert!(first_text(&sum).contains("42"), "{sum:?}");
+        }
+        let refused = client
+            .call_tool(CallToolRequestParams::new("pool_get-env"))
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("unknown tool"), "{refused}");
+    }
+}

@@ -1079,6 +1079,47 @@ fn the_local_examples_compile_without_anything_left_out() {
     );
 }
 
+#[test]
+fn hangar_up_runs_the_curated_example_with_its_curation() {
+    let examples = examples_dir().join("..");
+    let manifests = hangar_manifests::load(
+        &[
+            examples.join("local/everything.yaml"),
+            examples.join("kubernetes/curated-gateway.yaml"),
+        ],
+        Default::default(),
+    )
+    .complete()
+    .expect("the curated example parses");
+    let compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
+    assert!(compiled.uncurated.is_empty(), "{:?}", compiled.uncurated);
+    let config = &compiled.config;
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    assert_eq!(config.servers[0].command.as_deref(), Some("npx"));
+    let tools = &config.curation.exposed.tools;
+    assert_eq!(tools.allow, ["everything_*"]);
+    assert_eq!(
+        tools
+            .override_for("everything_get-sum")
+            .unwrap()
+            .fixed_arguments["b"],
+        40
+    );
+    assert_eq!(
+        config.curation.servers["everything"].tools.deny,
+        ["trigger-*"]
+    );
+    let summary = hangar_gateway::up::describe(&compiled, "examples", "http://127.0.0.1:8080/mcp");
+    for line in [
+        "curation  exposed names: tools allow everything_*, deny everything_get-env *toggle*",
+        "tool everything_echo as shout",
+        "curation  server everything: tools deny trigger-*",
+    ] {
+        assert!(summary.contains(line), "missing {line:?} in:\n{summary}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_what_it_can_and_explains_the_rest() {
     let (fixture, _) = fixture("remote-one").await;
