@@ -445,3 +445,43 @@ async fn sessions_expire_when_idle_and_end_everywhere() {
     let ended = raw.call(&a, &session, 1, "tools/list", json!({})).await;
     assert_eq!(ended.status, StatusCode::NOT_FOUND, "{}", ended.text);
 }
+
+/// A Redis that accepts connections and never answers (on a cluster: its
+/// Service before its pod runs) leaves `/readyz` answering, ready, within the
+/// 1 s the kubelet gives a readiness probe by default: only session-based
+/// requests depend on Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_redis_does_not_hold_up_readiness() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            open.push(socket);
+        }
+    });
+    let (upstream, _) = ha::upstream::start().await;
+    let yaml = config(
+        &format!("redis://127.0.0.1:{port}"),
+        "Standalone",
+        "silent:",
+        &upstream.url("/mcp"),
+        "5m",
+    );
+    let replica = TestGateway::start(&yaml).await;
+    let kubelet = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let ready = kubelet
+            .get(replica.served.url("/readyz"))
+            .send()
+            .await
+            .expect("/readyz answers within the kubelet's probe timeout");
+        assert_eq!(ready.status(), StatusCode::OK);
+        let detail: serde_json::Value = ready.json().await.unwrap();
+        assert_eq!(detail["sharedState"]["connected"], false, "{detail}");
+    }
+    held.abort();
+}

@@ -29,6 +29,12 @@ use rest::Rest;
 use rmcp::transport::streamable_http_server::session::SessionStore;
 use sessions::{MemorySessions, RedisSessions, Sessions};
 
+/// Longest `/readyz` waits for Redis: well within the kubelet's probe
+/// timeout (1 s by default), so that a Redis which does not answer (a Service
+/// without endpoints, a dropped connection) never makes a replica unready,
+/// which would take every replica out of the gateway's Service at once.
+pub const READINESS_REDIS_WAIT: Duration = Duration::from_millis(300);
+
 /// Shared state as this replica sees it. Built once at startup: the `redis`
 /// section and the session idle timeout take effect when the gateway restarts.
 pub struct Shared {
@@ -80,10 +86,12 @@ impl Shared {
         })
     }
 
-    /// For `/readyz`: where shared state lives and whether it is reachable now.
+    /// For `/readyz`: where shared state lives and whether it is reachable
+    /// now, or as last seen when Redis does not answer within
+    /// [`READINESS_REDIS_WAIT`].
     pub async fn status(&self) -> serde_json::Value {
         if let Some(link) = &self.link {
-            link.probe().await;
+            let _ = tokio::time::timeout(READINESS_REDIS_WAIT, link.probe()).await;
         }
         match &self.link {
             None => serde_json::json!({"store": "memory"}),
