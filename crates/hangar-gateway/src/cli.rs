@@ -172,8 +172,21 @@ pub fn run_bridge(args: BridgeArgs) -> anyhow::Result<()> {
         Err(problems) => anyhow::bail!("hangar bridge: {} (set it with --path)", problems[0]),
     };
     runtime()?.block_on(async move {
-        let listener = args.listen.bind().await?;
         let gateway = Gateway::start(config, Arc::new(Metrics::new()))?.mirroring_single_upstream();
+        // Listen only once the child has answered: before, a health check or
+        // a client would meet the bridge's own identity and no tools, and in
+        // a pod the TCP probes would send the Service's traffic here already.
+        // A child that never answers keeps the port closed, so its pod fails
+        // its startup probe and shows the crash loop.
+        tracing::info!(command = ?args.command, "bridge waiting for its server to answer initialize");
+        tokio::select! {
+            () = gateway.mirrored_ready() => {}
+            () = shutdown_signal() => {
+                gateway.shutdown();
+                return Ok(());
+            }
+        }
+        let listener = args.listen.bind().await?;
         tracing::info!(listen = %local_address(&listener), path = %args.path, command = ?args.command, "bridge serving MCP");
         serve_until_signal(gateway, listener, CancellationToken::new()).await
     })

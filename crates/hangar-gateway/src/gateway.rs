@@ -133,6 +133,20 @@ impl Gateway {
         }
     }
 
+    /// Waits until the mirrored upstream (a bridge's child) has answered
+    /// `initialize` and its lists; at once when nothing is mirrored.
+    pub async fn mirrored_ready(&self) {
+        let Some(upstream) = self.mirrored() else {
+            return;
+        };
+        let mut changes = upstream.status_changes();
+        while !matches!(upstream.status(), Status::Ready { .. }) {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
     pub fn runtime(&self) -> Arc<Runtime> {
         self.inner
             .runtime
