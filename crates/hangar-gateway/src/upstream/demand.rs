@@ -19,6 +19,11 @@ pub(super) struct Demand {
     pub(super) sink: Option<Arc<dyn ActivitySink>>,
     /// The last call (or listing) that needed the server.
     pub(super) last_call: Mutex<Option<Instant>>,
+    /// Since when the server is being woken, until it answers: a server
+    /// slower to start than its `idleTTL` must not be given up (by this
+    /// gateway or, through its activity Lease, by the operator) before it
+    /// answered, as long as its wake timeout allows.
+    pub(super) waking_since: Mutex<Option<Instant>>,
     /// Wakes the supervisor out of idleness.
     pub(super) wanted: Notify,
     /// Wakes the activity reporter.
@@ -38,8 +43,30 @@ impl Demand {
         self.last_call().map(|at| at + self.settings.idle_ttl.0)
     }
     pub(super) fn wanted_now(&self) -> bool {
-        self.awake_until()
-            .is_some_and(|until| until > Instant::now())
+        self.waking()
+            || self
+                .awake_until()
+                .is_some_and(|until| until > Instant::now())
+    }
+    /// A wake is under way and within the wake timeout.
+    pub(super) fn waking(&self) -> bool {
+        self.waking_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|since| since.elapsed() < self.settings.wake_timeout.0)
+    }
+    /// The server answered: a wake under way is over, and `idleTTL` counts
+    /// from now, not from the call that began it.
+    pub(super) fn answered(&self) {
+        let woken = self
+            .waking_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        // The activity reporter covers the new last call on its next round.
+        if woken.is_some() {
+            *self.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
     }
 }
 
@@ -49,6 +76,7 @@ impl Demand {
             settings,
             sink,
             last_call: Mutex::new(None),
+            waking_since: Mutex::new(None),
             wanted: Notify::new(),
             report: Notify::new(),
             report_error: Mutex::new(None),
@@ -65,8 +93,18 @@ impl Upstream {
         let Some(demand) = &self.demand else {
             return;
         };
-        *demand.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let now = Instant::now();
+        *demand.last_call.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
         if !matches!(self.read().status, Status::Ready { .. }) {
+            let mut waking = demand
+                .waking_since
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            // A wake that timed out begins again.
+            if !waking.is_some_and(|since| since.elapsed() < demand.settings.wake_timeout.0) {
+                *waking = Some(now);
+            }
+            drop(waking);
             demand.wanted.notify_one();
         }
         if demand.sink.is_some() {
@@ -195,6 +233,7 @@ pub(super) async fn report_activity(upstream: Arc<Upstream>) {
         }
         // Reports follow calls; a call already covered by a report needs none.
         while upstream.in_flight() > 0
+            || demand.waking()
             || demand
                 .last_call()
                 .is_some_and(|call| last_report.is_none_or(|report| call >= report))
@@ -264,5 +303,29 @@ mod tests {
             *idle.last_call.lock().unwrap() = Some(long_ago);
             assert!(!idle.wanted_now(), "idleTTL has passed since the last call");
         }
+    }
+
+    #[test]
+    fn a_server_being_woken_is_wanted_until_it_answers_or_its_wake_timeout() {
+        // idleTTL 1 s, wake timeout 5 s: a server taking 3 s to start.
+        let slow = demand(Duration::from_secs(1));
+        let (Some(called), Some(timed_out)) = (
+            Instant::now().checked_sub(Duration::from_secs(3)),
+            Instant::now().checked_sub(Duration::from_secs(6)),
+        ) else {
+            return;
+        };
+        *slow.last_call.lock().unwrap() = Some(called);
+        *slow.waking_since.lock().unwrap() = Some(called);
+        assert!(slow.waking());
+        assert!(slow.wanted_now(), "still starting, within the wake timeout");
+        slow.answered();
+        assert!(!slow.waking());
+        assert!(slow.wanted_now(), "idleTTL counts from the answer");
+        assert!(slow.last_call().is_some_and(|at| at > called));
+
+        *slow.last_call.lock().unwrap() = Some(timed_out);
+        *slow.waking_since.lock().unwrap() = Some(timed_out);
+        assert!(!slow.wanted_now(), "the wake timed out");
     }
 }

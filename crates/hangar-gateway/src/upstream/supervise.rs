@@ -128,6 +128,9 @@ pub(super) async fn supervise(upstream: Arc<Upstream>, on_change: Arc<dyn Fn() +
 
 fn connected(upstream: &Upstream) {
     upstream.metrics.set_upstream_up(upstream.name(), true);
+    if let Some(demand) = &upstream.demand {
+        demand.answered();
+    }
     if let Status::Ready {
         protocol, server, ..
     } = upstream.status()
