@@ -40,6 +40,9 @@ const GATEWAY_LABEL: &str = "e2e/gateway";
 const GATEWAY: &str = "edge";
 /// The scale-to-zero server's idle time before it goes back to zero.
 const IDLE_TTL: &str = "30s";
+/// Seconds the scale-to-zero server waits before serving on its second wake:
+/// longer than its idleTTL.
+const SLOW_START: &str = "40";
 
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
@@ -54,9 +57,9 @@ async fn run() {
     let mut report = Report::new();
     let cluster = hangar_testenv::shared_cluster().await;
     report.step("the node is ready");
-    for name in ["hangar", "python", "redis"] {
-        let archive = image_archive(name).unwrap_or_else(|why| panic!("{why}"));
-        cluster.import_image(&archive).await;
+    // Redis's image comes later, when the gateway has been seen waiting for it.
+    for name in ["hangar", "python"] {
+        cluster.import_image(&archive(name)).await;
     }
     cluster
         .tag_image(
@@ -64,13 +67,14 @@ async fn run() {
             &format!("{PYTHON_IMAGE}:{NEXT_TAG}"),
         )
         .await;
-    report.step("images imported (hangar, python, redis)");
+    report.step("images imported (hangar, python)");
 
     let client = cluster.plane().client();
     let namespace = cluster
         .plane()
         .namespace_with_labels(&[("pod-security.kubernetes.io/enforce", "restricted")])
         .await;
+    print_cluster_on_failure(cluster.plane().kubeconfig(), &namespace);
     let mut e2e = E2e {
         cluster,
         client,
@@ -84,8 +88,8 @@ async fn run() {
         .await;
     e2e.a_session_survives_the_deletion_of_its_gateway_pod(&mut session)
         .await;
-    e2e.a_cold_server_wakes_for_a_call_and_sleeps_again(&mut session)
-        .await;
+    drop(session);
+    let mut session = e2e.a_cold_server_wakes_for_a_call_and_sleeps_again().await;
     e2e.a_server_pod_killed_mid_call(&mut session).await;
     e2e.a_crash_looping_server_is_dead_with_the_reason().await;
     e2e.a_rolling_update_under_calls().await;
@@ -229,6 +233,9 @@ spec:
 "#
         ))
         .await;
+        // The remote server's endpoint runs before it is applied: its time
+        // to Ready is then the operator's, not the backend pod's start.
+        self.cluster.service_routes(&ns, "backend", 8080).await;
         let applied = Instant::now();
         self.apply(&format!(
             r#"
@@ -324,8 +331,10 @@ spec:
             .step("servers Ready: container, stdio and remote");
     }
 
-    /// An MCPGateway with two replicas and a managed Redis: a Python SDK
-    /// client reaches it through its Service and calls a tool of each server.
+    /// An MCPGateway with two replicas and a managed Redis: not Ready while
+    /// its Redis cannot run (session-based clients would be refused), then a
+    /// Python SDK client reaches it through its Service and calls a tool of
+    /// each server.
     async fn a_gateway_with_two_replicas_federates_them(&mut self, installed: Instant) -> Session {
         let applied = Instant::now();
         self.apply(&format!(
@@ -341,26 +350,53 @@ spec:
         ))
         .await;
         let gateways: Api<MCPGateway> = self.api();
+        let ready_condition = async || {
+            let gateway = gateways.get(GATEWAY).await.map_err(|e| e.to_string())?;
+            let status = gateway.status.clone().unwrap_or_default();
+            let ready = status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .cloned()
+                .ok_or("no Ready condition yet")?;
+            Ok::<_, String>((status.ready_replicas, ready))
+        };
+        // The Redis image is not on the node yet: its pod cannot start.
+        let waiting =
+            within(
+                DEADLINE,
+                "both gateway pods ready, Redis not",
+                async || match ready_condition().await? {
+                    (Some(2), ready) if ready.reason != "NotAvailable" => Ok(ready),
+                    other => Err(format!("{other:?}")),
+                },
+            )
+            .await;
+        assert_eq!(
+            (waiting.status.as_str(), waiting.reason.as_str()),
+            ("False", "RedisNotAvailable"),
+            "serving pods without their Redis: {}",
+            waiting.message
+        );
+        self.cluster.import_image(&archive("redis")).await;
+        // Its pod backs off pulling; a new one starts with the image present.
+        let pods: Api<Pod> = self.api();
+        for pod in self.pods_of(&format!("{GATEWAY}-redis")).await {
+            pods.delete(&pod.name_any(), &DeleteParams::default())
+                .await
+                .expect("restarting Redis's pod");
+        }
         within(
             DEADLINE,
             "the gateway to be Ready with 2 replicas",
-            || async {
-                let gateway = gateways.get(GATEWAY).await.map_err(|e| e.to_string())?;
-                let status = gateway.status.clone().unwrap_or_default();
-                let ready = status
-                    .conditions
-                    .iter()
-                    .any(|c| c.type_ == "Ready" && c.status == "True");
-                if ready && status.ready_replicas == Some(2) {
-                    Ok(())
-                } else {
-                    Err(format!("{:?}", status.conditions))
-                }
+            async || match ready_condition().await? {
+                (Some(2), ready) if ready.status == "True" => Ok(()),
+                other => Err(format!("{other:?}")),
             },
         )
         .await;
         self.report.figure(
-            "apply to Ready, MCPGateway (2 replicas, managed Redis)",
+            "apply to Ready, MCPGateway (2 replicas, managed Redis imported meanwhile)",
             seconds(applied.elapsed()),
         );
         let redis: Api<Deployment> = self.api();
@@ -472,8 +508,9 @@ spec:
 
     /// `replicas: 0`: no pod until the gateway needs the server; a call
     /// through the gateway starts one and is answered; `idleTTL` after the
-    /// last call the pod is gone, and the next call wakes it again.
-    async fn a_cold_server_wakes_for_a_call_and_sleeps_again(&mut self, session: &mut Session) {
+    /// last call the pod is gone, and the next call wakes it again, even
+    /// when it takes longer than its idleTTL to start.
+    async fn a_cold_server_wakes_for_a_call_and_sleeps_again(&mut self) -> Session {
         self.apply(&format!(
             r#"
 apiVersion: mcp-hangar.io/v1alpha1
@@ -497,6 +534,32 @@ spec:
         })
         .await;
         self.assert_no_pod_of("cold").await;
+        // Waking takes the gateway pods a ServiceAccount token (for the
+        // activity Lease): the operator rolls them. A Python SDK client dies
+        // when a connection of its pool is cut by a pod going away ("Server
+        // disconnected without sending a response" in a background task), so
+        // this scenario's session begins once the rollout is over.
+        let deployments: Api<Deployment> = self.api();
+        within(DEADLINE, "the gateway's pods to roll", async || {
+            let gateway = deployments.get(GATEWAY).await.map_err(|e| e.to_string())?;
+            let token = gateway
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.spec.as_ref())
+                .and_then(|p| p.service_account_name.clone());
+            let status = gateway.status.clone().unwrap_or_default();
+            let rolled = token.is_some()
+                && status.observed_generation == gateway.metadata.generation
+                && status.updated_replicas == Some(2)
+                && status.ready_replicas == Some(2)
+                && status.replicas == Some(2);
+            let pods = self.pods_of(GATEWAY).await;
+            (rolled && pods.len() == 2)
+                .then_some(())
+                .ok_or_else(|| format!("{status:?}, {} pods", pods.len()))
+        })
+        .await;
+        let mut session = self.open_session().await;
 
         // Listing wakes a server the gateway has never listed, to learn its tools.
         let woken = Instant::now();
@@ -532,17 +595,31 @@ spec:
         .await;
         self.report.step("cold went back to zero after its idleTTL");
 
+        // Now a server slower to start than its idleTTL: the call still
+        // wakes it and is answered (within its 2m wakeTimeout).
+        let servers: Api<MCPServer> = self.api();
+        servers
+            .patch(
+                "cold",
+                &PatchParams::default(),
+                &Patch::Merge(
+                    json!({"spec": {"env": [{"name": "STARTUP_DELAY", "value": SLOW_START}]}}),
+                ),
+            )
+            .await
+            .expect("slowing cold's start");
         let called = Instant::now();
         let pod = session
             .call("cold_whoami", json!({}))
             .await
             .unwrap_or_else(|why| panic!("calling the sleeping server: {why}"));
         self.report.figure(
-            "wake from zero: a tool call to a server with no pod, to its answer",
+            &format!("wake from zero: a tool call to a server with no pod that takes {SLOW_START}s to start (idleTTL {IDLE_TTL}), to its answer"),
             seconds(called.elapsed()),
         );
         assert!(pod.starts_with("cold-"), "answered by a pod of cold: {pod}");
         self.report.step("a call woke cold from zero");
+        session
     }
 
     /// A server's pod is killed while a call to it runs: the client gets an
@@ -689,13 +766,58 @@ spec:
         )
         .await;
 
+        let (ok, failed, took) = self.roll_under_calls(caller, "pair-a", "pair_whoami").await;
+        self.report.figure(
+            "rolling update of one member of a group of 2 under calls",
+            format!(
+                "{} calls failed of {} in {}",
+                failed.len(),
+                ok + failed.len(),
+                seconds(took)
+            ),
+        );
+        assert!(ok > 0, "no call was answered during the rollout");
+        assert!(
+            failed.is_empty(),
+            "calls failed during the rollout: {failed:?}"
+        );
+
+        // A single stdio server (one replica, no group): reported, not asserted.
+        let caller = self.open_session().await;
+        let (ok, failed, took) = self
+            .roll_under_calls(caller, "bridged", "bridged_whoami")
+            .await;
+        self.report.figure(
+            "rolling update of a single stdio server (1 replica) under calls",
+            format!(
+                "{} calls failed of {} in {}: {:?}",
+                failed.len(),
+                ok + failed.len(),
+                seconds(took),
+                failed.first()
+            ),
+        );
+        self.report
+            .step("rolling updates: a group member without a failed call; a single stdio server");
+    }
+
+    /// Changes `server`'s tag while `caller` calls `tool` in a loop, until
+    /// every pod of the server runs the new tag and the server is Ready:
+    /// the calls answered, the errors of those that failed, and how long it took.
+    async fn roll_under_calls(
+        &self,
+        mut caller: Session,
+        server: &str,
+        tool: &str,
+    ) -> (usize, Vec<String>, Duration) {
         let rolling = Arc::new(AtomicBool::new(true));
         let calls = tokio::spawn({
             let rolling = rolling.clone();
+            let tool = tool.to_string();
             async move {
-                let (mut ok, mut failed) = (0u32, Vec::new());
+                let (mut ok, mut failed) = (0, Vec::new());
                 while rolling.load(Ordering::Relaxed) {
-                    match caller.call("pair_whoami", json!({})).await {
+                    match caller.call(&tool, json!({})).await {
                         Ok(_) => ok += 1,
                         Err(why) => failed.push(why),
                     }
@@ -704,60 +826,55 @@ spec:
             }
         });
         let started = Instant::now();
+        let servers: Api<MCPServer> = self.api();
         servers
             .patch(
-                "pair-a",
+                server,
                 &PatchParams::default(),
                 &Patch::Merge(json!({"spec": {"tag": NEXT_TAG}})),
             )
             .await
-            .expect("changing pair-a's tag");
+            .expect("changing the server's tag");
         let deployments: Api<Deployment> = self.api();
         let next_image = format!("{PYTHON_IMAGE}:{NEXT_TAG}");
-        within(DEADLINE, "pair-a's pods to run the new tag", || async {
-            let pods = self.pods_of("pair-a").await;
-            let rolled = !pods.is_empty()
-                && pods.iter().all(|p| {
-                    pod_ready(p)
-                        && p.metadata.deletion_timestamp.is_none()
-                        && p.spec.as_ref().is_some_and(|s| {
-                            s.containers
-                                .iter()
-                                .any(|c| c.image.as_deref() == Some(&next_image))
-                        })
-                });
-            let deployment = deployments.get("pair-a").await.map_err(|e| e.to_string())?;
-            let status = deployment.status.unwrap_or_default();
-            let done = rolled && status.replicas == Some(1) && status.updated_replicas == Some(1);
-            done.then_some(()).ok_or_else(|| format!("{status:?}"))
-        })
+        within(
+            DEADLINE,
+            &format!("{server}'s pods to run the new tag"),
+            || async {
+                let pods = self.pods_of(server).await;
+                let rolled = !pods.is_empty()
+                    && pods.iter().all(|p| {
+                        pod_ready(p)
+                            && p.metadata.deletion_timestamp.is_none()
+                            && p.spec.as_ref().is_some_and(|s| {
+                                s.containers
+                                    .iter()
+                                    .any(|c| c.image.as_deref() == Some(&next_image))
+                            })
+                    });
+                let deployment = deployments.get(server).await.map_err(|e| e.to_string())?;
+                let status = deployment.status.unwrap_or_default();
+                let done =
+                    rolled && status.replicas == Some(1) && status.updated_replicas == Some(1);
+                done.then_some(()).ok_or_else(|| format!("{status:?}"))
+            },
+        )
         .await;
-        within(DEADLINE, "pair-a to be Ready on the new tag", || async {
-            let server = servers.get("pair-a").await.map_err(|e| e.to_string())?;
-            (state_of(&server) == Some(ServerState::Ready))
-                .then_some(())
-                .ok_or_else(|| describe(&server))
-        })
+        within(
+            DEADLINE,
+            &format!("{server} to be Ready on the new tag"),
+            || async {
+                let found = servers.get(server).await.map_err(|e| e.to_string())?;
+                (state_of(&found) == Some(ServerState::Ready))
+                    .then_some(())
+                    .ok_or_else(|| describe(&found))
+            },
+        )
         .await;
-        let rolled_in = started.elapsed();
+        let took = started.elapsed();
         rolling.store(false, Ordering::Relaxed);
         let (ok, failed) = calls.await.expect("the calling task");
-        self.report.figure(
-            "rolling update of one member of a group of 2 under calls",
-            format!(
-                "{} calls failed of {} in {}",
-                failed.len(),
-                ok as usize + failed.len(),
-                seconds(rolled_in)
-            ),
-        );
-        assert!(ok > 0, "no call was answered during the rollout");
-        assert!(
-            failed.is_empty(),
-            "calls failed during the rollout: {failed:?}"
-        );
-        self.report
-            .step("rolling update of a group member without a failed call");
+        (ok, failed, took)
     }
 
     /// Deleting the MCPServers, groups and the gateway removes what the
@@ -949,6 +1066,65 @@ spec:
         )
         .await;
     }
+}
+
+/// On a failure, prints what the cluster looked like: the pods, the recent
+/// Events, and the logs of the gateway and operator pods.
+fn print_cluster_on_failure(kubeconfig: &std::path::Path, namespace: &str) {
+    let (kubeconfig, namespace) = (kubeconfig.to_path_buf(), namespace.to_string());
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default_hook(info);
+        let Ok(kubectl) = hangar_testenv::tools::try_kube_bin("kubectl") else {
+            return;
+        };
+        let labels = "app.kubernetes.io/component in (gateway, operator)";
+        for args in [
+            vec!["get", "pods", "-A", "-o", "wide"],
+            vec![
+                "get",
+                "events",
+                "-n",
+                &namespace,
+                "--sort-by=.lastTimestamp",
+            ],
+            vec![
+                "logs",
+                "-n",
+                &namespace,
+                "-l",
+                labels,
+                "--prefix",
+                "--tail=40",
+            ],
+            vec![
+                "logs",
+                "-n",
+                OPERATOR_NAMESPACE,
+                "-l",
+                labels,
+                "--prefix",
+                "--tail=40",
+            ],
+        ] {
+            if let Ok(output) = std::process::Command::new(&kubectl)
+                .arg(format!("--kubeconfig={}", kubeconfig.display()))
+                .args(&args)
+                .output()
+            {
+                eprintln!(
+                    "--- kubectl {} ---\n{}{}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+        }
+    }));
+}
+
+fn archive(name: &str) -> std::path::PathBuf {
+    image_archive(name).unwrap_or_else(|why| panic!("{why}"))
 }
 
 fn pod_ready(pod: &Pod) -> bool {

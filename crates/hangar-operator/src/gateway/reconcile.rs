@@ -80,7 +80,7 @@ async fn reconcile_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result
         .collect();
     ctx.index
         .record(ObjectRef::from_obj(gateway), members, group_selectors);
-    let deployment = build::build(gateway, &compiled, &ctx.base.settings)
+    let workloads = build::build(gateway, &compiled, &ctx.base.settings)
         .apply(gateway, &ctx.base)
         .await?;
     let status = status(
@@ -88,7 +88,7 @@ async fn reconcile_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result
         selected,
         &candidates.servers,
         &compiled,
-        deployment.as_ref(),
+        &workloads,
     );
     let previous_hash = gateway.status.as_ref().and_then(|s| s.config_hash.clone());
     write_status(gateway, ctx, status.clone()).await?;
@@ -170,9 +170,17 @@ async fn fetch_candidates(ctx: &GatewayContext, namespace: &str) -> Result<Candi
     })
 }
 
+/// The Deployments of a gateway as stored after an apply.
+#[derive(Default)]
+struct Workloads {
+    gateway: Option<Deployment>,
+    /// The managed Redis, when the gateway has one.
+    redis: Option<Deployment>,
+}
+
 impl GatewayObjects {
-    /// Applies what should exist and deletes what should not. Returns the gateway Deployment as stored.
-    async fn apply(self, gateway: &MCPGateway, ctx: &Context) -> Result<Option<Deployment>, Error> {
+    /// Applies what should exist and deletes what should not.
+    async fn apply(self, gateway: &MCPGateway, ctx: &Context) -> Result<Workloads, Error> {
         let Self {
             config_map,
             deployment,
@@ -212,7 +220,8 @@ impl GatewayObjects {
         )
         .await?;
         apply_or_delete(ctx, gateway, redis_service, &managed_redis_name(&name)).await?;
-        apply_or_delete(ctx, gateway, redis_deployment, &managed_redis_name(&name)).await?;
+        let redis =
+            apply_or_delete(ctx, gateway, redis_deployment, &managed_redis_name(&name)).await?;
         apply_or_delete(ctx, gateway, service, &name).await?;
         // The account before the pods that run as it.
         apply_or_delete(ctx, gateway, service_account, &name).await?;
@@ -222,7 +231,10 @@ impl GatewayObjects {
         let deployment = apply_or_delete(ctx, gateway, deployment, &name).await?;
         apply_or_delete(ctx, gateway, ingress, &name).await?;
         apply_or_delete(ctx, gateway, disruption_budget, &name).await?;
-        Ok(deployment)
+        Ok(Workloads {
+            gateway: deployment,
+            redis,
+        })
     }
 }
 
@@ -290,7 +302,7 @@ fn status(
     selected: &Candidates,
     namespace_servers: &[MCPServer],
     compiled: &Compiled,
-    deployment: Option<&Deployment>,
+    workloads: &Workloads,
 ) -> MCPGatewayStatus {
     let previous = gateway.status.clone().unwrap_or_default();
     let generation = gateway.meta().generation;
@@ -320,7 +332,18 @@ fn status(
                     .unwrap_or(0)
             })
             .sum::<i32>();
-    let workload = deployment.map(Workload::observe).unwrap_or_default();
+    let workload = workloads
+        .gateway
+        .as_ref()
+        .map(Workload::observe)
+        .unwrap_or_default();
+    // Session-based clients need the shared sessions: a gateway whose
+    // managed Redis is not available refuses them (503), so it is not Ready.
+    let redis_missing = workloads
+        .redis
+        .as_ref()
+        .map(Workload::observe)
+        .filter(|redis| !(redis.ready > 0 && redis.available_condition));
 
     let mut wanted = Vec::new();
     wanted.push(if compiled.skipped.is_empty() {
@@ -351,6 +374,16 @@ fn status(
             false,
             "ScaledToZero",
             "spec.replicas is 0",
+        )
+    } else if let Some(redis) = redis_missing.filter(|_| serving) {
+        Desired::new(
+            condition::READY,
+            false,
+            "RedisNotAvailable",
+            format!(
+                "{counts}, but its managed Redis is not available yet ({}/{} replicas ready)",
+                redis.ready, redis.desired
+            ),
         )
     } else if serving {
         Desired::new(condition::READY, true, "Serving", counts)
