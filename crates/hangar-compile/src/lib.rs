@@ -214,6 +214,7 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
         skipped: Vec::new(),
         workloads: Vec::new(),
         uncurated: Vec::new(),
+        unresolved: &selection.candidates.unresolved,
     };
     if let Some(gateway) = selection.gateway {
         compiler.gateway_settings(gateway);
@@ -248,6 +249,8 @@ struct Compiler<'a> {
     skipped: Vec<Skipped>,
     workloads: Vec<String>,
     uncurated: Vec<String>,
+    /// Servers whose `spec.registry` does not resolve, with why.
+    unresolved: &'a BTreeMap<String, String>,
 }
 
 impl Compiler<'_> {

@@ -76,6 +76,10 @@ pub struct Candidates {
     pub resources: Vec<MCPResource>,
     pub servers: Vec<MCPServer>,
     pub groups: Vec<MCPServerGroup>,
+    /// MCPServers (by name) whose `spec.registry` does not resolve, with why:
+    /// left out wherever they are selected. The other servers carry the spec
+    /// their catalog entry resolved to.
+    pub unresolved: BTreeMap<String, String>,
 }
 
 fn namespace_of<T: Resource>(object: &T) -> &str {
@@ -91,6 +95,7 @@ impl Candidates {
             resources: manifests.resources.clone(),
             servers: manifests.servers.clone(),
             groups: manifests.server_groups.clone(),
+            unresolved: BTreeMap::new(),
         }
     }
 
@@ -109,6 +114,7 @@ impl Candidates {
             resources: local(&manifests.resources, namespace),
             servers: local(&manifests.servers, namespace),
             groups: local(&manifests.server_groups, namespace),
+            unresolved: BTreeMap::new(),
         }
     }
 
@@ -133,6 +139,7 @@ impl Candidates {
                 resources: pick(&self.resources, gateway, Kind::Resource),
                 servers: pick(&self.servers, gateway, Kind::Server),
                 groups: pick(&self.groups, gateway, Kind::Group),
+                unresolved: self.unresolved.clone(),
             },
             candidates: self,
         }

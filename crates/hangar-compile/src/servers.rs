@@ -46,6 +46,11 @@ impl Compiler<'_> {
 
     /// A server entry that passes the config's own checks.
     fn checked_server(&mut self, name: &str, server: &MCPServer) -> Result<ServerSpec, String> {
+        if let Some(why) = self.unresolved.get(name) {
+            return Err(format!(
+                "its catalog entry (spec.registry) does not resolve: {why}"
+            ));
+        }
         let item = self.server(name, server)?;
         let mut problems = Vec::new();
         item.problems(

@@ -1,6 +1,7 @@
 //! `hangar render`: the objects the operator would create for a set of
 //! manifests, without a cluster, from the same pure builders.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use hangar_api::{ALLOWED_DESTINATIONS_ANNOTATION, MCPGateway};
@@ -67,6 +68,11 @@ pub struct Rendered {
 pub fn render(manifests: &Manifests, settings: &BuildSettings) -> Rendered {
     let mut rendered = Rendered::default();
     let config_maps = config_maps(manifests);
+    // Gateways federate what the servers run: their catalog entries resolved
+    // (those that do not resolve are left out of configs, saying why).
+    let mut resolved = manifests.clone();
+    let mut unresolved = BTreeMap::new();
+    resolved.servers.clear();
     for server in &manifests.servers {
         let name = server.name_any();
         let server = match resolve_offline(server, &manifests.registries, &config_maps) {
@@ -81,13 +87,21 @@ pub fn render(manifests: &Manifests, settings: &BuildSettings) -> Rendered {
                     rendered.text,
                     "# MCPServer {name}: its workload comes from MCPRegistry {registry} ({url}) once the operator syncs it; not rendered"
                 );
+                unresolved.insert(
+                    (namespace_of(server), name),
+                    format!("MCPRegistry {registry} ({url}) is synced only by the operator; hangar render reads catalogs from ConfigMaps in the manifests"),
+                );
+                resolved.servers.push(server.clone());
                 continue;
             }
             Err(why) => {
                 rendered.problems.push(format!("MCPServer {name:?}: {why}"));
+                unresolved.insert((namespace_of(server), name), why);
+                resolved.servers.push(server.clone());
                 continue;
             }
         };
+        resolved.servers.push((*server).clone());
         let runnable = match build::validate(&server) {
             Ok(runnable) => runnable,
             Err(invalid) => {
@@ -113,9 +127,19 @@ pub fn render(manifests: &Manifests, settings: &BuildSettings) -> Rendered {
         documents(&mut rendered.text, objects.documents());
     }
     for gateway in &manifests.gateways {
-        render_gateway(&mut rendered.text, gateway, manifests, settings);
+        render_gateway(
+            &mut rendered.text,
+            gateway,
+            &resolved,
+            &unresolved,
+            settings,
+        );
     }
     rendered
+}
+
+fn namespace_of(object: &impl ResourceExt) -> String {
+    object.namespace().unwrap_or_else(|| "default".into())
 }
 
 /// The ConfigMaps among the manifests (offline registry catalogs).
@@ -134,10 +158,16 @@ fn render_gateway(
     out: &mut String,
     gateway: &MCPGateway,
     manifests: &Manifests,
+    unresolved: &BTreeMap<(String, String), String>,
     settings: &BuildSettings,
 ) {
-    let namespace = gateway.namespace().unwrap_or_else(|| "default".into());
-    let candidates = Candidates::in_namespace(manifests, &namespace);
+    let namespace = namespace_of(gateway);
+    let mut candidates = Candidates::in_namespace(manifests, &namespace);
+    candidates.unresolved = unresolved
+        .iter()
+        .filter(|((server_namespace, _), _)| *server_namespace == namespace)
+        .map(|((_, name), why)| (name.clone(), why.clone()))
+        .collect();
     let selection = candidates.select(Some(gateway));
     let compiled = compile(
         &selection,

@@ -576,3 +576,129 @@ async fn registries_that_cannot_sync_or_do_not_exist_are_reported() {
         .is_some_and(|n| n >= 1.0)
     );
 }
+
+/// The config the operator compiled for gateway `name`, once its ConfigMap says `ready`.
+async fn gateway_config(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    ready: impl Fn(&Value) -> bool,
+) -> Value {
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    eventually("the gateway's config", || async {
+        let text = config_maps
+            .get_opt(&format!("{name}-config"))
+            .await
+            .unwrap()?
+            .data?
+            .remove("gateway.yaml")?;
+        let config: Value = serde_saphyr::from_str(&text).unwrap();
+        ready(&config).then_some(config)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn gateways_federate_what_a_catalog_entry_runs() {
+    let (url, _fake) = serve_registry().await;
+    let (client, ns, _) = operator().await;
+    let (ctx, _) = context(&client);
+    let watched = ns.clone();
+    tokio::spawn(async move {
+        hangar_operator::gateway::run(ctx, Some(&watched), std::future::pending()).await
+    });
+    create::<MCPRegistry>(
+        &client,
+        &ns,
+        &format!(
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {{name: public}}\nspec: {{url: '{url}'}}"
+        ),
+    )
+    .await;
+    for (name, server) in [
+        ("search", "io.github.acme/search"),
+        ("analytics", "com.example/analytics"),
+        ("nothing", "io.github.nobody/nothing"),
+    ] {
+        create::<MCPServer>(
+            &client,
+            &ns,
+            &format!(
+                "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: {name}, labels: {{gateway: main}}}}\n\
+                 spec: {{registry: {{name: public, server: {server}}}}}"
+            ),
+        )
+        .await;
+    }
+    create::<hangar_api::MCPGateway>(
+        &client,
+        &ns,
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: main}\nspec: {serverSelector: {matchLabels: {gateway: main}}}",
+    )
+    .await;
+
+    // Once the catalog has synced, both entries are federated where they run.
+    let config = gateway_config(&client, &ns, "main", |config| {
+        config["servers"].as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    let server = |name: &str| {
+        config["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not federated: {config}"))
+            .clone()
+    };
+    // An OCI image on the port and path its entry names, through its Service.
+    let search = server("search");
+    assert_eq!(
+        search["url"],
+        format!("http://search.{ns}.svc:9000/mcp"),
+        "{search}"
+    );
+    // A remote-only entry at its endpoint, with the entry's headers.
+    let analytics = server("analytics");
+    assert_eq!(
+        (&analytics["url"], &analytics["transport"]),
+        (
+            &json!("https://acme.mcp.example.com/mcp"),
+            &json!("streamable-http")
+        ),
+        "{analytics}"
+    );
+    assert_eq!(
+        analytics["headers"],
+        json!([{"name": "X-Region", "value": "eu-west-1"}]),
+        "{analytics}"
+    );
+    // The gateway's status agrees with the server's about where it is.
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), &ns);
+    let search_url = eventually("search's status.url", || async {
+        servers.get("search").await.ok()?.status?.url
+    })
+    .await;
+    assert_eq!(search["url"], search_url);
+
+    // What does not resolve is left out, saying why.
+    let gateways: Api<hangar_api::MCPGateway> = Api::namespaced(client.clone(), &ns);
+    let skipped = eventually("the gateway's ConfigValid condition", || async {
+        gateways
+            .get("main")
+            .await
+            .ok()?
+            .status?
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "ConfigValid" && c.status == "False")
+    })
+    .await;
+    assert!(
+        skipped.message.contains(
+            "MCPServer nothing: its catalog entry (spec.registry) does not resolve: MCPRegistry public: the catalog has no server named \"io.github.nobody/nothing\""
+        ),
+        "{}",
+        skipped.message
+    );
+}

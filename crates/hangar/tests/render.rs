@@ -282,3 +282,88 @@ fn an_image_with_its_tag_renders_as_written() {
         "the error names both fields: {stderr}"
     );
 }
+
+#[test]
+fn a_gateway_federates_what_catalog_entries_run() {
+    let (ok, text, stderr) = render_text(
+        "registry-gateway",
+        r#"
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: catalog, namespace: tools}
+data:
+  search.json: |
+    {"name": "io.github.acme/search", "version": "2.1.0",
+     "packages": [{"registryType": "oci", "identifier": "ghcr.io/acme/search-mcp:2.1.0",
+                   "transport": {"type": "streamable-http", "url": "http://localhost:9000/api/mcp"}}]}
+  analytics.json: |
+    {"name": "com.example/analytics", "version": "3.0.0",
+     "remotes": [{"type": "sse", "url": "https://acme.mcp.example.com/sse"}]}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPRegistry
+metadata: {name: internal, namespace: tools}
+spec: {configMapRef: {name: catalog}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPRegistry
+metadata: {name: public, namespace: tools}
+spec: {url: "https://registry.example.com"}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: search, namespace: tools, labels: {gateway: main}}
+spec: {registry: {name: internal, server: io.github.acme/search}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: analytics, namespace: tools, labels: {gateway: main}}
+spec: {registry: {name: internal, server: com.example/analytics}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: elsewhere, namespace: tools, labels: {gateway: main}}
+spec: {registry: {name: public, server: io.github.acme/search}}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {name: main, namespace: tools}
+spec: {serverSelector: {matchLabels: {gateway: main}}}
+"#,
+    );
+    assert!(ok, "{stderr}");
+    let config_map = serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap()
+        .into_iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "main-config")
+        .unwrap_or_else(|| panic!("no gateway config in:\n{text}"));
+    let config: Value =
+        serde_saphyr::from_str(config_map["data"]["gateway.yaml"].as_str().unwrap()).unwrap();
+    let servers: Vec<(&str, &str, &str)> = config["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["url"].as_str().unwrap(),
+                s["transport"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        servers,
+        [
+            ("analytics", "https://acme.mcp.example.com/sse", "sse"),
+            (
+                "search",
+                "http://search.tools.svc:9000/api/mcp",
+                "streamable-http"
+            ),
+        ]
+    );
+    assert!(
+        text.contains("# not served: MCPServer elsewhere: its catalog entry (spec.registry) does not resolve: MCPRegistry public (https://registry.example.com) is synced only by the operator"),
+        "{text}"
+    );
+}

@@ -43,6 +43,20 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
     let mut clashes = first_of_each_name(&mut candidates.servers, "MCPServer", manifests);
     let groups = first_of_each_name(&mut candidates.groups, "MCPServerGroup", manifests);
     clashes.extend(groups);
+    // Catalog entries are resolved by the operator (and `hangar render`, from
+    // ConfigMap catalogs); run here without it, a server would lose its entry's
+    // package, arguments and environment.
+    candidates.unresolved = candidates
+        .servers
+        .iter()
+        .filter(|server| server.spec.registry.is_some())
+        .map(|server| {
+            (
+                server.name_any(),
+                "hangar up does not resolve catalog entries; `hangar render` shows what the entry runs in a cluster, and spec.command (or mode: remote with spec.endpoint) without spec.registry runs it here".to_string(),
+            )
+        })
+        .collect();
     let selection = candidates.select(chosen);
     let mut compiled = compile(&selection, Target::Local);
     compiled.skipped.extend(clashes);
@@ -328,6 +342,36 @@ pub fn avoid_port(compiled: &mut Compiled, port: u16) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_catalog_entry_is_not_run_half_resolved() {
+        let manifests = hangar_manifests::parse(
+            r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {name: time}
+spec: {registry: {name: internal, server: io.github.acme/time}, command: [uvx, mcp-server-time], transport: stdio}
+"#,
+            "manifests",
+        )
+        .unwrap();
+        let compiled = plan(&manifests, None).unwrap();
+        assert!(
+            compiled.config.servers.is_empty(),
+            "{:?}",
+            compiled.config.servers
+        );
+        let skipped = compiled
+            .skipped
+            .iter()
+            .find(|s| s.name == "time")
+            .expect("the server is reported");
+        assert!(
+            skipped.reason.starts_with("its catalog entry (spec.registry) does not resolve: hangar up does not resolve catalog entries"),
+            "{}",
+            skipped.reason
+        );
+    }
 
     #[test]
     fn a_gateway_without_a_selector_selects_nothing_as_in_the_cluster() {

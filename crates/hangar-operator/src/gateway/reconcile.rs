@@ -29,12 +29,15 @@ use crate::conditions::{self, Desired};
 use crate::context::Context;
 use crate::metrics::Operation;
 use crate::outcome;
+use crate::registry::{self, Lookup};
 use crate::server::lifecycle::Workload;
 
 /// Resync period: changes to the gateway, its objects and what it selects trigger reconciles sooner.
 const RESYNC: Duration = Duration::from_secs(300);
 /// How soon a gateway that leaves something out is looked at again.
 const SKIPPED_RECHECK: Duration = Duration::from_secs(30);
+/// How soon to look again while a catalog a server references is being fetched.
+const REGISTRY_LOADING: Duration = Duration::from_secs(2);
 
 pub async fn reconcile(
     gateway: Arc<MCPGateway>,
@@ -53,7 +56,11 @@ pub async fn reconcile(
 
 async fn reconcile_gateway(gateway: &MCPGateway, ctx: &GatewayContext) -> Result<Action, Error> {
     let namespace = gateway.namespace().unwrap_or_default();
-    let candidates = fetch_candidates(ctx, &namespace).await?;
+    let Some(candidates) = resolve_registries(fetch_candidates(ctx, &namespace).await?, ctx).await
+    else {
+        // Keep serving the config the gateway has rather than drop servers for a moment.
+        return Ok(Action::requeue(REGISTRY_LOADING));
+    };
     let selection = candidates.select(Some(gateway));
     let secrets = secret_destinations(ctx, &namespace, header_secrets(&selection)).await?;
     let compiled = compile(
@@ -160,6 +167,27 @@ async fn secret_destinations(
     Ok(SecretDestinations::Checked(known))
 }
 
+/// The candidates with every `spec.registry` resolved as the MCPServer
+/// reconciler resolves it, so that the gateway federates what the servers
+/// run (a remote-only entry at its endpoint, an image on the port its entry
+/// names); `None` while a catalog is still being fetched.
+async fn resolve_registries(
+    mut candidates: Candidates,
+    ctx: &GatewayContext,
+) -> Option<Candidates> {
+    for server in &mut candidates.servers {
+        match registry::look_up(server, &ctx.base).await {
+            Lookup::NoReference => {}
+            Lookup::Resolved { spec, .. } => server.spec = *spec,
+            Lookup::Unresolved { message, .. } => {
+                candidates.unresolved.insert(server.name_any(), message);
+            }
+            Lookup::Loading => return None,
+        }
+    }
+    Some(candidates)
+}
+
 async fn fetch_candidates(ctx: &GatewayContext, namespace: &str) -> Result<Candidates, Error> {
     Ok(Candidates {
         tools: list::<MCPTool>(ctx, namespace).await?,
@@ -167,6 +195,7 @@ async fn fetch_candidates(ctx: &GatewayContext, namespace: &str) -> Result<Candi
         resources: list::<MCPResource>(ctx, namespace).await?,
         servers: list::<MCPServer>(ctx, namespace).await?,
         groups: list::<MCPServerGroup>(ctx, namespace).await?,
+        unresolved: BTreeMap::new(),
     })
 }
 

@@ -24,7 +24,7 @@ use kube::runtime::{Controller, watcher};
 
 pub use error::Error;
 pub use offline::{Offline, resolve_offline};
-pub use reference::{Resolution, resolve_reference, servers_referencing};
+pub use reference::{Lookup, Resolution, look_up, resolve_reference, servers_referencing};
 
 use crate::api::scoped;
 use crate::context::{Context, correlated};

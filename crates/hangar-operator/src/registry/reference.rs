@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hangar_api::{MCPRegistry, MCPServer, MCPServerStatus, condition};
+use hangar_api::{MCPRegistry, MCPServer, MCPServerSpec, MCPServerStatus, condition};
 use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
@@ -36,28 +36,72 @@ pub enum Resolution<'a> {
     Stop(Action),
 }
 
+/// What a server's `spec.registry` resolves to now. Nothing is written: the
+/// MCPServer reconciler records it in status, gateways federate what it says.
+pub enum Lookup {
+    /// The server has no `spec.registry`.
+    NoReference,
+    /// The spec the server runs with, and where it came from.
+    Resolved {
+        spec: Box<MCPServerSpec>,
+        message: String,
+    },
+    /// It does not resolve: a condition reason and what to do about it.
+    Unresolved {
+        reason: &'static str,
+        message: String,
+    },
+    /// The MCPRegistry could not be read, or this process is fetching a
+    /// catalog synced before it started: look again soon.
+    Loading,
+}
+
 /// Resolves `spec.registry`, if the server has one.
 pub async fn resolve_reference<'a>(server: &'a MCPServer, ctx: &Context) -> Resolution<'a> {
-    let Some(reference) = &server.spec.registry else {
-        return Resolution::Ready {
+    match look_up(server, ctx).await {
+        Lookup::NoReference => Resolution::Ready {
             server: Box::new(Cow::Borrowed(server)),
             condition: None,
-        };
+        },
+        Lookup::Resolved { spec, message } => {
+            let mut effective = server.clone();
+            effective.spec = *spec;
+            Resolution::Ready {
+                server: Box::new(Cow::Owned(effective)),
+                condition: Some(Desired::new(
+                    condition::REGISTRY_RESOLVED,
+                    true,
+                    "Resolved",
+                    message,
+                )),
+            }
+        }
+        Lookup::Unresolved { reason, message } => unresolved(server, ctx, reason, message).await,
+        Lookup::Loading => Resolution::Stop(Action::requeue(LOADING)),
+    }
+}
+
+/// What `server.spec.registry` resolves to against the catalogs this process synced.
+pub async fn look_up(server: &MCPServer, ctx: &Context) -> Lookup {
+    let Some(reference) = &server.spec.registry else {
+        return Lookup::NoReference;
     };
     let namespace = server.namespace().unwrap_or_default();
     let registries: Api<MCPRegistry> = Api::namespaced(ctx.client.clone(), &namespace);
     let registry = match registries.get_opt(&reference.name).await {
         Ok(Some(registry)) => registry,
         Ok(None) => {
-            let message = format!(
-                "MCPRegistry {} (spec.registry.name) does not exist in namespace {namespace}: create it, or name an existing one",
-                reference.name
-            );
-            return unresolved(server, ctx, "RegistryNotFound", message).await;
+            return Lookup::Unresolved {
+                reason: "RegistryNotFound",
+                message: format!(
+                    "MCPRegistry {} (spec.registry.name) does not exist in namespace {namespace}: create it, or name an existing one",
+                    reference.name
+                ),
+            };
         }
         Err(error) => {
             tracing::warn!(server = %server.name_any(), %error, "could not read the MCPRegistry");
-            return Resolution::Stop(Action::requeue(LOADING));
+            return Lookup::Loading;
         }
     };
     let Some(catalog) = catalog::published(&registry.uid().unwrap_or_default()) else {
@@ -67,20 +111,18 @@ pub async fn resolve_reference<'a>(server: &'a MCPServer, ctx: &Context) -> Reso
                 .find(|c| c.type_ == condition::READY)
                 .cloned()
         });
-        return match ready {
+        let message = match ready {
             // Synced before this process started: it is being fetched again.
-            Some(ready) if ready.status == "True" => Resolution::Stop(Action::requeue(LOADING)),
-            Some(ready) => {
-                let message = format!(
-                    "MCPRegistry {} has no catalog: {}",
-                    reference.name, ready.message
-                );
-                unresolved(server, ctx, "RegistryNotSynced", message).await
-            }
-            None => {
-                let message = format!("MCPRegistry {} has not synced yet", reference.name);
-                unresolved(server, ctx, "RegistryNotSynced", message).await
-            }
+            Some(ready) if ready.status == "True" => return Lookup::Loading,
+            Some(ready) => format!(
+                "MCPRegistry {} has no catalog: {}",
+                reference.name, ready.message
+            ),
+            None => format!("MCPRegistry {} has not synced yet", reference.name),
+        };
+        return Lookup::Unresolved {
+            reason: "RegistryNotSynced",
+            message,
         };
     };
     let entry = match catalog.find(&reference.server, &reference.version) {
@@ -95,35 +137,27 @@ pub async fn resolve_reference<'a>(server: &'a MCPServer, ctx: &Context) -> Reso
                 } => "EntryDeprecated",
                 NotInCatalog::Withdrawn { .. } => "EntryDeleted",
             };
-            let message = format!("MCPRegistry {}: {missing}", reference.name);
-            return unresolved(server, ctx, reason, message).await;
+            return Lookup::Unresolved {
+                reason,
+                message: format!("MCPRegistry {}: {missing}", reference.name),
+            };
         }
     };
     match resolve::resolve(entry, &server.spec) {
-        Ok(resolved) => {
-            let mut effective = server.clone();
-            effective.spec = resolved.spec;
-            let message = format!(
+        Ok(resolved) => Lookup::Resolved {
+            message: format!(
                 "{} {} from MCPRegistry {}: {}",
                 entry.name, entry.version, reference.name, resolved.summary
-            );
-            Resolution::Ready {
-                server: Box::new(Cow::Owned(effective)),
-                condition: Some(Desired::new(
-                    condition::REGISTRY_RESOLVED,
-                    true,
-                    "Resolved",
-                    message,
-                )),
-            }
-        }
-        Err(error) => {
-            let message = format!(
+            ),
+            spec: Box::new(resolved.spec),
+        },
+        Err(error) => Lookup::Unresolved {
+            reason: error.reason(),
+            message: format!(
                 "{} {} from MCPRegistry {} cannot run as written: {error}",
                 entry.name, entry.version, reference.name
-            );
-            unresolved(server, ctx, error.reason(), message).await
-        }
+            ),
+        },
     }
 }
 
