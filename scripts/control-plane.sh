@@ -4,7 +4,7 @@
 # versions, into a cache outside the repository. Already-built binaries are reused.
 # With --node it also builds what a real node needs (scripts/cluster.sh):
 # kube-controller-manager, kube-scheduler, kubelet, kube-proxy, kubectl from the same
-# Kubernetes release, containerd and ctr, and CoreDNS.
+# Kubernetes release, containerd and ctr, CoreDNS and kube-router (NetworkPolicy).
 #
 #   scripts/control-plane.sh            # build everything missing, print the bin dir
 #   scripts/control-plane.sh --node     # the same plus the node's binaries
@@ -21,6 +21,12 @@ KUSTOMIZE_VERSION=v5.8.1
 # containerd 2.x: kubelet 1.36 no longer supports containerd 1.x (Debian's is 1.6).
 CONTAINERD_VERSION=v2.4.2
 COREDNS_VERSION=v1.15.0
+# The node's NetworkPolicy enforcer (its firewall alone: no routing, no service
+# proxy). The one that runs on these hosts: kube-network-policies needs the
+# kernel's nftables queue (CONFIG_NFT_QUEUE, absent here), Cilium compiles BPF
+# with clang at run time. v2.1.0 is the only version the module proxy serves;
+# it runs on a throwaway test node only, never in what Hangar ships.
+KUBE_ROUTER_VERSION=v2.1.0
 
 CACHE=${HANGAR_CACHE:-$HOME/.cache/hangar}
 BIN="$CACHE/bin/kube-${KUBE_VERSION}-etcd-${ETCD_VERSION}"
@@ -146,6 +152,7 @@ if [[ $NODE == 1 ]]; then
   build_tool ctr github.com/containerd/containerd/v2/cmd/ctr "$CONTAINERD_VERSION" containerd_ldflags
   build_tool containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 "$CONTAINERD_VERSION" containerd_ldflags
   build_tool coredns github.com/coredns/coredns "$COREDNS_VERSION" coredns_ldflags
+  build_tool kube-router github.com/cloudnativelabs/kube-router/v2/cmd/kube-router "$KUBE_ROUTER_VERSION"
 fi
 log "ready in $(( $(date +%s) - start ))s: $BIN"
 echo "$BIN"

@@ -7,8 +7,8 @@
 #   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.lock: pinned, hashed)
 #   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
 #   - for the end-to-end tests' real node: kubelet, kube-proxy, kube-controller-manager,
-#     kube-scheduler, kubectl, containerd and CoreDNS built from Go modules
-#     (control-plane.sh --node); runc, the CNI plugins, umoci, iptables (Debian packages)
+#     kube-scheduler, kubectl, containerd, CoreDNS and kube-router built from Go modules
+#     (control-plane.sh --node); runc, the CNI plugins, umoci, iptables, ipset (Debian packages)
 # Idempotent: what is already installed at the pinned versions is reused.
 #
 #   scripts/test-deps.sh                 # everything
@@ -92,8 +92,9 @@ fi
 if want cluster; then
   # runc runs the containers, the CNI plugins wire pods to the bridge, umoci
   # builds images (scripts/image.sh), iptables and conntrack serve kube-proxy,
-  # iproute2 and kmod (modprobe) set up the host's network.
-  apt_install runc containernetworking-plugins umoci iptables conntrack iproute2 kmod
+  # ipset serves kube-router's NetworkPolicy firewall, iproute2 and kmod
+  # (modprobe) set up the host's network.
+  apt_install runc containernetworking-plugins umoci iptables ipset conntrack iproute2 kmod
   kube_bin=$(scripts/control-plane.sh --node | tail -n 1)
   record HANGAR_KUBE_BIN "$kube_bin"
   record HANGAR_RUNC "$(command -v runc)"

@@ -2,8 +2,8 @@
 //! MCPServer (health checks from the operator's namespace, plus
 //! `spec.network`), and per gateway one for its pods, one admitting it to the
 //! container servers it federates and one admitting only it to its managed
-//! Redis; the API server validates every one. Whether a node enforces them is
-//! the CNI's part: no policy-enforcing node runs in these tests (yet).
+//! Redis; the API server validates every one. `network_enforced.rs` runs them
+//! on a node that enforces them.
 
 mod operator_support;
 

@@ -1,7 +1,8 @@
 //! The test node runs real pods: a Deployment gets a ReplicaSet and a pod from
 //! the real controller-manager and scheduler, the pod answers through its
 //! Service (kube-proxy) by its DNS name (CoreDNS), and a pod reaches the API
-//! server with its ServiceAccount token. Then, whether the test process exits
+//! server with its ServiceAccount token; a NetworkPolicy admits one pod and
+//! turns another away (kube-router). Then, whether the test process exits
 //! or is killed, nothing of the node is left on the host: no process, mount,
 //! cgroup, network device or iptables rule, and the sysctls are as before.
 //!
@@ -17,6 +18,7 @@ use hangar_testenv::node::image_archive;
 use hangar_testenv::{Cluster, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, PostParams};
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -34,7 +36,7 @@ fn main() {
     if std::env::var_os(CHILD_MODE).is_some() {
         return child();
     }
-    let before = host_state();
+    let before = host_state_without_a_node();
     for ending in [Ending::Exit, Ending::Killed] {
         scenario(ending, &before);
     }
@@ -58,7 +60,8 @@ fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> T {
 fn child() {
     runtime().block_on(async {
         let cluster = hangar_testenv::shared_cluster().await;
-        pods_run_and_reach_services_dns_and_the_api(cluster).await;
+        let ns = pods_run_and_reach_services_dns_and_the_api(cluster).await;
+        network_policies_are_enforced(cluster, &ns).await;
         println!("{}", cluster.dir().display());
     });
     let mut go_ahead = String::new();
@@ -67,7 +70,55 @@ fn child() {
         .expect("reading stdin");
 }
 
-async fn pods_run_and_reach_services_dns_and_the_api(cluster: &Cluster) {
+/// The restricted container settings every pod of these tests runs with.
+fn restricted() -> serde_json::Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": true,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    })
+}
+
+/// A pod that runs `script` with the Python image once.
+fn python_pod(name: &str, labels: serde_json::Value, script: &str) -> Pod {
+    from_json(json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{
+                "name": "probe",
+                "image": "hangar.local/mcp-python:e2e",
+                "imagePullPolicy": "Never",
+                "command": ["python", "-c", script],
+                "securityContext": restricted(),
+            }],
+        },
+    }))
+}
+
+/// Runs the pod to its end; its phase and logs.
+async fn run_to_end(pods: &Api<Pod>, pod: &Pod) -> (String, String) {
+    let name = pod.metadata.name.clone().expect("a named pod");
+    pods.create(&PostParams::default(), pod)
+        .await
+        .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
+    let phase = eventually(&format!("pod {name} to finish"), || async {
+        let phase = pods.get(&name).await.ok()?.status?.phase?;
+        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
+    })
+    .await;
+    let logs = pods
+        .logs(&name, &Default::default())
+        .await
+        .unwrap_or_else(|e| {
+            panic!("the logs of {name}, through the API server and the kubelet: {e}")
+        });
+    (phase, logs)
+}
+
+/// Returns the namespace, where the Deployment `web` and its Service run.
+async fn pods_run_and_reach_services_dns_and_the_api(cluster: &Cluster) -> String {
     let python = image_archive("python").unwrap_or_else(|why| panic!("{why}"));
     cluster.import_image(&python).await;
     let plane = cluster.plane();
@@ -75,12 +126,6 @@ async fn pods_run_and_reach_services_dns_and_the_api(cluster: &Cluster) {
         .namespace_with_labels(&[("pod-security.kubernetes.io/enforce", "restricted")])
         .await;
     let client = plane.client();
-    let restricted = json!({
-        "allowPrivilegeEscalation": false,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": true,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    });
     let deployment: Deployment = from_json(json!({
         "metadata": {"name": "web"},
         "spec": {
@@ -92,7 +137,7 @@ async fn pods_run_and_reach_services_dns_and_the_api(cluster: &Cluster) {
                     "image": "hangar.local/mcp-python:e2e",
                     "imagePullPolicy": "Never",
                     "command": ["python", "-m", "http.server", "8080"],
-                    "securityContext": restricted,
+                    "securityContext": restricted(),
                     "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
                 }]},
             },
@@ -112,19 +157,6 @@ request = urllib.request.Request("https://kubernetes.default.svc/version", heade
 context = ssl.create_default_context(cafile=sa + "ca.crt")
 print("API", urllib.request.urlopen(request, context=context, timeout=10).read().decode())
 "#;
-    let pod: Pod = from_json(json!({
-        "metadata": {"name": "probe"},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{
-                "name": "probe",
-                "image": "hangar.local/mcp-python:e2e",
-                "imagePullPolicy": "Never",
-                "command": ["python", "-c", probe],
-                "securityContext": restricted,
-            }],
-        },
-    }));
     let pp = PostParams::default();
     Api::<Deployment>::namespaced(client.clone(), &ns)
         .create(&pp, &deployment)
@@ -150,18 +182,7 @@ print("API", urllib.request.urlopen(request, context=context, timeout=10).read()
     // The host reaches the Service's virtual address, and from then on pods do.
     let web = cluster.service_routes(&ns, "web", 80).await;
 
-    pods.create(&pp, &pod)
-        .await
-        .expect("creating the probe pod");
-    let phase = eventually("the probe pod to finish", || async {
-        let phase = pods.get("probe").await.ok()?.status?.phase?;
-        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-    })
-    .await;
-    let logs = pods
-        .logs("probe", &Default::default())
-        .await
-        .expect("the probe's logs, through the API server and the kubelet");
+    let (phase, logs) = run_to_end(&pods, &python_pod("probe", json!({}), probe)).await;
     assert_eq!(phase, "Succeeded", "the probe failed:\n{logs}");
     assert!(logs.contains("web answers 200"), "{logs}");
     assert!(logs.contains(r#""gitVersion": "v1.36"#), "{logs}");
@@ -182,6 +203,60 @@ print("API", urllib.request.urlopen(request, context=context, timeout=10).read()
     .await
     .expect("the ClusterIP answers within 30s");
     assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+    ns
+}
+
+/// Once a policy admits only `role: client` pods to `web`, another pod is
+/// turned away while a client pod still gets through, at the same time.
+async fn network_policies_are_enforced(cluster: &Cluster, ns: &str) {
+    let client = cluster.plane().client();
+    let policy: NetworkPolicy = from_json(json!({
+        "metadata": {"name": "web-clients-only"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": {"role": "client"}}}]}],
+        },
+    }));
+    Api::<NetworkPolicy>::namespaced(client.clone(), ns)
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("creating the NetworkPolicy");
+    // The firewall applies the policy shortly after it exists: until then
+    // connections still succeed, so the outsider waits for its first refusal,
+    // then checks that the next ones are refused too.
+    let outsider = r#"
+import socket, time
+def connects():
+    try:
+        socket.create_connection(("web", 80), timeout=3).close()
+        return True
+    except OSError:
+        return False
+deadline = time.time() + 90
+while connects():
+    assert time.time() < deadline, "still admitted 90s after the policy"
+    time.sleep(0.5)
+assert not any(connects() for _ in range(3)), "admitted again"
+print("turned away")
+"#;
+    let pods: Api<Pod> = Api::namespaced(client, ns);
+    let (phase, logs) = run_to_end(&pods, &python_pod("outsider", json!({}), outsider)).await;
+    assert_eq!(phase, "Succeeded", "the outsider got through:\n{logs}");
+    let member = r#"
+import urllib.request
+print("web answers", urllib.request.urlopen("http://web/", timeout=10).status)
+"#;
+    let (phase, logs) = run_to_end(
+        &pods,
+        &python_pod("member", json!({"role": "client"}), member),
+    )
+    .await;
+    assert_eq!(
+        phase, "Succeeded",
+        "the policy's client was refused:\n{logs}"
+    );
+    assert!(logs.contains("web answers 200"), "{logs}");
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -211,6 +286,10 @@ fn scenario(ending: Ending, before: &HostState) {
     assert!(
         !during.node_rules.is_empty(),
         "{ending:?}: no kube-proxy rules while the node runs"
+    );
+    assert!(
+        !during.node_ipsets.is_empty(),
+        "{ending:?}: no kube-router ipsets while a NetworkPolicy exists"
     );
 
     match ending {
@@ -247,12 +326,32 @@ fn scenario(ending: Ending, before: &HostState) {
     println!("node: {ending:?} ok");
 }
 
+/// The host's state while no test process runs a node: another test
+/// process's node may be running now (it holds the machine-wide lock that
+/// [`Cluster::start`] takes), so this waits for that lock to be free.
+fn host_state_without_a_node() -> HostState {
+    let path = std::env::temp_dir().join("hangar-node.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("locking {}: {e}", path.display()));
+    let state = host_state();
+    lock.unlock()
+        .unwrap_or_else(|e| panic!("unlocking {}: {e}", path.display()));
+    state
+}
+
 /// What a node changes on the host.
 #[derive(Debug, PartialEq, Eq)]
 struct HostState {
     bridge: bool,
     veths: Vec<String>,
     node_rules: Vec<String>,
+    node_ipsets: Vec<String>,
     mounts: Vec<String>,
     cgroups: Vec<String>,
     sysctls: Vec<(String, String)>,
@@ -271,6 +370,15 @@ fn host_state() -> HostState {
     let node_rules = String::from_utf8_lossy(&rules.stdout)
         .lines()
         .filter(|l| l.contains("KUBE-") || l.contains("CNI-"))
+        .map(String::from)
+        .collect();
+    let sets = Command::new("ipset")
+        .args(["list", "-name"])
+        .output()
+        .expect("running ipset (scripts/test-deps.sh cluster installs it)");
+    let node_ipsets = String::from_utf8_lossy(&sets.stdout)
+        .lines()
+        .filter(|l| l.starts_with("KUBE-"))
         .map(String::from)
         .collect();
     let mounts = std::fs::read_to_string("/proc/self/mountinfo")
@@ -297,6 +405,7 @@ fn host_state() -> HostState {
         bridge: Path::new("/sys/class/net/hangar0").exists(),
         veths,
         node_rules,
+        node_ipsets,
         mounts,
         cgroups,
         sysctls,

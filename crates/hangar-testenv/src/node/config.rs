@@ -258,6 +258,24 @@ pub(crate) fn scheduler_args(layout: &Layout) -> Vec<String> {
     ]
 }
 
+/// kube-router with only its firewall: it turns NetworkPolicies into
+/// iptables rules and ipsets for the node's pods. Routing and the service
+/// proxy stay with the CNI bridge and kube-proxy.
+pub(crate) fn firewall_args(layout: &Layout, health_port: u16) -> Vec<String> {
+    vec![
+        "--run-firewall=true".into(),
+        "--run-router=false".into(),
+        "--run-service-proxy=false".into(),
+        "--enable-cni=false".into(),
+        "--enable-ipv6=false".into(),
+        format!("--kubeconfig={}", layout.kubeconfig.display()),
+        format!("--hostname-override={NODE_NAME}"),
+        format!("--service-cluster-ip-range={SERVICE_CIDR}"),
+        format!("--health-port={health_port}"),
+        "--metrics-port=0".into(),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,5 +331,20 @@ mod tests {
         assert_eq!(bridge["bridge"], BRIDGE);
         assert_eq!(bridge["ipam"]["ranges"][0][0]["subnet"], POD_CIDR);
         assert_eq!(bridge["ipam"]["dataDir"], "/tmp/hangar-node-x/cni/ipam");
+    }
+
+    #[test]
+    fn kube_router_runs_only_its_firewall_for_this_node() {
+        let args = firewall_args(&layout(), 40004);
+        for arg in [
+            "--run-firewall=true",
+            "--run-router=false",
+            "--run-service-proxy=false",
+            "--hostname-override=hangar-node",
+            "--kubeconfig=/tmp/hangar-cp-y/kubeconfig",
+            "--health-port=40004",
+        ] {
+            assert!(args.iter().any(|a| a == arg), "missing {arg} in {args:?}");
+        }
     }
 }

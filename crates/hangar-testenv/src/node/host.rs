@@ -95,6 +95,8 @@ pub(crate) fn clean(dirs: &[PathBuf]) -> Vec<String> {
     remove_cgroups(&mut problems);
     remove_bridge(&mut problems);
     remove_iptables_rules(&mut problems);
+    // After the rules: a set a rule still matches on cannot be destroyed.
+    remove_ipsets(&mut problems);
     remove_cni_cache();
     restore_sysctls(&mut problems);
     for dir in dirs {
@@ -395,6 +397,34 @@ fn remove_iptables_rules(problems: &mut Vec<String>) {
             )),
             Err(e) => problems.push(format!("running {restore}: {e}")),
         }
+    }
+}
+
+/// Whether an ipset belongs to a node: kube-router's NetworkPolicy sets.
+fn is_node_ipset(name: &str) -> bool {
+    name.starts_with("KUBE-")
+}
+
+/// The names of the host's ipsets (none without the `ipset` tool).
+fn ipsets() -> Vec<String> {
+    Command::new("ipset")
+        .args(["list", "-name"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn remove_ipsets(problems: &mut Vec<String>) {
+    for name in ipsets().into_iter().filter(|n| is_node_ipset(n)) {
+        run_quietly("ipset", &["destroy", &name], problems);
     }
 }
 

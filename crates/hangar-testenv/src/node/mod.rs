@@ -1,6 +1,7 @@
 //! A real single-node cluster: the control plane of [`crate::ControlPlane`]
 //! reachable from pods, plus containerd, the kubelet, a CNI bridge,
-//! kube-proxy, CoreDNS, kube-controller-manager and kube-scheduler.
+//! kube-proxy, CoreDNS, kube-controller-manager, kube-scheduler and
+//! kube-router's firewall, which enforces NetworkPolicies.
 //!
 //! One node runs on a machine at a time: it changes host-wide state (a
 //! bridge, iptables rules, cgroups, sysctls), so [`Cluster::start`] first takes
@@ -38,13 +39,14 @@ const LOCK_DEADLINE: Duration = Duration::from_secs(45 * 60);
 const START_DEADLINE: Duration = Duration::from_secs(240);
 const LOG_TAIL_LINES: usize = 30;
 /// The node's processes, in start order; their logs are `<name>.log`.
-const COMPONENTS: [&str; 6] = [
+const COMPONENTS: [&str; 7] = [
     "containerd",
     "coredns",
     "kubelet",
     "kube-proxy",
     "kube-controller-manager",
     "kube-scheduler",
+    "kube-router",
 ];
 
 /// A control plane with one real node. Get the one shared by all tests of a
@@ -230,7 +232,12 @@ async fn boot(node: &Arc<Instance>, bins: &Binaries, start: Instant) -> Result<C
     let host_ip = host_address()?;
     let plane = plane::launch("node", Reach::Pods(host_ip)).await?;
     let dir = node.dir().to_path_buf();
-    let [kubelet_port, proxy_metrics_port, dns_ready_port] = free_ports(host_ip)?;
+    let [
+        kubelet_port,
+        proxy_metrics_port,
+        dns_ready_port,
+        firewall_health_port,
+    ] = free_ports(host_ip)?;
     let layout = Layout {
         dir: dir.clone(),
         host_ip,
@@ -331,6 +338,14 @@ async fn boot(node: &Arc<Instance>, bins: &Binaries, start: Instant) -> Result<C
         } else {
             Err("not Ready yet".into())
         }
+    })
+    .await?;
+    // kube-router reads its node's addresses at start, so it comes last.
+    let mut firewall = Command::new(bin("kube-router"));
+    firewall.args(config::firewall_args(&layout, firewall_health_port));
+    node.spawn("kube-router", firewall)?;
+    wait_until(node, "kube-router's firewall to be healthy", || {
+        http_ok(Ipv4Addr::LOCALHOST, firewall_health_port, "/healthz")
     })
     .await?;
     let accounts: Api<ServiceAccount> = Api::namespaced(client, "default");
@@ -438,18 +453,20 @@ fn host_address() -> Result<Ipv4Addr, String> {
     }
 }
 
-fn free_ports(host_ip: Ipv4Addr) -> Result<[u16; 3], String> {
+fn free_ports(host_ip: Ipv4Addr) -> Result<[u16; 4], String> {
     let bind = |ip: Ipv4Addr| {
         TcpListener::bind((ip, 0))
             .and_then(|l| Ok((l.local_addr()?.port(), l)))
             .map_err(|e| format!("finding a free port: {e}"))
     };
-    let (a, b, c) = (
+    // All held at once, so they differ.
+    let (a, b, c, d) = (
         bind(host_ip)?,
         bind(Ipv4Addr::LOCALHOST)?,
         bind(Ipv4Addr::LOCALHOST)?,
+        bind(Ipv4Addr::LOCALHOST)?,
     );
-    Ok([a.0, b.0, c.0])
+    Ok([a.0, b.0, c.0, d.0])
 }
 
 async fn http_ok(ip: Ipv4Addr, port: u16, path: &str) -> Result<(), String> {
