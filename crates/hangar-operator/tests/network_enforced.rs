@@ -10,6 +10,7 @@ mod operator_support;
 use hangar_api::{MCPGateway, MCPServer, crds};
 use hangar_operator::server::build::BuildSettings;
 use hangar_operator::{gateway, server};
+use hangar_testenv::NodeOptions;
 use hangar_testenv::node::image_archive;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams, PostParams};
@@ -105,7 +106,10 @@ async fn succeeds(pods: &Api<Pod>, pod: Pod, what: &str) -> String {
 
 #[tokio::test]
 async fn a_servers_pods_admit_only_its_gateways_and_declared_peers() {
-    let cluster = hangar_testenv::shared_cluster().await;
+    let cluster = hangar_testenv::shared_cluster_with(NodeOptions {
+        enforce_network_policies: true,
+    })
+    .await;
     let python = image_archive("python").unwrap_or_else(|why| panic!("{why}"));
     cluster.import_image(&python).await;
     let plane = cluster.plane();

@@ -40,7 +40,7 @@ mod process;
 pub mod redis;
 pub mod tools;
 
-pub use node::{Cluster, shared_cluster};
+pub use node::{Cluster, NodeOptions, shared_cluster, shared_cluster_with};
 pub use plane::{ControlPlane, Identity, shared};
 
 pub use wait::{eventually, gone};

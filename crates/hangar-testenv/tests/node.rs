@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hangar_testenv::node::image_archive;
-use hangar_testenv::{Cluster, eventually};
+use hangar_testenv::{Cluster, NodeOptions, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -24,6 +24,9 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 const CHILD_MODE: &str = "HANGAR_TESTENV_NODE_CHILD";
+const ENFORCING: NodeOptions = NodeOptions {
+    enforce_network_policies: true,
+};
 const SYSCTLS: [&str; 5] = [
     "net/ipv4/ip_forward",
     "net/bridge/bridge-nf-call-iptables",
@@ -59,7 +62,7 @@ fn from_json<T: DeserializeOwned>(value: serde_json::Value) -> T {
 /// the parent to end it (by a line on stdin, or by killing it).
 fn child() {
     runtime().block_on(async {
-        let cluster = hangar_testenv::shared_cluster().await;
+        let cluster = hangar_testenv::shared_cluster_with(ENFORCING).await;
         let ns = pods_run_and_reach_services_dns_and_the_api(cluster).await;
         network_policies_are_enforced(cluster, &ns).await;
         println!("{}", cluster.dir().display());
@@ -308,7 +311,7 @@ fn scenario(ending: Ending, before: &HostState) {
                 !left.is_empty(),
                 "expected the killed node's shims to survive it"
             );
-            drop(runtime().block_on(Cluster::start()));
+            drop(runtime().block_on(Cluster::start(ENFORCING)));
         }
     }
     let after = host_state();

@@ -1,7 +1,8 @@
 //! A real single-node cluster: the control plane of [`crate::ControlPlane`]
 //! reachable from pods, plus containerd, the kubelet, a CNI bridge,
-//! kube-proxy, CoreDNS, kube-controller-manager, kube-scheduler and
-//! kube-router's firewall, which enforces NetworkPolicies.
+//! kube-proxy, CoreDNS, kube-controller-manager and kube-scheduler; on
+//! request ([`NodeOptions::enforce_network_policies`]) also kube-router's
+//! firewall, which enforces NetworkPolicies.
 //!
 //! One node runs on a machine at a time: it changes host-wide state (a
 //! bridge, iptables rules, cgroups, sysctls), so [`Cluster::start`] first takes
@@ -54,28 +55,48 @@ const COMPONENTS: [&str; 7] = [
 /// [`Cluster::start`], which stops when dropped.
 pub struct Cluster {
     plane: ControlPlane,
+    options: NodeOptions,
     node: Arc<Instance>,
     layout: Layout,
     ctr: PathBuf,
+}
+
+/// What a node runs besides its basics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Run kube-router's firewall, so NetworkPolicies are enforced.
+    pub enforce_network_policies: bool,
 }
 
 /// The cluster shared by all tests of this test binary, started on first use.
 /// Panics (failing the test) when it cannot start; later callers get the same
 /// failure.
 pub async fn shared_cluster() -> &'static Cluster {
+    shared_cluster_with(NodeOptions::default()).await
+}
+
+/// [`shared_cluster`] with `options`. One node runs per machine, so a test
+/// binary has one shared cluster: asking for other options than its first
+/// caller did fails the test.
+pub async fn shared_cluster_with(options: NodeOptions) -> &'static Cluster {
     static SHARED: tokio::sync::OnceCell<Result<Cluster, String>> =
         tokio::sync::OnceCell::const_new();
-    SHARED
-        .get_or_init(launch)
+    let cluster = SHARED
+        .get_or_init(|| launch(options))
         .await
         .as_ref()
-        .unwrap_or_else(|why| panic!("{why}"))
+        .unwrap_or_else(|why| panic!("{why}"));
+    assert_eq!(
+        cluster.options, options,
+        "this test binary's shared cluster was started with other options"
+    );
+    cluster
 }
 
 impl Cluster {
     /// Starts a cluster for the caller alone; it stops when dropped.
-    pub async fn start() -> Cluster {
-        launch().await.unwrap_or_else(|why| panic!("{why}"))
+    pub async fn start(options: NodeOptions) -> Cluster {
+        launch(options).await.unwrap_or_else(|why| panic!("{why}"))
     }
 
     /// The control plane: clients, kubeconfigs, namespaces.
@@ -188,7 +209,7 @@ impl Binaries {
     }
 }
 
-async fn launch() -> Result<Cluster, String> {
+async fn launch(options: NodeOptions) -> Result<Cluster, String> {
     // SAFETY: geteuid(2) has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return Err("the test node needs root (containerd, the kubelet and the pod network change the host)".into());
@@ -208,7 +229,7 @@ async fn launch() -> Result<Cluster, String> {
         false
     });
     let node = Instance::create_with(host::DIR_PREFIX, Some(teardown))?;
-    match boot(&node, &bins, start).await {
+    match boot(&node, &bins, options, start).await {
         Ok(cluster) => Ok(cluster),
         Err(why) => {
             let mut message = format!("the test node did not start: {why}");
@@ -226,7 +247,12 @@ async fn launch() -> Result<Cluster, String> {
     }
 }
 
-async fn boot(node: &Arc<Instance>, bins: &Binaries, start: Instant) -> Result<Cluster, String> {
+async fn boot(
+    node: &Arc<Instance>,
+    bins: &Binaries,
+    options: NodeOptions,
+    start: Instant,
+) -> Result<Cluster, String> {
     host::set_sysctls()?;
     host::create_cgroups()?;
     let host_ip = host_address()?;
@@ -340,14 +366,16 @@ async fn boot(node: &Arc<Instance>, bins: &Binaries, start: Instant) -> Result<C
         }
     })
     .await?;
-    // kube-router reads its node's addresses at start, so it comes last.
-    let mut firewall = Command::new(bin("kube-router"));
-    firewall.args(config::firewall_args(&layout, firewall_health_port));
-    node.spawn("kube-router", firewall)?;
-    wait_until(node, "kube-router's firewall to be healthy", || {
-        http_ok(Ipv4Addr::LOCALHOST, firewall_health_port, "/healthz")
-    })
-    .await?;
+    if options.enforce_network_policies {
+        // kube-router reads its node's addresses at start, so it comes last.
+        let mut firewall = Command::new(bin("kube-router"));
+        firewall.args(config::firewall_args(&layout, firewall_health_port));
+        node.spawn("kube-router", firewall)?;
+        wait_until(node, "kube-router's firewall to be healthy", || {
+            http_ok(Ipv4Addr::LOCALHOST, firewall_health_port, "/healthz")
+        })
+        .await?;
+    }
     let accounts: Api<ServiceAccount> = Api::namespaced(client, "default");
     wait_until(node, "the default ServiceAccount", || async {
         match accounts.get_opt("default").await {
@@ -371,6 +399,7 @@ async fn boot(node: &Arc<Instance>, bins: &Binaries, start: Instant) -> Result<C
     );
     Ok(Cluster {
         plane,
+        options,
         node: node.clone(),
         layout,
         ctr,
