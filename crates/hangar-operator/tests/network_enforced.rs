@@ -12,8 +12,9 @@ use hangar_operator::server::build::BuildSettings;
 use hangar_operator::{gateway, server};
 use hangar_testenv::NodeOptions;
 use hangar_testenv::node::image_archive;
+use hangar_testenv::node::probe::{TURNED_AWAY, python_pod, run_to_end};
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, ListParams, PostParams};
+use kube::api::{Api, ListParams};
 use operator_support::{context_with, create, eventually, settings};
 use serde_json::json;
 
@@ -25,26 +26,6 @@ server = MCPServer(name="weather-py", version="1.2.3")
 def forecast(city: str) -> str:
     return f"Sunny in {city}"
 server.run("streamable-http", host="0.0.0.0", port=8080)
-"#;
-
-/// Waits for its first refused connection (the firewall applies a policy
-/// shortly after the pod appears), then checks that the next ones are
-/// refused too.
-const TURNED_AWAY: &str = r#"
-import os, socket, time
-target = (os.environ["TARGET"], 8080)
-def connects():
-    try:
-        socket.create_connection(target, timeout=3).close()
-        return True
-    except OSError:
-        return False
-deadline = time.time() + 90
-while connects():
-    assert time.time() < deadline, "still admitted after 90s"
-    time.sleep(0.5)
-assert not any(connects() for _ in range(3)), "admitted again"
-print("turned away")
 "#;
 
 /// An MCP initialize request, answered by the server itself.
@@ -63,43 +44,17 @@ print("admitted")
 const RESTRICTED: [(&str, &str); 1] = [("pod-security.kubernetes.io/enforce", "restricted")];
 
 fn probe_pod(name: &str, labels: serde_json::Value, target: &str, script: &str) -> Pod {
-    serde_json::from_value(json!({
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{
-                "name": "probe",
-                "image": "hangar.local/mcp-python:e2e",
-                "imagePullPolicy": "Never",
-                "command": ["python", "-c", script],
-                "env": [{"name": "TARGET", "value": target}],
-                "securityContext": {
-                    "allowPrivilegeEscalation": false,
-                    "capabilities": {"drop": ["ALL"]},
-                    "runAsNonRoot": true,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-            }],
-        },
-    }))
-    .expect("a Pod")
+    python_pod(
+        name,
+        labels,
+        &[("TARGET", target), ("PORT", "8080")],
+        script,
+    )
 }
 
 /// Runs the pod to its end and asserts that it succeeded; its logs.
 async fn succeeds(pods: &Api<Pod>, pod: Pod, what: &str) -> String {
-    let name = pod.metadata.name.clone().expect("a named pod");
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
-    let phase = eventually(&format!("pod {name} to finish"), || async {
-        let phase = pods.get(&name).await.ok()?.status?.phase?;
-        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-    })
-    .await;
-    let logs = pods
-        .logs(&name, &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("the logs of {name}: {e}"));
+    let (phase, logs) = run_to_end(pods, &pod).await;
     assert_eq!(phase, "Succeeded", "{what}:\n{logs}");
     logs
 }

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use hangar_testenv::node::image_archive;
+use hangar_testenv::node::probe::{TURNED_AWAY, python_pod, run_to_end};
 use hangar_testenv::{Cluster, NodeOptions, eventually};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -73,53 +74,6 @@ fn child() {
         .expect("reading stdin");
 }
 
-/// The restricted container settings every pod of these tests runs with.
-fn restricted() -> serde_json::Value {
-    json!({
-        "allowPrivilegeEscalation": false,
-        "capabilities": {"drop": ["ALL"]},
-        "runAsNonRoot": true,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    })
-}
-
-/// A pod that runs `script` with the Python image once.
-fn python_pod(name: &str, labels: serde_json::Value, script: &str) -> Pod {
-    from_json(json!({
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "containers": [{
-                "name": "probe",
-                "image": "hangar.local/mcp-python:e2e",
-                "imagePullPolicy": "Never",
-                "command": ["python", "-c", script],
-                "securityContext": restricted(),
-            }],
-        },
-    }))
-}
-
-/// Runs the pod to its end; its phase and logs.
-async fn run_to_end(pods: &Api<Pod>, pod: &Pod) -> (String, String) {
-    let name = pod.metadata.name.clone().expect("a named pod");
-    pods.create(&PostParams::default(), pod)
-        .await
-        .unwrap_or_else(|e| panic!("creating pod {name}: {e}"));
-    let phase = eventually(&format!("pod {name} to finish"), || async {
-        let phase = pods.get(&name).await.ok()?.status?.phase?;
-        matches!(phase.as_str(), "Succeeded" | "Failed").then_some(phase)
-    })
-    .await;
-    let logs = pods
-        .logs(&name, &Default::default())
-        .await
-        .unwrap_or_else(|e| {
-            panic!("the logs of {name}, through the API server and the kubelet: {e}")
-        });
-    (phase, logs)
-}
-
 /// Returns the namespace, where the Deployment `web` and its Service run.
 async fn pods_run_and_reach_services_dns_and_the_api(cluster: &Cluster) -> String {
     let python = image_archive("python").unwrap_or_else(|why| panic!("{why}"));
@@ -140,7 +94,12 @@ async fn pods_run_and_reach_services_dns_and_the_api(cluster: &Cluster) -> Strin
                     "image": "hangar.local/mcp-python:e2e",
                     "imagePullPolicy": "Never",
                     "command": ["python", "-m", "http.server", "8080"],
-                    "securityContext": restricted(),
+                    "securityContext": {
+                        "allowPrivilegeEscalation": false,
+                        "capabilities": {"drop": ["ALL"]},
+                        "runAsNonRoot": true,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
                     "readinessProbe": {"tcpSocket": {"port": 8080}, "periodSeconds": 1},
                 }]},
             },
@@ -185,7 +144,7 @@ print("API", urllib.request.urlopen(request, context=context, timeout=10).read()
     // The host reaches the Service's virtual address, and from then on pods do.
     let web = cluster.service_routes(&ns, "web", 80).await;
 
-    let (phase, logs) = run_to_end(&pods, &python_pod("probe", json!({}), probe)).await;
+    let (phase, logs) = run_to_end(&pods, &python_pod("probe", json!({}), &[], probe)).await;
     assert_eq!(phase, "Succeeded", "the probe failed:\n{logs}");
     assert!(logs.contains("web answers 200"), "{logs}");
     assert!(logs.contains(r#""gitVersion": "v1.36"#), "{logs}");
@@ -225,26 +184,17 @@ async fn network_policies_are_enforced(cluster: &Cluster, ns: &str) {
         .create(&PostParams::default(), &policy)
         .await
         .expect("creating the NetworkPolicy");
-    // The firewall applies the policy shortly after it exists: until then
-    // connections still succeed, so the outsider waits for its first refusal,
-    // then checks that the next ones are refused too.
-    let outsider = r#"
-import socket, time
-def connects():
-    try:
-        socket.create_connection(("web", 80), timeout=3).close()
-        return True
-    except OSError:
-        return False
-deadline = time.time() + 90
-while connects():
-    assert time.time() < deadline, "still admitted 90s after the policy"
-    time.sleep(0.5)
-assert not any(connects() for _ in range(3)), "admitted again"
-print("turned away")
-"#;
     let pods: Api<Pod> = Api::namespaced(client, ns);
-    let (phase, logs) = run_to_end(&pods, &python_pod("outsider", json!({}), outsider)).await;
+    let (phase, logs) = run_to_end(
+        &pods,
+        &python_pod(
+            "outsider",
+            json!({}),
+            &[("TARGET", "web"), ("PORT", "80")],
+            TURNED_AWAY,
+        ),
+    )
+    .await;
     assert_eq!(phase, "Succeeded", "the outsider got through:\n{logs}");
     let member = r#"
 import urllib.request
@@ -252,7 +202,7 @@ print("web answers", urllib.request.urlopen("http://web/", timeout=10).status)
 "#;
     let (phase, logs) = run_to_end(
         &pods,
-        &python_pod("member", json!({"role": "client"}), member),
+        &python_pod("member", json!({"role": "client"}), &[], member),
     )
     .await;
     assert_eq!(

@@ -16,6 +16,7 @@
 
 mod config;
 mod host;
+pub mod probe;
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
