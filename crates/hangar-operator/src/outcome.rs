@@ -97,9 +97,14 @@ where
         }
     })
     .await
-    .map_err(|error| match error {
-        FinalizerError::ApplyFailed(error) | FinalizerError::CleanupFailed(error) => error,
-        other => E::finalizer(other),
+    .or_else(|error| match error {
+        FinalizerError::ApplyFailed(error) | FinalizerError::CleanupFailed(error) => Err(error),
+        // A reconcile of a cached copy after the finalizer was already removed
+        // and the object deleted: the deletion this cleanup waited for is done.
+        FinalizerError::RemoveFinalizer(kube::Error::Api(status)) if status.code == 404 => {
+            Ok(Action::await_change())
+        }
+        other => Err(E::finalizer(other)),
     });
     record(ctx, kind, &*object, started, &result).await;
     result
