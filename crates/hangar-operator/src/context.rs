@@ -25,6 +25,8 @@ use crate::server::build::BuildSettings;
 
 /// Annotation on every Event naming the reconcile that published it.
 pub const CORRELATION_ANNOTATION: &str = "mcp-hangar.io/correlation-id";
+/// Reconciles of one kind running at once unless `--reconcile-concurrency` says otherwise.
+pub const DEFAULT_RECONCILE_CONCURRENCY: u16 = 16;
 /// The `reportingController` of every Event.
 const CONTROLLER: &str = "hangar-operator";
 /// Repeats of one Event within this window update its series instead of
@@ -46,6 +48,7 @@ pub fn correlation_id() -> Option<String> {
 /// correlation ID, a `reconcile` span carrying it (with the kind, namespace and
 /// name), and the ID on every Event it publishes through [`Context::event`].
 pub fn correlated<K, C, E, F, Fut>(
+    metrics: &Arc<Metrics>,
     mut reconcile: F,
 ) -> impl FnMut(Arc<K>, Arc<C>) -> BoxFuture<'static, Fut::Output>
 where
@@ -53,7 +56,9 @@ where
     F: FnMut(Arc<K>, Arc<C>) -> Fut,
     Fut: Future<Output = Result<kube::runtime::controller::Action, E>> + Send + 'static,
 {
+    let metrics = metrics.clone();
     move |object, ctx| {
+        let running = metrics.reconcile_started(&K::kind(&()));
         let id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!(
             "reconcile",
@@ -62,9 +67,14 @@ where
             object = %object.name_any(),
             correlation_id = %id,
         );
+        let reconciling = reconcile(object, ctx);
         Box::pin(
             CORRELATION_ID
-                .scope(id, reconcile(object, ctx))
+                .scope(id, async move {
+                    let output = reconciling.await;
+                    drop(running);
+                    output
+                })
                 .instrument(span),
         )
     }
@@ -74,6 +84,8 @@ pub struct Context {
     pub client: Client,
     pub metrics: Arc<Metrics>,
     pub settings: BuildSettings,
+    /// How many reconciles of one kind run at once.
+    pub reconcile_concurrency: u16,
     events: EventRecorder,
 }
 
@@ -86,7 +98,20 @@ impl Context {
             client,
             metrics,
             settings,
+            reconcile_concurrency: DEFAULT_RECONCILE_CONCURRENCY,
         }
+    }
+
+    /// Runs at most `limit` reconciles of each kind at once (at least one).
+    pub fn with_reconcile_concurrency(mut self, limit: u16) -> Self {
+        self.reconcile_concurrency = limit.max(1);
+        self
+    }
+
+    /// The settings every controller runs with: bounded concurrency, so a
+    /// burst of objects queues here instead of at the API server.
+    pub fn controller_config(&self) -> kube::runtime::controller::Config {
+        kube::runtime::controller::Config::default().concurrency(self.reconcile_concurrency)
     }
 
     /// Names this replica `instance` on its Events (its leader-election identity).

@@ -9,6 +9,7 @@ pub mod api;
 pub mod apply;
 pub mod children;
 pub mod conditions;
+pub mod connection;
 pub mod context;
 pub mod controllers;
 pub mod discovery;

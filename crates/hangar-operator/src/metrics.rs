@@ -23,6 +23,11 @@ pub struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InFlightLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub kind: &'static str,
     pub reason: &'static str,
@@ -62,7 +67,18 @@ pub struct Metrics {
     durations: Family<KindLabels, Histogram>,
     errors: Family<ErrorLabels, Counter>,
     operations: Family<OperationLabels, Counter>,
+    in_flight: Family<InFlightLabels, Gauge>,
+    in_flight_max: Family<InFlightLabels, Gauge>,
     leader: Gauge,
+}
+
+/// One reconcile running; counted in `mcp_operator_reconciles_in_flight` until dropped.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for Metrics {
@@ -96,6 +112,18 @@ impl Default for Metrics {
             "Creates, updates and deletes of managed objects by kind, operation and result",
             operations.clone(),
         );
+        let in_flight = Family::<InFlightLabels, Gauge>::default();
+        registry.register(
+            "mcp_operator_reconciles_in_flight",
+            "Reconciles running now, by kind (at most --reconcile-concurrency)",
+            in_flight.clone(),
+        );
+        let in_flight_max = Family::<InFlightLabels, Gauge>::default();
+        registry.register(
+            "mcp_operator_reconciles_in_flight_max",
+            "The most reconciles of a kind that ran at once since the operator started",
+            in_flight_max.clone(),
+        );
         let leader = Gauge::default();
         registry.register(
             "mcp_operator_leader",
@@ -108,6 +136,8 @@ impl Default for Metrics {
             durations,
             errors,
             operations,
+            in_flight,
+            in_flight_max,
             leader,
         }
     }
@@ -136,6 +166,20 @@ impl Metrics {
                 .get_or_create(&ErrorLabels { kind, reason })
                 .inc();
         }
+    }
+
+    /// Counts a reconcile of `kind` as running until the returned guard is dropped.
+    pub fn reconcile_started(&self, kind: &str) -> InFlight {
+        let labels = InFlightLabels {
+            kind: kind.to_string(),
+        };
+        let gauge = self.in_flight.get_or_create(&labels).clone();
+        let running = gauge.inc() + 1;
+        self.in_flight_max
+            .get_or_create(&labels)
+            .inner()
+            .fetch_max(running, std::sync::atomic::Ordering::Relaxed);
+        InFlight(gauge)
     }
 
     /// Counts one write to a managed object of `kind`.

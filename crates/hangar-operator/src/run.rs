@@ -22,7 +22,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
-use crate::context::Context;
+use crate::connection::{Clients, DEFAULT_MAX_IN_FLIGHT};
+use crate::context::{Context, DEFAULT_RECONCILE_CONCURRENCY};
 use crate::controllers::CONTROLLERS;
 use crate::leader::{ElectionStatus, LeaderElector, LeaseSettings, Role};
 use crate::metrics::Metrics;
@@ -42,6 +43,16 @@ pub struct OperatorArgs {
     /// Image with the `hangar` binary, used for stdio bridges and gateways.
     #[arg(long, env = "HANGAR_IMAGE", default_value_t = default_hangar_image())]
     pub hangar_image: String,
+    /// Reconciles of one kind that run at once; more objects wait in the
+    /// controller's queue rather than at the API server.
+    #[arg(long, env = "HANGAR_RECONCILE_CONCURRENCY", default_value_t = DEFAULT_RECONCILE_CONCURRENCY,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub reconcile_concurrency: u16,
+    /// Requests the controllers send to the API server at once (one
+    /// connection each); a watch counts only until its response starts.
+    #[arg(long, env = "HANGAR_KUBE_API_MAX_IN_FLIGHT", default_value_t = DEFAULT_MAX_IN_FLIGHT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub kube_api_max_in_flight: u16,
     #[command(flatten)]
     pub leader: LeaderArgs,
 }
@@ -121,10 +132,11 @@ fn default_identity() -> String {
 /// Connects to the cluster in KUBECONFIG (or the in-cluster config) and runs
 /// until SIGTERM or Ctrl-C.
 pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
-    let client = Client::try_default()
-        .await
-        .context("cannot connect to Kubernetes: set KUBECONFIG, or run inside a cluster")?;
-    ensure_crds_installed(&client).await?;
+    let Clients {
+        controllers: client,
+        coordination,
+    } = Clients::connect(usize::from(args.kube_api_max_in_flight)).await?;
+    ensure_crds_installed(&coordination).await?;
     crate::foreign::warn_about_foreign_kinds(&client).await;
     let election = if args.leader.enabled {
         Some(args.leader.settings(&client)?)
@@ -144,7 +156,8 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             hangar_image: args.hangar_image,
             operator_namespace: Some(args.leader.namespace(&client)),
         },
-    );
+    )
+    .with_reconcile_concurrency(args.reconcile_concurrency);
     if let Some(identity) = &identity {
         ctx = ctx.reporting_as(identity);
     }
@@ -159,14 +172,14 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
             stop.cancel();
         }
     });
-    let elector = election.map(|settings| LeaderElector::new(client.clone(), settings));
+    let elector = election.map(|settings| LeaderElector::new(coordination.clone(), settings));
 
     let listener = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
         .with_context(|| format!("cannot listen on {} for metrics", args.metrics_addr))?;
     let addr = listener.local_addr()?;
     let health = Arc::new(Health {
-        client,
+        client: coordination,
         identity: identity.clone(),
         election: elector
             .as_ref()
@@ -187,6 +200,7 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
     tracing::info!(
         %addr,
         namespace = args.namespace.as_deref().unwrap_or("(all)"),
+        reconcile_concurrency = args.reconcile_concurrency,
         identity = identity.as_deref().unwrap_or("(none)"),
         leader_election = elector.is_some(),
         "operator starting"

@@ -1,17 +1,21 @@
 //! The MCPServer controller with many objects at once, against a real
-//! kube-apiserver: deleting many servers reports no false failures.
+//! kube-apiserver: deleting many servers reports no false failures, and no
+//! more reconciles run at once than the concurrency allows.
 
 mod operator_support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hangar_api::MCPServer;
+use hangar_operator::context::Context;
+use hangar_operator::metrics::Metrics;
 use hangar_operator::server;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Client, ResourceExt};
 
-use operator_support::{context, eventually, from_yaml, namespace};
+use operator_support::{context, eventually, from_yaml, namespace, settings};
 
 /// Enough servers that reconciles of one object overlap (its owned objects'
 /// deletions queue reconciles while the finalizer is being removed).
@@ -103,4 +107,56 @@ async fn deleting_many_servers_reports_no_finalizer_failure() {
         !exposed.contains("FinalizerFailed"),
         "no FinalizerFailed error in the metrics:\n{exposed}"
     );
+}
+
+/// The value of `metric` with `labels` in the text exposition `exposed`.
+fn sample(exposed: &str, metric: &str, labels: &str) -> Option<i64> {
+    let prefix = format!("{metric}{{{labels}}} ");
+    exposed
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .and_then(|value| value.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn no_more_reconciles_run_at_once_than_the_concurrency_allows() {
+    const CONCURRENCY: u16 = 3;
+    const MANY: usize = 30;
+    let (client, ns) = namespace(&[]).await;
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(
+        Context::new(client.clone(), metrics.clone(), settings())
+            .with_reconcile_concurrency(CONCURRENCY),
+    );
+    let watched = ns.clone();
+    tokio::spawn(async move { server::run(ctx, Some(&watched), std::future::pending()).await });
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), &ns);
+    create_servers(&client, &ns, MANY).await;
+    eventually("every server reconciled", || async {
+        (reconciled(&servers).await == MANY).then_some(())
+    })
+    .await;
+
+    let exposed = metrics.encode();
+    let most = sample(
+        &exposed,
+        "mcp_operator_reconciles_in_flight_max",
+        r#"kind="MCPServer""#,
+    );
+    // 30 servers created at once queue far more reconciles than 3 slots:
+    // all of them fill, none beyond.
+    assert_eq!(
+        most,
+        Some(i64::from(CONCURRENCY)),
+        "the most MCPServer reconciles at once:\n{exposed}"
+    );
+    eventually("no reconcile running", || async {
+        let now = sample(
+            &metrics.encode(),
+            "mcp_operator_reconciles_in_flight",
+            r#"kind="MCPServer""#,
+        );
+        (now == Some(0)).then_some(())
+    })
+    .await;
 }

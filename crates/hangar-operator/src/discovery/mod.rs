@@ -35,10 +35,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    let operator_metrics = ctx.metrics.clone();
+    let config = ctx.controller_config();
     let controller = Controller::new(
         scoped::<MCPDiscoverySource>(&client, namespace),
         watcher::Config::default(),
-    );
+    )
+    .with_config(config);
     let discovery = Arc::new(Discovery::new(
         ctx,
         namespace.map(str::to_string),
@@ -72,7 +75,11 @@ pub async fn run(
     }
     controller
         .graceful_shutdown_on(shutdown)
-        .run(correlated(reconcile::reconcile), error_policy, discovery)
+        .run(
+            correlated(&operator_metrics, reconcile::reconcile),
+            error_policy,
+            discovery,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "MCPDiscoverySource reconcile did not complete");

@@ -103,11 +103,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    let operator_metrics = ctx.metrics.clone();
+    let config = ctx.controller_config();
     let index = Arc::new(SelectionIndex::default());
     let controller = Controller::new(
         scoped::<MCPGateway>(&client, namespace),
         watcher::Config::default(),
-    );
+    )
+    .with_config(config);
     let gateways = controller.store();
     watch_owned(controller, GatewayObjects::KINDS, &client, namespace)
         .watches(
@@ -137,7 +140,7 @@ pub async fn run(
         )
         .graceful_shutdown_on(shutdown)
         .run(
-            correlated(reconcile::reconcile),
+            correlated(&operator_metrics, reconcile::reconcile),
             error_policy,
             Arc::new(GatewayContext { base: ctx, index }),
         )

@@ -45,10 +45,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    let operator_metrics = ctx.metrics.clone();
+    let config = ctx.controller_config();
     let controller = Controller::new(
         scoped::<MCPServerGroup>(&client, namespace),
         watcher::Config::default(),
-    );
+    )
+    .with_config(config);
     let groups = controller.store();
     controller
         // A member's state or labels changed: every group of its namespace may count differently.
@@ -67,7 +70,7 @@ pub async fn run(
         )
         .graceful_shutdown_on(shutdown)
         .run(
-            correlated(reconcile),
+            correlated(&operator_metrics, reconcile),
             |_, _, _| Action::requeue(Duration::from_secs(5)),
             ctx,
         )

@@ -101,7 +101,10 @@ pub async fn run<K: CatalogItem>(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
-    let controller = Controller::new(scoped::<K>(&client, namespace), watcher::Config::default());
+    let operator_metrics = ctx.metrics.clone();
+    let config = ctx.controller_config();
+    let controller = Controller::new(scoped::<K>(&client, namespace), watcher::Config::default())
+        .with_config(config);
     let items = controller.store();
     controller
         // A Service appearing, changing ports or going away changes whether backends resolve.
@@ -135,7 +138,7 @@ pub async fn run<K: CatalogItem>(
         )
         .graceful_shutdown_on(shutdown)
         .run(
-            correlated(reconcile::<K>),
+            correlated(&operator_metrics, reconcile::<K>),
             |_, _, _| Action::requeue(Duration::from_secs(5)),
             ctx,
         )

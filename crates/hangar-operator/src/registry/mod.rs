@@ -37,10 +37,13 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    let operator_metrics = ctx.metrics.clone();
+    let config = ctx.controller_config();
     let controller = Controller::new(
         scoped::<MCPRegistry>(&client, namespace),
         watcher::Config::default(),
-    );
+    )
+    .with_config(config);
     let registries = controller.store();
     let mapped = registries.clone();
     let metrics = metrics::RegistryMetrics::register(&ctx.metrics);
@@ -58,7 +61,11 @@ pub async fn run(
             move |config_map| registries_reading(&mapped, &config_map),
         )
         .graceful_shutdown_on(shutdown)
-        .run(correlated(reconcile::reconcile), error_policy, shared)
+        .run(
+            correlated(&operator_metrics, reconcile::reconcile),
+            error_policy,
+            shared,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "MCPRegistry reconcile did not complete");

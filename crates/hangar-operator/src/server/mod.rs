@@ -46,6 +46,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = ctx.client.clone();
+    let operator_metrics = ctx.metrics.clone();
+    let config = ctx.controller_config();
     let metrics = Arc::new(ServerMetrics::new(&ctx.metrics));
     let (health, health_changes) = HealthMonitor::new(MAX_CONCURRENT_CHECKS, metrics.clone());
     let health_changes = futures::stream::unfold(health_changes, |mut changes| async move {
@@ -61,7 +63,8 @@ pub async fn run(
     let controller = Controller::new(
         scoped::<MCPServer>(&client, namespace),
         watcher::Config::default(),
-    );
+    )
+    .with_config(config);
     let servers = controller.store();
     watch_owned(controller, ServerObjects::KINDS, &client, namespace)
         // A registry sync may change what the servers that reference it resolve to.
@@ -82,7 +85,11 @@ pub async fn run(
         })
         .reconcile_on(health_changes)
         .graceful_shutdown_on(shutdown)
-        .run(correlated(reconcile::reconcile), error_policy, server_ctx)
+        .run(
+            correlated(&operator_metrics, reconcile::reconcile),
+            error_policy,
+            server_ctx,
+        )
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "MCPServer reconcile did not complete");
