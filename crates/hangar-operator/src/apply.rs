@@ -44,7 +44,14 @@ impl<K> Managed for K where
 /// Applies `object` (server-side apply, forcing ownership of the fields it sets)
 /// and returns what the API server stored, status included.
 pub async fn apply<K: Managed>(ctx: &Context, object: &K) -> Result<K, kube::Error> {
+    // Applying what was applied last, to an object no one changed since, would change nothing.
+    if let Some(current) = ctx.caches.unchanged(object) {
+        return Ok((*current).clone());
+    }
     let outcome = apply_counting(ctx, object).await;
+    if let Ok((stored, _)) = &outcome {
+        ctx.caches.applied(object, stored);
+    }
     let operation = match &outcome {
         Ok((_, operation)) => *operation,
         // A failed apply created nothing; call it what it tried to do to an
@@ -99,7 +106,11 @@ pub async fn delete_if_owned<K: Managed>(
     owner_uid: &str,
 ) -> Result<bool, kube::Error> {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), namespace);
-    let Some(existing) = api.get_opt(name).await? else {
+    let existing = match ctx.caches.lookup::<K>(namespace, name) {
+        Some(cached) => cached.map(|object| (*object).clone()),
+        None => api.get_opt(name).await?,
+    };
+    let Some(existing) = existing else {
         return Ok(false);
     };
     let owned = existing
@@ -117,6 +128,7 @@ pub async fn delete_if_owned<K: Managed>(
             ctx.metrics
                 .operation(&K::kind(&()), Operation::Delete, deleted.is_ok());
         }
+        ctx.caches.forget::<K>(namespace, name);
         match deleted {
             Ok(_) => {}
             Err(_) if gone => return Ok(false),

@@ -12,8 +12,9 @@ use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ListParams};
-use kube::runtime::{Controller, watcher};
-use kube::{Client, Resource, ResourceExt};
+use kube::runtime::reflector::{self, reflector};
+use kube::runtime::{Controller, WatchStreamExt, watcher};
+use kube::{Resource, ResourceExt};
 use serde::Serialize;
 
 use crate::api::scoped;
@@ -114,53 +115,69 @@ impl ChildKind {
 }
 
 /// Adds a watch of every kind in `kinds` (objects labelled managed-by Hangar)
-/// that maps each object to the resource controlling it.
+/// that maps each object to the resource controlling it, and keeps the
+/// watched copies in `ctx.caches` for reconciles to read.
 pub fn watch_owned<K>(
     controller: Controller<K>,
     kinds: &[ChildKind],
-    client: &Client,
+    ctx: &Context,
     namespace: Option<&str>,
 ) -> Controller<K>
 where
     K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
     K: Send + Sync + 'static,
 {
-    let owned = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
     kinds
         .iter()
         .fold(controller, |controller, kind| match kind {
-            ChildKind::ConfigMap => {
-                controller.owns(scoped::<ConfigMap>(client, namespace), owned.clone())
+            ChildKind::ConfigMap => own::<ConfigMap, K>(controller, ctx, namespace),
+            ChildKind::Service => own::<Service, K>(controller, ctx, namespace),
+            ChildKind::Deployment => own::<Deployment, K>(controller, ctx, namespace),
+            ChildKind::Ingress => own::<Ingress, K>(controller, ctx, namespace),
+            ChildKind::HorizontalPodAutoscaler => {
+                own::<HorizontalPodAutoscaler, K>(controller, ctx, namespace)
             }
-            ChildKind::Service => {
-                controller.owns(scoped::<Service>(client, namespace), owned.clone())
+            ChildKind::PodDisruptionBudget => {
+                own::<PodDisruptionBudget, K>(controller, ctx, namespace)
             }
-            ChildKind::Deployment => {
-                controller.owns(scoped::<Deployment>(client, namespace), owned.clone())
-            }
-            ChildKind::Ingress => {
-                controller.owns(scoped::<Ingress>(client, namespace), owned.clone())
-            }
-            ChildKind::HorizontalPodAutoscaler => controller.owns(
-                scoped::<HorizontalPodAutoscaler>(client, namespace),
-                owned.clone(),
-            ),
-            ChildKind::PodDisruptionBudget => controller.owns(
-                scoped::<PodDisruptionBudget>(client, namespace),
-                owned.clone(),
-            ),
-            ChildKind::ServiceAccount => {
-                controller.owns(scoped::<ServiceAccount>(client, namespace), owned.clone())
-            }
-            ChildKind::Role => controller.owns(scoped::<Role>(client, namespace), owned.clone()),
-            ChildKind::RoleBinding => {
-                controller.owns(scoped::<RoleBinding>(client, namespace), owned.clone())
-            }
-            ChildKind::Lease => controller.owns(scoped::<Lease>(client, namespace), owned.clone()),
-            ChildKind::NetworkPolicy => {
-                controller.owns(scoped::<NetworkPolicy>(client, namespace), owned.clone())
-            }
+            ChildKind::ServiceAccount => own::<ServiceAccount, K>(controller, ctx, namespace),
+            ChildKind::Role => own::<Role, K>(controller, ctx, namespace),
+            ChildKind::RoleBinding => own::<RoleBinding, K>(controller, ctx, namespace),
+            ChildKind::Lease => own::<Lease, K>(controller, ctx, namespace),
+            ChildKind::NetworkPolicy => own::<NetworkPolicy, K>(controller, ctx, namespace),
         })
+}
+
+/// Watches the `Child` objects labelled managed-by Hangar into a cache and
+/// reconciles the owner of each one that changes or goes away.
+fn own<Child, K>(controller: Controller<K>, ctx: &Context, namespace: Option<&str>) -> Controller<K>
+where
+    Child: Managed,
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Send + Sync + 'static,
+{
+    let config = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let changes = cached(ctx, scoped::<Child>(&ctx.client, namespace), config);
+    controller.owns_stream(changes)
+}
+
+/// A watch of `api` that keeps its objects (without their managed fields,
+/// which no reconcile reads) in `ctx.caches`, as a stream of the objects
+/// that changed or went away.
+pub fn cached<Child: Managed>(
+    ctx: &Context,
+    api: Api<Child>,
+    config: watcher::Config,
+) -> impl futures::Stream<Item = Result<Child, watcher::Error>> + Send + 'static {
+    let (store, writer) = reflector::store();
+    ctx.caches.register(store);
+    reflector(
+        writer,
+        watcher(api, config)
+            .default_backoff()
+            .modify(|object| object.managed_fields_mut().clear()),
+    )
+    .touched_objects()
 }
 
 /// Kinds of which some owned objects are still being deleted.
@@ -241,6 +258,7 @@ async fn delete_controlled_except<K: Managed, O: Resource>(
             continue;
         }
         let name = child.name_any();
+        ctx.caches.forget::<K>(&namespace, &name);
         match api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => ctx
                 .metrics

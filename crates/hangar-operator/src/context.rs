@@ -20,6 +20,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::Instrument;
 
+use crate::cache::Caches;
 use crate::metrics::Metrics;
 use crate::server::build::BuildSettings;
 
@@ -86,6 +87,8 @@ pub struct Context {
     pub settings: BuildSettings,
     /// How many reconciles of one kind run at once.
     pub reconcile_concurrency: u16,
+    /// Watched copies of owned objects, and what was applied last.
+    pub caches: Caches,
     events: EventRecorder,
 }
 
@@ -99,6 +102,7 @@ impl Context {
             metrics,
             settings,
             reconcile_concurrency: DEFAULT_RECONCILE_CONCURRENCY,
+            caches: Caches::default(),
         }
     }
 

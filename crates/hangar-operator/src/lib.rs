@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod cache;
 pub mod children;
 pub mod conditions;
 pub mod connection;

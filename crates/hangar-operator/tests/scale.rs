@@ -1,10 +1,12 @@
 //! The MCPServer controller with many objects at once, against a real
 //! kube-apiserver: deleting many servers reports no false failures, and no
-//! more reconciles run at once than the concurrency allows.
+//! more reconciles run at once than the concurrency allows, and a resync of
+//! an unchanged server reads from the watched copies and writes nothing.
 
 mod operator_support;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hangar_api::MCPServer;
@@ -12,8 +14,10 @@ use hangar_operator::context::Context;
 use hangar_operator::metrics::Metrics;
 use hangar_operator::server;
 use k8s_openapi::api::events::v1::Event;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::client::{Body, ClientBuilder};
 use kube::{Client, ResourceExt};
+use tower::util::MapRequestLayer;
 
 use operator_support::{context, eventually, from_yaml, namespace, settings};
 
@@ -159,4 +163,97 @@ async fn no_more_reconciles_run_at_once_than_the_concurrency_allows() {
         (now == Some(0)).then_some(())
     })
     .await;
+}
+
+/// The requests a client sent, watches aside (they stream for minutes).
+#[derive(Clone, Default)]
+struct Requests(Arc<std::sync::Mutex<Vec<String>>>, Arc<AtomicUsize>);
+
+impl Requests {
+    fn count(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
+    }
+    fn since(&self, start: usize) -> Vec<String> {
+        self.0.lock().unwrap()[start..].to_vec()
+    }
+}
+
+/// An admin client on the shared control plane that records every request but watches.
+async fn counting_client() -> (Client, Requests) {
+    let plane = hangar_testenv::shared().await;
+    let requests = Requests::default();
+    let seen = requests.clone();
+    let client = ClientBuilder::try_from(plane.config())
+        .unwrap()
+        .with_layer(&MapRequestLayer::new(
+            move |request: http::Request<Body>| {
+                let query = request.uri().query().unwrap_or_default();
+                if !query.contains("watch=true") {
+                    let mut log = seen.0.lock().unwrap();
+                    log.push(format!("{} {}", request.method(), request.uri().path()));
+                    seen.1.store(log.len(), Ordering::SeqCst);
+                }
+                request
+            },
+        ))
+        .build();
+    (client, requests)
+}
+
+fn successful_reconciles(metrics: &Metrics) -> i64 {
+    sample(
+        &metrics.encode(),
+        "mcp_operator_reconcile_total",
+        r#"kind="MCPServer",result="success""#,
+    )
+    .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_resync_of_an_unchanged_server_sends_no_request() {
+    let (admin, ns) = namespace(&[]).await;
+    let (client, requests) = counting_client().await;
+    let metrics = Arc::new(Metrics::default());
+    let ctx = Arc::new(Context::new(client.clone(), metrics.clone(), settings()));
+    let watched = ns.clone();
+    tokio::spawn(async move { server::run(ctx, Some(&watched), std::future::pending()).await });
+    let servers: Api<MCPServer> = Api::namespaced(admin.clone(), &ns);
+    create_servers(&admin, &ns, 1).await;
+    eventually("the server reconciled", || async {
+        (reconciled(&servers).await == 1).then_some(())
+    })
+    .await;
+    // Let the reconciles its own objects' creation queued finish.
+    let mut settled = successful_reconciles(&metrics);
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = successful_reconciles(&metrics);
+        if now == settled {
+            break;
+        }
+        settled = now;
+    }
+
+    // A change the reconcile does not read (an annotation) queues a reconcile
+    // of an object whose children and status are as they should be.
+    let before = requests.count();
+    servers
+        .patch(
+            "s0",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"metadata": {"annotations": {"example.com/touched": "yes"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("the touched server reconciled", || async {
+        (successful_reconciles(&metrics) > settled).then_some(())
+    })
+    .await;
+    assert_eq!(
+        requests.since(before),
+        Vec::<String>::new(),
+        "the reconcile read the watched copies and found nothing to write"
+    );
 }

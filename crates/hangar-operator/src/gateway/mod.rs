@@ -112,7 +112,7 @@ pub async fn run(
     )
     .with_config(config);
     let gateways = controller.store();
-    watch_owned(controller, GatewayObjects::KINDS, &client, namespace)
+    watch_owned(controller, GatewayObjects::KINDS, &ctx, namespace)
         .watches(
             scoped::<MCPTool>(&client, namespace),
             watcher::Config::default(),

@@ -22,7 +22,7 @@ use kube::runtime::{Controller, watcher};
 pub use error::Error;
 
 use crate::api::scoped;
-use crate::children::watch_owned;
+use crate::children::{cached, watch_owned};
 use crate::context::{Context, correlated};
 use crate::health::HealthMonitor;
 use crate::labels::{ACTIVITY_LABEL, MANAGED_BY, SERVER_LABEL};
@@ -66,36 +66,48 @@ pub async fn run(
     )
     .with_config(config);
     let servers = controller.store();
-    watch_owned(controller, ServerObjects::KINDS, &client, namespace)
-        // A registry sync may change what the servers that reference it resolve to.
-        .watches(
-            scoped::<MCPRegistry>(&client, namespace),
-            watcher::Config::default(),
-            move |registry| crate::registry::servers_referencing(&servers, &registry),
-        )
-        // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
-        .watches(scoped::<Pod>(&client, namespace), owned.clone(), |pod| {
+    watch_owned(
+        controller,
+        ServerObjects::KINDS,
+        &server_ctx.base,
+        namespace,
+    )
+    // A registry sync may change what the servers that reference it resolve to.
+    .watches(
+        scoped::<MCPRegistry>(&client, namespace),
+        watcher::Config::default(),
+        move |registry| crate::registry::servers_referencing(&servers, &registry),
+    )
+    // Pods belong to ReplicaSets, not to the server: map them by label, to see crash loops.
+    .watches_stream(
+        cached(
+            &server_ctx.base,
+            scoped::<Pod>(&client, namespace),
+            owned.clone(),
+        ),
+        |pod| {
             let server = pod.labels().get(SERVER_LABEL)?;
             Some(ObjectRef::<MCPServer>::new(server).within(&pod.namespace()?))
-        })
-        // A gateway renewing its activity Lease wakes a scale-to-zero server at once.
-        .watches(scoped::<Lease>(&client, namespace), owned, |lease| {
-            let server = lease.labels().get(ACTIVITY_LABEL)?;
-            Some(ObjectRef::<MCPServer>::new(server).within(&lease.namespace()?))
-        })
-        .reconcile_on(health_changes)
-        .graceful_shutdown_on(shutdown)
-        .run(
-            correlated(&operator_metrics, reconcile::reconcile),
-            error_policy,
-            server_ctx,
-        )
-        .for_each(|result| async move {
-            if let Err(error) = result {
-                tracing::debug!(%error, "MCPServer reconcile did not complete");
-            }
-        })
-        .await;
+        },
+    )
+    // A gateway renewing its activity Lease wakes a scale-to-zero server at once.
+    .watches(scoped::<Lease>(&client, namespace), owned, |lease| {
+        let server = lease.labels().get(ACTIVITY_LABEL)?;
+        Some(ObjectRef::<MCPServer>::new(server).within(&lease.namespace()?))
+    })
+    .reconcile_on(health_changes)
+    .graceful_shutdown_on(shutdown)
+    .run(
+        correlated(&operator_metrics, reconcile::reconcile),
+        error_policy,
+        server_ctx,
+    )
+    .for_each(|result| async move {
+        if let Err(error) = result {
+            tracing::debug!(%error, "MCPServer reconcile did not complete");
+        }
+    })
+    .await;
 }
 
 fn error_policy(_server: Arc<MCPServer>, error: &Error, _ctx: Arc<ServerContext>) -> Action {

@@ -263,11 +263,22 @@ impl ServerObjects {
 }
 
 async fn server_pods(server: &MCPServer, ctx: &ServerContext) -> Result<Vec<Pod>, Error> {
-    let pods: Api<Pod> = Api::namespaced(
-        ctx.base.client.clone(),
-        &server.namespace().unwrap_or_default(),
-    );
-    let selector = format!("{SERVER_LABEL}={}", server.name_any());
+    let namespace = server.namespace().unwrap_or_default();
+    let name = server.name_any();
+    // The watched pods are those managed by Hangar, as the list below.
+    if let Some(store) = ctx.base.caches.store::<Pod>() {
+        return Ok(store
+            .state_filter(|pod| {
+                pod.namespace().as_deref() == Some(namespace.as_str())
+                    && pod.labels().get(SERVER_LABEL) == Some(&name)
+                    && pod.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
+            })
+            .into_iter()
+            .map(|pod| (*pod).clone())
+            .collect());
+    }
+    let pods: Api<Pod> = Api::namespaced(ctx.base.client.clone(), &namespace);
+    let selector = format!("{SERVER_LABEL}={name},{MANAGED_BY_LABEL}={MANAGED_BY}");
     Ok(pods
         .list(&ListParams::default().labels(&selector))
         .await
@@ -478,6 +489,10 @@ async fn write_status(
     ctx: &ServerContext,
     status: MCPServerStatus,
 ) -> Result<(), Error> {
+    // The watched copy already says so: a resync of an unchanged server writes nothing.
+    if server.status.as_ref() == Some(&status) {
+        return Ok(());
+    }
     crate::api::apply_status(&ctx.base.client, server, &status)
         .await
         .map_err(Error::Status)
