@@ -21,7 +21,8 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use crate::apply::Managed;
 
 /// One store per kind, keyed by the kind's type; the first registered wins
-/// (every controller watches its owned kinds with the same selector).
+/// (every controller watches its owned kinds with the same selector) until
+/// [`Caches::reset`].
 #[derive(Default)]
 pub struct Caches {
     stores: Mutex<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
@@ -47,6 +48,14 @@ impl Caches {
         self.lock_stores()
             .entry(TypeId::of::<K>())
             .or_insert_with(|| Box::new(store));
+    }
+
+    /// Forgets every store and what was applied: the controllers start
+    /// again (after a lost Lease) with watches of their own, and the other
+    /// leader may have changed anything meanwhile.
+    pub fn reset(&self) {
+        self.lock_stores().clear();
+        self.lock_applied().clear();
     }
 
     /// The store of `K`, once its first list is complete.

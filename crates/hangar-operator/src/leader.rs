@@ -64,7 +64,7 @@ impl LeaseSettings {
 /// This replica's part in the election.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Role {
-    /// Has not yet read the Lease.
+    /// Has not read the Lease yet, or not since it lost it.
     Candidate,
     /// Another replica holds the Lease; this one is ready to take over.
     Standby { holder: String },
@@ -144,7 +144,16 @@ impl LeaderElector {
     pub async fn acquire(&self, stop: &CancellationToken) -> bool {
         let mut last_holder = None;
         loop {
-            match self.try_acquire_or_renew().await {
+            // A frozen API server must not hold up the next attempt.
+            let attempt =
+                tokio::time::timeout(self.settings.renew_deadline, self.try_acquire_or_renew())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(kube::Error::Service(
+                            "no answer within the renew deadline".into(),
+                        ))
+                    });
+            match attempt {
                 Ok(Attempt::Holding) => {
                     self.set_role(Role::Leader);
                     tracing::info!(lease = %self.lease(), identity = %self.settings.identity, "acquired the leader lease");
@@ -197,7 +206,11 @@ impl LeaderElector {
                     Ok(Err(error)) if Instant::now() < deadline => {
                         tracing::warn!(lease = %self.lease(), %error, "could not renew the leader lease; retrying");
                     }
-                    Ok(Err(_)) | Err(_) => return Err(LostLease::RenewDeadline(renew_deadline)),
+                    Ok(Err(_)) | Err(_) => {
+                        // Not ready until it has read the Lease again.
+                        self.set_role(Role::Candidate);
+                        return Err(LostLease::RenewDeadline(renew_deadline));
+                    }
                 },
             }
         }

@@ -81,7 +81,8 @@ pub struct LeaderArgs {
     /// over this long after the leader stopped renewing.
     #[arg(long = "leader-elect-lease-duration", env = "HANGAR_LEADER_ELECT_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
     pub lease_duration: Duration,
-    /// How long the leader keeps trying to renew before it stops leading (and exits).
+    /// How long the leader keeps trying to renew before it stops leading (its
+    /// controllers stop; the process stays and competes for the Lease again).
     #[arg(long = "leader-elect-renew-deadline", env = "HANGAR_LEADER_ELECT_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
     pub renew_deadline: Duration,
     /// Time between attempts to acquire or renew the Lease.
@@ -222,7 +223,9 @@ pub async fn run(args: OperatorArgs) -> anyhow::Result<()> {
 }
 
 /// Waits for the Lease, runs the controllers while holding it, and gives it
-/// up after they finished.
+/// up after they finished. A replica that loses the Lease (it could not renew
+/// it in time, e.g. while the API server was down, or another took it) stops
+/// its controllers at once, stays up, and competes again.
 async fn lead(
     elector: &LeaderElector,
     metrics: &Metrics,
@@ -230,29 +233,35 @@ async fn lead(
     namespace: Option<String>,
     stop: &CancellationToken,
 ) -> anyhow::Result<()> {
-    if !elector.acquire(stop).await {
-        return Ok(());
-    }
-    metrics.set_leader(true);
-    let held = elector.hold(run_controllers(ctx, namespace, stop)).await;
-    metrics.set_leader(false);
-    match held {
-        Ok(()) => {
-            if let Err(error) = elector.release().await {
-                tracing::warn!(%error, "could not release the leader lease; a standby takes over when it expires");
-            }
-            Ok(())
+    loop {
+        if !elector.acquire(stop).await {
+            return Ok(());
         }
-        // Exiting is the safe way back: the restarted process begins as a
-        // standby, with nothing left of the reconciles that were cut short.
-        Err(lost) => Err(anyhow::anyhow!(
-            "stopped leading: {lost}; exiting so that this replica restarts as a standby"
-        )),
+        metrics.set_leader(true);
+        let held = elector
+            .hold(run_controllers(ctx.clone(), namespace.clone(), stop))
+            .await;
+        metrics.set_leader(false);
+        match held {
+            Ok(()) => {
+                if let Err(error) = elector.release().await {
+                    tracing::warn!(%error, "could not release the leader lease; a standby takes over when it expires");
+                }
+                return Ok(());
+            }
+            // The controllers were dropped with their reconciles in flight;
+            // they start afresh, watches and caches included, if this
+            // replica leads again.
+            Err(lost) => {
+                tracing::warn!(%lost, "stopped leading: the controllers stopped; competing for the lease again")
+            }
+        }
     }
 }
 
 /// Runs every controller until `stop`, then waits for their reconciles in flight.
 async fn run_controllers(ctx: Arc<Context>, namespace: Option<String>, stop: &CancellationToken) {
+    ctx.caches.reset();
     let running = CONTROLLERS.iter().map(|controller| {
         tracing::info!(kind = controller.kind, "starting controller");
         (controller.run)(

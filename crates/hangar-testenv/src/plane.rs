@@ -68,6 +68,8 @@ pub struct ControlPlane {
     kubeconfig: Kubeconfig,
     kubeconfig_path: PathBuf,
     counter: AtomicUsize,
+    /// How the API server was started, to start it again the same way.
+    apiserver: (PathBuf, Vec<std::ffi::OsString>),
 }
 
 /// Who a client acts as. The admin identity (group `system:masters`)
@@ -266,6 +268,33 @@ impl ControlPlane {
 }
 
 impl ControlPlane {
+    /// Kills the kube-apiserver (SIGKILL, as a crash), leaves it down for
+    /// `down`, starts it again on the same address with the same flags and
+    /// waits until it is ready. etcd keeps running, so every object stays.
+    /// Panics (failing the test) when it does not come back.
+    pub async fn restart_apiserver(&self, down: Duration) {
+        self.instance.kill("kube-apiserver");
+        tokio::time::sleep(down).await;
+        let (program, args) = &self.apiserver;
+        let mut cmd = Command::new(program);
+        cmd.args(args);
+        let restarted = async {
+            self.instance.spawn("kube-apiserver", cmd)?;
+            let client = self.client();
+            wait_for(&self.instance, "kube-apiserver", APISERVER_DEADLINE, || {
+                apiserver_ready(&client)
+            })
+            .await
+            .map_err(|failure| failure.message)
+        };
+        if let Err(why) = restarted.await {
+            panic!(
+                "the kube-apiserver did not come back: {why}\n--- last lines of kube-apiserver.log ---\n{}",
+                self.instance.log_tail("kube-apiserver", LOG_TAIL_LINES)
+            );
+        }
+    }
+
     /// The credential files the API server was started with, for the node's
     /// components that sign or verify the same tokens and certificates.
     pub(crate) fn files(&self) -> &certs::CredentialFiles {
@@ -431,6 +460,10 @@ async fn boot(
             cmd.arg("--kubelet-preferred-address-types=InternalIP");
         }
     }
+    let apiserver_command = (
+        apiserver.to_path_buf(),
+        cmd.get_args().map(std::ffi::OsStr::to_os_string).collect(),
+    );
     instance.spawn("kube-apiserver", cmd).map_err(fail)?;
 
     let server = format!("https://{address}:{api_port}");
@@ -468,6 +501,7 @@ async fn boot(
         kubeconfig,
         kubeconfig_path,
         counter: AtomicUsize::new(0),
+        apiserver: apiserver_command,
     })
 }
 

@@ -312,6 +312,13 @@ impl Operator {
         i32::try_from(self.child.id()).unwrap()
     }
 
+    /// The exit status, if the process has exited.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child
+            .try_wait()
+            .expect("checking the operator process")
+    }
+
     /// SIGKILL: the process dies without any chance to clean up.
     pub fn kill(&mut self) {
         self.child.kill().expect("killing the operator");
