@@ -1,7 +1,7 @@
 //! What the end-to-end tests (`tests/e2e.rs`) use around the real cluster of
 //! `hangar-testenv`: Helm, applying manifests, a client of the official Python
-//! MCP SDK, a local forwarder into a Service's ClusterIP, and the step times
-//! and figures the run prints.
+//! MCP SDK, a local forwarder into a Service's ClusterIP, a plain HTTP GET
+//! (a gateway pod's `/readyz`), and the step times and figures the run prints.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -208,6 +208,34 @@ impl Forward {
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
+}
+
+/// `GET path` on `address` over HTTP/1.0 (so the answer ends with the
+/// connection): the JSON body of a 2xx or 503 answer, e.g. a gateway's
+/// `/readyz` whether ready or not.
+pub async fn get_json(address: SocketAddr, path: &str) -> Result<Value, String> {
+    let mut stream = tokio::net::TcpStream::connect(address)
+        .await
+        .map_err(|e| format!("connecting to {address}: {e}"))?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("sending to {address}: {e}"))?;
+    let mut answer = Vec::new();
+    tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer)
+        .await
+        .map_err(|e| format!("reading from {address}: {e}"))?;
+    let answer = String::from_utf8_lossy(&answer);
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| format!("{address}{path} answered no HTTP: {answer:?}"))?;
+    let status_line = head.lines().next().unwrap_or_default();
+    match status_line.split_whitespace().nth(1) {
+        Some(code) if code.starts_with('2') || code == "503" => {}
+        _ => return Err(format!("{address}{path}: {status_line}")),
+    }
+    serde_json::from_str(body).map_err(|e| format!("{address}{path} answered {body:?}: {e}"))
 }
 
 /// One session of the official Python SDK client

@@ -8,14 +8,16 @@
 //! The scenarios share one cluster and run in order (each builds on the one
 //! before); a plain `main` (harness = false) prints each step's time and, at
 //! the end, the figures (apply to Ready per server kind, wake from zero,
-//! calls failed during a rolling update, helm install to the first call).
+//! circuits opening and closing, calls failed during a rolling update, helm
+//! install to the first call).
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use hangar_api::{MCPGateway, MCPServer, ServerState};
-use hangar_e2e::{Forward, Report, Session, apply, helm, seconds, within};
+use hangar_api::{CircuitState, MCPGateway, MCPServer, ServerState};
+use hangar_e2e::{Forward, Report, Session, apply, get_json, helm, seconds, within};
 use hangar_testenv::Cluster;
 use hangar_testenv::node::image_archive;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -91,6 +93,8 @@ async fn run() {
     drop(session);
     let mut session = e2e.a_cold_server_wakes_for_a_call_and_sleeps_again().await;
     e2e.a_server_pod_killed_mid_call(&mut session).await;
+    e2e.a_cut_off_server_opens_its_circuits_and_closes_them()
+        .await;
     e2e.a_crash_looping_server_is_dead_with_the_reason().await;
     e2e.a_rolling_update_under_calls().await;
     drop(session);
@@ -446,12 +450,10 @@ spec:
     /// A Python SDK session through a forwarder into the gateway's
     /// ClusterIP, once kube-proxy routes the Service.
     async fn open_session(&self) -> Session {
-        let services: Api<Service> = self.api();
-        let service = services.get(GATEWAY).await.expect("the gateway's Service");
-        let port = service.spec.and_then(|s| s.ports).expect("ports")[0].port;
+        let port = self.gateway_port().await;
         let address = self
             .cluster
-            .service_routes(&self.namespace, GATEWAY, port as u16)
+            .service_routes(&self.namespace, GATEWAY, port)
             .await;
         let forward = Forward::start(address).await;
         let url = forward.url("/mcp");
@@ -669,6 +671,183 @@ spec:
         assert_eq!(answer, "back");
         self.report
             .step("a pod killed mid-call: an answer, Degraded, then Ready again");
+    }
+
+    /// `web` cut off from the other pods (the node refuses connections to
+    /// its pod; the kubelet's probes, sent by the node, still pass, so the pod
+    /// stays Ready): the operator's health checks open its circuit (status
+    /// `circuit: open`, Ready condition CircuitOpen, state Degraded) and a
+    /// gateway pod's calls open that pod's own (calls refused at once naming
+    /// the breaker, `/readyz` says open). Reachable again, both close: status
+    /// `circuit: closed` and Ready, the gateway pod's trial call answered and
+    /// its `/readyz` closed.
+    async fn a_cut_off_server_opens_its_circuits_and_closes_them(&mut self) {
+        let servers: Api<MCPServer> = self.api();
+        let gateways: Api<MCPGateway> = self.api();
+        let config_hash = async || {
+            let gateway = gateways.get(GATEWAY).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(gateway.status.and_then(|s| s.config_hash))
+        };
+        // One gateway pod, reached by its IP: its breaker is the one observed.
+        let pod = self
+            .pods_of(GATEWAY)
+            .await
+            .into_iter()
+            .find(|p| pod_ready(p) && p.metadata.deletion_timestamp.is_none())
+            .expect("a ready gateway pod");
+        let gateway_pod = SocketAddr::new(pod_ip(&pod), self.gateway_port().await);
+        let readiness = async || get_json(gateway_pod, "/readyz").await;
+        let (hash_before, digest_before) = (
+            config_hash().await.expect("the gateway's status"),
+            readiness().await.expect("the gateway pod's /readyz")["configDigest"].clone(),
+        );
+        // Open after 2 failures, a trial 15 s later; Dead only after 30 failed checks.
+        servers
+            .patch(
+                "web",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {
+                    "healthCheck": {"interval": "3s", "timeout": "2s", "failureThreshold": 30},
+                    "circuitBreaker": {"failureThreshold": 2, "resetTimeout": "15s"},
+                }})),
+            )
+            .await
+            .expect("setting web's circuit breaker");
+        within(
+            DEADLINE,
+            "the gateway pod to reload a config with web's new breaker",
+            async || {
+                let hash = config_hash().await?;
+                let digest = readiness().await?["configDigest"].clone();
+                (hash != hash_before && digest != digest_before)
+                    .then_some(())
+                    .ok_or_else(|| format!("status {hash:?}, pod {digest}"))
+            },
+        )
+        .await;
+        let forward = Forward::start(gateway_pod).await;
+        let url = forward.url("/mcp");
+        let mut session = within(DEADLINE, "a session with one gateway pod", || async {
+            Session::open(&url).await
+        })
+        .await;
+        let answer = session
+            .call("web_echo", json!({"text": "before"}))
+            .await
+            .unwrap_or_else(|why| panic!("web before the cut: {why}"));
+        assert_eq!(answer, "before");
+
+        let web = self
+            .pods_of("web")
+            .await
+            .into_iter()
+            .find(|p| pod_ready(p) && p.metadata.deletion_timestamp.is_none())
+            .expect("a ready pod of web");
+        let cut_at = Instant::now();
+        let cut = self.cluster.cut_off(match pod_ip(&web) {
+            IpAddr::V4(ip) => ip,
+            IpAddr::V6(ip) => panic!("the node's pods have IPv4 addresses, not {ip}"),
+        });
+        within(
+            DEADLINE,
+            "web's status to show its circuit open",
+            || async {
+                let server = servers.get("web").await.map_err(|e| e.to_string())?;
+                let status = server.status.clone().unwrap_or_default();
+                let open = status.circuit == Some(CircuitState::Open)
+                    && state_of(&server) == Some(ServerState::Degraded)
+                    && ready_reason(&server).as_deref() == Some("CircuitOpen");
+                open.then_some(())
+                    .ok_or_else(|| format!("circuit {:?}, {}", status.circuit, describe(&server)))
+            },
+        )
+        .await;
+        let status_opened = cut_at.elapsed();
+        // The gateway pod's breaker learns from the calls sent through it.
+        let calls_began = Instant::now();
+        let mut failed = Vec::new();
+        let (refusal, refused_in) = within(
+            DEADLINE,
+            "the gateway pod to refuse web's calls with its circuit open",
+            async || {
+                let called = Instant::now();
+                match session.call("web_echo", json!({"text": "cut"})).await {
+                    Ok(answer) => Err(format!("answered {answer:?} while cut off")),
+                    Err(why) if why.contains("circuit breaker opened") => {
+                        Ok((why, called.elapsed()))
+                    }
+                    Err(why) => {
+                        failed.push(why.clone());
+                        Err(why)
+                    }
+                }
+            },
+        )
+        .await;
+        let gateway_opened = calls_began.elapsed();
+        println!(
+            "e2e: cut off, the gateway pod's calls failed {failed:?}, then one was refused in {}: {refusal}",
+            seconds(refused_in)
+        );
+        let ready = readiness().await.expect("the gateway pod's /readyz");
+        assert_eq!(ready["servers"]["web"]["circuit"], "open", "{ready}");
+
+        let restored_at = Instant::now();
+        cut.restore().expect("letting connections reach web again");
+        within(
+            DEADLINE,
+            "web's status to show its circuit closed",
+            || async {
+                let server = servers.get("web").await.map_err(|e| e.to_string())?;
+                let status = server.status.clone().unwrap_or_default();
+                let closed = status.circuit == Some(CircuitState::Closed)
+                    && state_of(&server) == Some(ServerState::Ready);
+                closed
+                    .then_some(())
+                    .ok_or_else(|| format!("circuit {:?}, {}", status.circuit, describe(&server)))
+            },
+        )
+        .await;
+        let status_closed = restored_at.elapsed();
+        let answer = within(
+            DEADLINE,
+            "the gateway pod to let a trial call through and answer it",
+            async || session.call("web_echo", json!({"text": "back"})).await,
+        )
+        .await;
+        assert_eq!(answer, "back");
+        let ready = readiness().await.expect("the gateway pod's /readyz");
+        assert_eq!(ready["servers"]["web"]["circuit"], "closed", "{ready}");
+        let gateway_closed = restored_at.elapsed();
+        self.report.figure(
+            "circuit of a server cut off (breaker: 2 failures, resetTimeout 15s; checks every 3s): open",
+            format!(
+                "in status {} after the cut; in the gateway pod after {} failed calls in {} (then a call refused in {})",
+                seconds(status_opened),
+                failed.len(),
+                seconds(gateway_opened),
+                seconds(refused_in)
+            ),
+        );
+        self.report.figure(
+            "circuit of the server reachable again: closed",
+            format!(
+                "in status after {}, in the gateway pod (its trial call answered) after {}",
+                seconds(status_closed),
+                seconds(gateway_closed)
+            ),
+        );
+        self.report.step(
+            "a server cut off: its circuit opened (status, gateway pod), then closed when it was back",
+        );
+    }
+
+    /// The gateway Service's port, which its pods listen on too.
+    async fn gateway_port(&self) -> u16 {
+        let services: Api<Service> = self.api();
+        let service = services.get(GATEWAY).await.expect("the gateway's Service");
+        let port = service.spec.and_then(|s| s.ports).expect("ports")[0].port;
+        u16::try_from(port).expect("a port number")
     }
 
     /// An image whose process exits at once: the server is Dead, and its
@@ -1132,6 +1311,21 @@ fn pod_ready(pod: &Pod) -> bool {
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
         .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn pod_ip(pod: &Pod) -> IpAddr {
+    pod.status
+        .as_ref()
+        .and_then(|s| s.pod_ip.as_deref())
+        .and_then(|ip| ip.parse().ok())
+        .unwrap_or_else(|| panic!("{} has no IP", pod.name_any()))
+}
+
+/// The reason of a server's Ready condition.
+fn ready_reason(server: &MCPServer) -> Option<String> {
+    let status = server.status.as_ref()?;
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
+    Some(ready.reason.clone())
 }
 
 fn state_of(server: &MCPServer) -> Option<ServerState> {

@@ -15,6 +15,7 @@
 //! and the sandbox image from `scripts/image.sh pause`.
 
 mod config;
+mod fault;
 mod host;
 pub mod probe;
 
@@ -34,6 +35,7 @@ use crate::plane::{self, ControlPlane, Reach};
 use crate::process::{Instance, Teardown};
 use crate::tools::{self, Tool};
 use config::Layout;
+pub use fault::CutOff;
 
 /// How long a start waits for another process's node to stop.
 const LOCK_DEADLINE: Duration = Duration::from_secs(45 * 60);
@@ -148,6 +150,14 @@ impl Cluster {
             },
         )
         .await
+    }
+
+    /// Cuts the pod at `pod_ip` off from the other pods (connections to it
+    /// are refused and open ones reset) while the kubelet's probes still pass,
+    /// until the returned [`CutOff`] is restored or dropped. Panics when the
+    /// rule cannot be added.
+    pub fn cut_off(&self, pod_ip: Ipv4Addr) -> CutOff {
+        CutOff::start(pod_ip).unwrap_or_else(|why| panic!("cutting off {pod_ip}: {why}"))
     }
 
     /// Gives an imported image a second name (`ctr images tag`), e.g. a new
