@@ -90,8 +90,8 @@ async fn run() {
         .await;
     e2e.a_session_survives_the_deletion_of_its_gateway_pod(&mut session)
         .await;
-    drop(session);
-    let mut session = e2e.a_cold_server_wakes_for_a_call_and_sleeps_again().await;
+    e2e.a_cold_server_wakes_for_a_call_and_sleeps_again(&mut session)
+        .await;
     e2e.a_server_pod_killed_mid_call(&mut session).await;
     e2e.a_cut_off_server_opens_its_circuits_and_closes_them()
         .await;
@@ -511,8 +511,12 @@ spec:
     /// `replicas: 0`: no pod until the gateway needs the server; a call
     /// through the gateway starts one and is answered; `idleTTL` after the
     /// last call the pod is gone, and the next call wakes it again, even
-    /// when it takes longer than its idleTTL to start.
-    async fn a_cold_server_wakes_for_a_call_and_sleeps_again(&mut self) -> Session {
+    /// when it takes longer than its idleTTL to start. Selecting it changes
+    /// the gateway's config and Role, not its pods: the session begun before
+    /// carries on with the same two pods.
+    async fn a_cold_server_wakes_for_a_call_and_sleeps_again(&mut self, session: &mut Session) {
+        let gateway_pods = self.gateway_pod_uids().await;
+        let applied = Instant::now();
         self.apply(&format!(
             r#"
 apiVersion: mcp-hangar.io/v1alpha1
@@ -536,33 +540,27 @@ spec:
         })
         .await;
         self.assert_no_pod_of("cold").await;
-        // Waking takes the gateway pods a ServiceAccount token (for the
-        // activity Lease): the operator rolls them. A Python SDK client dies
-        // when a connection of its pool is cut by a pod going away ("Server
-        // disconnected without sending a response" in a background task), so
-        // this scenario's session begins once the rollout is over.
-        let deployments: Api<Deployment> = self.api();
-        within(DEADLINE, "the gateway's pods to roll", async || {
-            let gateway = deployments.get(GATEWAY).await.map_err(|e| e.to_string())?;
-            let token = gateway
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .and_then(|p| p.service_account_name.clone());
-            let status = gateway.status.clone().unwrap_or_default();
-            let rolled = token.is_some()
-                && status.observed_generation == gateway.metadata.generation
-                && status.updated_replicas == Some(2)
-                && status.ready_replicas == Some(2)
-                && status.replicas == Some(2);
-            let pods = self.pods_of(GATEWAY).await;
-            (rolled && pods.len() == 2)
+        // The kubelet updates the pods' config volume in place; each gateway
+        // pod reloads it.
+        let port = self.gateway_port().await;
+        within(DEADLINE, "both gateway pods to serve cold", async || {
+            let mut waiting = Vec::new();
+            for pod in self.pods_of(GATEWAY).await {
+                let ready = get_json(SocketAddr::new(pod_ip(&pod), port), "/readyz").await?;
+                if ready["servers"].get("cold").is_none() {
+                    waiting.push(pod.name_any());
+                }
+            }
+            waiting
+                .is_empty()
                 .then_some(())
-                .ok_or_else(|| format!("{status:?}, {} pods", pods.len()))
+                .ok_or_else(|| format!("not reloaded yet: {waiting:?}"))
         })
         .await;
-        let mut session = self.open_session().await;
-
+        self.report.figure(
+            "a cold server selected: both gateway pods reloaded their config, after",
+            seconds(applied.elapsed()),
+        );
         // Listing wakes a server the gateway has never listed, to learn its tools.
         let woken = Instant::now();
         within(DEADLINE, "the gateway to list cold's tools", async || {
@@ -621,7 +619,25 @@ spec:
         );
         assert!(pod.starts_with("cold-"), "answered by a pod of cold: {pod}");
         self.report.step("a call woke cold from zero");
-        session
+        assert_eq!(
+            self.gateway_pod_uids().await,
+            gateway_pods,
+            "selecting a cold server replaced the gateway's pods"
+        );
+        self.report
+            .step("the gateway's pods were not replaced for the cold server");
+    }
+
+    /// The UIDs of the gateway's pods, sorted.
+    async fn gateway_pod_uids(&self) -> Vec<String> {
+        let mut uids: Vec<String> = self
+            .pods_of(GATEWAY)
+            .await
+            .iter()
+            .filter_map(|p| p.metadata.uid.clone())
+            .collect();
+        uids.sort();
+        uids
     }
 
     /// A server's pod is killed while a call to it runs: the client gets an

@@ -1,11 +1,13 @@
 //! Pieces of pod templates that every workload Hangar runs shares: the
-//! "restricted" Pod Security Standard, default resources, probes, volumes.
+//! "restricted" Pod Security Standard, default resources, probes, a drain
+//! before stopping, volumes.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, EmptyDirVolumeSource, HTTPGetAction, PodSecurityContext, Probe,
-    ResourceRequirements, SeccompProfile, SecurityContext, TCPSocketAction, Volume, VolumeMount,
+    Capabilities, EmptyDirVolumeSource, HTTPGetAction, Lifecycle, LifecycleHandler,
+    PodSecurityContext, Probe, ResourceRequirements, SeccompProfile, SecurityContext, SleepAction,
+    TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
@@ -90,6 +92,26 @@ pub fn http_probe(port: &str, path: &str, period_seconds: i32, failure_threshold
         }),
         period_seconds: Some(period_seconds),
         failure_threshold: Some(failure_threshold),
+        ..Default::default()
+    }
+}
+
+/// Seconds a stopping pod keeps serving before it is sent SIGTERM, well
+/// within the default 30 s termination grace period.
+pub const DRAIN_SECONDS: i64 = 5;
+
+/// Waits [`DRAIN_SECONDS`] before the container is signalled: the pod leaves
+/// its Services' endpoints first (kube-proxy syncs meanwhile), so no new
+/// connection reaches a process that is closing. The kubelet sleeps itself,
+/// so an image without a shell gets it too.
+pub fn drain_before_stop() -> Lifecycle {
+    Lifecycle {
+        pre_stop: Some(LifecycleHandler {
+            sleep: Some(SleepAction {
+                seconds: DRAIN_SECONDS,
+            }),
+            ..Default::default()
+        }),
         ..Default::default()
     }
 }

@@ -261,6 +261,95 @@ async fn a_gateways_token_renews_its_leases_and_cannot_change_any_mcpserver() {
     assert_eq!(spec_after.replicas, 0, "waking never touches the spec");
 }
 
+/// A gateway's pods always run as its own account, so selecting a server
+/// with replicas: 0 changes only its Role (and the config, reloaded in
+/// place): the Deployment's pod template and generation stay, no pod is
+/// replaced. Until then the account's Role grants nothing.
+#[tokio::test]
+async fn selecting_a_cold_server_grants_rights_without_changing_the_pods() {
+    let (admin, ns) = namespace(&[]).await;
+    let (ctx, _) = context(&admin);
+    let watched = ns.clone();
+    tokio::spawn(async move { gateway::run(ctx, Some(&watched), std::future::pending()).await });
+    create::<MCPServer>(
+        &admin,
+        &ns,
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: warm, labels: {serve: 'yes'}}\nspec: {image: ghcr.io/acme/warm}",
+    )
+    .await;
+    create::<MCPGateway>(
+        &admin,
+        &ns,
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPGateway\nmetadata: {name: edge}\nspec: {replicas: 1, serverSelector: {matchLabels: {serve: 'yes'}}}",
+    )
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
+    let before = eventually("the gateway's Deployment", || async {
+        deployments.get_opt("edge").await.unwrap()
+    })
+    .await;
+    let role = eventually("the gateway's Role", || async {
+        roles.get_opt("edge").await.unwrap()
+    })
+    .await;
+    assert_eq!(
+        role.rules.unwrap_or_default(),
+        [],
+        "nothing to wake, nothing granted"
+    );
+    let pod = before.spec.clone().unwrap().template.spec.unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("edge"));
+    assert_eq!(pod.automount_service_account_token, Some(true));
+
+    let plane = hangar_testenv::shared().await;
+    let token = plane.client_as(&Identity::service_account(&ns, "edge"));
+    let servers: Api<MCPServer> = Api::namespaced(token.clone(), &ns);
+    let leases: Api<Lease> = Api::namespaced(token, &ns);
+    assert_forbidden(
+        servers.get("warm").await,
+        "reading a server it does not wake",
+    );
+    assert_forbidden(leases.list(&ListParams::default()).await, "listing Leases");
+
+    create::<MCPServer>(
+        &admin,
+        &ns,
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: cold, labels: {serve: 'yes'}}\nspec: {image: ghcr.io/acme/cold, replicas: 0}",
+    )
+    .await;
+    eventually("the Role to grant waking cold", || async {
+        let rules = roles.get("edge").await.unwrap().rules.unwrap_or_default();
+        (!rules.is_empty()).then_some(())
+    })
+    .await;
+    eventually("the gateway's token to read cold's Lease", || async {
+        leases.get("cold.edge.activity").await.ok()
+    })
+    .await;
+    servers
+        .get("cold")
+        .await
+        .expect("reading the server it wakes");
+    // Status is written after every object was applied, the Deployment included.
+    let gateways: Api<MCPGateway> = Api::namespaced(admin.clone(), &ns);
+    eventually("the gateway's status to count both servers", || async {
+        let status = gateways.get("edge").await.unwrap().status?;
+        (status.servers == 2).then_some(())
+    })
+    .await;
+    let after = deployments.get("edge").await.unwrap();
+    assert_eq!(
+        after.metadata.generation, before.metadata.generation,
+        "the Deployment was changed"
+    );
+    assert_eq!(
+        after.spec.unwrap().template,
+        before.spec.unwrap().template,
+        "the pod template changed: its pods would be replaced"
+    );
+}
+
 fn admin_servers(admin: &kube::Client, ns: &str) -> Api<MCPServer> {
     Api::namespaced(admin.clone(), ns)
 }

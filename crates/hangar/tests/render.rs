@@ -202,6 +202,9 @@ spec: {backend: {url: "http://x.example.com"}}
         names,
         [
             "ConfigMap/main-config",
+            "ServiceAccount/main",
+            "Role/main",
+            "RoleBinding/main",
             "NetworkPolicy/main",
             "Service/main",
             "Deployment/main",

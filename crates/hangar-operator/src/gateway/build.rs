@@ -28,7 +28,7 @@ use crate::labels::{
 use crate::network;
 use crate::server::build::BuildSettings;
 use crate::workload::{
-    self, NON_ROOT_ID, empty_dir, http_probe, mount, non_empty, resources,
+    self, NON_ROOT_ID, drain_before_stop, empty_dir, http_probe, mount, non_empty, resources,
     restricted_container_security_context, restricted_pod_security_context, tcp_probe,
 };
 
@@ -60,10 +60,12 @@ pub struct GatewayObjects {
     pub disruption_budget: Option<PodDisruptionBudget>,
     pub redis_deployment: Option<Deployment>,
     pub redis_service: Option<Service>,
-    /// Gateway pods get API rights only to wake the MCPServers they serve
-    /// that scale to zero: a service account, a Role allowing them to renew
-    /// exactly their activity Leases and to read (never change) exactly those
-    /// MCPServers, and its binding.
+    /// Gateway pods always run as their own service account (so selecting a
+    /// scale-to-zero server changes only RBAC and the config, never the pod
+    /// template); its Role grants only what waking the MCPServers they serve
+    /// with replicas: 0 needs: renewing exactly their activity Leases and
+    /// reading (never changing) exactly those MCPServers. No rule at all
+    /// when there is none.
     pub service_account: Option<ServiceAccount>,
     pub role: Option<Role>,
     pub role_binding: Option<RoleBinding>,
@@ -239,7 +241,6 @@ pub fn build(
         .as_ref()
         .is_some_and(|redis| redis.managed);
     let woken = woken_servers(gateway, compiled);
-    let needs_api = !woken.is_empty();
     GatewayObjects {
         config_map: Some(ConfigMap {
             metadata: metadata(gateway, config_map_name(&name), gateway_labels(&name)),
@@ -249,45 +250,22 @@ pub fn build(
             )])),
             ..Default::default()
         }),
-        deployment: Some(deployment(gateway, compiled, settings, needs_api)),
+        deployment: Some(deployment(gateway, compiled, settings)),
         service: Some(service(gateway)),
         ingress: ingress(gateway),
         // With one replica there is nothing to keep available during a drain.
         disruption_budget: (gateway.spec.replicas > 1).then(|| disruption_budget(gateway)),
         redis_deployment: managed_redis.then(|| redis_deployment(gateway)),
         redis_service: managed_redis.then(|| redis_service(gateway)),
-        service_account: needs_api.then(|| ServiceAccount {
+        service_account: Some(ServiceAccount {
             metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
             ..Default::default()
         }),
-        role: needs_api.then(|| Role {
+        role: Some(Role {
             metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
-            rules: Some(vec![
-                // Renewing its Leases records activity.
-                PolicyRule {
-                    api_groups: Some(vec![Lease::group(&()).to_string()]),
-                    resources: Some(vec![Lease::plural(&()).to_string()]),
-                    verbs: vec!["get".into(), "patch".into()],
-                    resource_names: Some(
-                        woken
-                            .iter()
-                            .map(|server| activity_lease_name(server, &name))
-                            .collect(),
-                    ),
-                    ..Default::default()
-                },
-                // Reading the servers explains one that does not start; no
-                // write to an MCPServer is granted, so its spec stays its author's.
-                PolicyRule {
-                    api_groups: Some(vec![MCPServer::group(&()).to_string()]),
-                    resources: Some(vec![MCPServer::plural(&()).to_string()]),
-                    verbs: vec!["get".into()],
-                    resource_names: Some(woken.clone()),
-                    ..Default::default()
-                },
-            ]),
+            rules: Some(wake_rules(&woken, &name)),
         }),
-        role_binding: needs_api.then(|| RoleBinding {
+        role_binding: Some(RoleBinding {
             metadata: metadata(gateway, name.clone(), gateway_labels(&name)),
             role_ref: RoleRef {
                 api_group: "rbac.authorization.k8s.io".into(),
@@ -378,6 +356,39 @@ fn activity_lease(gateway: &MCPGateway, server: &str) -> Lease {
     }
 }
 
+/// What the gateway's Role grants: for the scale-to-zero servers it wakes,
+/// their Leases and reading them; nothing when it wakes none (a rule with no
+/// resource names would grant every object of its kind).
+fn wake_rules(woken: &[String], gateway: &str) -> Vec<PolicyRule> {
+    if woken.is_empty() {
+        return Vec::new();
+    }
+    vec![
+        // Renewing its Leases records activity.
+        PolicyRule {
+            api_groups: Some(vec![Lease::group(&()).to_string()]),
+            resources: Some(vec![Lease::plural(&()).to_string()]),
+            verbs: vec!["get".into(), "patch".into()],
+            resource_names: Some(
+                woken
+                    .iter()
+                    .map(|server| activity_lease_name(server, gateway))
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+        // Reading the servers explains one that does not start; no write to
+        // an MCPServer is granted, so its spec stays its author's.
+        PolicyRule {
+            api_groups: Some(vec![MCPServer::group(&()).to_string()]),
+            resources: Some(vec![MCPServer::plural(&()).to_string()]),
+            verbs: vec!["get".into()],
+            resource_names: Some(woken.to_vec()),
+            ..Default::default()
+        },
+    ]
+}
+
 /// The MCPServers of the gateway's namespace it wakes from zero replicas, by name.
 fn woken_servers(gateway: &MCPGateway, compiled: &Compiled) -> Vec<String> {
     let namespace = gateway.namespace();
@@ -394,12 +405,7 @@ fn woken_servers(gateway: &MCPGateway, compiled: &Compiled) -> Vec<String> {
     names
 }
 
-fn deployment(
-    gateway: &MCPGateway,
-    compiled: &Compiled,
-    settings: &BuildSettings,
-    needs_api: bool,
-) -> Deployment {
+fn deployment(gateway: &MCPGateway, compiled: &Compiled, settings: &BuildSettings) -> Deployment {
     let spec = &gateway.spec;
     let name = gateway.name_any();
     let namespace = gateway.namespace().unwrap_or_default();
@@ -462,6 +468,7 @@ fn deployment(
         volume_mounts: Some(vec![mount("config", CONFIG_DIR, true)]),
         readiness_probe: Some(http_probe(HTTP_PORT_NAME, "/readyz", 5, 3)),
         liveness_probe: Some(http_probe(HTTP_PORT_NAME, "/healthz", 10, 3)),
+        lifecycle: Some(drain_before_stop()),
         ..Default::default()
     };
     Deployment {
@@ -487,10 +494,11 @@ fn deployment(
                         }),
                         ..Default::default()
                     }]),
-                    // Serving needs no Kubernetes API rights; waking
-                    // MCPServers with replicas: 0 needs its own account's.
-                    service_account_name: needs_api.then(|| name.clone()),
-                    automount_service_account_token: Some(needs_api),
+                    // Always its own account, whose Role holds what waking
+                    // the servers it selects needs (maybe nothing): a new
+                    // selection then changes the config and RBAC, not the pods.
+                    service_account_name: Some(name.clone()),
+                    automount_service_account_token: Some(true),
                     node_selector: (!spec.node_selector.is_empty())
                         .then(|| spec.node_selector.clone()),
                     tolerations: non_empty(&spec.tolerations),
@@ -755,20 +763,13 @@ mod tests {
             "{GATEWAY}---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: warm, namespace: team}}\nspec: {{image: x}}\n"
         ));
         assert_eq!(
-            (warm.service_account, warm.role, warm.role_binding),
-            (None, None, None)
+            warm.role.as_ref().unwrap().rules,
+            Some(vec![]),
+            "no rule without a server to wake (one without resource names would grant all)"
         );
+        assert_eq!(warm.role_binding.as_ref().unwrap().role_ref.name, "edge");
         assert!(warm.activity_leases.is_empty());
-        let pod = warm
-            .deployment
-            .unwrap()
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap();
-        assert_eq!(pod.automount_service_account_token, Some(false));
-        assert_eq!(pod.service_account_name, None);
+        let warm_pod = warm.deployment.unwrap().spec.unwrap().template;
 
         let cold = objects(&format!(
             "{GATEWAY}---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: warm, namespace: team}}\nspec: {{image: x}}\n---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {{name: cold, namespace: team}}\nspec: {{image: x, replicas: 0}}\n"
@@ -829,14 +830,12 @@ mod tests {
             cold.service_account.unwrap().metadata.name.as_deref(),
             Some("edge")
         );
-        let pod = cold
-            .deployment
-            .unwrap()
-            .spec
-            .unwrap()
-            .template
-            .spec
-            .unwrap();
+        let cold_pod = cold.deployment.unwrap().spec.unwrap().template;
+        assert_eq!(
+            cold_pod, warm_pod,
+            "selecting a cold server changes RBAC and the config, not the pods"
+        );
+        let pod = cold_pod.spec.unwrap();
         assert_eq!(pod.automount_service_account_token, Some(true));
         assert_eq!(pod.service_account_name.as_deref(), Some("edge"));
     }
