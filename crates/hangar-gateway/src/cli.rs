@@ -87,7 +87,15 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Serves `gateway` on `listener` until a shutdown signal, then stops upstreams.
+/// How long a stopping gateway or bridge lets the calls in flight finish:
+/// well within a pod's default termination grace period (30 s) after the
+/// operator's 5 s preStop drain.
+const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// Serves `gateway` on `listener` until a shutdown signal, then drains (new
+/// connections refused, calls in flight answered, for up to [`DRAIN_GRACE`];
+/// a second signal ends it) and stops upstreams: a bridge's child only once
+/// its calls are answered.
 pub async fn serve_until_signal(
     gateway: Gateway,
     listener: tokio::net::TcpListener,
@@ -96,11 +104,17 @@ pub async fn serve_until_signal(
     let stop = cancel.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
-        tracing::info!("shutting down");
+        tracing::info!(grace = %DurationSpec(DRAIN_GRACE), "shutting down: refusing new connections, answering the calls in flight (a second signal stops at once)");
         stop.cancel();
     });
-    let result =
-        crate::http::serve(gateway.clone(), listener, cancel, Duration::from_secs(10)).await;
+    let again = cancel.clone();
+    let result = tokio::select! {
+        result = crate::http::serve(gateway.clone(), listener, cancel, DRAIN_GRACE) => result,
+        () = async {
+            again.cancelled().await;
+            shutdown_signal().await;
+        } => Ok(()),
+    };
     gateway.shutdown();
     result.context("the HTTP server failed")
 }

@@ -24,8 +24,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::{Service, ServiceExt};
 
-/// Serves `app` on `listener` until `cancel`, then lets open connections
-/// finish their requests for up to `drain`.
+/// How long a stopping server keeps an idle kept-alive connection open for
+/// one more request (answered with `Connection: close`).
+const CLOSE_IDLE_AFTER: Duration = Duration::from_secs(2);
+
+/// Serves `app` on `listener` until `cancel`, then refuses new connections
+/// and lets open ones finish their requests for up to `drain`.
 pub async fn serve(
     app: Router,
     listener: TcpListener,
@@ -63,9 +67,24 @@ pub async fn serve(
             .call(peer)
             .await
             .unwrap_or_else(|never| match never {});
-        let service = TowerToHyperService::new(service.map_request(
-            |request: http::Request<hyper::body::Incoming>| request.map(axum::body::Body::new),
-        ));
+        let stopping = cancel.clone();
+        let service = TowerToHyperService::new(
+            service
+                .map_request(|request: http::Request<hyper::body::Incoming>| {
+                    request.map(axum::body::Body::new)
+                })
+                .map_response(move |mut response: axum::response::Response| {
+                    // The client learns from the answer itself that this
+                    // connection closes: no race with its next request.
+                    if stopping.is_cancelled() {
+                        response.headers_mut().insert(
+                            http::header::CONNECTION,
+                            http::HeaderValue::from_static("close"),
+                        );
+                    }
+                    response
+                }),
+        );
         let io = TokioIo::new(Idle::new(stream, limits.idle_timeout.0));
         let builder = builder.clone();
         let cancel = cancel.clone();
@@ -76,19 +95,34 @@ pub async fn serve(
             let result = tokio::select! {
                 result = connection.as_mut() => result,
                 _ = cancel.cancelled() => {
+                    // Closing a kept-alive connection while it is idle races
+                    // the request its client may be sending. Instead its next
+                    // request is answered with `Connection: close`; one with
+                    // no request within CLOSE_IDLE_AFTER is closed then.
+                    tokio::select! {
+                        result = connection.as_mut() => return log_end(peer, result),
+                        () = tokio::time::sleep(CLOSE_IDLE_AFTER.min(drain)) => {}
+                    }
                     connection.as_mut().graceful_shutdown();
                     connection.await
                 }
             };
-            if let Err(error) = result {
-                tracing::debug!(%peer, %error, "client connection ended");
-            }
+            log_end(peer, result);
         });
     }
+    // Refuse new connections from now on: a listener left open would still
+    // complete their handshakes, and they would wait unserved until the exit.
+    drop(listener);
     connections.close();
     // Long-lived event streams would hold the drain open forever.
     let _ = tokio::time::timeout(drain, connections.wait()).await;
     Ok(())
+}
+
+fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
+    if let Err(error) = result {
+        tracing::debug!(%peer, %error, "client connection ended");
+    }
 }
 
 /// Sends each response as soon as it is written. Without it an SSE response

@@ -521,15 +521,21 @@ async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: N
 }
 
 /// Serves until `cancel` fires, then drains connections for up to `drain`.
+/// Serves until `stop`, then drains: new connections are refused and open
+/// ones finish the request they serve (a call in flight is answered) for up
+/// to `drain`. Only then do sessions and event streams end: ending them at
+/// `stop` would cut the calls in flight.
 pub async fn serve(
     gateway: Gateway,
     listener: tokio::net::TcpListener,
-    cancel: CancellationToken,
+    stop: CancellationToken,
     drain: Duration,
 ) -> std::io::Result<()> {
     let limits = gateway.config().gateway.connections.clone();
-    let app = router(gateway, cancel.child_token());
-    crate::connections::serve(app, listener, &limits, cancel, drain).await
+    let sessions = CancellationToken::new();
+    let _end_sessions = sessions.clone().drop_guard();
+    let app = router(gateway, sessions);
+    crate::connections::serve(app, listener, &limits, stop, drain).await
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! The gateway's bounds, seen from outside over real sockets: slow headers,
 //! slow bodies and idle connections are cut off, connections past the cap
 //! wait, sessions past the cap get 503 with `Retry-After`, the paths beside
-//! `/mcp` check `Host`, and resource URIs have a length limit.
+//! `/mcp` check `Host`, resource URIs have a length limit, and a stopping
+//! gateway refuses new connections but answers the next request of a
+//! kept-alive one.
 
 mod support;
 
@@ -233,4 +235,46 @@ async fn resource_uris_are_bounded_and_may_be_any_text() {
     assert!(error.contains("at most 8192 bytes"), "{error}");
     // The session is unharmed.
     assert!(read("test://template/7/data".into()).await.is_ok());
+}
+
+/// Stopping (SIGTERM in `hangar gateway` and `hangar bridge`): new
+/// connections are refused at once, and a kept-alive connection is not
+/// closed under a request its client may be sending: its next request is
+/// answered, with `Connection: close`, and then it closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_gateway_refuses_new_connections_and_answers_the_next_request_with_close() {
+    let (_gateway, addr, cancel) = served_gateway(&limits_config("{}")).await;
+    let kept = tokio::task::spawn_blocking(move || {
+        let mut stream = connect(addr);
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        let head = read_head(&mut stream).to_lowercase();
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(!head.contains("connection: close"), "{head}");
+        let mut body = [0u8; 2];
+        stream.read_exact(&mut body).unwrap();
+        assert_eq!(&body, b"ok");
+        stream
+    })
+    .await
+    .unwrap();
+    cancel.cancel();
+    eventually(
+        "new connections to be refused",
+        Duration::from_secs(10),
+        || TcpStream::connect(addr).is_err(),
+    )
+    .await;
+    let answer = tokio::task::spawn_blocking(move || {
+        let mut stream = kept;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            .unwrap();
+        read_until_closed(&mut stream).to_lowercase()
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
 }

@@ -16,6 +16,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod python_client;
+
 use hangar_api::{MCPTool, crds};
 use hangar_config::GatewayConfig;
 use hangar_operator::context::Context;
@@ -31,9 +33,9 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::{WatchStreamExt, watcher};
+use python_client::Session;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, Command};
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -249,67 +251,6 @@ impl Hangar {
             .json()
             .await
             .unwrap()
-    }
-}
-
-/// One session of the official Python SDK client (`tests/clients/session.py`).
-struct Session {
-    _child: Child,
-    stdin: ChildStdin,
-    stdout: tokio::io::Lines<BufReader<ChildStdout>>,
-}
-
-impl Session {
-    async fn open(url: &str) -> Self {
-        let mut child = Command::new(python())
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/clients/session.py"
-            ))
-            .arg(url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start the Python client");
-        let stdin = child.stdin.take().unwrap();
-        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut session = Session {
-            _child: child,
-            stdin,
-            stdout,
-        };
-        assert_eq!(session.answer().await, json!({"ready": true}));
-        session
-    }
-
-    async fn send(&mut self, command: Value) {
-        let line = format!("{command}\n");
-        self.stdin.write_all(line.as_bytes()).await.unwrap();
-    }
-
-    async fn answer(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(180), self.stdout.next_line())
-            .await
-            .expect("the Python client answers")
-            .unwrap()
-            .expect("the Python client is running");
-        serde_json::from_str(&line).unwrap()
-    }
-
-    async fn ask(&mut self, command: Value) -> Value {
-        self.send(command).await;
-        let answer = self.answer().await;
-        assert!(answer.get("error").is_none(), "{answer}");
-        answer
-    }
-
-    async fn tool_names(&mut self) -> Vec<String> {
-        let answer = self.ask(json!({"op": "list_tools"})).await;
-        let mut names: Vec<String> = serde_json::from_value(answer["names"].clone()).unwrap();
-        names.sort();
-        names
     }
 }
 

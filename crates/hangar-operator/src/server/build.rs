@@ -23,7 +23,7 @@ use crate::children::{ChildKind, document};
 use crate::labels::{CONFIG_HASH_ANNOTATION, HANGAR_BINARY, server_labels, server_selector};
 use crate::network;
 use crate::workload::{
-    self, NON_ROOT_ID, empty_dir, mount, non_empty, resources,
+    self, NON_ROOT_ID, drain_before_stop, empty_dir, mount, non_empty, resources,
     restricted_container_security_context, restricted_pod_security_context, tcp_probe,
 };
 
@@ -310,6 +310,9 @@ fn deployment(
         startup_probe: Some(tcp_probe(PORT_NAME, 2, 60)),
         readiness_probe: Some(tcp_probe(PORT_NAME, 5, 3)),
         liveness_probe: Some(tcp_probe(PORT_NAME, 20, 3)),
+        // Out of the Service before the server is signalled: a stopping
+        // pod (rolling update, scale down) gets no new connections.
+        lifecycle: Some(drain_before_stop()),
         ..Default::default()
     };
 
