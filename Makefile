@@ -35,7 +35,7 @@ test: test-deps images ## Run every test, against the real parts, the end-to-end
 	scripts/newcomer.sh
 
 # The end-to-end tests: the chart, servers and gateways on a real single-node cluster.
-E2E := $(CARGO) test --locked -p hangar-e2e --test e2e
+E2E := $(CARGO) test --locked -p hangar-e2e
 
 e2e: images ## Only the end-to-end tests (README "On a cluster"): Helm install, servers, gateway, scale to zero, failures, rolling update, clean-up; prints step times
 	$(E2E)

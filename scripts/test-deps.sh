@@ -8,7 +8,8 @@
 #   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
 #   - for the end-to-end tests' real node: kubelet, kube-proxy, kube-controller-manager,
 #     kube-scheduler, kubectl, containerd, CoreDNS and kube-router built from Go modules
-#     (control-plane.sh --node); runc, the CNI plugins, umoci, iptables, ipset (Debian packages)
+#     (control-plane.sh --node); runc, the CNI plugins, umoci, iptables, ipset (Debian packages);
+#     uv (PyPI, hash-pinned) for the examples' stand-in of ghcr.io/astral-sh/uv
 # Idempotent: what is already installed at the pinned versions is reused.
 #
 #   scripts/test-deps.sh                 # everything
@@ -99,6 +100,19 @@ if want cluster; then
   record HANGAR_KUBE_BIN "$kube_bin"
   record HANGAR_RUNC "$(command -v runc)"
   record HANGAR_CNI_BIN /usr/lib/cni
+  # uv for the stand-in of ghcr.io/astral-sh/uv that the examples' test runs
+  # (scripts/image.sh uv): the pinned wheel from PyPI, its hash checked.
+  UV_DIR="$CACHE/uv-$(stamp tests/images/uv/requirements.txt)"
+  if [[ ! -x "$UV_DIR/uvx" ]]; then
+    log "downloading uv into $UV_DIR"
+    rm -rf "$UV_DIR.tmp" && mkdir -p "$UV_DIR.tmp"
+    python3 -m pip download -q --no-deps --only-binary :all: --require-hashes \
+      -r tests/images/uv/requirements.txt -d "$UV_DIR.tmp"
+    python3 -m zipfile -e "$UV_DIR.tmp"/uv-*.whl "$UV_DIR.tmp/wheel"
+    install -m 755 "$UV_DIR.tmp"/wheel/uv-*.data/scripts/{uv,uvx} "$UV_DIR.tmp/"
+    rm -rf "$UV_DIR.tmp/wheel" "$UV_DIR.tmp"/*.whl && mv "$UV_DIR.tmp" "$UV_DIR"
+  fi
+  record HANGAR_UV "$UV_DIR/uv"
 fi
 
 log "recorded in $ENV_FILE:"

@@ -1,7 +1,10 @@
 //! What the end-to-end tests (`tests/e2e.rs`) use around the real cluster of
 //! `hangar-testenv`: Helm, applying manifests, a client of the official Python
 //! MCP SDK, a local forwarder into a Service's ClusterIP, a plain HTTP GET
-//! (a gateway pod's `/readyz`), and the step times and figures the run prints.
+//! (a gateway pod's `/readyz`), and the step times and figures the run prints;
+//! `cluster` has the steps every test takes on the cluster.
+
+pub mod cluster;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -253,9 +256,18 @@ pub const ANSWER_DEADLINE: Duration = Duration::from_secs(180);
 
 impl Session {
     pub async fn open(url: &str) -> Result<Session, String> {
+        Self::open_with_token(url, None).await
+    }
+
+    /// A session that sends `Authorization: Bearer <token>` with every request.
+    pub async fn open_with_token(url: &str, token: Option<&str>) -> Result<Session, String> {
         let python = hangar_testenv::tools::try_locate(hangar_testenv::tools::Tool::Python)?;
         let script = repo_root().join("crates/hangar/tests/clients/session.py");
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        if let Some(token) = token {
+            command.env("MCP_TOKEN", token);
+        }
+        let mut child = command
             .arg(script)
             .arg(url)
             .stdin(Stdio::piped())

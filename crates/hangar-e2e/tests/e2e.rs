@@ -17,21 +17,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hangar_api::{CircuitState, MCPGateway, MCPServer, ServerState};
+use hangar_e2e::cluster::{
+    OPERATOR_NAMESPACE, RELEASE, TAG, archive, describe, install_chart, pod_ready,
+    print_cluster_on_failure, state_of,
+};
 use hangar_e2e::{Forward, Report, Session, apply, get_json, helm, seconds, within};
 use hangar_testenv::Cluster;
-use hangar_testenv::node::image_archive;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Service};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Service};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
-const OPERATOR_NAMESPACE: &str = "hangar-system";
-const RELEASE: &str = "hangar";
-/// The tag every server starts with; the rolling update moves to `NEXT_TAG`,
-/// the same image under a second name.
-const TAG: &str = "e2e";
+/// The rolling update moves servers from `TAG` to this tag, the same image
+/// under a second name.
 const NEXT_TAG: &str = "e2e-next";
 const PYTHON_IMAGE: &str = "hangar.local/mcp-python";
 /// Upper bound on a pod coming up, an MCPServer getting Ready and the like.
@@ -76,7 +75,7 @@ async fn run() {
         .plane()
         .namespace_with_labels(&[("pod-security.kubernetes.io/enforce", "restricted")])
         .await;
-    print_cluster_on_failure(cluster.plane().kubeconfig(), &namespace);
+    print_cluster_on_failure(cluster.plane().kubeconfig(), &[&namespace]);
     let mut e2e = E2e {
         cluster,
         client,
@@ -126,77 +125,8 @@ impl E2e {
         apply(&self.client, &self.namespace, yaml).await;
     }
 
-    /// `helm install` of deploy/helm/hangar with the image `scripts/image.sh`
-    /// built, into a namespace enforcing "restricted": both operator replicas
-    /// run under the chart's ServiceAccount (so the chart's RBAC only), one
-    /// leads, and both report ready. Returns when the install began.
     async fn helm_install(&mut self) -> Instant {
-        let namespaces: Api<Namespace> = Api::all(self.client.clone());
-        let namespace: Namespace = serde_json::from_value(json!({
-            "metadata": {"name": OPERATOR_NAMESPACE, "labels": {"pod-security.kubernetes.io/enforce": "restricted"}},
-        }))
-        .expect("a Namespace");
-        namespaces
-            .create(&PostParams::default(), &namespace)
-            .await
-            .expect("creating the operator's namespace");
-        let started = Instant::now();
-        helm(
-            self.cluster.plane().kubeconfig(),
-            &[
-                "install",
-                RELEASE,
-                "deploy/helm/hangar",
-                "--namespace",
-                OPERATOR_NAMESPACE,
-                "--set",
-                "image.repository=hangar.local/hangar",
-                "--set",
-                &format!("image.tag={TAG}"),
-                "--set",
-                "image.pullPolicy=Never",
-                "--wait",
-                "--timeout",
-                "5m",
-            ],
-        )
-        .await
-        .unwrap_or_else(|why| panic!("{why}\n{}", self.cluster.log_tail("kubelet", 20)));
-        self.report.figure(
-            "helm install --wait (operator ready)",
-            seconds(started.elapsed()),
-        );
-
-        let pods: Api<Pod> = Api::namespaced(self.client.clone(), OPERATOR_NAMESPACE);
-        let operators = pods
-            .list(&ListParams::default().labels("app.kubernetes.io/component=operator"))
-            .await
-            .expect("listing the operator's pods")
-            .items;
-        assert_eq!(operators.len(), 2, "the chart runs two replicas");
-        for pod in &operators {
-            assert!(pod_ready(pod), "{} is not ready", pod.name_any());
-            let spec = pod.spec.as_ref().expect("a pod spec");
-            assert_eq!(
-                spec.service_account_name.as_deref(),
-                Some(RELEASE),
-                "the operator runs as the chart's ServiceAccount"
-            );
-        }
-        let names: Vec<String> = operators.iter().map(|p| p.name_any()).collect();
-        let leases: Api<Lease> = Api::namespaced(self.client.clone(), OPERATOR_NAMESPACE);
-        let leader = within(DEADLINE, "an operator replica to lead", || async {
-            let lease = leases.get_opt(RELEASE).await.map_err(|e| e.to_string())?;
-            lease
-                .and_then(|l| l.spec?.holder_identity)
-                .filter(|holder| names.contains(holder))
-                .ok_or_else(|| "no replica holds the Lease".to_string())
-        })
-        .await;
-        self.report.step(&format!(
-            "helm install: 2 operator replicas ready in a restricted namespace, {leader} leads"
-        ));
-        started
+        install_chart(self.cluster, &mut self.report, DEADLINE).await
     }
 
     /// A container server (Streamable HTTP), a stdio one behind the
@@ -1263,72 +1193,6 @@ spec:
     }
 }
 
-/// On a failure, prints what the cluster looked like: the pods, the recent
-/// Events, and the logs of the gateway and operator pods.
-fn print_cluster_on_failure(kubeconfig: &std::path::Path, namespace: &str) {
-    let (kubeconfig, namespace) = (kubeconfig.to_path_buf(), namespace.to_string());
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        default_hook(info);
-        let Ok(kubectl) = hangar_testenv::tools::try_kube_bin("kubectl") else {
-            return;
-        };
-        let labels = "app.kubernetes.io/component in (gateway, operator)";
-        for args in [
-            vec!["get", "pods", "-A", "-o", "wide"],
-            vec![
-                "get",
-                "events",
-                "-n",
-                &namespace,
-                "--sort-by=.lastTimestamp",
-            ],
-            vec![
-                "logs",
-                "-n",
-                &namespace,
-                "-l",
-                labels,
-                "--prefix",
-                "--tail=40",
-            ],
-            vec![
-                "logs",
-                "-n",
-                OPERATOR_NAMESPACE,
-                "-l",
-                labels,
-                "--prefix",
-                "--tail=40",
-            ],
-        ] {
-            if let Ok(output) = std::process::Command::new(&kubectl)
-                .arg(format!("--kubeconfig={}", kubeconfig.display()))
-                .args(&args)
-                .output()
-            {
-                eprintln!(
-                    "--- kubectl {} ---\n{}{}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
-                );
-            }
-        }
-    }));
-}
-
-fn archive(name: &str) -> std::path::PathBuf {
-    image_archive(name).unwrap_or_else(|why| panic!("{why}"))
-}
-
-fn pod_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 fn pod_ip(pod: &Pod) -> IpAddr {
     pod.status
         .as_ref()
@@ -1342,21 +1206,4 @@ fn ready_reason(server: &MCPServer) -> Option<String> {
     let status = server.status.as_ref()?;
     let ready = status.conditions.iter().find(|c| c.type_ == "Ready")?;
     Some(ready.reason.clone())
-}
-
-fn state_of(server: &MCPServer) -> Option<ServerState> {
-    server.status.as_ref()?.state
-}
-
-/// A server's state and conditions, for a failure message.
-fn describe(server: &MCPServer) -> String {
-    let Some(status) = &server.status else {
-        return "no status yet".into();
-    };
-    let conditions: Vec<String> = status
-        .conditions
-        .iter()
-        .map(|c| format!("{}={} ({}: {})", c.type_, c.status, c.reason, c.message))
-        .collect();
-    format!("state {:?}, {}", status.state, conditions.join("; "))
 }

@@ -34,3 +34,8 @@ pub mod workload;
 mod run;
 
 pub use run::{LeaderArgs, OperatorArgs, run};
+
+/// The operator's log filter unless `HANGAR_LOG` sets one. Every health check
+/// is an MCP session of its own, whose start and end rmcp logs at INFO (with
+/// the server's whole instructions text): a line per check per server.
+pub const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";

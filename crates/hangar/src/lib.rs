@@ -80,8 +80,12 @@ pub fn run(cli: Cli) -> ExitCode {
             hangar_gateway::up::DEFAULT_LOG_FILTER,
         )
         .and_then(|_telemetry| hangar_gateway::up::run_up(command.args)),
-        Command::Operator(command) => logging::init(command.log_format, "hangar-operator", "info")
-            .and_then(|_telemetry| block_on(hangar_operator::run(command.args))),
+        Command::Operator(command) => logging::init(
+            command.log_format,
+            "hangar-operator",
+            hangar_operator::DEFAULT_LOG_FILTER,
+        )
+        .and_then(|_telemetry| block_on(hangar_operator::run(command.args))),
         Command::Render(args) => hangar_operator::render::run(args),
         Command::Convert(args) => convert::run(args),
         Command::CopySelf { dest } => copy_self(&dest),

@@ -1,8 +1,9 @@
 """One MCP client session on the official Python SDK, driven by the test.
 
-Usage: python session.py URL
-Connects once (session-based revision: initialize, Mcp-Session-Id) and keeps
-that one session for the whole run. Reads one JSON command per line on stdin
+Usage: [MCP_TOKEN=...] python session.py URL
+Connects once (session-based revision: initialize, Mcp-Session-Id; with
+`Authorization: Bearer $MCP_TOKEN` when MCP_TOKEN is set) and keeps that one
+session for the whole run. Reads one JSON command per line on stdin
 and answers each with one JSON line on stdout:
   {"op": "list_tools"}                          -> {"names": [...]}
   {"op": "call_tool", "name": N, "arguments": A} -> {"isError": b, "text": s, "structured": o}
@@ -12,11 +13,14 @@ and answers each with one JSON line on stdout:
 """
 
 import json
+import os
 import sys
 
 import anyio
 import mcp_types as types
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 tools_changed = 0
 changed_event = anyio.Event()
@@ -63,7 +67,11 @@ async def run(client, command):
 
 
 async def main():
-    async with Client(sys.argv[1], mode="legacy", message_handler=on_message, cache=None) as client:
+    token = os.environ.get("MCP_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    http = create_mcp_http_client(headers=headers)
+    transport = streamable_http_client(sys.argv[1], http_client=http)
+    async with http, Client(transport, mode="legacy", message_handler=on_message, cache=None) as client:
         print(json.dumps({"ready": True}), flush=True)
         while True:
             line = await anyio.to_thread.run_sync(sys.stdin.readline)
