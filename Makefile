@@ -63,7 +63,9 @@ generate: manifests ## Same as manifests: Hangar generates manifests, no code
 bench: ## The release `hangar gateway` under wrk beside the backends, nginx and ToolHive vMCP (prints tables, ~10 min)
 	scripts/bench-deps.sh
 	$(CARGO) build --release -p hangar
-	$(CARGO) bench -p hangar-gateway --bench gateway
+	@# The driver only starts processes and reads wrk's output: built in the dev
+	@# profile, it needs no release build of its own dependencies.
+	$(CARGO) bench --profile dev -p hangar-gateway --bench gateway
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --all -- --check

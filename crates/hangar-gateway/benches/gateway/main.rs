@@ -6,10 +6,13 @@
 //! Prints one table per path and protocol era (1/16/64 connections: req/s,
 //! p50, p99 and CPU µs per call of the measured process, median of
 //! HANGAR_BENCH_RUNS runs of HANGAR_BENCH_SECONDS each, default 3 × 3 s),
-//! then memory: RSS idle, after the load, per idle legacy session, and after
-//! those sessions expired. Needs `scripts/bench-deps.sh` (wrk, nginx, the Go
-//! peer, vMCP) and `cargo build --release -p hangar`.
+//! then memory: RSS idle, after the load, with idle legacy sessions (just
+//! begun, and again shortly before they time out) and after they expired;
+//! then the goals of issue 14, each met or not with its figure. Needs
+//! `scripts/bench-deps.sh` (wrk, nginx, the Go peer, vMCP) and
+//! `cargo build --release -p hangar`.
 
+mod goals;
 mod load;
 mod targets;
 
@@ -28,9 +31,26 @@ fn env_number(name: &str, default: u64) -> u64 {
 
 const CONNECTIONS: [usize; 3] = [1, 16, 64];
 
+/// The two request paths measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    /// A declared tool with a plain HTTP backend.
+    Declared,
+    /// A federated MCP server.
+    Federated,
+}
+
+/// Where each target sits in a table (its row order).
+const DIRECT: usize = 0;
+const NGINX: usize = 1;
+const HANGAR: usize = 2;
+const VMCP: usize = 3;
+
 /// One table: a path in one era, each target at each connection count.
 struct Table {
     title: String,
+    route: Route,
+    era: Era,
     /// (connections, target) -> measured
     rows: BTreeMap<(usize, usize), (String, Measured)>,
 }
@@ -74,7 +94,7 @@ impl Bench {
                 .map(|_| load::wrk(&self.script, &shape, connections, self.seconds, proc))
                 .collect();
             let measured = median(&runs);
-            if order <= 1 {
+            if order <= NGINX {
                 // The floor and the bare proxy: the same whatever era the client speaks.
                 self.floors.insert(key, measured);
             }
@@ -85,22 +105,37 @@ impl Bench {
         }
     }
 
-    fn table(&mut self, title: String) {
+    fn table(&mut self, title: String, route: Route, era: Era) {
         self.tables.push(Table {
             title,
+            route,
+            era,
             rows: BTreeMap::new(),
         });
     }
 }
 
-/// What memory one gateway holds: idle, after load, per idle session, after expiry.
+/// What memory one gateway holds: idle, after load, with idle sessions
+/// (just begun, then idle for most of their timeout), after expiry.
 struct Memory {
     name: &'static str,
     idle_kib: u64,
     after_load_kib: u64,
     sessions: usize,
-    with_sessions_kib: u64,
+    /// How long beginning the sessions took.
+    begun_in: Duration,
+    begun_kib: u64,
+    /// Once the sessions sat idle for most of their timeout (Hangar's have
+    /// been put to rest by then).
+    idled_kib: u64,
     after_expiry_kib: u64,
+}
+
+impl Memory {
+    /// What one idle session holds, once idle.
+    fn per_session_kib(&self) -> f64 {
+        self.idled_kib.saturating_sub(self.after_load_kib) as f64 / self.sessions as f64
+    }
 }
 
 async fn memory(
@@ -112,18 +147,24 @@ async fn memory(
 ) -> Memory {
     let count = env_number("HANGAR_BENCH_SESSIONS", 5000) as usize;
     let after_load_kib = proc.rss_kib();
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     targets::sessions(http, url, count).await;
-    let with_sessions_kib = proc.rss_kib();
+    let begun_in = started.elapsed();
+    let begun_kib = proc.rss_kib();
+    // Just before the first session expires.
+    tokio::time::sleep_until(started + targets::SESSION_IDLE - Duration::from_secs(2)).await;
+    let idled_kib = proc.rss_kib();
     // Every session has been idle past its timeout (plus the sweep's slack).
-    let expired = started.elapsed() + targets::SESSION_IDLE + Duration::from_secs(10);
-    tokio::time::sleep(expired.saturating_sub(started.elapsed())).await;
+    tokio::time::sleep_until(started + begun_in + targets::SESSION_IDLE + Duration::from_secs(10))
+        .await;
     Memory {
         name,
         idle_kib,
         after_load_kib,
         sessions: count,
-        with_sessions_kib,
+        begun_in,
+        begun_kib,
+        idled_kib,
         after_expiry_kib: proc.rss_kib(),
     }
 }
@@ -164,13 +205,17 @@ async fn run() {
 
     for era in [Era::Stateless, Era::Session] {
         let session = |port: u16| (era == Era::Session).then(|| url(port, "/mcp"));
-        bench.table(format!(
-            "declared tool (plain HTTP backend), client speaks {}",
-            era.label()
-        ));
+        bench.table(
+            format!(
+                "declared tool (plain HTTP backend), client speaks {}",
+                era.label()
+            ),
+            Route::Declared,
+            era,
+        );
         bench
             .target(
-                0,
+                DIRECT,
                 "direct (backend)",
                 &mut backends.proc,
                 |_| plain_post(url(echo, "/echo")),
@@ -179,7 +224,7 @@ async fn run() {
             .await;
         bench
             .target(
-                1,
+                NGINX,
                 "nginx → backend",
                 &mut nginx,
                 |_| plain_post(url(nginx_port, "/echo")),
@@ -188,7 +233,7 @@ async fn run() {
             .await;
         bench
             .target(
-                2,
+                HANGAR,
                 "Hangar",
                 &mut hangar,
                 |s| tools_call(url(hangar_port, "/mcp"), "echo", era, s),
@@ -196,16 +241,20 @@ async fn run() {
             )
             .await;
 
-        bench.table(format!(
-            "federated MCP server (Go SDK), client speaks {}",
-            era.label()
-        ));
+        bench.table(
+            format!(
+                "federated MCP server (Go SDK), client speaks {}",
+                era.label()
+            ),
+            Route::Federated,
+            era,
+        );
         // The Go SDK server speaks the session revisions only: called
         // directly (and through nginx) it is always called in its own era.
         let upstream_session = Some(url(mcp, "/mcp"));
         bench
             .target(
-                0,
+                DIRECT,
                 "direct (upstream, 2025-11-25)",
                 &mut backends.proc,
                 |s| tools_call(url(mcp, "/mcp"), "echo", Era::Session, s),
@@ -214,7 +263,7 @@ async fn run() {
             .await;
         bench
             .target(
-                1,
+                NGINX,
                 "nginx → upstream (2025-11-25)",
                 &mut nginx,
                 |s| tools_call(url(nginx_port, "/mcp"), "echo", Era::Session, s),
@@ -223,7 +272,7 @@ async fn run() {
             .await;
         bench
             .target(
-                2,
+                HANGAR,
                 "Hangar",
                 &mut hangar,
                 |s| tools_call(url(hangar_port, "/mcp"), "up_echo", era, s),
@@ -232,7 +281,7 @@ async fn run() {
             .await;
         bench
             .target(
-                3,
+                VMCP,
                 "ToolHive vMCP",
                 &mut vmcp,
                 |s| tools_call(url(vmcp_port, "/mcp"), "up_echo", era, s),
@@ -260,6 +309,7 @@ async fn run() {
         .await,
     ];
     print(&bench, &memories);
+    goals::print(&bench.tables, &memories[0]);
 }
 
 fn print(bench: &Bench, memories: &[Memory]) {
@@ -283,7 +333,7 @@ fn print(bench: &Bench, memories: &[Memory]) {
         for ((connections, _), (name, m)) in &table.rows {
             let direct = table
                 .rows
-                .get(&(*connections, 0))
+                .get(&(*connections, DIRECT))
                 .map_or(0.0, |(_, d)| d.requests_per_second);
             println!(
                 "| {connections} | {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2}× |",
@@ -295,24 +345,28 @@ fn print(bench: &Bench, memories: &[Memory]) {
             );
         }
     }
-    println!("\nmemory (RSS)\n");
     println!(
-        "| gateway | idle | after the load | {} idle legacy sessions | per 1,000 sessions | after they expired |",
-        memories.first().map_or(0, |m| m.sessions)
+        "\nmemory (RSS); sessions time out after {} s idle\n",
+        targets::SESSION_IDLE.as_secs()
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    let count = memories.first().map_or(0, |m| m.sessions);
+    println!(
+        "| gateway | idle | after the load | {count} sessions just begun | the same {} s later | per idle session | after they expired |",
+        (targets::SESSION_IDLE - Duration::from_secs(2)).as_secs()
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mib = |kib: u64| kib as f64 / 1024.0;
     for m in memories {
-        let per_thousand = (m.with_sessions_kib.saturating_sub(m.after_load_kib)) as f64 * 1000.0
-            / m.sessions as f64;
         println!(
-            "| {} | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.1} MiB ({:.1} KiB each) | {:.1} MiB |",
+            "| {} | {:.1} MiB | {:.1} MiB | {:.1} MiB (in {:.1} s) | {:.1} MiB | {:.1} KiB | {:.1} MiB |",
             m.name,
-            m.idle_kib as f64 / 1024.0,
-            m.after_load_kib as f64 / 1024.0,
-            m.with_sessions_kib as f64 / 1024.0,
-            per_thousand / 1024.0,
-            per_thousand / 1000.0,
-            m.after_expiry_kib as f64 / 1024.0,
+            mib(m.idle_kib),
+            mib(m.after_load_kib),
+            mib(m.begun_kib),
+            m.begun_in.as_secs_f64(),
+            mib(m.idled_kib),
+            m.per_session_kib(),
+            mib(m.after_expiry_kib),
         );
     }
 }

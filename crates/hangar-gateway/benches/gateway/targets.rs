@@ -47,10 +47,16 @@ pub fn bench_bin(name: &str) -> PathBuf {
     path
 }
 
-/// The release `hangar` binary: `HANGAR_BIN`, else the workspace's target/release.
+/// The release `hangar` binary: `HANGAR_BIN`, else `release/hangar` of the
+/// target directory this benchmark was built in (`CARGO_TARGET_DIR` included).
 pub fn hangar_bin() -> PathBuf {
     let path = std::env::var_os("HANGAR_BIN").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/release/hangar"),
+        || {
+            // This executable is <target>/<profile>/deps/gateway-<hash>.
+            let exe = std::env::current_exe().expect("the benchmark's own path");
+            let target = exe.ancestors().nth(3).expect("a target directory");
+            target.join("release/hangar")
+        },
         PathBuf::from,
     );
     assert!(
@@ -111,8 +117,9 @@ http {{
   upstream mcp {{ server 127.0.0.1:{mcp}; keepalive 64; }}
   server {{
     listen 127.0.0.1:{port};
-    location /echo {{ proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; }}
-    location /mcp {{ proxy_pass http://mcp; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }}
+    # The client's Host: the Go SDK refuses a non-local one (DNS rebinding protection).
+    location /echo {{ proxy_pass http://echo; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $http_host; }}
+    location /mcp {{ proxy_pass http://mcp; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header Host $http_host; proxy_buffering off; }}
   }}
 }}
 "#,
