@@ -16,7 +16,7 @@ NAMESPACE ?= hangar-system
 RELEASE ?= hangar
 K3D_IMG ?= k3d-hangar-registry.localhost:5000/hangar:dev
 
-.PHONY: bench help run test test-deps images e2e crds rbac manifests generate lint fmt build \
+.PHONY: bench bench-operator help run test test-deps images e2e crds rbac manifests generate lint fmt build \
 	docker-build docker-push install uninstall deploy undeploy \
 	kustomize-k3d kustomize-prod k3d-create k3d-delete k3d-build k3d-deploy k3d-examples
 
@@ -66,6 +66,10 @@ bench: ## The release `hangar gateway` under wrk beside the backends, nginx and 
 	@# The driver only starts processes and reads wrk's output: built in the dev
 	@# profile, it needs no release build of its own dependencies.
 	$(CARGO) bench --profile dev -p hangar-gateway --bench gateway
+
+bench-operator: ## The release `hangar operator` converging 100 and 1,000 MCPServers on a real API server beside the write floor (prints a table; N=… for other sizes)
+	$(CARGO) build --release --locked -p hangar
+	$(CARGO) bench --locked --profile dev -p hangar-operator --bench operator -- $(or $(N),100 1000)
 
 lint: ## Formatting and clippy, as CI runs them
 	$(CARGO) fmt --all -- --check

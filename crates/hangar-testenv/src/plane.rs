@@ -30,7 +30,8 @@ const CRD_DEADLINE: Duration = Duration::from_secs(60);
 const START_ATTEMPTS: usize = 3;
 const LOG_TAIL_LINES: usize = 40;
 /// The Services' virtual addresses; the first one is the `kubernetes` Service's.
-pub(crate) const SERVICE_CIDR: &str = "10.0.0.0/24";
+/// A /16, as the operator benchmark creates thousands of Services.
+pub(crate) const SERVICE_CIDR: &str = "10.0.0.0/16";
 pub(crate) const KUBERNETES_SERVICE_IP: &str = "10.0.0.1";
 
 /// Who must reach the API server.
