@@ -28,6 +28,8 @@ const CHILD_MODE: &str = "HANGAR_TESTENV_NODE_CHILD";
 const ENFORCING: NodeOptions = NodeOptions {
     enforce_network_policies: true,
 };
+/// In the node's Service range (10.0.0.0/16), where no test creates a Service.
+const UNUSED_SERVICE_ADDRESS: &str = "10.0.255.254";
 const SYSCTLS: [&str; 5] = [
     "net/ipv4/ip_forward",
     "net/bridge/bridge-nf-call-iptables",
@@ -118,7 +120,13 @@ token = open(sa + "token").read()
 request = urllib.request.Request("https://kubernetes.default.svc/version", headers={"Authorization": "Bearer " + token})
 context = ssl.create_default_context(cafile=sa + "ca.crt")
 print("API", urllib.request.urlopen(request, context=context, timeout=10).read().decode())
-"#;
+try:
+    socket.create_connection((UNUSED_SERVICE_ADDRESS, 80), timeout=10)
+    print("an unused Service address accepted a connection")
+except OSError as error:
+    print("an unused Service address refused:", error)
+"#
+    .replace("UNUSED_SERVICE_ADDRESS", &format!("{UNUSED_SERVICE_ADDRESS:?}"));
     let pp = PostParams::default();
     Api::<Deployment>::namespaced(client.clone(), &ns)
         .create(&pp, &deployment)
@@ -141,13 +149,23 @@ print("API", urllib.request.urlopen(request, context=context, timeout=10).read()
     })
     .await;
 
+    // A Service address kube-proxy has not translated refuses, as in a
+    // cluster (not answered by whatever the machine's default route reaches).
+    let refused = tokio::net::TcpStream::connect((UNUSED_SERVICE_ADDRESS, 80)).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused),
+        "connecting from the host to an unused Service address: {refused:?}"
+    );
     // The host reaches the Service's virtual address, and from then on pods do.
     let web = cluster.service_routes(&ns, "web", 80).await;
 
-    let (phase, logs) = run_to_end(&pods, &python_pod("probe", json!({}), &[], probe)).await;
+    let (phase, logs) = run_to_end(&pods, &python_pod("probe", json!({}), &[], &probe)).await;
     assert_eq!(phase, "Succeeded", "the probe failed:\n{logs}");
     assert!(logs.contains("web answers 200"), "{logs}");
     assert!(logs.contains(r#""gitVersion": "v1.36"#), "{logs}");
+    assert!(logs.contains("an unused Service address refused"), "{logs}");
 
     let answer = tokio::time::timeout(Duration::from_secs(30), async {
         let mut stream = tokio::net::TcpStream::connect(web)
@@ -304,6 +322,7 @@ struct HostState {
     bridge: bool,
     veths: Vec<String>,
     node_rules: Vec<String>,
+    routing_rules: Vec<String>,
     node_ipsets: Vec<String>,
     mounts: Vec<String>,
     cgroups: Vec<String>,
@@ -322,7 +341,16 @@ fn host_state() -> HostState {
         .expect("running iptables-save");
     let node_rules = String::from_utf8_lossy(&rules.stdout)
         .lines()
-        .filter(|l| l.contains("KUBE-") || l.contains("CNI-"))
+        .filter(|l| l.contains("KUBE-") || l.contains("CNI-") || l.contains("hangar-node"))
+        .map(String::from)
+        .collect();
+    let ip_rules = Command::new("ip")
+        .arg("rule")
+        .output()
+        .expect("running ip rule");
+    let routing_rules = String::from_utf8_lossy(&ip_rules.stdout)
+        .lines()
+        .filter(|l| l.contains("hangar0"))
         .map(String::from)
         .collect();
     let sets = Command::new("ipset")
@@ -358,6 +386,7 @@ fn host_state() -> HostState {
         bridge: Path::new("/sys/class/net/hangar0").exists(),
         veths,
         node_rules,
+        routing_rules,
         node_ipsets,
         mounts,
         cgroups,

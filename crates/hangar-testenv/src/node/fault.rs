@@ -1,9 +1,8 @@
 //! Faults a test injects on the node: a pod cut off from the other pods.
 
-use std::net::Ipv4Addr;
-use std::process::Command;
-
 use super::config::CNI_NETWORK;
+use super::host::iptables;
+use std::net::Ipv4Addr;
 
 /// A pod the node refuses to forward connections to, until
 /// [`CutOff::restore`] or drop. The rule carries the node's network name in
@@ -54,23 +53,5 @@ impl Drop for CutOff {
         if self.active {
             let _ = iptables("--delete", &self.rule);
         }
-    }
-}
-
-fn iptables(operation: &str, rule: &[String]) -> Result<(), String> {
-    let output = Command::new("iptables")
-        .arg("--wait")
-        .arg(operation)
-        .args(rule)
-        .output()
-        .map_err(|e| format!("running iptables: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "iptables {operation} {}: {}",
-            rule.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
     }
 }

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::config::{BRIDGE, CGROUP_ROOT, CNI_NETWORK};
+use crate::plane::SERVICE_CIDR;
 
 /// Scratch directories of nodes are named so, in the temp directory.
 pub(crate) const DIR_PREFIX: &str = "hangar-node-";
@@ -67,6 +68,91 @@ pub(crate) fn set_sysctls() -> Result<(), String> {
     Ok(())
 }
 
+/// Refuses connections to Service addresses kube-proxy has not translated
+/// (yet) to a pod's, from the host and from pods. Without this, such a
+/// connection follows the default route, and on a machine whose egress is a
+/// transparent proxy it is accepted and answered (404) instead of failing as
+/// in a cluster, so a client that keeps it alive keeps talking to the proxy.
+pub(crate) fn refuse_untranslated_services() -> Result<(), String> {
+    // The host's own connections: filter OUTPUT sees the address after
+    // kube-proxy's translation. The comment lets the teardown find the rule.
+    let rule = [
+        "OUTPUT",
+        "--destination",
+        SERVICE_CIDR,
+        "-m",
+        "comment",
+        "--comment",
+        &format!("{CNI_NETWORK}: a Service address kube-proxy has not translated"),
+        "--jump",
+        "REJECT",
+    ]
+    .map(String::from);
+    iptables("--insert", &rule)?;
+    // Pods' connections: a routing rule, since kube-router puts FORWARD rules
+    // accepting pods' traffic ahead of any of ours. Forwarded packets are
+    // routed after the translation, so only untranslated ones match.
+    let output = Command::new("ip")
+        .args(untranslated_service_route_rule("add"))
+        .output()
+        .map_err(|e| format!("running ip: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            untranslated_service_route_rule("add").join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// `ip rule OPERATION` of the rule for traffic from the pods' bridge to the
+/// Service range.
+fn untranslated_service_route_rule(operation: &'static str) -> [&'static str; 7] {
+    [
+        "rule",
+        operation,
+        "iif",
+        BRIDGE,
+        "to",
+        SERVICE_CIDR,
+        "unreachable",
+    ]
+}
+
+/// Deletes the routing rule (it outlives the bridge it names), also more
+/// than one copy of it left by nodes that were killed.
+fn remove_route_rules() {
+    let delete = || {
+        Command::new("ip")
+            .args(untranslated_service_route_rule("del"))
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    while delete() {}
+}
+
+/// Runs `iptables --wait OPERATION RULE…`, with its error output on failure.
+pub(crate) fn iptables(operation: &str, rule: &[String]) -> Result<(), String> {
+    let output = Command::new("iptables")
+        .arg("--wait")
+        .arg(operation)
+        .args(rule)
+        .output()
+        .map_err(|e| format!("running iptables: {e}"))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "iptables {operation} {}: {}",
+            rule.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
 fn proc_sys(key: &str) -> PathBuf {
     Path::new("/proc/sys").join(key)
 }
@@ -95,6 +181,7 @@ pub(crate) fn clean(dirs: &[PathBuf]) -> Vec<String> {
     remove_cgroups(&mut problems);
     remove_bridge(&mut problems);
     remove_iptables_rules(&mut problems);
+    remove_route_rules();
     // After the rules: a set a rule still matches on cannot be destroyed.
     remove_ipsets(&mut problems);
     remove_cni_cache();

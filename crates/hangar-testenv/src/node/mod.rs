@@ -265,6 +265,7 @@ async fn boot(
     start: Instant,
 ) -> Result<Cluster, String> {
     host::set_sysctls()?;
+    host::refuse_untranslated_services()?;
     host::create_cgroups()?;
     let host_ip = host_address()?;
     let plane = plane::launch("node", Reach::Pods(host_ip)).await?;
