@@ -189,6 +189,56 @@ servers:
     }
 }
 
+/// Bursts of progress from `server-everything` (100 notifications back to
+/// back before each result) reach the Python SDK through the gateway in the
+/// order the server sent them, every call, in both eras, over stdio and
+/// Streamable HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reaches_the_client_in_the_order_the_server_sent_it() {
+    const STEPS: u64 = 100;
+    const CALLS: usize = 20;
+    let python = locate(Tool::Python);
+    let (_http_child, http_port) = everything_over_http("streamableHttp").await;
+    let config = format!(
+        r#"{HEAD}
+servers:
+  - {{name: everything, transport: stdio, command: "{node}", args: ["{everything}", stdio]}}
+  - {{name: everything-http, transport: streamable-http, url: "http://127.0.0.1:{http_port}/mcp"}}
+"#,
+        node = node_bin("node").display(),
+        everything = everything_js().display(),
+    );
+    let gw = TestGateway::start(&config).await;
+    let sent: Vec<u64> = (1..=STEPS).collect();
+    for server in ["everything", "everything-http"] {
+        let call = json!({
+            "op": "call_tool",
+            "name": format!("{server}_trigger-long-running-operation"),
+            "arguments": {"duration": 0, "steps": STEPS},
+            "progress": true,
+        });
+        let plan = Value::Array(vec![call; CALLS]);
+        for mode in ["legacy", "auto"] {
+            let script = client_script("python_client.py");
+            let report = run_client(&python, &script, &gw.mcp(), mode, &plan).await;
+            let results = report["results"].as_array().expect("results");
+            assert_eq!(results.len(), CALLS, "{server} {mode}: {report}");
+            for (i, result) in results.iter().enumerate() {
+                let heard: Vec<u64> = result["progress"]
+                    .as_array()
+                    .unwrap_or_else(|| panic!("{server} {mode} call {i}: {result}"))
+                    .iter()
+                    .map(|v| v.as_f64().expect("a number") as u64)
+                    .collect();
+                assert_eq!(
+                    heard, sent,
+                    "{server} {mode} call {i}: progress out of order or lost"
+                );
+            }
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bridge_serves_a_stdio_server_to_the_python_sdk() {
     use hangar_gateway::cli::{BridgeArgs, bridge_config};

@@ -1,19 +1,19 @@
-//! Keeps relayed progress and log notifications ahead of the result they
-//! belong to.
+//! Relays an upstream's progress and log notifications in the order it sent
+//! them, and ahead of the result they belong to.
 //!
-//! rmcp handles each incoming notification in a task of its own but routes a
-//! response to its caller at once, so a call's result can overtake the last
-//! notifications the upstream sent before it — and a client that reads the
-//! result first never sees them. The connection's transport counts every
-//! progress and log notification as it is received (in order, before the
-//! response), the relay counts what it has handled, and a call waits until
+//! rmcp hands each incoming notification to a task of its own and routes a
+//! response to its caller at once, so notifications can overtake each other
+//! and a call's result can overtake the last ones sent before it. The
+//! connection's transport numbers every progress and log notification as it
+//! is received (in order, before the response); the relay of each one waits
+//! for its turn (the ones numbered before it relayed), and a call waits until
 //! the relay has caught up with what arrived before its result.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rmcp::model::{JsonRpcMessage, ProgressToken, ServerNotification};
+use rmcp::model::{GetExtensions, JsonRpcMessage, ProgressToken, ServerNotification};
 use rmcp::service::{RoleClient, RxJsonRpcMessage, TxJsonRpcMessage};
 use rmcp::transport::Transport;
 use tokio::sync::Notify;
@@ -32,6 +32,11 @@ struct Ledger {
     logs: Counts,
 }
 
+/// A notification's place in the order its connection received it: among
+/// the progress for its token, or among the connection's log messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayTurn(pub u64);
+
 #[derive(Default, Clone, Copy)]
 struct Counts {
     received: u64,
@@ -43,16 +48,17 @@ impl RelayLedger {
         self.counts.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn received(&self, token: &ProgressToken) {
-        self.lock()
-            .progress
-            .entry(token.clone())
-            .or_default()
-            .received += 1;
+    fn received(&self, token: &ProgressToken) -> RelayTurn {
+        let mut ledger = self.lock();
+        let counts = ledger.progress.entry(token.clone()).or_default();
+        counts.received += 1;
+        RelayTurn(counts.received - 1)
     }
 
-    fn received_log(&self) {
-        self.lock().logs.received += 1;
+    fn received_log(&self) -> RelayTurn {
+        let mut ledger = self.lock();
+        ledger.logs.received += 1;
+        RelayTurn(ledger.logs.received - 1)
     }
 
     /// One notification for `token` was passed on (or dropped on purpose).
@@ -76,15 +82,39 @@ impl RelayLedger {
     /// slow client must not hold the result forever).
     pub async fn settled(&self, token: &ProgressToken, limit: Duration) {
         let logs_before = self.lock().logs.received;
+        self.wait_until(limit, |ledger| {
+            let progress = ledger.progress.get(token).copied().unwrap_or_default();
+            progress.relayed >= progress.received && ledger.logs.relayed >= logs_before
+        })
+        .await;
+    }
+
+    /// Waits until the progress for `token` received before the one at
+    /// `turn` has been relayed, at most `limit`.
+    pub async fn progress_turn(&self, token: &ProgressToken, turn: RelayTurn, limit: Duration) {
+        self.wait_until(limit, |ledger| {
+            ledger
+                .progress
+                .get(token)
+                .is_none_or(|counts| counts.relayed >= turn.0)
+        })
+        .await;
+    }
+
+    /// Waits until the log messages received before the one at `turn` have
+    /// been relayed, at most `limit`.
+    pub async fn log_turn(&self, turn: RelayTurn, limit: Duration) {
+        self.wait_until(limit, |ledger| ledger.logs.relayed >= turn.0)
+            .await;
+    }
+
+    async fn wait_until(&self, limit: Duration, done: impl Fn(&Ledger) -> bool) {
         let _ = tokio::time::timeout(limit, async {
             loop {
+                // Created before the check, so a relay in between still wakes it.
                 let waiting = self.relayed.notified();
-                {
-                    let ledger = self.lock();
-                    let progress = ledger.progress.get(token).copied().unwrap_or_default();
-                    if progress.relayed >= progress.received && ledger.logs.relayed >= logs_before {
-                        return;
-                    }
+                if done(&self.lock()) {
+                    return;
                 }
                 waiting.await;
             }
@@ -98,8 +128,9 @@ impl RelayLedger {
     }
 }
 
-/// An upstream transport that tells the ledger about each incoming progress
-/// notification, in the order the connection delivers messages.
+/// An upstream transport that numbers each incoming progress and log
+/// notification in the ledger, in the order the connection delivers
+/// messages, and marks the notification with its [`RelayTurn`].
 pub struct Counted<T> {
     inner: T,
     ledger: Arc<RelayLedger>,
@@ -125,14 +156,19 @@ impl<T: Transport<RoleClient>> Transport<RoleClient> for Counted<T> {
         let ledger = self.ledger.clone();
         let next = self.inner.receive();
         async move {
-            let message = next.await;
-            if let Some(JsonRpcMessage::Notification(notification)) = &message {
-                match &notification.notification {
+            let mut message = next.await;
+            if let Some(JsonRpcMessage::Notification(notification)) = &mut message {
+                let turn = match &notification.notification {
                     ServerNotification::ProgressNotification(progress) => {
-                        ledger.received(&progress.params.progress_token)
+                        Some(ledger.received(&progress.params.progress_token))
                     }
-                    ServerNotification::LoggingMessageNotification(_) => ledger.received_log(),
-                    _ => {}
+                    ServerNotification::LoggingMessageNotification(_) => {
+                        Some(ledger.received_log())
+                    }
+                    _ => None,
+                };
+                if let Some(turn) = turn {
+                    notification.notification.extensions_mut().insert(turn);
                 }
             }
             message
@@ -206,5 +242,51 @@ mod tests {
         )
         .await
         .expect("nothing to wait for");
+    }
+
+    #[tokio::test]
+    async fn a_notification_waits_for_the_ones_received_before_it() {
+        let ledger = Arc::new(RelayLedger::default());
+        assert_eq!(ledger.received(&token(1)), RelayTurn(0));
+        let second = ledger.received(&token(1));
+        assert_eq!(second, RelayTurn(1));
+        assert_eq!(
+            ledger.received(&token(2)),
+            RelayTurn(0),
+            "turns count per token"
+        );
+        let waiting = tokio::spawn({
+            let ledger = ledger.clone();
+            async move {
+                ledger
+                    .progress_turn(&token(1), second, Duration::from_secs(30))
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the first is not relayed yet");
+        ledger.relayed(&token(1));
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("its turn came once the first was relayed")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_log_message_waits_for_the_ones_received_before_it() {
+        let ledger = Arc::new(RelayLedger::default());
+        assert_eq!(ledger.received_log(), RelayTurn(0));
+        let second = ledger.received_log();
+        let waiting = tokio::spawn({
+            let ledger = ledger.clone();
+            async move { ledger.log_turn(second, Duration::from_secs(30)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "the first is not relayed yet");
+        ledger.relayed_log();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("its turn came once the first was relayed")
+            .unwrap();
     }
 }

@@ -3,6 +3,7 @@
 //! back to the client call they belong to; list changes go to the supervisor.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rmcp::model::{
     ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
@@ -18,7 +19,12 @@ use rmcp::service::{
 use rmcp::{ClientHandler, ErrorData};
 use tokio::sync::mpsc;
 
+use super::ledger::RelayTurn;
 use super::{Downstream, Upstream};
+
+/// How long a notification waits for the ones received before it to be
+/// relayed: one stuck on a slow client must not hold the rest forever.
+const TURN_LIMIT: Duration = Duration::from_secs(5);
 
 impl Upstream {
     /// The client call a server-to-client request belongs to.
@@ -213,9 +219,15 @@ impl ClientHandler for UpstreamClient {
     async fn on_progress(
         &self,
         params: ProgressNotificationParam,
-        _context: NotificationContext<RoleClient>,
+        context: NotificationContext<RoleClient>,
     ) {
         let upstream_token = params.progress_token.clone();
+        if let Some(turn) = context.extensions.get::<RelayTurn>() {
+            let relays = &self.upstream.relays;
+            relays
+                .progress_turn(&upstream_token, *turn, TURN_LIMIT)
+                .await;
+        }
         self.relay_progress(params).await;
         self.upstream.relays.relayed(&upstream_token);
     }
@@ -223,8 +235,11 @@ impl ClientHandler for UpstreamClient {
     async fn on_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
-        _context: NotificationContext<RoleClient>,
+        context: NotificationContext<RoleClient>,
     ) {
+        if let Some(turn) = context.extensions.get::<RelayTurn>() {
+            self.upstream.relays.log_turn(*turn, TURN_LIMIT).await;
+        }
         self.relay_log(params).await;
         self.upstream.relays.relayed_log();
     }

@@ -3,6 +3,7 @@
 Usage: python python_client.py URL MODE < plan.json
 MODE is "legacy" (initialize handshake) or "auto" (server/discover, then stateless).
 The plan is a JSON list of steps; the results are printed as one JSON object.
+A call_tool step with "progress": true also reports the progress values heard.
 """
 
 import asyncio
@@ -50,12 +51,22 @@ async def run_step(client, step):
                     ],
                 }
     if op == "call_tool":
-        result = await client.call_tool(step["name"], step.get("arguments", {}))
-        return {
+        # With "progress": true, the progress values the client heard, in order.
+        heard = []
+
+        async def progress(value, total, message):
+            heard.append(value)
+
+        callback = progress if step.get("progress") else None
+        result = await client.call_tool(step["name"], step.get("arguments", {}), progress_callback=callback)
+        summary = {
             "isError": bool(result.is_error),
             "content": [content_summary(block) for block in result.content],
             "structured": result.structured_content,
         }
+        if callback:
+            summary["progress"] = heard
+        return summary
     if op == "list_prompts":
         return {"names": [prompt.name for prompt in (await client.list_prompts()).prompts]}
     if op == "get_prompt":
