@@ -67,7 +67,7 @@ bench: ## The release `hangar gateway` under wrk beside the backends, nginx and 
 	@# profile, it needs no release build of its own dependencies.
 	$(CARGO) bench --profile dev -p hangar-gateway --bench gateway
 
-bench-operator: ## The release `hangar operator` converging 100 and 1,000 MCPServers on a real API server beside the write floor (prints a table; N=… for other sizes)
+bench-operator: ## The release `hangar operator` converging 100 and 1,000 MCPServers on a real API server beside the write floor (prints a table; N=… for other sizes, N="1000 chaos" adds runs with 20 kill -9s)
 	$(CARGO) build --release --locked -p hangar
 	$(CARGO) bench --locked --profile dev -p hangar-operator --bench operator -- $(or $(N),100 1000)
 

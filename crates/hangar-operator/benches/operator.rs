@@ -9,9 +9,18 @@
 //! over the run, watches aside, minus this client's own), the operator's CPU
 //! seconds and peak RSS, and the machine's load average.
 //!
-//! `cargo bench -p hangar-operator --bench operator -- 100 1000` (the default
-//! sizes); the binary is `HANGAR_BIN`, else `$CARGO_TARGET_DIR/release/hangar`,
-//! else the workspace's `target/release/hangar`.
+//! With `chaos`, each size also runs with the operator killed (`kill -9`)
+//! `HANGAR_BENCH_KILLS` times (default 20) at random moments of the rollout
+//! and started again at once under the same identity (a container restart
+//! in its pod), `HANGAR_BENCH_CHAOS_RUNS` times (default 3), and prints the
+//! converge time beside the cold one and whether the final state is clean:
+//! every server reconciled at its generation, and exactly one Service and one
+//! Deployment per server, each owned by it.
+//!
+//! `cargo bench -p hangar-operator --bench operator -- 100 1000 [chaos]` (the
+//! default sizes); the binary is `HANGAR_BIN`, else
+//! `$CARGO_TARGET_DIR/release/hangar`, else the workspace's
+//! `target/release/hangar`.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -204,6 +213,162 @@ fn usage(pid: u32) -> (f64, f64) {
     (cpu, peak_kb / 1024.0)
 }
 
+/// The operator, watching `namespace` and leading on a Lease there, always
+/// under the identity `bench` (a restarted container keeps its pod's name).
+fn start_operator(plane: &ControlPlane, namespace: &str) -> Child {
+    Command::new(hangar_binary())
+        .args([
+            "operator",
+            &format!("--namespace={namespace}"),
+            &format!("--leader-elect-namespace={namespace}"),
+            "--metrics-addr=127.0.0.1:0",
+        ])
+        .env("KUBECONFIG", plane.kubeconfig())
+        .env("POD_NAME", "bench")
+        .env("HANGAR_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting hangar operator")
+}
+
+/// Waits until the operator leads (its Lease is held), before a clock starts.
+async fn wait_for_leader(client: &Client, namespace: &str) {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), namespace);
+    while leases
+        .get_opt("hangar-operator")
+        .await
+        .ok()
+        .flatten()
+        .is_none()
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The time from `start` until all `count` servers converged (None after
+/// [`GIVE_UP`]), and the most that had.
+async fn wait_converged(
+    client: &Client,
+    namespace: &str,
+    count: usize,
+    start: Instant,
+) -> (Option<Duration>, usize) {
+    let mut reached = 0;
+    loop {
+        reached = converged(client, namespace).await.max(reached);
+        if reached == count {
+            return (Some(start.elapsed()), reached);
+        }
+        if start.elapsed() > GIVE_UP {
+            return (None, reached);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What is wrong with the converged state, if anything: every server must
+/// own exactly one Service and one Deployment of its name, and nothing else
+/// of those kinds may be there.
+async fn unclean(client: &Client, namespace: &str, count: usize) -> Vec<String> {
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), namespace);
+    let servers = servers
+        .list(&ListParams::default())
+        .await
+        .expect("listing servers");
+    let uids: std::collections::BTreeMap<String, String> = servers
+        .items
+        .iter()
+        .map(|s| (s.name_any(), s.uid().unwrap_or_default()))
+        .collect();
+    let mut problems = Vec::new();
+    if uids.len() != count {
+        problems.push(format!("{} servers, not {count}", uids.len()));
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), namespace);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
+    let lp = ListParams::default();
+    let children = [
+        (
+            "Service",
+            services
+                .list(&lp)
+                .await
+                .expect("listing Services")
+                .items
+                .iter()
+                .map(|o| o.metadata.clone())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "Deployment",
+            deployments
+                .list(&lp)
+                .await
+                .expect("listing Deployments")
+                .items
+                .iter()
+                .map(|o| o.metadata.clone())
+                .collect(),
+        ),
+    ];
+    for (kind, objects) in children {
+        if objects.len() != count {
+            problems.push(format!("{} {kind}s, not {count}", objects.len()));
+        }
+        for meta in objects {
+            let name = meta.name.clone().unwrap_or_default();
+            let owners: Vec<_> = meta
+                .owner_references
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|o| o.kind == "MCPServer")
+                .collect();
+            let owned_by_its_server = owners.len() == 1
+                && owners[0].name == name
+                && uids.get(&name) == Some(&owners[0].uid);
+            if !owned_by_its_server {
+                problems.push(format!(
+                    "{kind} {name} is not owned by its server alone: {owners:?}"
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// One chaos run: `count` servers created while the operator is killed
+/// `kills` times at random moments and started again at once.
+async fn chaos(count: usize, kills: usize) -> (Option<Duration>, usize, Vec<String>) {
+    let plane = ControlPlane::start().await;
+    plane.install_crds(hangar_api::crds()).await;
+    let client = Client::try_from(plane.config()).expect("a client for the control plane");
+    let namespace = plane.namespace().await;
+    let mut operator = start_operator(&plane, &namespace);
+    wait_for_leader(&client, &namespace).await;
+    let start = Instant::now();
+    let creating = tokio::spawn({
+        let (client, namespace) = (client.clone(), namespace.clone());
+        async move { create_all(&client, &namespace, count).await }
+    });
+    for _ in 0..kills {
+        // 0.2 to 1.5 s apart: within the rollout, which takes tens of seconds at 1,000.
+        tokio::time::sleep(Duration::from_millis(rand::random_range(200..1500))).await;
+        let _ = operator.kill();
+        let _ = operator.wait();
+        operator = start_operator(&plane, &namespace);
+    }
+    creating.await.expect("the creates");
+    let (converge, reached) = wait_converged(&client, &namespace, count, start).await;
+    // Reconciles queued by the last writes, then the state they leave.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let problems = unclean(&client, &namespace, count).await;
+    let _ = operator.kill();
+    let _ = operator.wait();
+    (converge, reached, problems)
+}
+
 struct Row {
     count: usize,
     converge: Option<Duration>,
@@ -223,48 +388,14 @@ async fn run(count: usize) -> Row {
     let floor = write_floor(&client, &floor_namespace, count).await;
 
     let namespace = plane.namespace().await;
-    let mut operator: Child = Command::new(hangar_binary())
-        .args([
-            "operator",
-            &format!("--namespace={namespace}"),
-            &format!("--leader-elect-namespace={namespace}"),
-            "--metrics-addr=127.0.0.1:0",
-        ])
-        .env("KUBECONFIG", plane.kubeconfig())
-        .env("POD_NAME", "bench")
-        .env("HANGAR_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("starting hangar operator");
-    // Wait until it leads (its Lease is held) before the clock starts.
-    let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
-    while leases
-        .get_opt("hangar-operator")
-        .await
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let mut operator = start_operator(&plane, &namespace);
+    wait_for_leader(&client, &namespace).await;
 
     let served_before = served(&client).await;
     let own_before = own_requests.load(Ordering::Relaxed);
     let start = Instant::now();
     create_all(&client, &namespace, count).await;
-    let mut reached = 0;
-    let converge = loop {
-        reached = converged(&client, &namespace).await.max(reached);
-        if reached == count {
-            break Some(start.elapsed());
-        }
-        if start.elapsed() > GIVE_UP {
-            break None;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    let (converge, reached) = wait_converged(&client, &namespace, count, start).await;
     // Let the reconciles the last writes queued finish before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let own = (own_requests.load(Ordering::Relaxed) - own_before) as f64;
@@ -292,10 +423,9 @@ async fn run(count: usize) -> Row {
 
 #[tokio::main]
 async fn main() {
-    let sizes: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|arg| arg.parse().ok())
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let with_chaos = args.iter().any(|arg| arg == "chaos");
+    let sizes: Vec<usize> = args.iter().filter_map(|arg| arg.parse().ok()).collect();
     let sizes = if sizes.is_empty() {
         vec![100, 1000]
     } else {
@@ -310,8 +440,10 @@ async fn main() {
         "| N | converge | write floor | ratio | API requests per server | operator CPU | operator peak RSS | load (1/5/15 min) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for count in sizes {
+    let mut colds = Vec::new();
+    for &count in &sizes {
         let row = run(count).await;
+        colds.push((count, row.converge));
         let (converge, ratio) = match row.converge {
             Some(took) => (
                 format!("{:.1} s", took.as_secs_f64()),
@@ -331,5 +463,44 @@ async fn main() {
             row.rss_mb,
             row.load
         );
+    }
+    if with_chaos {
+        chaos_table(&colds).await;
+    }
+}
+
+async fn chaos_table(colds: &[(usize, Option<Duration>)]) {
+    let kills = std::env::var("HANGAR_BENCH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let runs = std::env::var("HANGAR_BENCH_CHAOS_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    println!(
+        "\nthe same with the operator killed {kills} times during the rollout (kill -9, started again at once)"
+    );
+    println!("| N | run | converge with kills | cold converge | ratio | final state |");
+    println!("|---|---|---|---|---|---|");
+    for &(count, cold) in colds {
+        for attempt in 1..=runs {
+            let (converge, reached, problems) = chaos(count, kills).await;
+            let seconds = |d: Duration| format!("{:.1} s", d.as_secs_f64());
+            let ratio = match (converge, cold) {
+                (Some(c), Some(cold)) => format!("{:.1}×", c.as_secs_f64() / cold.as_secs_f64()),
+                _ => "—".into(),
+            };
+            let state = if problems.is_empty() {
+                "clean".to_string()
+            } else {
+                problems.join("; ")
+            };
+            println!(
+                "| {count} | {attempt} | {} | {} | {ratio} | {state} |",
+                converge.map_or(format!("never ({reached}/{count})"), seconds),
+                cold.map_or("never".into(), seconds)
+            );
+        }
     }
 }
