@@ -2,7 +2,7 @@
 //!
 //! A node leaves containers (whose shims outlive containerd), mounts (network
 //! namespaces, container root filesystems, volumes), cgroups, a bridge, iptables
-//! rules and sysctls behind. [`clean`] removes all of it: after a node stops,
+//! rules, a routing rule and sysctls behind. [`clean`] removes all of it: after a node stops,
 //! and before one starts (a test process that was killed could not). It runs
 //! under the machine-wide node lock, so whatever it finds is no one else's.
 //! Nothing here panics: it also runs inside the exit handler.
