@@ -470,14 +470,14 @@ async fn main() {
 }
 
 async fn chaos_table(colds: &[(usize, Option<Duration>)]) {
-    let kills = std::env::var("HANGAR_BENCH_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let runs = std::env::var("HANGAR_BENCH_CHAOS_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+    let env_number = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let kills = env_number("HANGAR_BENCH_KILLS", 20);
+    let runs = env_number("HANGAR_BENCH_CHAOS_RUNS", 3);
     println!(
         "\nthe same with the operator killed {kills} times during the rollout (kill -9, started again at once)"
     );

@@ -92,19 +92,7 @@ pub(crate) fn refuse_untranslated_services() -> Result<(), String> {
     // Pods' connections: a routing rule, since kube-router puts FORWARD rules
     // accepting pods' traffic ahead of any of ours. Forwarded packets are
     // routed after the translation, so only untranslated ones match.
-    let output = Command::new("ip")
-        .args(untranslated_service_route_rule("add"))
-        .output()
-        .map_err(|e| format!("running ip: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            untranslated_service_route_rule("add").join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    run_checked("ip", &untranslated_service_route_rule("add"))
 }
 
 /// `ip rule OPERATION` of the rule for traffic from the pods' bridge to the
@@ -136,18 +124,23 @@ fn remove_route_rules() {
 
 /// Runs `iptables --wait OPERATION RULE…`, with its error output on failure.
 pub(crate) fn iptables(operation: &str, rule: &[String]) -> Result<(), String> {
-    let output = Command::new("iptables")
-        .arg("--wait")
-        .arg(operation)
-        .args(rule)
+    let mut args = vec!["--wait", operation];
+    args.extend(rule.iter().map(String::as_str));
+    run_checked("iptables", &args)
+}
+
+/// Runs `program args…`; its error output is the error when it fails.
+fn run_checked(program: &str, args: &[&str]) -> Result<(), String> {
+    let output = Command::new(program)
+        .args(args)
         .output()
-        .map_err(|e| format!("running iptables: {e}"))?;
+        .map_err(|e| format!("running {program}: {e}"))?;
     if output.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "iptables {operation} {}: {}",
-            rule.join(" "),
+            "{program} {}: {}",
+            args.join(" "),
             String::from_utf8_lossy(&output.stderr).trim()
         ))
     }
