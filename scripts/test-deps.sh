@@ -10,10 +10,12 @@
 #     kube-scheduler, kubectl, containerd, CoreDNS and kube-router built from Go modules
 #     (control-plane.sh --node); runc, the CNI plugins, umoci, iptables, ipset (Debian packages);
 #     uv (PyPI, hash-pinned) for the examples' stand-in of ghcr.io/astral-sh/uv
+#   - the official MCP Registry server built from its Go module, and PostgreSQL
+#     (Debian package) for it to keep its data in
 # Idempotent: what is already installed at the pinned versions is reused.
 #
 #   scripts/test-deps.sh                 # everything
-#   scripts/test-deps.sh python node     # only some parts: kube redis proxy python node cluster
+#   scripts/test-deps.sh python node     # only some parts: kube redis proxy python node cluster registry
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE=${HANGAR_CACHE:-$HOME/.cache/hangar}
@@ -21,7 +23,7 @@ mkdir -p "$CACHE"
 log() { printf '[test-deps] %s\n' "$*" >&2; }
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
-PARTS=${*:-kube redis proxy python node cluster}
+PARTS=${*:-kube redis proxy python node cluster registry}
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 ENV_FILE="$CACHE/test-env"
 touch "$ENV_FILE"
@@ -113,6 +115,41 @@ if want cluster; then
     rm -rf "$UV_DIR.tmp/wheel" "$UV_DIR.tmp"/*.whl && mv "$UV_DIR.tmp" "$UV_DIR"
   fi
   record HANGAR_UV "$UV_DIR/uv"
+fi
+
+if want registry; then
+  # The registry's v1.8.9 go.mod asks for huma v2.40.0, which the module proxy
+  # refuses; v2.39.0 (same API) is served, so a wrapper module pins it.
+  REGISTRY_VERSION=v1.8.9
+  HUMA_VERSION=v2.39.0
+  apt_install postgresql
+  # The package may start a system cluster; tests run their own on free ports.
+  (pg_ctlcluster --help >/dev/null 2>&1 && pg_lsclusters -h 2>/dev/null | while read -r version name _; do
+    pg_ctlcluster "$version" "$name" stop 2>/dev/null || true
+  done) || true
+  pg_bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  [[ -x "$pg_bin/initdb" ]] || { log "no initdb in $pg_bin after installing postgresql"; exit 1; }
+  record HANGAR_POSTGRES_BIN "$pg_bin"
+  REGISTRY_BIN="$CACHE/bin/mcp-registry-$REGISTRY_VERSION"
+  if [[ ! -x "$REGISTRY_BIN/registry" ]]; then
+    log "building the MCP Registry $REGISTRY_VERSION from its Go module"
+    wrap="$CACHE/src/mcp-registry-$REGISTRY_VERSION"
+    rm -rf "$wrap" && mkdir -p "$wrap"
+    (
+      cd "$wrap"
+      export GOTOOLCHAIN=local GOFLAGS=-mod=mod CGO_ENABLED=0
+      export GOMODCACHE=${GOMODCACHE:-$CACHE/go/mod} GOCACHE=${GOCACHE:-$CACHE/go/build}
+      go mod init hangar.local/mcp-registry-wrapper >/dev/null 2>&1
+      go mod edit -require="github.com/modelcontextprotocol/registry@$REGISTRY_VERSION" \
+        -replace="github.com/danielgtaylor/huma/v2=github.com/danielgtaylor/huma/v2@$HUMA_VERSION" \
+        -tool=github.com/modelcontextprotocol/registry/cmd/registry
+      go mod tidy
+      go build -trimpath -ldflags "-s -w -X main.Version=$REGISTRY_VERSION" -o "$wrap/registry" \
+        github.com/modelcontextprotocol/registry/cmd/registry
+    )
+    mkdir -p "$REGISTRY_BIN" && mv "$wrap/registry" "$REGISTRY_BIN/registry"
+  fi
+  record HANGAR_MCP_REGISTRY "$REGISTRY_BIN/registry"
 fi
 
 log "recorded in $ENV_FILE:"

@@ -1,19 +1,17 @@
 //! The MCPRegistry controller and MCPServer `spec.registry` against a real
-//! kube-apiserver, with a local HTTP server playing the MCP Registry API over
-//! real-shaped server.json entries (tests/fixtures/registry).
+//! kube-apiserver, with catalogs of real-shaped server.json entries
+//! (tests/fixtures/registry) served by the official MCP Registry (with its
+//! PostgreSQL) or held in a ConfigMap.
 
 mod operator_support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::routing::get;
 use hangar_api::{MCPRegistry, MCPServer};
 use hangar_operator::metrics::Metrics;
 use hangar_operator::{registry, server};
+use hangar_testenv::registry::{ANONYMOUS_NAMESPACE, McpRegistry};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Secret};
 use kube::Client;
@@ -37,73 +35,79 @@ fn entries() -> Vec<(String, Value)> {
     entries
 }
 
-/// The registry API's `GET /v0.1/servers`: at most two entries per page (so
-/// the catalog takes several), deleted entries only with `include_deleted`,
-/// `search` on names, `version` (`latest` or exact). Records each query.
-#[derive(Clone, Default)]
-struct FakeRegistry {
-    entries: Arc<Vec<Value>>,
-    queries: Arc<Mutex<Vec<BTreeMap<String, String>>>>,
+/// A fixture's server name as the official registry serves it: moved into
+/// the namespace its anonymous token may publish to.
+fn published_name(fixture_name: &str) -> String {
+    let (_, short) = fixture_name.rsplit_once('/').unwrap();
+    format!("{ANONYMOUS_NAMESPACE}/{short}")
 }
 
-const PAGE: usize = 2;
+/// Entries besides the fixtures, so that a sync takes two of the pages of
+/// 100 entries the operator asks for.
+const FILLERS: usize = 100;
 
-async fn list_servers(
-    State(registry): State<FakeRegistry>,
-    Query(query): Query<BTreeMap<String, String>>,
-) -> Json<Value> {
-    registry.queries.lock().unwrap().push(query.clone());
-    let official = |entry: &Value, key: &str| {
-        entry["_meta"]["io.modelcontextprotocol.registry/official"][key].clone()
+/// The official MCP Registry, holding the fixture entries and [`FILLERS`]
+/// remote-only ones, published through its API in version order and marked
+/// deprecated or deleted (with the fixtures' messages) as their `_meta` says.
+async fn official_registry() -> McpRegistry {
+    let registry = tokio::task::spawn_blocking(McpRegistry::start)
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let api = |path: &str| format!("{}/v0.1{path}", registry.url());
+    let login: Value = http
+        .post(api("/auth/none"))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["registry_token"].as_str().unwrap().to_string();
+    let send = |request: reqwest::RequestBuilder, body: Value| {
+        let what = body.to_string();
+        let request = request.bearer_auth(&token).json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            assert!(
+                status.is_success(),
+                "the registry refused {what}: {status} {text}"
+            );
+        }
     };
-    let matching: Vec<&Value> = registry
-        .entries
-        .iter()
-        .filter(|e| {
-            query.get("include_deleted").map(String::as_str) == Some("true")
-                || official(e, "status") != "deleted"
-        })
-        .filter(|e| {
-            query.get("search").is_none_or(|term| {
-                e["server"]["name"]
-                    .as_str()
-                    .unwrap()
-                    .contains(term.as_str())
-            })
-        })
-        .filter(|e| match query.get("version").map(String::as_str) {
-            None => true,
-            Some("latest") => official(e, "isLatest") == true,
-            Some(version) => e["server"]["version"] == version,
-        })
-        .collect();
-    let start: usize = query
-        .get("cursor")
-        .map(|c| c.strip_prefix("after-").unwrap().parse().unwrap())
-        .unwrap_or(0);
-    let limit: usize = query.get("limit").map_or(PAGE, |l| l.parse().unwrap());
-    let end = (start + limit.min(PAGE)).min(matching.len());
-    let page: Vec<Value> = matching[start..end].iter().map(|e| (*e).clone()).collect();
-    let mut metadata = json!({"count": page.len()});
-    if end < matching.len() {
-        metadata["nextCursor"] = json!(format!("after-{end}"));
+    let fillers = (0..FILLERS).map(|n| {
+        json!({"server": {
+            "$schema": "https://static.modelcontextprotocol.io/schemas/2025-12-11/server.schema.json",
+            "name": format!("io.github.acme/filler-{n:03}"),
+            "description": "An entry that makes the catalog span two pages",
+            "version": "1.0.0",
+            "remotes": [{"type": "streamable-http", "url": format!("https://filler-{n:03}.example.com/mcp")}]
+        }})
+    });
+    for entry in entries().into_iter().map(|(_, e)| e).chain(fillers) {
+        let mut server = entry["server"].clone();
+        let name = published_name(server["name"].as_str().unwrap());
+        server["name"] = json!(name);
+        let version = server["version"].as_str().unwrap().to_string();
+        send(http.post(api("/publish")), server).await;
+        let official = &entry["_meta"]["io.modelcontextprotocol.registry/official"];
+        if official["status"].as_str().is_some_and(|s| s != "active") {
+            let path = format!(
+                "/servers/{}/versions/{version}/status",
+                name.replace('/', "%2F")
+            );
+            send(
+                http.patch(api(&path)),
+                json!({"status": official["status"], "statusMessage": official["statusMessage"]}),
+            )
+            .await;
+        }
     }
-    Json(json!({"servers": page, "metadata": metadata}))
-}
-
-/// Serves the fixture entries on a local port; returns the base URL.
-async fn serve_registry() -> (String, FakeRegistry) {
-    let registry = FakeRegistry {
-        entries: Arc::new(entries().into_iter().map(|(_, e)| e).collect()),
-        ..Default::default()
-    };
-    let app = Router::new()
-        .route("/v0.1/servers", get(list_servers))
-        .with_state(registry.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{address}"), registry)
+    registry
 }
 
 /// A namespace with the MCPRegistry and MCPServer controllers running on it.
@@ -189,9 +193,16 @@ fn server_yaml(name: &str, registry: &str, reference: &str, extra: &str) -> Stri
 }
 
 /// MCPServers referencing each kind of entry in the registry `registry`
-/// (synced from the fixture catalog) render to the right workload, or say
-/// clearly why they cannot.
-async fn servers_resolve_against(client: &Client, ns: &str, registry: &str) {
+/// (synced from the fixture catalog, where a fixture's server is called
+/// `catalog_name(name)`) render to the right workload, or say clearly why
+/// they cannot.
+async fn servers_resolve_against(
+    client: &Client,
+    ns: &str,
+    registry: &str,
+    catalog_name: fn(&str) -> String,
+) {
+    let n = catalog_name;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let servers: Api<MCPServer> = Api::namespaced(client.clone(), ns);
     create::<Secret>(
@@ -202,21 +213,49 @@ async fn servers_resolve_against(client: &Client, ns: &str, registry: &str) {
     .await;
     let key = ", env: [{name: WEATHER_API_KEY, valueFrom: {secretKeyRef: {name: weather, key: api-key}}}]";
     for (name, reference, extra) in [
-        ("weather", "server: io.github.acme/weather", key),
-        ("time", "server: io.github.acme/time", ""),
-        ("search", "server: io.github.acme/search", ""),
-        ("analytics", "server: com.example/analytics", ""),
-        ("weather-no-key", "server: io.github.acme/weather", ""),
         (
-            "weather-old",
-            "server: io.github.acme/weather, version: 1.0.0",
+            "weather",
+            format!("server: {}", n("io.github.acme/weather")),
             key,
         ),
-        ("old-search", "server: io.github.acme/old-search", ""),
-        ("notes", "server: io.github.acme/notes", ""),
-        ("nothing", "server: io.github.nobody/nothing", ""),
+        ("time", format!("server: {}", n("io.github.acme/time")), ""),
+        (
+            "search",
+            format!("server: {}", n("io.github.acme/search")),
+            "",
+        ),
+        (
+            "analytics",
+            format!("server: {}", n("com.example/analytics")),
+            "",
+        ),
+        (
+            "weather-no-key",
+            format!("server: {}", n("io.github.acme/weather")),
+            "",
+        ),
+        (
+            "weather-old",
+            format!("server: {}, version: 1.0.0", n("io.github.acme/weather")),
+            key,
+        ),
+        (
+            "old-search",
+            format!("server: {}", n("io.github.acme/old-search")),
+            "",
+        ),
+        (
+            "notes",
+            format!("server: {}", n("io.github.acme/notes")),
+            "",
+        ),
+        (
+            "nothing",
+            format!("server: {}", n("io.github.nobody/nothing")),
+            "",
+        ),
     ] {
-        create::<MCPServer>(client, ns, &server_yaml(name, registry, reference, extra)).await;
+        create::<MCPServer>(client, ns, &server_yaml(name, registry, &reference, extra)).await;
     }
 
     // npm: npx in a Node image, behind the stdio bridge.
@@ -237,7 +276,7 @@ async fn servers_resolve_against(client: &Client, ns: &str, registry: &str) {
         (condition.status.as_str(), condition.message.as_str()),
         (
             "True",
-            format!("io.github.acme/weather 1.2.0 from MCPRegistry {registry}: npm package @acme/weather-mcp@1.2.0 run with npx in node:22-slim").as_str()
+            format!("{} 1.2.0 from MCPRegistry {registry}: npm package @acme/weather-mcp@1.2.0 run with npx in node:22-slim", n("io.github.acme/weather")).as_str()
         )
     );
 
@@ -281,27 +320,27 @@ async fn servers_resolve_against(client: &Client, ns: &str, registry: &str) {
         (
             "weather-no-key",
             "MissingEnvironmentVariable",
-            "it needs the environment variable WEATHER_API_KEY (API key of the Acme weather service): add it to spec.env from a Secret with valueFrom.secretKeyRef",
+            "it needs the environment variable WEATHER_API_KEY (API key of the Acme weather service): add it to spec.env from a Secret with valueFrom.secretKeyRef".to_string(),
         ),
         (
             "weather-old",
             "EntryDeprecated",
-            "io.github.acme/weather 1.0.0 was deprecated in the registry (1.0.0 sends the key in the URL; upgrade to 1.2.0)",
+            format!("{} 1.0.0 was deprecated in the registry (1.0.0 sends the key in the URL; upgrade to 1.2.0)", n("io.github.acme/weather")),
         ),
         (
             "old-search",
             "EntryDeleted",
-            "io.github.acme/old-search 0.9.0 was deleted in the registry (the package was unpublished from npm)",
+            format!("{} 0.9.0 was deleted in the registry (the package was unpublished from npm)", n("io.github.acme/old-search")),
         ),
         (
             "notes",
             "EntryDeprecated",
-            "io.github.acme/notes 0.3.0 was deprecated in the registry (no longer maintained)",
+            format!("{} 0.3.0 was deprecated in the registry (no longer maintained)", n("io.github.acme/notes")),
         ),
         (
             "nothing",
             "ServerNotFound",
-            "the catalog has no server named \"io.github.nobody/nothing\"",
+            format!("the catalog has no server named {:?}", n("io.github.nobody/nothing")),
         ),
     ] {
         let condition = resolved(client, ns, name).await;
@@ -312,7 +351,7 @@ async fn servers_resolve_against(client: &Client, ns: &str, registry: &str) {
             condition.message
         );
         assert!(
-            condition.message.contains(words),
+            condition.message.contains(&words),
             "{name}: {}",
             condition.message
         );
@@ -344,8 +383,9 @@ fn sample(metrics: &Metrics, line_start: &str) -> Option<f64> {
 }
 
 #[tokio::test]
-async fn a_registry_api_catalog_syncs_every_page_and_servers_resolve_against_it() {
-    let (url, fake) = serve_registry().await;
+async fn the_official_registry_syncs_every_page_and_servers_resolve_against_it() {
+    let official = official_registry().await;
+    let url = official.url();
     let (client, ns, metrics) = operator().await;
     create::<MCPRegistry>(
         &client,
@@ -361,9 +401,11 @@ async fn a_registry_api_catalog_syncs_every_page_and_servers_resolve_against_it(
             .filter(|s| s.last_sync.is_some())
     })
     .await;
-    // weather 1.2.0, time, search, analytics; weather 1.0.0 and notes are
-    // deprecated, old-search is deleted.
-    assert_eq!((status.entries, status.servers), (4, 4), "{status:?}");
+    // weather 1.2.0, time, search, analytics and the fillers; weather 1.0.0
+    // and notes are deprecated, old-search is deleted: the registry lists it
+    // only to a client asking for deleted entries, as the operator does.
+    let kept = 4 + FILLERS as i32;
+    assert_eq!((status.entries, status.servers), (kept, kept), "{status:?}");
     let ready = status
         .conditions
         .iter()
@@ -374,33 +416,53 @@ async fn a_registry_api_catalog_syncs_every_page_and_servers_resolve_against_it(
         ("True", "Synced")
     );
     assert!(
-        ready
+        ready.message.starts_with(&format!(
+            "{kept} entries of {kept} servers from {url} (2 pages)"
+        )) && ready
             .message
-            .starts_with(&format!("4 entries of 4 servers from {url} (4 pages)"))
-            && ready
-                .message
-                .ends_with("; 3 deprecated or deleted entries left out"),
+            .ends_with("; 3 deprecated or deleted entries left out"),
         "{}",
         ready.message
     );
 
-    // Every page was asked for, deleted entries included, following the cursors.
-    let queries = fake.queries.lock().unwrap().clone();
-    let cursors: Vec<Option<&str>> = queries
-        .iter()
-        .map(|q| q.get("cursor").map(String::as_str))
-        .collect();
-    assert_eq!(
-        cursors,
-        [None, Some("after-2"), Some("after-4"), Some("after-6")]
-    );
-    assert!(
-        queries
-            .iter()
-            .all(|q| q["include_deleted"] == "true" && q["limit"] == "100")
-    );
+    // The filters the registry applies (search, version) and those the
+    // operator does (deprecated entries).
+    for (name, filter, entries) in [
+        ("weather", "{search: weather}", 1),
+        (
+            "weather-all",
+            "{search: weather, includeDeprecated: true}",
+            2,
+        ),
+        (
+            "weather-latest",
+            "{search: weather, version: latest, includeDeprecated: true}",
+            1,
+        ),
+        ("exact", "{version: 0.6.2}", 1),
+    ] {
+        create::<MCPRegistry>(
+            &client,
+            &ns,
+            &format!(
+                "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {{name: {name}}}\nspec: {{url: '{url}', filter: {filter}}}"
+            ),
+        )
+        .await;
+        let status = eventually("a synced catalog", || async {
+            registry_status(&client, &ns, name)
+                .await
+                .filter(|s| s.last_sync.is_some())
+        })
+        .await;
+        assert_eq!(
+            (status.entries, status.servers),
+            (entries, 1),
+            "{name}: {status:?}"
+        );
+    }
 
-    servers_resolve_against(&client, &ns, "public").await;
+    servers_resolve_against(&client, &ns, "public", published_name).await;
 
     let labels = format!("{{namespace=\"{ns}\",registry=\"public\"");
     assert_eq!(
@@ -415,7 +477,7 @@ async fn a_registry_api_catalog_syncs_every_page_and_servers_resolve_against_it(
             &metrics,
             &format!("mcp_operator_registry_entries{labels}}}")
         ),
-        Some(4.0)
+        Some(f64::from(kept))
     );
     assert_eq!(
         sample(
@@ -426,15 +488,14 @@ async fn a_registry_api_catalog_syncs_every_page_and_servers_resolve_against_it(
     );
 }
 
-#[tokio::test]
-async fn a_configmap_catalog_behaves_the_same_and_edits_reach_the_servers() {
-    let (client, ns, metrics) = operator().await;
+/// The fixture entries in the ConfigMap `catalog`, and the MCPRegistry
+/// `registry` reading them.
+async fn offline_catalog(client: &Client, ns: &str, registry: &str) {
     let data: BTreeMap<String, String> = entries()
         .into_iter()
         .map(|(file, entry)| (file, serde_json::to_string_pretty(&entry).unwrap()))
         .collect();
-    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    config_maps
+    Api::<ConfigMap>::namespaced(client.clone(), ns)
         .create(
             &Default::default(),
             &ConfigMap {
@@ -449,12 +510,21 @@ async fn a_configmap_catalog_behaves_the_same_and_edits_reach_the_servers() {
         .await
         .unwrap();
     create::<MCPRegistry>(
-        &client,
-        &ns,
-        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {name: offline}\n\
-         spec: {configMapRef: {name: catalog}}",
+        client,
+        ns,
+        &format!(
+            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {{name: {registry}}}\n\
+             spec: {{configMapRef: {{name: catalog}}}}"
+        ),
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_configmap_catalog_behaves_the_same_and_edits_reach_the_servers() {
+    let (client, ns, metrics) = operator().await;
+    offline_catalog(&client, &ns, "offline").await;
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let status = eventually("a synced catalog", || async {
         registry_status(&client, &ns, "offline")
             .await
@@ -463,7 +533,7 @@ async fn a_configmap_catalog_behaves_the_same_and_edits_reach_the_servers() {
     .await;
     assert_eq!((status.entries, status.servers), (4, 4), "{status:?}");
 
-    servers_resolve_against(&client, &ns, "offline").await;
+    servers_resolve_against(&client, &ns, "offline", str::to_string).await;
 
     // A new weather release in the ConfigMap: the registry syncs at once and
     // the server following `latest` moves to it.
@@ -600,21 +670,13 @@ async fn gateway_config(
 
 #[tokio::test]
 async fn gateways_federate_what_a_catalog_entry_runs() {
-    let (url, _fake) = serve_registry().await;
     let (client, ns, _) = operator().await;
     let (ctx, _) = context(&client);
     let watched = ns.clone();
     tokio::spawn(async move {
         hangar_operator::gateway::run(ctx, Some(&watched), std::future::pending()).await
     });
-    create::<MCPRegistry>(
-        &client,
-        &ns,
-        &format!(
-            "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPRegistry\nmetadata: {{name: public}}\nspec: {{url: '{url}'}}"
-        ),
-    )
-    .await;
+    offline_catalog(&client, &ns, "public").await;
     for (name, server) in [
         ("search", "io.github.acme/search"),
         ("analytics", "com.example/analytics"),

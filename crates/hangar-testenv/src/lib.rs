@@ -31,6 +31,11 @@
 //!
 //! [`redis::RedisServer`] and [`redis::RedisCluster`] run real `redis-server`s
 //! on free ports, which tests can stop and restart.
+//!
+//! # The MCP Registry
+//!
+//! [`registry::McpRegistry`] runs the official registry server with a
+//! PostgreSQL of its own.
 
 mod certs;
 pub mod fuzz;
@@ -38,6 +43,7 @@ pub mod node;
 mod plane;
 mod process;
 pub mod redis;
+pub mod registry;
 pub mod tools;
 
 pub use node::{Cluster, NodeOptions, shared_cluster, shared_cluster_with};

@@ -24,6 +24,10 @@ pub enum Tool {
     Runc,
     /// The directory of the CNI plugins (bridge, host-local, loopback, portmap).
     CniBin,
+    /// The directory of PostgreSQL's server binaries (`initdb`, `postgres`).
+    PostgresBin,
+    /// The official MCP Registry server (`registry`), built from its Go module.
+    McpRegistry,
 }
 
 impl Tool {
@@ -36,6 +40,8 @@ impl Tool {
             Tool::Nginx => "HANGAR_NGINX",
             Tool::Runc => "HANGAR_RUNC",
             Tool::CniBin => "HANGAR_CNI_BIN",
+            Tool::PostgresBin => "HANGAR_POSTGRES_BIN",
+            Tool::McpRegistry => "HANGAR_MCP_REGISTRY",
         }
     }
 
@@ -48,6 +54,7 @@ impl Tool {
             Tool::NodeModules => "node",
             Tool::Nginx => "proxy",
             Tool::Runc | Tool::CniBin => "cluster",
+            Tool::PostgresBin | Tool::McpRegistry => "registry",
         }
     }
 }
