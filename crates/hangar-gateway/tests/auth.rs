@@ -3,14 +3,19 @@
 //! served locally): the 401 challenge and the RFC 9728 metadata it points
 //! to, valid and invalid tokens, static bearer tokens, what each caller sees
 //! and may call, sessions bound to their caller, the official Python SDK
-//! with a token, and the caller's token never reaching upstreams.
+//! with a token, and the caller's token never reaching upstreams. Then the
+//! same against a certified OpenID Provider we did not write (`oidc-provider`):
+//! its discovery and JWKS, the tokens it mints, its key rotation, and the
+//! Python SDK's own OAuth flow from the gateway's metadata to a token.
 
 mod ha;
 mod support;
 
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
@@ -18,10 +23,11 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use ha::Raw;
-use hangar_testenv::tools::{Tool, locate};
+use hangar_testenv::tools::{Tool, locate, node_bin};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{HEAD, TestGateway, serve};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 const AUDIENCE: &str = "hangar-test";
 const UPSTREAM_AUTHORIZATION: &str = "Bearer upstream-secret-7f3a";
@@ -443,4 +449,206 @@ async fn an_open_gateway_has_no_protected_resource_metadata() {
         .await
         .unwrap();
     assert_eq!(metadata.status(), StatusCode::NOT_FOUND);
+}
+
+/// The `oidc-provider` package (tests/servers/openid_provider.mjs) run by
+/// the pinned Node.js on a port of its own, which it keeps across restarts.
+struct OpenIdProvider {
+    process: tokio::process::Child,
+    port: u16,
+    keys: PathBuf,
+}
+
+/// The client the provider knows, allowed the scope the gateway's rules grant.
+const CLIENT_ID: &str = "hangar-agent";
+const CLIENT_SECRET: &str = "agent-secret-51c2";
+
+impl OpenIdProvider {
+    async fn start(port: u16, keys: &Path, rotate: bool) -> OpenIdProvider {
+        let resource = |prefix: &str, audience: &str, ttl: u64| json!({"prefix": prefix, "audience": audience, "scope": "tools.read", "ttl": ttl});
+        let config = json!({
+            "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "scope": "tools.read"}],
+            "resources": [
+                resource("http://127.0.0.1:", AUDIENCE, 600),
+                resource("https://expiring.example", AUDIENCE, 3),
+                resource("https://other.example", "another-service", 600),
+            ],
+        });
+        let mut command = tokio::process::Command::new(node_bin("node"));
+        command
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/servers/openid_provider.mjs"
+            ))
+            .arg(port.to_string())
+            .arg(keys)
+            .arg(config.to_string())
+            .args(rotate.then_some("rotate"))
+            .env("HANGAR_NODE_MODULES", locate(Tool::NodeModules))
+            .stdout(Stdio::piped())
+            // Its warnings (an in-memory store, fine here) only matter when it fails.
+            .stderr(std::fs::File::create(keys.with_extension("log")).unwrap())
+            .kill_on_drop(true);
+        let mut process = command.spawn().expect("start oidc-provider with Node.js");
+        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
+        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+        assert!(
+            matches!(&ready, Ok(Ok(Some(line))) if line == "ready"),
+            "oidc-provider did not start ({ready:?}):\n{}",
+            std::fs::read_to_string(keys.with_extension("log")).unwrap_or_default()
+        );
+        OpenIdProvider {
+            process,
+            port,
+            keys: keys.to_path_buf(),
+        }
+    }
+
+    /// Stops the provider and starts it again with a new signing key, the
+    /// old ones still published.
+    async fn rotate(mut self) -> OpenIdProvider {
+        self.process.kill().await.unwrap();
+        OpenIdProvider::start(self.port, &self.keys, true).await
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// An access token for `resource` (RFC 8707), by the client credentials grant.
+    async fn token(&self, resource: &str) -> String {
+        let reply = reqwest::Client::new()
+            .post(format!("{}/token", self.issuer()))
+            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("grant_type", "client_credentials")
+                    .append_pair("resource", resource)
+                    .append_pair("scope", "tools.read")
+                    .finish(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status();
+        let body: Value = reply.json().await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+/// A JWT's claims, read without checking anything.
+fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_a_certified_openid_provider_are_checked_as_it_publishes_them() {
+    let scratch = tempfile::tempdir().unwrap();
+    let keys = scratch.path().join("keys.json");
+    let provider = OpenIdProvider::start(hangar_testenv::redis::free_port(), &keys, false).await;
+    let (upstream, _) = ha::upstream::start().await;
+    // The issuer alone: the gateway finds the JWKS by discovery.
+    let gw = TestGateway::start(&format!(
+        r#"{HEAD}gateway: {{name: secure}}
+auth:
+  oidc: {{issuer: "{issuer}", audiences: [{AUDIENCE}], clockSkew: 0s}}
+  authorization:
+    default: Deny
+    rules:
+      - {{scopes: [tools.read], tools: [up_echo]}}
+servers:
+  - {{name: up, transport: streamable-http, url: "{upstream}"}}
+"#,
+        issuer = provider.issuer(),
+        upstream = upstream.url("/mcp"),
+    ))
+    .await;
+    let mcp = gw.mcp();
+    let list = |token: String| {
+        let mcp = mcp.clone();
+        async move {
+            Raw::with_token(&token)
+                .stateless(&mcp, "tools/list", json!({}))
+                .await
+        }
+    };
+
+    // A token the provider minted for this gateway is taken, with its scope.
+    let token = provider.token(&mcp).await;
+    assert_eq!(claims_of(&token)["aud"], AUDIENCE);
+    assert_eq!(names(&list(token.clone()).await), ["up_echo"]);
+    let call = Raw::with_token(&token)
+        .stateless(
+            &mcp,
+            "tools/call",
+            json!({"name": "up_echo", "arguments": {"text": "minted"}}),
+        )
+        .await;
+    assert_eq!(call.tool_text(), "minted");
+
+    // One minted for another service is not.
+    let elsewhere = provider.token("https://other.example/mcp").await;
+    refused_because(&list(elsewhere).await, "another audience");
+
+    // A short-lived one works until the expiry the provider wrote into it.
+    let short = provider.token("https://expiring.example/mcp").await;
+    let expiry = claims_of(&short)["exp"].as_u64().unwrap();
+    let reply = list(short.clone()).await;
+    if unix_now() < expiry {
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
+    }
+    while unix_now() <= expiry {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    refused_because(&list(short).await, "expired");
+
+    // The provider rotates its signing key: tokens of the new key are taken
+    // (the gateway fetches the keys again for a key id it does not know),
+    // and so are those of the old one, which it still publishes.
+    let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+    let provider = provider.rotate().await;
+    let rotated = provider.token(&mcp).await;
+    assert_ne!(kid(&rotated), kid(&token));
+    assert_eq!(names(&list(rotated).await), ["up_echo"]);
+    assert_eq!(names(&list(token).await), ["up_echo"]);
+
+    // The Python SDK's own OAuth flow, in both eras: a 401, the gateway's
+    // metadata (RFC 9728), the provider's metadata, a client credentials
+    // token for the gateway as resource, then the calls.
+    for mode in ["legacy", "auto"] {
+        let output = tokio::process::Command::new(locate(Tool::Python))
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/clients/python_token_client.py"
+            ))
+            .args([mcp.as_str(), mode, "up_echo", "up_admin_reset"])
+            .env("MCP_ISSUER", provider.issuer())
+            .env("MCP_CLIENT_ID", CLIENT_ID)
+            .env("MCP_CLIENT_SECRET", CLIENT_SECRET)
+            .output()
+            .await
+            .expect("run the Python SDK client");
+        assert!(
+            output.status.success(),
+            "python ({mode}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(result["tools"], json!(["up_echo"]), "{mode}: {result}");
+        assert_eq!(result["allowed"], "hello from python", "{mode}: {result}");
+        assert_eq!(result["forbidden"]["code"], -32602, "{mode}: {result}");
+    }
 }
