@@ -1,6 +1,8 @@
 //! The CRDs against a real kube-apiserver: every validation rule rejects a bad
 //! object with a message that names the field, and valid objects come back with
-//! their defaults filled in.
+//! their defaults filled in. The same cases go through hangar-admission, which
+//! judges manifests on a laptop: it must reach the API server's verdict, in its
+//! words, with its defaults.
 
 use hangar_api::{MCPServer, crds};
 use kube::api::{Api, DynamicObject, PostParams};
@@ -80,6 +82,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         "port out of range",
         "kind: MCPServer\nmetadata: {name: big-port}\nspec: {image: nginx, port: 70000}",
         &["spec.port", "between 1 and 65535"],
+    ),
+    (
+        "port that is not a number",
+        "kind: MCPServer\nmetadata: {name: word-port}\nspec: {image: nginx, port: eighty}",
+        &["spec.port", "must be of type integer"],
     ),
     (
         "negative replicas",
@@ -347,11 +354,9 @@ fn at<'a>(value: &'a Value, pointer: &str) -> &'a Value {
     value.pointer(pointer).unwrap_or(&Value::Null)
 }
 
-#[tokio::test]
-async fn valid_resources_are_accepted_with_defaults() {
-    let (client, ns) = namespace().await;
-    // (manifest, fields the API server must have defaulted)
-    let cases: Vec<(&str, Vec<(&str, Value)>)> = vec![
+/// (valid manifest, fields the API server must have defaulted)
+fn valid() -> Vec<(&'static str, Vec<(&'static str, Value)>)> {
+    vec![
         (
             "kind: MCPServer\nmetadata: {name: basic}\nspec: {image: ghcr.io/acme/tools}",
             vec![
@@ -463,7 +468,13 @@ async fn valid_resources_are_accepted_with_defaults() {
             "kind: MCPRegistry\nmetadata: {name: registry}\nspec: {url: 'https://registry.modelcontextprotocol.io'}",
             vec![("/spec/syncInterval", json!("1h"))],
         ),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn valid_resources_are_accepted_with_defaults() {
+    let (client, ns) = namespace().await;
+    let cases = valid();
     let mut wrong = Vec::new();
     for (body, defaults) in &cases {
         let created = create(
@@ -538,5 +549,56 @@ async fn the_scale_subresource_sets_replicas() {
     assert_eq!(
         server.spec.replicas, 0,
         "kubectl scale --replicas=0 must reach spec.replicas"
+    );
+}
+
+/// Every case above through hangar-admission and the API server: the same
+/// verdict; locally, each error is one the API server printed, word for word,
+/// and an accepted object is stored with exactly the API server's defaults.
+#[tokio::test]
+async fn the_local_admission_judges_every_case_as_the_api_server() {
+    let (client, ns) = namespace().await;
+    let admission = hangar_admission::Admission::new(&crds());
+    let mut wrong = Vec::new();
+    for (what, body, expected) in INVALID {
+        let yaml = format!("apiVersion: mcp-hangar.io/v1alpha1\n{body}");
+        let server = rejection(&client, &ns, &yaml).await;
+        let local = admission.admit(&mut serde_json::to_value(object(&yaml)).unwrap());
+        if local.is_empty() {
+            wrong.push(format!(
+                "{what}: accepted locally, the API server said: {server}"
+            ));
+        }
+        for error in &local {
+            if !server.contains(error.as_str()) {
+                wrong.push(format!(
+                    "{what}: locally {error:?}, the API server: {server}"
+                ));
+            }
+        }
+        let joined = local.join("\n");
+        for text in expected.iter().filter(|t| !joined.contains(*t)) {
+            wrong.push(format!("{what}: the local errors lack {text:?}: {joined}"));
+        }
+    }
+    for (body, _) in valid() {
+        let yaml = format!("apiVersion: mcp-hangar.io/v1alpha1\n{body}");
+        let stored = create(&client, &ns, &yaml).await;
+        let mut local = serde_json::to_value(object(&yaml)).unwrap();
+        let errors = admission.admit(&mut local);
+        if !errors.is_empty() {
+            wrong.push(format!("{body}: refused locally: {errors:?}"));
+        }
+        if local["spec"] != stored["spec"] {
+            wrong.push(format!(
+                "{body}: defaulted locally to {}, by the API server to {}",
+                local["spec"], stored["spec"]
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "the laptop and the cluster disagree:\n{}",
+        wrong.join("\n")
     );
 }

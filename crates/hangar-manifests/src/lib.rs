@@ -1,10 +1,13 @@
 //! Reads the same YAML the cluster takes (`kubectl apply -f`) into typed Hangar
 //! objects, for the commands that work without a cluster (`hangar up`, `hangar render`).
 //!
-//! Defaults the API server would fill in come from the types' serde defaults,
-//! which are the very defaults the CRD schemas carry.
+//! Each Hangar object is judged as the API server judges it on create, from
+//! the generated CRDs themselves (hangar-admission: their schemas' pruning,
+//! defaults and bounds, and their CEL rules), so a manifest the cluster would
+//! refuse is refused here with the API server's words.
 
 use std::path::PathBuf;
+use std::sync::LazyLock;
 
 mod fields;
 mod read;
@@ -13,12 +16,15 @@ pub mod sources;
 pub use fields::unknown_fields;
 pub use read::{Document, Read, STDIN, parse_documents, read_all, read_documents};
 
+use hangar_admission::Admission;
 use hangar_api::{
     MCPDiscoverySource, MCPGateway, MCPPrompt, MCPRegistry, MCPResource, MCPServer, MCPServerGroup,
     MCPTool,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+static ADMISSION: LazyLock<Admission> = LazyLock::new(|| Admission::new(&hangar_api::crds()));
 
 /// Everything read from a set of manifests, by kind, in file order.
 #[derive(Clone, Debug, Default)]
@@ -98,6 +104,17 @@ pub enum ManifestError {
         kind: String,
         name: String,
         fields: Vec<String>,
+    },
+    /// What the API server would answer creating the object, every error of it.
+    #[error(
+        "{source_name}: {kind} {name:?} is invalid (the API server would refuse it):\n    {}",
+        errors.join("\n    ")
+    )]
+    Rejected {
+        source_name: String,
+        kind: String,
+        name: String,
+        errors: Vec<String>,
     },
     #[error(
         "{source_name}: {kind} {name:?}: apiVersion {api_version} is not served; Hangar serves {}/{}",
@@ -362,7 +379,7 @@ struct Typed<'a> {
 }
 
 impl Typed<'_> {
-    fn into<T: DeserializeOwned>(self) -> Result<T, ManifestError> {
+    fn into<T: DeserializeOwned>(mut self) -> Result<T, ManifestError> {
         if self.api_version.split_once('/').map(|(_, v)| v) != Some(hangar_api::VERSION) {
             return Err(ManifestError::UnknownVersion {
                 source_name: self.source_name.to_string(),
@@ -391,6 +408,15 @@ impl Typed<'_> {
             }
             let warning = unknown_field_warning(self.source_name, self.kind, self.name, &fields);
             self.warnings.push(warning);
+        }
+        let errors = ADMISSION.admit(&mut self.document);
+        if !errors.is_empty() {
+            return Err(ManifestError::Rejected {
+                source_name: self.source_name.to_string(),
+                kind: self.kind.to_string(),
+                name: self.name.to_string(),
+                errors,
+            });
         }
         let result = serde_json::from_value(self.document.clone());
         result.map_err(|error| self.invalid(error.to_string()))
@@ -446,7 +472,8 @@ spec: {backend: {url: "http://127.0.0.1:9000/weather"}}
         let wrong_type = "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: s}\nspec: {port: eighty}\n";
         let message = parse(wrong_type, "servers.yaml").unwrap_err().to_string();
         assert!(
-            message.starts_with("servers.yaml: MCPServer \"s\": "),
+            message.starts_with("servers.yaml: MCPServer \"s\" is invalid")
+                && message.contains("spec.port: Invalid value: \"string\": spec.port in body must be of type integer"),
             "{message}"
         );
 

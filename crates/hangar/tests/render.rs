@@ -370,3 +370,24 @@ spec: {serverSelector: {matchLabels: {gateway: main}}}
         "{text}"
     );
 }
+
+/// What the API server refuses is refused here, in its words (the same ones
+/// crates/hangar-api/tests/admission.rs gets from a real one), every error of
+/// the file, each object named.
+#[test]
+fn what_the_api_server_refuses_does_not_render() {
+    let (ok, text, stderr) = render_text(
+        "refused",
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: ttl}\nspec: {image: nginx, replicas: 0, idleTTL: 5 minutes}\n---\napiVersion: mcp-hangar.io/v1alpha1\nkind: MCPServer\nmetadata: {name: port}\nspec: {image: nginx, port: 70000, healthCheck: {interval: 10s, timeout: 1m}}\n",
+    );
+    assert!(!ok, "rendered what the API server refuses:\n{text}");
+    for expected in [
+        "manifests.yaml: MCPServer \"ttl\" is invalid",
+        "spec.idleTTL: Invalid value: \"5 minutes\": must be a positive duration such as 30s, 5m or 1h30m",
+        "manifests.yaml: MCPServer \"port\" is invalid",
+        "spec.port: Invalid value: 70000: spec.port must be between 1 and 65535",
+        "spec.healthCheck.timeout: Invalid value: spec.healthCheck.timeout must not be longer than spec.healthCheck.interval",
+    ] {
+        assert!(stderr.contains(expected), "lacks {expected:?}:\n{stderr}");
+    }
+}
