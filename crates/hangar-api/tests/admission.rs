@@ -553,8 +553,8 @@ async fn the_scale_subresource_sets_replicas() {
 }
 
 /// Every case above through hangar-admission and the API server: the same
-/// verdict; locally, each error is one the API server printed, word for word,
-/// and an accepted object is stored with exactly the API server's defaults.
+/// verdict; locally, exactly the errors the API server printed, word for word;
+/// an accepted object stored with exactly the API server's defaults.
 #[tokio::test]
 async fn the_local_admission_judges_every_case_as_the_api_server() {
     let (client, ns) = namespace().await;
@@ -569,12 +569,25 @@ async fn the_local_admission_judges_every_case_as_the_api_server() {
                 "{what}: accepted locally, the API server said: {server}"
             ));
         }
+        // What the API server printed after "<Kind> "<name>" is invalid: ",
+        // one error or a bracketed list: every error must be a local one,
+        // and every local one must be there.
+        let mut unmatched = server
+            .split_once(" is invalid: ")
+            .map_or(server.as_str(), |(_, errors)| errors)
+            .to_string();
         for error in &local {
-            if !server.contains(error.as_str()) {
-                wrong.push(format!(
+            match unmatched.find(error.as_str()) {
+                Some(at) => unmatched.replace_range(at..at + error.len(), ""),
+                None => wrong.push(format!(
                     "{what}: locally {error:?}, the API server: {server}"
-                ));
+                )),
             }
+        }
+        if !unmatched.chars().all(|c| "[], ".contains(c)) {
+            wrong.push(format!(
+                "{what}: the API server also said {unmatched:?}: {server}"
+            ));
         }
         let joined = local.join("\n");
         for text in expected.iter().filter(|t| !joined.contains(*t)) {
