@@ -86,6 +86,11 @@ pub struct MCPGatewaySpec {
     /// Inbound authentication and per-tool authorization. Anyone may call when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSpec>,
+    /// An audit record of every `tools/call`, `prompts/get` and `resources/read`
+    /// (denied and rate-limited ones too), as JSON lines on the gateway's standard
+    /// output, apart from its logs. None when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditSpec>,
     /// Extra `Host` values accepted besides the Service's and Ingress's names.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_hosts: Vec<String>,
@@ -172,6 +177,15 @@ pub enum ConflictPolicy {
     Reject,
     /// Keep the first (declared items first, then servers in name order) and report the others.
     KeepFirst,
+}
+
+/// What audit records hold.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditSpec {
+    /// Put each call's arguments in its record; otherwise only their SHA-256.
+    #[serde(default)]
+    pub include_arguments: bool,
 }
 
 /// Session settings.

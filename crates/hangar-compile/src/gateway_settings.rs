@@ -1,6 +1,6 @@
 //! An MCPGateway's own settings into the config: its name, naming and
-//! session settings, the hosts it answers to, and `spec.redis`, `rateLimit`
-//! and `auth` into the config's `redis`, `rateLimit` and `auth` sections.
+//! session settings, the hosts it answers to, and `spec.redis`, `rateLimit`,
+//! `auth` and `audit` into the config's sections of those names.
 //! Secrets (the Redis URL from a Secret, the bearer tokens) become environment
 //! variables the config names, so the ConfigMap never holds one.
 
@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use hangar_api::MCPGateway;
 use hangar_config::{
-    AccessRule, AuthSettings, AuthorizationSettings, BearerTokens, Limit, OidcSettings,
-    REDIS_URL_ENV, RateLimits, RedisSettings,
+    AccessRule, AuditSettings, AuthSettings, AuthorizationSettings, BearerTokens, Limit,
+    OidcSettings, REDIS_URL_ENV, RateLimits, RedisSettings,
 };
 
 use crate::{Compiler, Target, duration, object_name};
@@ -47,6 +47,10 @@ impl Compiler<'_> {
             // would let everyone in. The gateway refuses an invalid one instead.
             self.config.auth = Some(auth_settings(self, auth));
         }
+        self.config.audit = spec.audit.as_ref().map(|audit| AuditSettings {
+            include_arguments: audit.include_arguments,
+            ..AuditSettings::default()
+        });
     }
 
     /// The gateway's name, naming and session settings, and the hosts it answers to.
@@ -244,6 +248,7 @@ mod tests {
                 "resource": "https://mcp.example.com/mcp",
                 "authorization": {"default": "Deny", "rules": [{"groups": ["ops"], "tools": ["*"]}]},
             },
+            "audit": {"includeArguments": true},
         }));
         let out = compiled(
             &gateway,
@@ -268,6 +273,14 @@ mod tests {
         assert_eq!(
             limits.for_tool("search"),
             Some(&Limit::new(2, std::time::Duration::from_secs(3600)))
+        );
+        assert_eq!(
+            out.config.audit,
+            Some(AuditSettings {
+                stdout: true,
+                file: None,
+                include_arguments: true
+            })
         );
         let auth = out.config.auth.as_ref().unwrap();
         let tokens_env = crate::secret_env_name("gw-tokens", "tokens");

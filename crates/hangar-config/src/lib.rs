@@ -11,7 +11,7 @@
 //! gateway applies.
 //!
 //! One module per section: [`gateway`] (with `naming`), [`tools`],
-//! [`prompts`], [`resources`], [`servers`], [`auth`], [`routing`] (breakers,
+//! [`prompts`], [`resources`], [`servers`], [`auth`], [`audit`], [`routing`] (breakers,
 //! scale to zero, groups), [`state`] (Redis, rate limits), [`curation`] (what clients see of it all); [`values`] holds
 //! what they share, [`glob`] the one name-pattern matcher.
 
@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::values::is_default;
 
+pub mod audit;
 pub mod auth;
 pub mod curation;
 pub mod gateway;
@@ -36,6 +37,7 @@ pub mod state;
 pub mod tools;
 pub mod values;
 
+pub use audit::AuditSettings;
 pub use auth::{
     AccessRule, AuthSettings, AuthorizationDefault, AuthorizationSettings, BearerTokens,
     OidcSettings,
@@ -79,6 +81,9 @@ pub struct GatewayConfig {
     /// Inbound authentication and per-item authorization; anyone may call when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth: Option<AuthSettings>,
+    /// An audit record of every tool call, prompt fetch and resource read; none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditSettings>,
     /// Tools implemented by plain HTTP services (MCPTool).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolSpec>,
@@ -162,6 +167,7 @@ impl GatewayConfig {
             redis: None,
             rate_limit: None,
             auth: None,
+            audit: None,
             tools: Vec::new(),
             prompts: Vec::new(),
             resources: Vec::new(),
@@ -221,6 +227,9 @@ impl GatewayConfig {
         }
         if let Some(auth) = &self.auth {
             auth.problems(&mut problems);
+        }
+        if let Some(audit) = &self.audit {
+            audit.problems(&mut problems);
         }
         let mut names = HashSet::new();
         for (i, tool) in self.tools.iter().enumerate() {

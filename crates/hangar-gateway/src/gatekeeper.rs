@@ -14,9 +14,11 @@ use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::SessionManager;
 
 use crate::access::{Access, Caller};
+use crate::audit::{Attempt, Outcome, Trail, Verdict};
 use crate::auth::{Authenticator, Refusal, challenge};
 use crate::forwarded::TrustedProxies;
 use crate::gateway::Gateway;
+use crate::handler::CorrelationId;
 use crate::shared::manager::ReplicaSessions;
 use crate::shared::ratelimit::Decision;
 use crate::shared::sessions::SessionCheck;
@@ -175,6 +177,7 @@ struct Envelope {
 #[derive(Debug, Default, serde::Deserialize)]
 struct EnvelopeParams {
     name: Option<String>,
+    uri: Option<String>,
 }
 
 /// Session checks and rate limits. Runs after the body was validated as one JSON-RPC message.
@@ -250,6 +253,7 @@ pub async fn guard(State(keeper): State<Gatekeeper>, request: Request, next: Nex
         && let Some(limited) = rate_limit(&keeper, access.as_deref(), &envelope, method).await
     {
         keeper.gateway.metrics().rejected("rate_limited");
+        rate_limited(&keeper, &parts, access.as_deref(), &envelope, &bytes);
         return limited.response(id.clone(), session.is_some() || initialize);
     }
 
@@ -363,6 +367,81 @@ impl Limited {
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         response
     }
+}
+
+/// Audits and counts a call refused by a rate limit, as the handler does the calls it answers.
+fn rate_limited(
+    keeper: &Gatekeeper,
+    parts: &axum::http::request::Parts,
+    access: Option<&Access>,
+    envelope: &Envelope,
+    body: &[u8],
+) {
+    let method = match envelope.method.as_deref() {
+        Some("tools/call") => "tools/call",
+        Some("prompts/get") => "prompts/get",
+        Some("resources/read") => "resources/read",
+        _ => return,
+    };
+    let params = envelope.params.as_ref();
+    let name = match method {
+        "resources/read" => params.and_then(|p| p.uri.as_deref()),
+        _ => params.and_then(|p| p.name.as_deref()),
+    }
+    .unwrap_or_default();
+    let anonymous = Caller::default();
+    let caller = access.map_or(&anonymous, |a| &a.caller);
+    if method == "tools/call" {
+        let known = keeper.gateway.catalog().tool_definition(name).is_some();
+        keeper.gateway.metrics().observe_tool_call(
+            known.then_some(name),
+            &caller.groups,
+            Outcome::RateLimited.label(),
+            None,
+        );
+    }
+    let Some(auditor) = keeper.gateway.auditor() else {
+        return;
+    };
+    // Read again only now: the envelope leaves arguments out to stay cheap.
+    #[derive(serde::Deserialize)]
+    struct WithArguments {
+        params: Option<ArgumentsOnly>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ArgumentsOnly {
+        arguments: Option<serde_json::Map<String, serde_json::Value>>,
+    }
+    let arguments = serde_json::from_slice::<WithArguments>(body)
+        .ok()
+        .and_then(|m| m.params)
+        .and_then(|p| p.arguments)
+        .filter(|_| method != "resources/read");
+    let request_id = parts
+        .extensions
+        .get::<CorrelationId>()
+        .map(|id| id.0.as_str())
+        .unwrap_or_default();
+    auditor.write(
+        &keeper.gateway.config().gateway.name,
+        &Attempt {
+            method,
+            name,
+            arguments: arguments.as_ref(),
+            caller,
+            session_id: parts
+                .headers
+                .get("mcp-session-id")
+                .and_then(|v| v.to_str().ok()),
+            request_id,
+        },
+        &Verdict {
+            outcome: Outcome::RateLimited,
+            error_code: Some(RATE_LIMITED),
+            trail: Trail::default(),
+            elapsed: Duration::ZERO,
+        },
+    );
 }
 
 async fn rate_limit(

@@ -15,6 +15,7 @@ use rmcp::service::{Peer, RoleServer};
 use tokio::sync::broadcast;
 
 use crate::activity::ActivitySink;
+use crate::audit::Auditor;
 use crate::catalog::{Catalog, Changes};
 use crate::declared::Declared;
 use crate::group::Group;
@@ -34,6 +35,8 @@ pub struct Runtime {
     pub upstreams: Vec<Arc<Upstream>>,
     pub groups: Vec<Arc<Group>>,
     pub catalog: Arc<Catalog>,
+    /// Where audit records go; `None` without an `audit` section.
+    pub audit: Option<Arc<Auditor>>,
 }
 
 /// Shared gateway state; cheap to clone.
@@ -94,6 +97,7 @@ impl Gateway {
             upstreams: vec![],
             groups: vec![],
             catalog: Arc::new(Catalog::default()),
+            audit: None,
         });
         let shared = Shared::start(&config, &environment).map_err(|why| ConfigError::Invalid {
             path: "startup".into(),
@@ -160,6 +164,10 @@ impl Gateway {
     pub fn config(&self) -> Arc<GatewayConfig> {
         self.runtime().config.clone()
     }
+    /// Where audit records go, when the config has an `audit` section.
+    pub fn auditor(&self) -> Option<Arc<Auditor>> {
+        self.runtime().audit.clone()
+    }
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.inner.metrics
     }
@@ -194,6 +202,10 @@ impl Gateway {
         })?;
         let _guard = self.inner.rebuild.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.runtime();
+        let audit = auditor(&old, &config).map_err(|why| ConfigError::Invalid {
+            path: origin.to_string(),
+            problems: vec![why],
+        })?;
         let (before, after) = (&old.config.gateway, &config.gateway);
         if !initial
             && (before.allowed_hosts != after.allowed_hosts
@@ -278,6 +290,7 @@ impl Gateway {
             upstreams,
             groups,
             catalog: catalog.clone(),
+            audit,
         });
         *self
             .inner
@@ -427,6 +440,7 @@ impl Inner {
             upstreams: old.upstreams.clone(),
             groups: old.groups.clone(),
             catalog: catalog.clone(),
+            audit: old.audit.clone(),
         });
         *self.runtime.write().unwrap_or_else(|e| e.into_inner()) = runtime;
         self.after_rebuild(&old.catalog, &catalog);
@@ -498,4 +512,16 @@ fn missing_inputs(config: &GatewayConfig, environment: &Environment) -> Vec<Stri
         })
         .into_iter()
         .collect()
+}
+
+/// The auditor for `config`: the running one while its settings stay the
+/// same (its file stays open), a new one otherwise.
+fn auditor(old: &Runtime, config: &GatewayConfig) -> Result<Option<Arc<Auditor>>, String> {
+    match (&config.audit, &old.audit) {
+        (None, _) => Ok(None),
+        (Some(settings), Some(running)) if running.settings() == settings => {
+            Ok(Some(running.clone()))
+        }
+        (Some(settings), _) => Auditor::open(settings).map(|auditor| Some(Arc::new(auditor))),
+    }
 }

@@ -6,6 +6,7 @@
 //! - [`handler`]: the MCP server clients talk to.
 //! - [`upstream`]: connections to federated MCP servers (circuit breakers, scale to zero).
 //! - [`group`]: balancing and failover across a group's member servers.
+//! - [`audit`]: the audit trail of tool calls, prompt fetches and resource reads.
 //! - [`activity`]: waking scale-to-zero servers (the MCPServer annotation, or local processes).
 //! - [`http`]: `/mcp`, `/metrics`, `/healthz`, `/readyz`.
 //! - [`lean`]: the common `/mcp` requests answered without rmcp's HTTP layer.
@@ -14,6 +15,7 @@
 
 pub mod access;
 pub mod activity;
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod catalog;

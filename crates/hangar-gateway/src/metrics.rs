@@ -1,5 +1,8 @@
 //! Prometheus metrics served on `/metrics`.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -51,6 +54,75 @@ struct OutcomeLabel {
     outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolOutcome {
+    tool: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ToolLabel {
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupOutcome {
+    group: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct GroupLabel {
+    group: String,
+}
+
+/// Most tools with series of their own; later ones count as `other`.
+pub const TOOL_LABELS: usize = 500;
+/// Most caller groups with series of their own; later ones count as `other`.
+pub const GROUP_LABELS: usize = 100;
+
+/// Bounds a label's values: the first `most` names seen keep their own
+/// value, later ones share `other`, so series cannot grow without end.
+struct LabelCap {
+    most: usize,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl LabelCap {
+    fn new(most: usize) -> Self {
+        Self {
+            most,
+            seen: Mutex::default(),
+        }
+    }
+
+    fn label(&self, name: &str) -> String {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.contains(name) {
+            return name.to_string();
+        }
+        if seen.len() < self.most {
+            seen.insert(name.to_string());
+            return name.to_string();
+        }
+        "other".into()
+    }
+}
+
+/// Per-tool and per-caller-group series of tool calls.
+struct ToolCalls {
+    calls: Family<ToolOutcome, Counter>,
+    latency: Family<ToolLabel, Histogram>,
+    group_calls: Family<GroupOutcome, Counter>,
+    group_latency: Family<GroupLabel, Histogram>,
+    tools: LabelCap,
+    groups: LabelCap,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 18))
+}
+
 /// All gateway metrics, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -64,6 +136,7 @@ pub struct Metrics {
     reloads: Family<OutcomeLabel, Counter>,
     rejected: Family<ReasonLabel, Counter>,
     redis_up: Gauge,
+    tool_calls: ToolCalls,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -87,7 +160,7 @@ impl Metrics {
             requests.clone(),
         );
         let latency = Family::<MethodLabel, Histogram>::new_with_constructor(
-            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 18))) as fn() -> Histogram,
+            latency_histogram as fn() -> Histogram,
         );
         registry.register(
             "mcp_request_duration_seconds",
@@ -142,6 +215,7 @@ impl Metrics {
             "1 while the shared-state Redis answers (only with a redis section)",
             redis_up.clone(),
         );
+        let tool_calls = ToolCalls::register(&mut registry);
         Self {
             registry,
             requests,
@@ -154,6 +228,55 @@ impl Metrics {
             reloads,
             rejected,
             redis_up,
+            tool_calls,
+        }
+    }
+
+    /// One `tools/call`, under the tool's name (`unknown` for a name the
+    /// catalog does not have, so callers cannot mint series) and once under
+    /// each group of its caller (`none` for a caller without groups).
+    /// `seconds` is `None` for a call refused before it ran (rate limits),
+    /// which counts but stays out of the latency histograms.
+    pub fn observe_tool_call(
+        &self,
+        tool: Option<&str>,
+        groups: &[String],
+        outcome: &str,
+        seconds: Option<f64>,
+    ) {
+        let calls = &self.tool_calls;
+        let tool = tool.map_or_else(|| "unknown".to_string(), |t| calls.tools.label(t));
+        calls
+            .calls
+            .get_or_create(&ToolOutcome {
+                tool: tool.clone(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
+        if let Some(seconds) = seconds {
+            calls
+                .latency
+                .get_or_create(&ToolLabel { tool })
+                .observe(seconds);
+        }
+        let none = [String::from("none")];
+        let groups = if groups.is_empty() { &none[..] } else { groups };
+        // A caller in two groups named alike past the cap counts once as `other`.
+        let labels: HashSet<String> = groups.iter().map(|g| calls.groups.label(g)).collect();
+        for group in labels {
+            calls
+                .group_calls
+                .get_or_create(&GroupOutcome {
+                    group: group.clone(),
+                    outcome: outcome.to_string(),
+                })
+                .inc();
+            if let Some(seconds) = seconds {
+                calls
+                    .group_latency
+                    .get_or_create(&GroupLabel { group })
+                    .observe(seconds);
+            }
         }
     }
 
@@ -254,5 +377,96 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+impl ToolCalls {
+    fn register(registry: &mut Registry) -> Self {
+        let calls = Family::<ToolOutcome, Counter>::default();
+        registry.register(
+            "tool_calls",
+            "tools/call requests by tool and outcome (ok, tool_error, rpc_error, denied, rate_limited, circuit_open); \
+             past 500 tools, `other`; names not in the catalog, `unknown`",
+            calls.clone(),
+        );
+        let latency = Family::<ToolLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "tool_call_duration_seconds",
+            "Time to answer a tools/call, by tool",
+            latency.clone(),
+        );
+        let group_calls = Family::<GroupOutcome, Counter>::default();
+        registry.register(
+            "caller_group_tool_calls",
+            "tools/call requests by each group of the caller and outcome; `none` for callers without groups, \
+             past 100 groups `other`",
+            group_calls.clone(),
+        );
+        let group_latency = Family::<GroupLabel, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "caller_group_tool_call_duration_seconds",
+            "Time to answer a tools/call, by each group of the caller",
+            group_latency.clone(),
+        );
+        Self {
+            calls,
+            latency,
+            group_calls,
+            group_latency,
+            tools: LabelCap::new(TOOL_LABELS),
+            groups: LabelCap::new(GROUP_LABELS),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_past_the_cap_share_other_and_names_seen_keep_theirs() {
+        let cap = LabelCap::new(2);
+        assert_eq!(cap.label("a"), "a");
+        assert_eq!(cap.label("b"), "b");
+        assert_eq!(cap.label("c"), "other");
+        assert_eq!(cap.label("a"), "a");
+        assert_eq!(cap.label("d"), "other");
+    }
+
+    #[test]
+    fn a_tool_call_counts_once_per_tool_and_once_per_caller_group() {
+        let metrics = Metrics::new();
+        metrics.observe_tool_call(
+            Some("search"),
+            &["ops".into(), "dev".into()],
+            "ok",
+            Some(0.01),
+        );
+        metrics.observe_tool_call(None, &[], "rpc_error", Some(0.01));
+        metrics.observe_tool_call(Some("search"), &[], "rate_limited", None);
+        for tool in 0..TOOL_LABELS + 5 {
+            metrics.observe_tool_call(Some(&format!("t{tool}")), &[], "ok", Some(0.01));
+        }
+        let text = metrics.render();
+        for line in [
+            r#"hangar_gateway_tool_calls_total{tool="search",outcome="ok"} 1"#,
+            r#"hangar_gateway_tool_calls_total{tool="unknown",outcome="rpc_error"} 1"#,
+            r#"hangar_gateway_caller_group_tool_calls_total{group="ops",outcome="ok"} 1"#,
+            r#"hangar_gateway_caller_group_tool_calls_total{group="dev",outcome="ok"} 1"#,
+            r#"hangar_gateway_caller_group_tool_calls_total{group="none",outcome="ok"} 505"#,
+            r#"hangar_gateway_caller_group_tool_calls_total{group="none",outcome="rpc_error"} 1"#,
+            // search and t0..t498 took the 500 labels.
+            r#"hangar_gateway_tool_calls_total{tool="other",outcome="ok"} 6"#,
+            r#"hangar_gateway_tool_calls_total{tool="search",outcome="rate_limited"} 1"#,
+            // The refused call is not timed.
+            r#"hangar_gateway_tool_call_duration_seconds_count{tool="search"} 1"#,
+        ] {
+            assert!(text.contains(line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains(r#"tool="t499""#));
     }
 }

@@ -1140,7 +1140,7 @@ spec: {{image: ghcr.io/acme/tools, tag: "1.2"}}
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
 metadata: {{name: web-server}}
-spec: {{command: [my-mcp-server], port: 9123, path: /mcp}}
+spec: {{image: ghcr.io/acme/web, command: [my-mcp-server], port: 9123, path: /mcp}}
 ---
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServerGroup

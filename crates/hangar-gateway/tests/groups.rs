@@ -5,7 +5,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,23 +17,12 @@ use hangar_gateway::activity::ActivitySink;
 use hangar_testenv::tools::{Tool, locate};
 use rmcp::model::{CallToolRequestParams, GetPromptRequestParams};
 use serde_json::{Value, json};
+use support::peers::{free_port, member_script, python_member};
 use support::*;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 fn call(name: &str, arguments: Value) -> CallToolRequestParams {
     CallToolRequestParams::new(name.to_string()).with_arguments(args(arguments))
-}
-
-fn member_script() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/member.py").to_string()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One member server process.
@@ -46,24 +34,7 @@ struct Member {
 
 impl Member {
     async fn start(name: &'static str) -> Self {
-        let port = free_port();
-        let child = Command::new(locate(Tool::Python))
-            .arg(member_script())
-            .arg(name)
-            .arg(port.to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start member.py");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "member {name} did not listen");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (child, port) = python_member(name).await;
         Member {
             name,
             port,

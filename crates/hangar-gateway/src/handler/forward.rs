@@ -13,6 +13,7 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, RoleServer};
 
 use crate::access::Kind;
+use crate::audit;
 use crate::catalog::{Item, Lookup, PromptTarget, ResourceTarget, Route, ToolTarget};
 use crate::upstream::{Failure, Upstream};
 use crate::uri_template::MAX_URI_BYTES;
@@ -32,6 +33,7 @@ impl GatewayHandler {
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, Failure> {
         let item = call.item();
+        audit::note(|trail| trail.upstream = Some(route.name().to_string()));
         route
             .dispatch(item, |upstream| {
                 let call = call.clone();
@@ -49,6 +51,10 @@ impl GatewayHandler {
         mut call: Forwarded,
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, Failure> {
+        audit::note(|trail| {
+            trail.member = Some(upstream.name().to_string());
+            trail.circuit_open = false;
+        });
         for _ in 0..MAX_INPUT_ROUNDS {
             let downstream = self.downstream(context);
             let result = match &call {
@@ -80,6 +86,7 @@ impl GatewayHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let access = self.access(&context);
         if !access.may_use(Kind::Tool, &params.name) {
+            audit::note(|trail| trail.denied = true);
             return Err(access.denied(Kind::Tool, &params.name));
         }
         let catalog = self.gateway.catalog();
@@ -147,6 +154,7 @@ impl GatewayHandler {
     ) -> Result<GetPromptResponse, ErrorData> {
         let access = self.access(&context);
         if !access.may_use(Kind::Prompt, &params.name) {
+            audit::note(|trail| trail.denied = true);
             return Err(access.denied(Kind::Prompt, &params.name));
         }
         let catalog = self.gateway.catalog();
@@ -190,6 +198,7 @@ impl GatewayHandler {
         refuse_overlong_uri(&params.uri)?;
         let access = self.access(&context);
         if !access.may_use(Kind::Resource, &params.uri) {
+            audit::note(|trail| trail.denied = true);
             return Err(access.denied(Kind::Resource, &params.uri));
         }
         let catalog = self.gateway.catalog();
@@ -301,10 +310,16 @@ impl GatewayHandler {
 /// Whether the request belongs to a session (initialize handshake), which can
 /// carry server-to-client requests; stateless requests cannot.
 pub(super) fn in_session(context: &RequestContext<RoleServer>) -> bool {
+    session_id(context).is_some()
+}
+
+/// The request's `Mcp-Session-Id`, if it has one.
+pub(super) fn session_id(context: &RequestContext<RoleServer>) -> Option<&str> {
     context
         .extensions
         .get::<http::request::Parts>()
-        .is_some_and(|parts| parts.headers.contains_key("mcp-session-id"))
+        .and_then(|parts| parts.headers.get("mcp-session-id"))
+        .and_then(|v| v.to_str().ok())
 }
 
 pub(super) fn correlation_id(context: &RequestContext<RoleServer>) -> String {

@@ -27,7 +27,10 @@ use crate::catalog::page;
 use crate::gateway::Gateway;
 use crate::upstream::{Downstream, Failure};
 
+mod audited;
 mod forward;
+
+use audited::Audited;
 
 use forward::{correlation_id, in_session};
 
@@ -249,8 +252,15 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let ctx = context.clone();
-        self.observe("tools/call", &ctx, self.call_tool_inner(request, context))
-            .await
+        let name = request.name.clone();
+        let arguments = self.gateway.auditor().and(request.arguments.clone());
+        let call = Audited {
+            method: "tools/call",
+            name: &name,
+            arguments: arguments.as_ref(),
+        };
+        let work = self.audited(call, &ctx, self.call_tool_inner(request, context));
+        self.observe("tools/call", &ctx, work).await
     }
 
     async fn list_prompts(
@@ -278,8 +288,15 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
         let ctx = context.clone();
-        self.observe("prompts/get", &ctx, self.get_prompt_inner(request, context))
-            .await
+        let name = request.name.clone();
+        let arguments = self.gateway.auditor().and(request.arguments.clone());
+        let call = Audited {
+            method: "prompts/get",
+            name: &name,
+            arguments: arguments.as_ref(),
+        };
+        let work = self.audited(call, &ctx, self.get_prompt_inner(request, context));
+        self.observe("prompts/get", &ctx, work).await
     }
 
     async fn list_resources(
@@ -325,12 +342,14 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         let ctx = context.clone();
-        self.observe(
-            "resources/read",
-            &ctx,
-            self.read_resource_inner(request, context),
-        )
-        .await
+        let uri = request.uri.clone();
+        let call = Audited {
+            method: "resources/read",
+            name: &uri,
+            arguments: None,
+        };
+        let work = self.audited(call, &ctx, self.read_resource_inner(request, context));
+        self.observe("resources/read", &ctx, work).await
     }
 
     async fn complete(

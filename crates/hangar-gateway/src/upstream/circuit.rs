@@ -41,6 +41,7 @@ impl Upstream {
             }),
             Err(rejected) => {
                 self.metrics.upstream_error(self.name(), "circuit_open");
+                crate::audit::note(|trail| trail.circuit_open = true);
                 Err(Failure::Unavailable(self.circuit_message(rejected)))
             }
         }

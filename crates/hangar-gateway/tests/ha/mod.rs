@@ -129,7 +129,8 @@ impl Raw {
             )
             .header("mcp-protocol-version", "2026-07-28")
             .header("mcp-method", method);
-        if let Some(name) = params.get("name").and_then(Value::as_str) {
+        let name = params.get("name").or_else(|| params.get("uri"));
+        if let Some(name) = name.and_then(Value::as_str) {
             request = request.header("mcp-name", name);
         }
         read(request.send().await.expect("the gateway answers")).await

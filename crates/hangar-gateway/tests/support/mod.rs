@@ -94,7 +94,11 @@ pub async fn serve(router: Router) -> Served {
     let addr = listener.local_addr().unwrap();
     let cancel = CancellationToken::new();
     let stop = cancel.clone();
-    let server = axum::serve(listener, router);
+    // With the peer's address, as `hangar_gateway::http::serve` gives it.
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    );
     tokio::spawn(async move {
         tokio::select! {
             _ = server => {}

@@ -1,6 +1,7 @@
-//! The MCP peers we did not write, for tests: `server-everything` (over
-//! stdio or HTTP) and the official Python and TypeScript SDK clients run
-//! from the scripts in `tests/clients`.
+//! MCP peers for tests: `server-everything` (over stdio or HTTP) and the
+//! official Python and TypeScript SDK clients run from the scripts in
+//! `tests/clients`, which we did not write, and `tests/servers/member.py`,
+//! our small server on the official Python SDK.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -43,6 +44,34 @@ pub async fn everything_over_http(mode: &str) -> (tokio::process::Child, u16) {
         .kill_on_drop(true)
         .spawn()
         .expect("start server-everything");
+    listening(port, &format!("server-everything {mode}")).await;
+    (child, port)
+}
+
+/// The script of [`python_member`], for tests that run it themselves (over stdio).
+pub fn member_script() -> &'static str {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/member.py")
+}
+
+/// `tests/servers/member.py` (an MCP server on the official Python SDK)
+/// serving Streamable HTTP at `/mcp` as `name`, once it listens; and its port.
+pub async fn python_member(name: &str) -> (tokio::process::Child, u16) {
+    let port = free_port();
+    let child = tokio::process::Command::new(locate(Tool::Python))
+        .arg(member_script())
+        .arg(name)
+        .arg(port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start member.py");
+    listening(port, &format!("member.py {name}")).await;
+    (child, port)
+}
+
+/// Waits until something accepts connections on `port`; panics after 30 s.
+async fn listening(port: u16, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -50,11 +79,10 @@ pub async fn everything_over_http(mode: &str) -> (tokio::process::Child, u16) {
     {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "server-everything {mode} did not open port {port}"
+            "{what} did not open port {port}"
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    (child, port)
 }
 
 pub fn client_script(name: &str) -> PathBuf {

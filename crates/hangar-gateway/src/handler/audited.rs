@@ -1,0 +1,93 @@
+//! The calls that leave an audit record and count in the per-tool metrics:
+//! `tools/call`, `prompts/get` and `resources/read`.
+
+use std::time::Instant;
+
+use rmcp::ErrorData;
+use rmcp::model::{CallToolResponse, GetPromptResponse, JsonObject, ReadResourceResponse};
+use rmcp::service::{RequestContext, RoleServer};
+
+use crate::audit::{self, Attempt, Outcome, Trail, Verdict};
+
+use super::GatewayHandler;
+use super::forward::{correlation_id, session_id};
+
+/// An answer the audit can judge.
+pub(super) trait Answer {
+    /// The tool ran (or could not be reached) and said it failed.
+    fn is_tool_error(&self) -> bool {
+        false
+    }
+}
+
+impl Answer for CallToolResponse {
+    fn is_tool_error(&self) -> bool {
+        matches!(self, CallToolResponse::Complete(result) if result.is_error == Some(true))
+    }
+}
+impl Answer for GetPromptResponse {}
+impl Answer for ReadResourceResponse {}
+
+/// The call being audited, as the client sent it.
+pub(super) struct Audited<'a> {
+    pub method: &'static str,
+    pub name: &'a str,
+    pub arguments: Option<&'a JsonObject>,
+}
+
+impl GatewayHandler {
+    /// Runs `work`, then writes the call's audit record and, for tools, its
+    /// per-tool and per-group metrics.
+    pub(super) async fn audited<T: Answer>(
+        &self,
+        call: Audited<'_>,
+        context: &RequestContext<RoleServer>,
+        work: impl Future<Output = Result<T, ErrorData>>,
+    ) -> Result<T, ErrorData> {
+        let started = Instant::now();
+        let (result, trail) = audit::traced(work).await;
+        let elapsed = started.elapsed();
+        let outcome = judge(&result, &trail);
+        let access = self.access(context);
+        if call.method == "tools/call" {
+            let known = self.gateway.catalog().tool_definition(call.name).is_some();
+            self.gateway.metrics().observe_tool_call(
+                known.then_some(call.name),
+                &access.caller.groups,
+                outcome.label(),
+                Some(elapsed.as_secs_f64()),
+            );
+        }
+        if let Some(auditor) = self.gateway.auditor() {
+            let request_id = correlation_id(context);
+            auditor.write(
+                &self.gateway.config().gateway.name,
+                &Attempt {
+                    method: call.method,
+                    name: call.name,
+                    arguments: call.arguments,
+                    caller: &access.caller,
+                    session_id: session_id(context),
+                    request_id: &request_id,
+                },
+                &Verdict {
+                    outcome,
+                    error_code: result.as_ref().err().map(|e| e.code.0),
+                    trail,
+                    elapsed,
+                },
+            );
+        }
+        result
+    }
+}
+
+fn judge<T: Answer>(result: &Result<T, ErrorData>, trail: &Trail) -> Outcome {
+    match result {
+        Ok(answer) if !answer.is_tool_error() => Outcome::Ok,
+        _ if trail.denied => Outcome::Denied,
+        _ if trail.circuit_open => Outcome::CircuitOpen,
+        Ok(_) => Outcome::ToolError,
+        Err(_) => Outcome::RpcError,
+    }
+}
