@@ -20,6 +20,7 @@ pub mod registry;
 pub mod resource;
 pub mod server;
 pub mod tool;
+pub mod upstream_auth;
 
 pub use common::*;
 pub use curation::*;
@@ -32,6 +33,7 @@ pub use registry::*;
 pub use resource::*;
 pub use server::*;
 pub use tool::*;
+pub use upstream_auth::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;

@@ -14,6 +14,7 @@ use crate::common::{
     Condition, DURATION_PATTERN, Duration, HttpHeader, IngressSpec, InvalidDuration, NetworkSpec,
     ServiceType, Time,
 };
+use crate::upstream_auth::UpstreamAuthSpec;
 
 /// One managed MCP server.
 ///
@@ -161,6 +162,9 @@ pub struct MCPServerSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32))]
     pub headers: Vec<HttpHeader>,
+    /// Tokens and identity gateways present to the server (streamable-http), beyond `headers`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<UpstreamAuthSpec>,
 
     /// Fill image, command, args and env (or the endpoint) from an MCPRegistry entry.
     /// Fields set here win over the entry.

@@ -79,6 +79,21 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.endpoint", "http:// or https://"],
     ),
     (
+        "both grants in spec.auth",
+        "kind: MCPServer\nmetadata: {name: two-grants}\nspec: {mode: remote, endpoint: 'https://mcp.example.com/mcp', auth: {oauth2ClientCredentials: {tokenUrl: 'https://id.example.com/token', clientId: a, clientSecret: {name: s, key: k}}, tokenExchange: {tokenUrl: 'https://id.example.com/token', clientId: a, clientSecret: {name: s, key: k}}}}",
+        &["spec.auth", "not both"],
+    ),
+    (
+        "an empty spec.auth",
+        "kind: MCPServer\nmetadata: {name: empty-auth}\nspec: {mode: remote, endpoint: 'https://mcp.example.com/mcp', auth: {}}",
+        &["spec.auth needs oauth2ClientCredentials, tokenExchange or forwardIdentity"],
+    ),
+    (
+        "a token URL that is not http(s)",
+        "kind: MCPServer\nmetadata: {name: ftp-token}\nspec: {mode: remote, endpoint: 'https://mcp.example.com/mcp', auth: {oauth2ClientCredentials: {tokenUrl: 'ftp://id.example.com', clientId: a, clientSecret: {name: s, key: k}}}}",
+        &["tokenUrl", "http:// or https://"],
+    ),
+    (
         "port out of range",
         "kind: MCPServer\nmetadata: {name: big-port}\nspec: {image: nginx, port: 70000}",
         &["spec.port", "between 1 and 65535"],

@@ -73,9 +73,10 @@ impl SecretDestinations {
     }
 }
 
-/// The Secrets header values of a selection may come from, for reading their
-/// [`SecretDestinations`] before compiling it: those of its tools and resources,
-/// and of every candidate server (groups take members from the candidates).
+/// The Secrets header values and servers' client secrets of a selection come
+/// from, for reading their [`SecretDestinations`] before compiling it: those of
+/// its tools and resources, and of every candidate server (groups take members
+/// from the candidates).
 pub fn header_secrets(selection: &Selection<'_>) -> BTreeSet<String> {
     let tools = selection
         .selected
@@ -88,11 +89,20 @@ pub fn header_secrets(selection: &Selection<'_>) -> BTreeSet<String> {
         .iter()
         .filter_map(|r| Some(&r.spec.http.as_ref()?.headers));
     let servers = selection.candidates.servers.iter().map(|s| &s.spec.headers);
+    let client_secrets = selection
+        .candidates
+        .servers
+        .iter()
+        .filter_map(|s| s.spec.auth.as_ref())
+        .flat_map(|auth| [&auth.oauth2_client_credentials, &auth.token_exchange])
+        .flatten()
+        .map(|grant| grant.client_secret.name.clone());
     tools
         .chain(resources)
         .chain(servers)
         .flatten()
         .filter_map(|header| Some(header.value_from.as_ref()?.secret_key_ref.name.clone()))
+        .chain(client_secrets)
         .collect()
 }
 

@@ -11,7 +11,7 @@
 //! gateway applies.
 //!
 //! One module per section: [`gateway`] (with `naming`), [`tools`],
-//! [`prompts`], [`resources`], [`servers`], [`auth`], [`audit`], [`routing`] (breakers,
+//! [`prompts`], [`resources`], [`servers`], [`auth`], [`outbound`] (credentials for upstreams), [`audit`], [`routing`] (breakers,
 //! scale to zero, groups), [`state`] (Redis, rate limits), [`curation`] (what clients see of it all); [`values`] holds
 //! what they share, [`glob`] the one name-pattern matcher.
 
@@ -28,6 +28,7 @@ pub mod auth;
 pub mod curation;
 pub mod gateway;
 pub mod glob;
+pub mod outbound;
 pub mod prompts;
 pub mod proxies;
 pub mod resources;
@@ -44,6 +45,7 @@ pub use auth::{
 };
 pub use curation::{Curation, ItemCuration, NameFilter, SourceKind, ToolCuration, ToolOverride};
 pub use gateway::{ConflictPolicy, ConnectionLimits, GatewaySettings, Naming};
+pub use outbound::{ForwardIdentity, IdentityPart, TokenExchange, TokenGrant, UpstreamAuth};
 pub use prompts::{PromptArgumentSpec, PromptMessageSpec, PromptSpec, Role, placeholders};
 pub use resources::{ResourceHttp, ResourceSpec};
 pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, Strategy};
@@ -262,6 +264,12 @@ impl GatewayConfig {
             if !names.insert(server.name.as_str()) {
                 problems.push(format!("{at}.name: another server already has this name"));
             }
+            if self.auth.is_none() && server.auth.as_ref().is_some_and(|a| a.needs_callers()) {
+                problems.push(format!(
+                    "{at}.auth: tokenExchange and forwardIdentity need the gateway's auth section; \
+                     without it no caller has a verified token or identity"
+                ));
+            }
         }
         self.routing_problems(&mut problems);
         let groups: HashSet<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
@@ -448,6 +456,7 @@ servers:
             transport: Transport::Stdio,
             url: None,
             headers: vec![],
+            auth: None,
             command: Some("x".into()),
             args: vec![],
             env: vec![],

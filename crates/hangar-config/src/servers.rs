@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub use hangar_api::Transport;
 
+use crate::outbound::UpstreamAuth;
 use crate::routing::{CircuitBreakerSettings, ScaleToZero};
 use crate::tools::is_tool_name_char;
 use crate::values::{
@@ -28,6 +29,9 @@ pub struct ServerSpec {
     /// Extra request headers for HTTP transports (e.g. API keys).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub headers: Vec<NameValue>,
+    /// Tokens and identity the gateway presents to the server (`streamable-http` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<UpstreamAuth>,
     /// Program to run for `stdio`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
@@ -122,6 +126,24 @@ impl ServerSpec {
                     ));
                 }
                 check_name_values(&self.env, &format!("{at}.env"), problems);
+            }
+        }
+        if let Some(auth) = &self.auth {
+            auth.problems(&format!("{at}.auth"), problems);
+            if self.transport != Transport::StreamableHttp {
+                problems.push(format!(
+                    "{at}.auth: only the streamable-http transport carries tokens per request"
+                ));
+            }
+            if auth.own_grant().is_some()
+                && self
+                    .headers
+                    .iter()
+                    .any(|h| h.name.eq_ignore_ascii_case("authorization"))
+            {
+                problems.push(format!(
+                    "{at}.headers: Authorization comes from auth; remove it from headers"
+                ));
             }
         }
         if self.transport == Transport::Sse && self.protocol == ProtocolPreference::Modern {

@@ -5,6 +5,7 @@
 //! may not use is also absent from that caller's lists.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use hangar_config::glob::glob;
 use hangar_config::{AccessRule, AuthorizationDefault, AuthorizationSettings};
@@ -18,6 +19,29 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// The peer's address, when the server knows it.
     pub address: Option<IpAddr>,
+    /// The token the caller presented, for upstreams that exchange it (RFC 8693).
+    pub token: Option<BearerToken>,
+}
+
+/// A caller's bearer token; its Debug form hides it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct BearerToken(Arc<str>);
+
+impl BearerToken {
+    pub fn new(token: &str) -> Self {
+        Self(token.into())
+    }
+
+    /// The token itself, for the token endpoint that exchanges it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BearerToken(<redacted>)")
+    }
 }
 
 impl Caller {
@@ -164,7 +188,7 @@ mod tests {
             subject: Some(subject.into()),
             groups: groups.iter().map(|g| g.to_string()).collect(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
-            address: None,
+            ..Caller::default()
         }
     }
 

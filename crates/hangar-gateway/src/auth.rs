@@ -18,7 +18,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, errors::ErrorKind};
 use serde_json::{Map, Value};
 use sha2::Digest;
 
-use crate::access::{Access, Caller};
+use crate::access::{Access, BearerToken, Caller};
 use hangar_config::{AuthSettings, Environment, OidcSettings};
 
 /// How long fetched signing keys are used before they are fetched again.
@@ -85,6 +85,7 @@ impl Authenticator {
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Access, Refusal> {
         let token = bearer(authorization)?;
         let mut caller = self.caller(token).await?;
+        caller.token = Some(BearerToken::new(token));
         caller.groups.sort();
         caller.groups.dedup();
         Ok(match &self.settings.authorization {
@@ -339,7 +340,7 @@ impl Oidc {
             subject,
             groups: strings(claims.get(&self.settings.groups_claim), one),
             scopes,
-            address: None,
+            ..Caller::default()
         }
     }
 

@@ -152,6 +152,7 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
         transport: Transport::Stdio,
         url: None,
         headers: vec![],
+        auth: None,
         command: Some(program.clone()),
         args: rest.to_vec(),
         // In a pod the container's environment is what the manifest declares

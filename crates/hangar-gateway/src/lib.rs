@@ -5,6 +5,7 @@
 //! - [`gateway`]: live state, reloads, change announcements.
 //! - [`handler`]: the MCP server clients talk to.
 //! - [`upstream`]: connections to federated MCP servers (circuit breakers, scale to zero).
+//! - [`outbound`]: tokens and identity the gateway presents to upstreams.
 //! - [`group`]: balancing and failover across a group's member servers.
 //! - [`audit`]: the audit trail of tool calls, prompt fetches and resource reads.
 //! - [`activity`]: waking scale-to-zero servers (the MCPServer annotation, or local processes).
@@ -34,6 +35,7 @@ pub mod http;
 pub mod lean;
 pub mod listen;
 pub mod metrics;
+pub mod outbound;
 
 pub mod reload;
 pub mod shared;

@@ -11,8 +11,6 @@
 mod ha;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,11 +21,11 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use ha::Raw;
-use hangar_testenv::tools::{Tool, locate, node_bin};
+use hangar_testenv::tools::{Tool, locate};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use support::openid::OpenIdProvider;
 use support::{HEAD, TestGateway, serve};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 const AUDIENCE: &str = "hangar-test";
 const UPSTREAM_AUTHORIZATION: &str = "Bearer upstream-secret-7f3a";
@@ -451,91 +449,27 @@ async fn an_open_gateway_has_no_protected_resource_metadata() {
     assert_eq!(metadata.status(), StatusCode::NOT_FOUND);
 }
 
-/// The `oidc-provider` package (tests/servers/openid_provider.mjs) run by
-/// the pinned Node.js on a port of its own, which it keeps across restarts.
-struct OpenIdProvider {
-    process: tokio::process::Child,
-    port: u16,
-    keys: PathBuf,
-}
-
 /// The client the provider knows, allowed the scope the gateway's rules grant.
 const CLIENT_ID: &str = "hangar-agent";
 const CLIENT_SECRET: &str = "agent-secret-51c2";
 
-impl OpenIdProvider {
-    async fn start(port: u16, keys: &Path, rotate: bool) -> OpenIdProvider {
-        let resource = |prefix: &str, audience: &str, ttl: u64| json!({"prefix": prefix, "audience": audience, "scope": "tools.read", "ttl": ttl});
-        let config = json!({
-            "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "scope": "tools.read"}],
-            "resources": [
-                resource("http://127.0.0.1:", AUDIENCE, 600),
-                resource("https://expiring.example", AUDIENCE, 3),
-                resource("https://other.example", "another-service", 600),
-            ],
-        });
-        let mut command = tokio::process::Command::new(node_bin("node"));
-        command
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/servers/openid_provider.mjs"
-            ))
-            .arg(port.to_string())
-            .arg(keys)
-            .arg(config.to_string())
-            .args(rotate.then_some("rotate"))
-            .env("HANGAR_NODE_MODULES", locate(Tool::NodeModules))
-            .stdout(Stdio::piped())
-            // Its warnings (an in-memory store, fine here) only matter when it fails.
-            .stderr(std::fs::File::create(keys.with_extension("log")).unwrap())
-            .kill_on_drop(true);
-        let mut process = command.spawn().expect("start oidc-provider with Node.js");
-        let mut lines = BufReader::new(process.stdout.take().unwrap()).lines();
-        let ready = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
-        assert!(
-            matches!(&ready, Ok(Ok(Some(line))) if line == "ready"),
-            "oidc-provider did not start ({ready:?}):\n{}",
-            std::fs::read_to_string(keys.with_extension("log")).unwrap_or_default()
-        );
-        OpenIdProvider {
-            process,
-            port,
-            keys: keys.to_path_buf(),
-        }
-    }
+/// The provider's clients and resource servers for these tests.
+fn provider_config() -> Value {
+    let resource = |prefix: &str, audience: &str, ttl: u64| json!({"prefix": prefix, "audience": audience, "scope": "tools.read", "ttl": ttl});
+    json!({
+        "clients": [{"client_id": CLIENT_ID, "client_secret": CLIENT_SECRET, "scope": "tools.read"}],
+        "resources": [
+            resource("http://127.0.0.1:", AUDIENCE, 600),
+            resource("https://expiring.example", AUDIENCE, 3),
+            resource("https://other.example", "another-service", 600),
+        ],
+    })
+}
 
-    /// Stops the provider and starts it again with a new signing key, the
-    /// old ones still published.
-    async fn rotate(mut self) -> OpenIdProvider {
-        self.process.kill().await.unwrap();
-        OpenIdProvider::start(self.port, &self.keys, true).await
-    }
-
-    fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// An access token for `resource` (RFC 8707), by the client credentials grant.
-    async fn token(&self, resource: &str) -> String {
-        let reply = reqwest::Client::new()
-            .post(format!("{}/token", self.issuer()))
-            .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(
-                url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("grant_type", "client_credentials")
-                    .append_pair("resource", resource)
-                    .append_pair("scope", "tools.read")
-                    .finish(),
-            )
-            .send()
-            .await
-            .unwrap();
-        let status = reply.status();
-        let body: Value = reply.json().await.unwrap();
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["access_token"].as_str().unwrap().to_string()
-    }
+async fn agent_token(provider: &OpenIdProvider, resource: &str) -> String {
+    provider
+        .token(CLIENT_ID, CLIENT_SECRET, resource, "tools.read")
+        .await
 }
 
 /// A JWT's claims, read without checking anything.
@@ -558,7 +492,13 @@ fn unix_now() -> u64 {
 async fn tokens_of_a_certified_openid_provider_are_checked_as_it_publishes_them() {
     let scratch = tempfile::tempdir().unwrap();
     let keys = scratch.path().join("keys.json");
-    let provider = OpenIdProvider::start(hangar_testenv::redis::free_port(), &keys, false).await;
+    let provider = OpenIdProvider::start(
+        hangar_testenv::redis::free_port(),
+        &keys,
+        false,
+        provider_config(),
+    )
+    .await;
     let (upstream, _) = ha::upstream::start().await;
     // The issuer alone: the gateway finds the JWKS by discovery.
     let gw = TestGateway::start(&format!(
@@ -587,7 +527,7 @@ servers:
     };
 
     // A token the provider minted for this gateway is taken, with its scope.
-    let token = provider.token(&mcp).await;
+    let token = agent_token(&provider, &mcp).await;
     assert_eq!(claims_of(&token)["aud"], AUDIENCE);
     assert_eq!(names(&list(token.clone()).await), ["up_echo"]);
     let call = Raw::with_token(&token)
@@ -600,11 +540,11 @@ servers:
     assert_eq!(call.tool_text(), "minted");
 
     // One minted for another service is not.
-    let elsewhere = provider.token("https://other.example/mcp").await;
+    let elsewhere = agent_token(&provider, "https://other.example/mcp").await;
     refused_because(&list(elsewhere).await, "another audience");
 
     // A short-lived one works until the expiry the provider wrote into it.
-    let short = provider.token("https://expiring.example/mcp").await;
+    let short = agent_token(&provider, "https://expiring.example/mcp").await;
     let expiry = claims_of(&short)["exp"].as_u64().unwrap();
     let reply = list(short.clone()).await;
     if unix_now() < expiry {
@@ -620,7 +560,7 @@ servers:
     // and so are those of the old one, which it still publishes.
     let kid = |token: &str| jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
     let provider = provider.rotate().await;
-    let rotated = provider.token(&mcp).await;
+    let rotated = agent_token(&provider, &mcp).await;
     assert_ne!(kid(&rotated), kid(&token));
     assert_eq!(names(&list(rotated).await), ["up_echo"]);
     assert_eq!(names(&list(token).await), ["up_echo"]);

@@ -2,7 +2,9 @@
 
 use rmcp::model::ProtocolVersion;
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService, Service};
-use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::transport::streamable_http_client::{
+    StreamableHttpClient, StreamableHttpClientTransportConfig,
+};
 use rmcp::transport::{IntoTransport, StreamableHttpClientTransport};
 
 /// The handshakes to try, in order, until one succeeds.
@@ -69,12 +71,12 @@ where
 
 /// A Streamable HTTP client transport to `url` that sends `headers` with every
 /// request and accepts stateless (2026-07-28) servers.
-pub fn streamable_http(
-    http: reqwest::Client,
+pub fn streamable_http<C: StreamableHttpClient>(
+    http: C,
     url: &str,
     headers: http::HeaderMap,
     max_concurrent_requests: Option<usize>,
-) -> StreamableHttpClientTransport<reqwest::Client> {
+) -> StreamableHttpClientTransport<C> {
     let headers = headers
         .into_iter()
         .filter_map(|(name, value)| Some((name?, value)))

@@ -4,6 +4,7 @@
 //!
 //! - [`connect`]: a handshake in either protocol era, falling back from the
 //!   stateless 2026-07-28 `server/discover` to `initialize` where needed.
+//! - [`authorized`]: Streamable HTTP with tokens that change, and upstream refusals in words.
 //! - [`sse`]: the 2024-11-05 HTTP+SSE transport for servers that predate Streamable HTTP.
 //! - [`header_map`]: configured headers (often credentials) as a header map
 //!   whose values stay out of debug output.
@@ -11,10 +12,12 @@
 //! - [`http_client`]: an HTTP client, also where the system has no CA
 //!   certificates, that follows redirects only within an origin.
 
+pub mod authorized;
 pub mod connect;
 pub mod sse;
 pub mod words;
 
+pub use authorized::{AuthorizedHttp, Authorizer, CallCredentials};
 pub use connect::{Lifecycles, connect, streamable_http};
 pub use sse::SseClientTransport;
 pub use words::{error_chain, handshake_failure};

@@ -68,7 +68,8 @@ fn a_directory_with_broken_files_renders_the_rest_and_names_each_file() {
         "5 |    bad: indent",
         "./c.yaml: MCPServer \"c\" has an unknown field: \"spec.healthCheck.timeoutt\"",
         "./d.yaml: MCPServer \"d\": apiVersion mcp-hangar.io/v9 is not served; Hangar serves mcp-hangar.io/v1alpha1",
-        "MCPServer \"e\": spec.image is required in container mode",
+        "./e.yaml: MCPServer \"e\" is invalid (the API server would refuse it):",
+        "spec.image: Invalid value: spec.image is required when spec.mode is container",
     ] {
         assert!(stderr.contains(expected), "{expected:?} in:\n{stderr}");
     }

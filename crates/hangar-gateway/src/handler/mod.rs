@@ -141,6 +141,7 @@ impl GatewayHandler {
             capabilities: context.client_capabilities().unwrap_or_default(),
             meta,
             cancel: context.ct.clone(),
+            access: self.access(context),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::model::{
     CallToolRequest, CallToolRequestParams, ClientRequest, CompleteRequest, CompleteRequestParams,
-    GetPromptRequest, GetPromptRequestParams, ProgressToken, ReadResourceRequest,
+    GetExtensions, GetPromptRequest, GetPromptRequestParams, ProgressToken, ReadResourceRequest,
     ReadResourceRequestParams, RequestId, ServerResult,
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
@@ -66,6 +66,22 @@ impl Upstream {
             meta.set_client_capabilities(downstream.capabilities.clone());
             if let Some(level) = downstream.log_level {
                 meta.set_log_level(level);
+            }
+        }
+        let mut request = request;
+        if let Some(credentials) = &self.credentials {
+            match credentials.for_call(&downstream.access.caller).await {
+                Ok(Some(call)) => {
+                    request.extensions_mut().insert(call);
+                }
+                Ok(None) => {}
+                // The caller's own problem: the server is not failing.
+                Err(why) => {
+                    return Err(Failure::Gateway(format!(
+                        "MCP server {}: the gateway has no credentials for this caller: {why}",
+                        self.name()
+                    )));
+                }
             }
         }
         let mut options = PeerRequestOptions::with_timeout(self.timeout);

@@ -119,6 +119,7 @@ mod tests {
             transport: Transport::Stdio,
             url: None,
             headers: vec![],
+            auth: None,
             command: Some("/nonexistent/mcp-server".into()),
             args: vec![],
             env: vec![],

@@ -37,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::activity::ActivitySink;
 use crate::metrics::Metrics;
+use crate::outbound::Credentials;
 use crate::shared::discovery::DiscoveryCache;
 
 mod call;
@@ -97,6 +98,8 @@ pub struct Upstream {
     /// Lists shared with other replicas, when there is Redis.
     discovery: Option<Arc<DiscoveryCache>>,
     environment: Environment,
+    /// Tokens and identity for the server (`auth`), when it has any.
+    credentials: Option<Arc<Credentials>>,
 }
 
 impl Upstream {
@@ -115,7 +118,16 @@ impl Upstream {
             .scale_to_zero
             .clone()
             .map(|settings| Demand::new(settings, activity));
+        let credentials = spec.auth.as_ref().map(|auth| {
+            Arc::new(Credentials::new(
+                &spec.name,
+                auth,
+                http.clone(),
+                environment.clone(),
+            ))
+        });
         let upstream = Arc::new(Self {
+            credentials,
             timeout: spec.timeout.map_or(default_timeout, |t| t.0),
             breaker: Mutex::new(CircuitBreaker::new(spec.circuit_breaker.breaker())),
             last_failure: Mutex::new(String::new()),

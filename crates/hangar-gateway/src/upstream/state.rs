@@ -13,6 +13,7 @@ use rmcp::model::{
 use rmcp::service::{Peer, RoleClient, RoleServer};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::Access;
 use crate::uri_template::UriTemplates;
 
 /// Everything an upstream offers, as last listed.
@@ -82,6 +83,8 @@ pub struct Downstream {
     /// Client `_meta` entries to pass on (protocol keys and the progress token removed).
     pub meta: RequestMetaObject,
     pub cancel: CancellationToken,
+    /// Who the call is for, for upstreams that get the caller's credentials.
+    pub access: Arc<Access>,
 }
 
 /// Why a forwarded request did not produce a result.

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use hangar_config::{ProtocolPreference, Transport};
-use hangar_mcp_client::{Lifecycles, SseClientTransport, error_chain, streamable_http};
+use hangar_mcp_client::{
+    AuthorizedHttp, Authorizer, Lifecycles, SseClientTransport, error_chain, streamable_http,
+};
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
@@ -49,10 +51,15 @@ pub(super) async fn connect(
         Transport::StreamableHttp => {
             let headers = header_map(&spec.headers, &upstream.environment)?;
             let url = spec.url.as_deref().unwrap_or_default();
+            let own = upstream
+                .credentials
+                .clone()
+                .filter(|c| c.has_own_token())
+                .map(|c| c as Arc<dyn Authorizer>);
+            let http = AuthorizedHttp::new(upstream.http.clone(), upstream.name(), own);
             hangar_mcp_client::connect(lifecycles, handler, || async {
                 // A gateway multiplexes many clients over one upstream connection.
-                let transport =
-                    streamable_http(upstream.http.clone(), url, headers.clone(), Some(256));
+                let transport = streamable_http(http.clone(), url, headers.clone(), Some(256));
                 Ok(Counted::new(transport, relays.clone()))
             })
             .await

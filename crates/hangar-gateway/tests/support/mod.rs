@@ -7,6 +7,7 @@
 )]
 
 pub mod fixture;
+pub mod openid;
 pub mod peers;
 
 use std::net::SocketAddr;
