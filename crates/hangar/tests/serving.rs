@@ -629,6 +629,7 @@ apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
 metadata: {{name: lazy}}
 spec:
+  image: ghcr.io/acme/lazy
   command: ["{python}", "{script}"]
   args: [lazy, "{server_port}"]
   port: {server_port}
