@@ -19,6 +19,7 @@ use serde_json::{Map, Value};
 use sha2::Digest as _;
 
 use crate::access::Caller;
+use crate::gateway::Gateway;
 
 /// The `target` of every record, telling it apart from log lines.
 pub const TARGET: &str = "hangar::audit";
@@ -92,11 +93,19 @@ pub struct Attempt<'a> {
     pub method: &'static str,
     /// The tool or prompt name, or the resource URI, as the client sent it.
     pub name: &'a str,
-    pub arguments: Option<&'a Map<String, Value>>,
+    /// What the record says of the arguments ([`Auditor::arguments`]).
+    pub arguments: Option<Arguments>,
     pub caller: &'a Caller,
     /// `None` for stateless (2026-07-28) requests.
     pub session_id: Option<&'a str>,
     pub request_id: &'a str,
+}
+
+/// A call's arguments as its record holds them: their digest, and the
+/// arguments themselves only with `includeArguments`.
+pub struct Arguments {
+    sha256: String,
+    shown: Option<Map<String, Value>>,
 }
 
 /// How the call ended.
@@ -129,7 +138,7 @@ struct Record<'a> {
     error_code: Option<i32>,
     latency_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    arguments_sha256: Option<String>,
+    arguments_sha256: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     arguments: Option<&'a Map<String, Value>>,
 }
@@ -165,6 +174,15 @@ impl Auditor {
         &self.settings
     }
 
+    /// What a record of a call with `arguments` says of them; taken before
+    /// the call, so only what is shown is copied.
+    pub fn arguments(&self, arguments: Option<&Map<String, Value>>) -> Option<Arguments> {
+        arguments.map(|arguments| Arguments {
+            sha256: digest(arguments),
+            shown: self.settings.include_arguments.then(|| arguments.clone()),
+        })
+    }
+
     /// Writes one record. A failed write is logged, never the call's failure.
     pub fn write(&self, gateway: &str, attempt: &Attempt<'_>, verdict: &Verdict) {
         let record = Record {
@@ -183,10 +201,8 @@ impl Auditor {
             outcome: verdict.outcome,
             error_code: verdict.error_code,
             latency_ms: (verdict.elapsed.as_secs_f64() * 1e6).round() / 1e3,
-            arguments_sha256: attempt.arguments.map(digest),
-            arguments: attempt
-                .arguments
-                .filter(|_| self.settings.include_arguments),
+            arguments_sha256: attempt.arguments.as_ref().map(|a| a.sha256.as_str()),
+            arguments: attempt.arguments.as_ref().and_then(|a| a.shown.as_ref()),
         };
         let mut line = serde_json::to_vec(&record).expect("an audit record always serialises");
         line.push(b'\n');
@@ -206,30 +222,58 @@ impl Auditor {
     }
 }
 
+impl Gateway {
+    /// Counts a call in the per-tool metrics (tool calls only) and writes its
+    /// audit record when the config asks for one. `timed` is false for calls
+    /// refused before they ran (rate limits): counted, not timed.
+    pub fn account(&self, attempt: &Attempt<'_>, verdict: &Verdict, timed: bool) {
+        let runtime = self.runtime();
+        if attempt.method == "tools/call" {
+            // A name the catalog lacks is `unknown`, so callers cannot mint series.
+            let known = runtime.catalog.tool_definition(attempt.name).is_some();
+            self.metrics().observe_tool_call(
+                known.then_some(attempt.name),
+                &attempt.caller.groups,
+                verdict.outcome.label(),
+                timed.then(|| verdict.elapsed.as_secs_f64()),
+            );
+        }
+        if let Some(auditor) = &runtime.audit {
+            auditor.write(&runtime.config.gateway.name, attempt, verdict);
+        }
+    }
+}
+
 /// SHA-256 of the arguments' canonical JSON (object keys sorted at every
 /// level), so equal arguments give equal digests whatever their key order.
 pub fn digest(arguments: &Map<String, Value>) -> String {
     let mut hasher = sha2::Sha256::new();
-    canonical(&mut hasher, &Value::Object(arguments.clone()));
+    canonical_object(&mut hasher, arguments);
     hex::encode(hasher.finalize())
+}
+
+fn canonical_object(hasher: &mut sha2::Sha256, map: &Map<String, Value>) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    hasher.update(b"{");
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            hasher.update(b",");
+        }
+        hasher.update(
+            serde_json::to_string(key)
+                .expect("a string serialises")
+                .as_bytes(),
+        );
+        hasher.update(b":");
+        canonical(hasher, &map[key]);
+    }
+    hasher.update(b"}");
 }
 
 fn canonical(hasher: &mut sha2::Sha256, value: &Value) {
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            hasher.update(b"{");
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    hasher.update(b",");
-                }
-                hasher.update(Value::String(key.clone()).to_string().as_bytes());
-                hasher.update(b":");
-                canonical(hasher, &map[key]);
-            }
-            hasher.update(b"}");
-        }
+        Value::Object(map) => canonical_object(hasher, map),
         Value::Array(items) => {
             hasher.update(b"[");
             for (i, item) in items.iter().enumerate() {

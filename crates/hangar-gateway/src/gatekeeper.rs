@@ -369,7 +369,7 @@ impl Limited {
     }
 }
 
-/// Audits and counts a call refused by a rate limit, as the handler does the calls it answers.
+/// Counts and audits a call refused by a rate limit, as the handler does the calls it answers.
 fn rate_limited(
     keeper: &Gatekeeper,
     parts: &axum::http::request::Parts,
@@ -389,21 +389,7 @@ fn rate_limited(
         _ => params.and_then(|p| p.name.as_deref()),
     }
     .unwrap_or_default();
-    let anonymous = Caller::default();
-    let caller = access.map_or(&anonymous, |a| &a.caller);
-    if method == "tools/call" {
-        let known = keeper.gateway.catalog().tool_definition(name).is_some();
-        keeper.gateway.metrics().observe_tool_call(
-            known.then_some(name),
-            &caller.groups,
-            Outcome::RateLimited.label(),
-            None,
-        );
-    }
-    let Some(auditor) = keeper.gateway.auditor() else {
-        return;
-    };
-    // Read again only now: the envelope leaves arguments out to stay cheap.
+    // Read again only for a record: the envelope leaves arguments out to stay cheap.
     #[derive(serde::Deserialize)]
     struct WithArguments {
         params: Option<ArgumentsOnly>,
@@ -412,28 +398,33 @@ fn rate_limited(
     struct ArgumentsOnly {
         arguments: Option<serde_json::Map<String, serde_json::Value>>,
     }
-    let arguments = serde_json::from_slice::<WithArguments>(body)
-        .ok()
-        .and_then(|m| m.params)
-        .and_then(|p| p.arguments)
-        .filter(|_| method != "resources/read");
-    let request_id = parts
-        .extensions
-        .get::<CorrelationId>()
-        .map(|id| id.0.as_str())
-        .unwrap_or_default();
-    auditor.write(
-        &keeper.gateway.config().gateway.name,
+    let arguments = keeper
+        .gateway
+        .auditor()
+        .filter(|_| method != "resources/read")
+        .and_then(|auditor| {
+            let sent = serde_json::from_slice::<WithArguments>(body)
+                .ok()
+                .and_then(|m| m.params)
+                .and_then(|p| p.arguments);
+            auditor.arguments(sent.as_ref())
+        });
+    let anonymous = Caller::default();
+    keeper.gateway.account(
         &Attempt {
             method,
             name,
-            arguments: arguments.as_ref(),
-            caller,
+            arguments,
+            caller: access.map_or(&anonymous, |a| &a.caller),
             session_id: parts
                 .headers
                 .get("mcp-session-id")
                 .and_then(|v| v.to_str().ok()),
-            request_id,
+            request_id: parts
+                .extensions
+                .get::<CorrelationId>()
+                .map(|id| id.0.as_str())
+                .unwrap_or_default(),
         },
         &Verdict {
             outcome: Outcome::RateLimited,
@@ -441,6 +432,7 @@ fn rate_limited(
             trail: Trail::default(),
             elapsed: Duration::ZERO,
         },
+        false,
     );
 }
 

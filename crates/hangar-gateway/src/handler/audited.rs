@@ -7,7 +7,7 @@ use rmcp::ErrorData;
 use rmcp::model::{CallToolResponse, GetPromptResponse, JsonObject, ReadResourceResponse};
 use rmcp::service::{RequestContext, RoleServer};
 
-use crate::audit::{self, Attempt, Outcome, Trail, Verdict};
+use crate::audit::{self, Arguments, Attempt, Outcome, Trail, Verdict};
 
 use super::GatewayHandler;
 use super::forward::{correlation_id, session_id};
@@ -32,12 +32,16 @@ impl Answer for ReadResourceResponse {}
 pub(super) struct Audited<'a> {
     pub method: &'static str,
     pub name: &'a str,
-    pub arguments: Option<&'a JsonObject>,
+    pub arguments: Option<Arguments>,
 }
 
 impl GatewayHandler {
-    /// Runs `work`, then writes the call's audit record and, for tools, its
-    /// per-tool and per-group metrics.
+    /// What the audit record of a call with `arguments` says of them, when there are records.
+    pub(super) fn audited_arguments(&self, arguments: Option<&JsonObject>) -> Option<Arguments> {
+        self.gateway.auditor()?.arguments(arguments)
+    }
+
+    /// Runs `work`, then counts the call and writes its audit record.
     pub(super) async fn audited<T: Answer>(
         &self,
         call: Audited<'_>,
@@ -47,37 +51,25 @@ impl GatewayHandler {
         let started = Instant::now();
         let (result, trail) = audit::traced(work).await;
         let elapsed = started.elapsed();
-        let outcome = judge(&result, &trail);
         let access = self.access(context);
-        if call.method == "tools/call" {
-            let known = self.gateway.catalog().tool_definition(call.name).is_some();
-            self.gateway.metrics().observe_tool_call(
-                known.then_some(call.name),
-                &access.caller.groups,
-                outcome.label(),
-                Some(elapsed.as_secs_f64()),
-            );
-        }
-        if let Some(auditor) = self.gateway.auditor() {
-            let request_id = correlation_id(context);
-            auditor.write(
-                &self.gateway.config().gateway.name,
-                &Attempt {
-                    method: call.method,
-                    name: call.name,
-                    arguments: call.arguments,
-                    caller: &access.caller,
-                    session_id: session_id(context),
-                    request_id: &request_id,
-                },
-                &Verdict {
-                    outcome,
-                    error_code: result.as_ref().err().map(|e| e.code.0),
-                    trail,
-                    elapsed,
-                },
-            );
-        }
+        let request_id = correlation_id(context);
+        self.gateway.account(
+            &Attempt {
+                method: call.method,
+                name: call.name,
+                arguments: call.arguments,
+                caller: &access.caller,
+                session_id: session_id(context),
+                request_id: &request_id,
+            },
+            &Verdict {
+                outcome: judge(&result, &trail),
+                error_code: result.as_ref().err().map(|e| e.code.0),
+                trail,
+                elapsed,
+            },
+            true,
+        );
         result
     }
 }

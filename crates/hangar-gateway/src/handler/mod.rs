@@ -254,11 +254,10 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<CallToolResponse, ErrorData> {
         let ctx = context.clone();
         let name = request.name.clone();
-        let arguments = self.gateway.auditor().and(request.arguments.clone());
         let call = Audited {
             method: "tools/call",
             name: &name,
-            arguments: arguments.as_ref(),
+            arguments: self.audited_arguments(request.arguments.as_ref()),
         };
         let work = self.audited(call, &ctx, self.call_tool_inner(request, context));
         self.observe("tools/call", &ctx, work).await
@@ -290,11 +289,10 @@ impl ServerHandler for GatewayHandler {
     ) -> Result<GetPromptResponse, ErrorData> {
         let ctx = context.clone();
         let name = request.name.clone();
-        let arguments = self.gateway.auditor().and(request.arguments.clone());
         let call = Audited {
             method: "prompts/get",
             name: &name,
-            arguments: arguments.as_ref(),
+            arguments: self.audited_arguments(request.arguments.as_ref()),
         };
         let work = self.audited(call, &ctx, self.get_prompt_inner(request, context));
         self.observe("prompts/get", &ctx, work).await
