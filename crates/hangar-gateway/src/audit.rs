@@ -235,7 +235,7 @@ impl Gateway {
                 known.then_some(attempt.name),
                 &attempt.caller.groups,
                 verdict.outcome.label(),
-                timed.then(|| verdict.elapsed.as_secs_f64()),
+                timed.then_some(verdict.elapsed.as_secs_f64()),
             );
         }
         if let Some(auditor) = &runtime.audit {
