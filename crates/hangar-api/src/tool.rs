@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, Duration, HttpBackend, JsonSchemaDocument};
+use crate::upstream_auth::UpstreamAuthSpec;
 
 /// A CEL rule body for MCP names: letters, digits, `_`, `-`, `.`, 1 to 128 characters.
 pub(crate) const MCP_NAME_RULE: &str = "self.matches('^[A-Za-z0-9_.-]{1,128}$')";
@@ -62,6 +63,10 @@ pub struct MCPToolSpec {
     pub annotations: Option<ToolAnnotations>,
     /// The HTTP service that implements the tool.
     pub backend: HttpBackend,
+    /// Tokens and identity gateways present to the backend beyond static headers, as
+    /// for an MCPServer (`Authorization` then comes from here, not from `backend.headers`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<UpstreamAuthSpec>,
     /// How long a call may take before it fails with a timeout error.
     #[serde(default = "default_tool_timeout")]
     pub timeout: Duration,

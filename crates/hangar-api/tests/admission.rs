@@ -229,6 +229,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.inputSchema", "type: object"],
     ),
     (
+        "tool auth with both grants",
+        "kind: MCPTool\nmetadata: {name: two-grants}\nspec: {backend: {url: 'https://api.example.com'}, auth: {oauth2ClientCredentials: {tokenUrl: 'https://id.example.com/token', clientId: a, clientSecret: {name: s, key: k}}, tokenExchange: {tokenUrl: 'https://id.example.com/token', clientId: a, clientSecret: {name: s, key: k}}}}",
+        &["spec.auth", "not both"],
+    ),
+    (
         "tool name with spaces",
         "kind: MCPTool\nmetadata: {name: spaces}\nspec: {name: 'get weather', backend: {url: 'http://x.example.com'}}",
         &["spec.name", "letters, digits"],
@@ -435,6 +440,13 @@ fn valid() -> Vec<(&'static str, Vec<(&'static str, Value)>)> {
                 ("/spec/mode", json!("Additive")),
                 ("/spec/refreshInterval", json!("1m")),
                 ("/spec/configMapRef/key", json!("servers.yaml")),
+            ],
+        ),
+        (
+            "kind: MCPTool\nmetadata: {name: crm-search}\nspec: {backend: {url: 'https://crm.example.com/search'}, auth: {tokenExchange: {tokenUrl: 'https://id.example.com/token', clientId: hangar, clientSecret: {name: idp, key: secret}, scopes: [crm.read]}, forwardIdentity: {subjectHeader: X-User}}}",
+            vec![
+                ("/spec/auth/tokenExchange/clientId", json!("hangar")),
+                ("/spec/auth/forwardIdentity/subjectHeader", json!("X-User")),
             ],
         ),
         (

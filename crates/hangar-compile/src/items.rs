@@ -68,6 +68,13 @@ impl Compiler<'_> {
                     continue;
                 }
             };
+            let auth = match self.upstream_auth(spec.auth.as_ref()) {
+                Ok(auth) => auth,
+                Err(why) => {
+                    self.skip("MCPTool", &object, why);
+                    continue;
+                }
+            };
             let item = ToolSpec {
                 name: name.clone(),
                 title: spec.title.clone(),
@@ -81,6 +88,7 @@ impl Compiler<'_> {
                     headers,
                     timeout: Some(timeout),
                 },
+                auth,
             };
             let mut problems = Vec::new();
             item.problems(

@@ -25,6 +25,7 @@ mod gateway_settings;
 mod items;
 pub mod select;
 mod servers;
+mod upstream_auth;
 
 pub use select::{Candidates, Kind, Member, Selection, selector_matches, selects};
 
@@ -73,7 +74,7 @@ impl SecretDestinations {
     }
 }
 
-/// The Secrets header values and servers' client secrets of a selection come
+/// The Secrets header values and client secrets (of servers and tools) of a selection come
 /// from, for reading their [`SecretDestinations`] before compiling it: those of
 /// its tools and resources, and of every candidate server (groups take members
 /// from the candidates).
@@ -89,11 +90,18 @@ pub fn header_secrets(selection: &Selection<'_>) -> BTreeSet<String> {
         .iter()
         .filter_map(|r| Some(&r.spec.http.as_ref()?.headers));
     let servers = selection.candidates.servers.iter().map(|s| &s.spec.headers);
-    let client_secrets = selection
+    let server_auth = selection
         .candidates
         .servers
         .iter()
-        .filter_map(|s| s.spec.auth.as_ref())
+        .filter_map(|s| s.spec.auth.as_ref());
+    let tool_auth = selection
+        .selected
+        .tools
+        .iter()
+        .filter_map(|t| t.spec.auth.as_ref());
+    let client_secrets = server_auth
+        .chain(tool_auth)
         .flat_map(|auth| [&auth.oauth2_client_credentials, &auth.token_exchange])
         .flatten()
         .map(|grant| grant.client_secret.name.clone());

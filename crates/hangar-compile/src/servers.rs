@@ -4,10 +4,9 @@
 //! and scale-to-zero settings, and each group's members.
 
 use hangar_api::{MCPServer, MCPServerGroup};
-use hangar_config::outbound::ACCESS_TOKEN_TYPE;
 use hangar_config::{
-    DurationSpec, ForwardIdentity, GroupSpec, NameValue, ObjectName, ProtocolPreference,
-    ScaleToZero, ServerSpec, TokenExchange, TokenGrant, Transport, UpstreamAuth,
+    DurationSpec, GroupSpec, NameValue, ObjectName, ProtocolPreference, ScaleToZero, ServerSpec,
+    Transport,
 };
 use k8s_openapi::api::core::v1::EnvVar;
 use kube::ResourceExt;
@@ -224,58 +223,6 @@ impl Compiler<'_> {
             item.auth = self.upstream_auth(server.spec.auth.as_ref())?;
         }
         Ok(item)
-    }
-
-    /// `spec.auth` as the config has it, client secrets as environment
-    /// variables; in a cluster a client secret goes only to a token endpoint
-    /// its Secret allows.
-    fn upstream_auth(
-        &mut self,
-        auth: Option<&hangar_api::UpstreamAuthSpec>,
-    ) -> Result<Option<UpstreamAuth>, String> {
-        let Some(auth) = auth else {
-            return Ok(None);
-        };
-        let mut grant = |spec: &hangar_api::TokenGrantSpec| -> Result<TokenGrant, String> {
-            let secret = &spec.client_secret;
-            if let Target::Cluster { secrets, .. } = self.target {
-                secrets
-                    .check(&secret.name, &spec.token_url)
-                    .map_err(|why| format!("spec.auth client secret: {why}"))?;
-            }
-            Ok(TokenGrant {
-                token_url: spec.token_url.clone(),
-                client_id: spec.client_id.clone(),
-                client_secret_from_env: self.secret(&secret.name, &secret.key),
-                scopes: spec.scopes.clone(),
-                audience: spec.audience.clone(),
-                resource: spec.resource.clone(),
-            })
-        };
-        let oauth2_client_credentials = auth
-            .oauth2_client_credentials
-            .as_ref()
-            .map(&mut grant)
-            .transpose()?;
-        let token_exchange = match &auth.token_exchange {
-            Some(spec) => Some(TokenExchange {
-                subject_token_type: spec
-                    .subject_token_type
-                    .clone()
-                    .unwrap_or_else(|| ACCESS_TOKEN_TYPE.into()),
-                grant: grant(spec)?,
-            }),
-            None => None,
-        };
-        Ok(Some(UpstreamAuth {
-            oauth2_client_credentials,
-            token_exchange,
-            forward_identity: auth.forward_identity.as_ref().map(|f| ForwardIdentity {
-                subject_header: f.subject_header.clone(),
-                groups_header: f.groups_header.clone(),
-                scopes_header: f.scopes_header.clone(),
-            }),
-        }))
     }
 
     fn local_container(

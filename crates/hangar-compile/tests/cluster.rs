@@ -275,6 +275,25 @@ fn a_client_secret_goes_only_to_a_token_endpoint_its_secret_allows() {
     let manifests = hangar_manifests::parse(
         r#"
 apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {name: edge, namespace: team}
+spec:
+  auth: {oidc: {issuer: "https://id.example", audiences: [edge]}}
+  toolSelector: {}
+  serverSelector: {}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPTool
+metadata: {name: crm-search, namespace: team}
+spec:
+  backend: {url: "https://crm.example/api/search"}
+  auth:
+    oauth2ClientCredentials:
+      tokenUrl: https://id.example/token
+      clientId: hangar-tools
+      clientSecret: {name: tools-idp, key: secret}
+---
+apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
 metadata: {name: crm, namespace: team}
 spec:
@@ -305,17 +324,18 @@ spec:
     )
     .unwrap();
     let all = Candidates::all(&manifests);
-    let selection = Selection {
-        gateway: None,
-        selected: all.clone(),
-        candidates: &all,
-    };
-    assert!(hangar_compile::header_secrets(&selection).contains("idp"));
+    let selection = all.select(Some(&manifests.gateways[0]));
+    let read = hangar_compile::header_secrets(&selection);
+    assert!(
+        read.contains("idp") && read.contains("tools-idp"),
+        "{read:?}"
+    );
+    let allowed = || Some(hangar_api::AllowedDestinations::parse("https://id.example"));
     let secrets = SecretDestinations::Checked(
-        [(
-            "idp".to_string(),
-            Some(hangar_api::AllowedDestinations::parse("https://id.example")),
-        )]
+        [
+            ("idp".to_string(), allowed()),
+            ("tools-idp".to_string(), allowed()),
+        ]
         .into(),
     );
     let compiled = compile(
@@ -342,13 +362,23 @@ spec:
             .as_deref(),
         Some("X-User")
     );
+    let tool_grant = compiled.config.tools[0]
+        .auth
+        .as_ref()
+        .and_then(|a| a.oauth2_client_credentials.as_ref())
+        .unwrap();
+    assert_eq!(tool_grant.client_id, "hangar-tools");
     let env = &compiled.secret_env;
-    assert_eq!(env.len(), 1);
-    assert_eq!(exchange.grant.client_secret_from_env, env[0].env);
-    assert_eq!(
-        (env[0].secret.as_str(), env[0].key.as_str()),
-        ("idp", "secret")
-    );
+    assert_eq!(env.len(), 2, "{env:?}");
+    let env_of = |secret: &str| {
+        env.iter()
+            .find(|e| e.secret == secret && e.key == "secret")
+            .unwrap_or_else(|| panic!("no environment variable for {secret}: {env:?}"))
+            .env
+            .clone()
+    };
+    assert_eq!(exchange.grant.client_secret_from_env, env_of("idp"));
+    assert_eq!(tool_grant.client_secret_from_env, env_of("tools-idp"));
     let lure = &compiled.skipped[0];
     assert_eq!(lure.name, "lure");
     assert!(
@@ -356,5 +386,27 @@ spec:
             && lure.reason.contains("https://collector.evil.example/token"),
         "{}",
         lure.reason
+    );
+
+    // Without the gateway's spec.auth no caller has a token to exchange.
+    let anonymous = all.select(None);
+    let compiled = compile(
+        &anonymous,
+        Target::Cluster {
+            namespace: "team",
+            secrets: &secrets,
+        },
+    );
+    let crm = compiled.skipped.iter().find(|s| s.name == "crm").unwrap();
+    assert!(
+        crm.reason
+            .contains("tokenExchange and forwardIdentity need a gateway with spec.auth"),
+        "{}",
+        crm.reason
+    );
+    assert_eq!(
+        compiled.config.tools.len(),
+        1,
+        "client credentials need no caller"
     );
 }

@@ -240,6 +240,7 @@ impl GatewayConfig {
             if !names.insert(tool.name.as_str()) {
                 problems.push(format!("{at}.name: another tool already has this name"));
             }
+            self.caller_credentials_problems(tool.auth.as_ref(), &at, &mut problems);
         }
         let mut names = HashSet::new();
         for (i, prompt) in self.prompts.iter().enumerate() {
@@ -264,17 +265,27 @@ impl GatewayConfig {
             if !names.insert(server.name.as_str()) {
                 problems.push(format!("{at}.name: another server already has this name"));
             }
-            if self.auth.is_none() && server.auth.as_ref().is_some_and(|a| a.needs_callers()) {
-                problems.push(format!(
-                    "{at}.auth: tokenExchange and forwardIdentity need the gateway's auth section; \
-                     without it no caller has a verified token or identity"
-                ));
-            }
+            self.caller_credentials_problems(server.auth.as_ref(), &at, &mut problems);
         }
         self.routing_problems(&mut problems);
         let groups: HashSet<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
         self.curation.problems(&names, &groups, &mut problems);
         problems
+    }
+
+    /// An upstream's credentials made from callers' tokens need callers with verified tokens.
+    fn caller_credentials_problems(
+        &self,
+        auth: Option<&UpstreamAuth>,
+        at: &str,
+        problems: &mut Vec<String>,
+    ) {
+        if self.auth.is_none() && auth.is_some_and(UpstreamAuth::needs_callers) {
+            problems.push(format!(
+                "{at}.auth: tokenExchange and forwardIdentity need the gateway's auth section; \
+                 without it no caller has a verified token or identity"
+            ));
+        }
     }
 
     /// The prefix a server's names get, or `""`.
@@ -446,6 +457,42 @@ servers:
         ] {
             assert!(all.contains(expected), "missing `{expected}` in:\n{all}");
         }
+    }
+
+    #[test]
+    fn credentials_from_callers_need_the_auth_section_and_own_the_authorization_header() {
+        let text = r#"
+apiVersion: gateway.mcp-hangar.io/v1alpha1
+kind: GatewayConfig
+gateway: {name: g}
+tools:
+  - name: crm
+    backend:
+      url: https://crm.example/api
+      headers: [{name: authorization, value: Bearer static}]
+    auth:
+      oauth2ClientCredentials: {tokenUrl: "https://id.example/token", clientId: c, clientSecretFromEnv: S}
+  - name: who
+    backend: {url: "https://who.example/api"}
+    auth: {forwardIdentity: {subjectHeader: X-User}}
+servers:
+  - name: s
+    transport: streamable-http
+    url: https://s.example/mcp
+    auth: {forwardIdentity: {groupsHeader: X-Groups}}
+"#;
+        let err = GatewayConfig::parse(text, "cfg.yaml").unwrap_err();
+        let ConfigError::Invalid { problems, .. } = &err else {
+            panic!("{err}")
+        };
+        assert_eq!(
+            problems,
+            &[
+                "tools[0] (crm).backend.headers: Authorization comes from auth; remove it from headers",
+                "tools[1] (who).auth: tokenExchange and forwardIdentity need the gateway's auth section; without it no caller has a verified token or identity",
+                "servers[0] (s).auth: tokenExchange and forwardIdentity need the gateway's auth section; without it no caller has a verified token or identity",
+            ]
+        );
     }
 
     #[test]

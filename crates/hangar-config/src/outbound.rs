@@ -7,7 +7,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::values::check_http_url;
+use crate::values::{NameValue, check_http_url};
 
 /// RFC 8693's token type of an OAuth access token.
 pub const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -147,6 +147,19 @@ impl UpstreamAuth {
                     ));
                 }
             }
+        }
+    }
+
+    /// Static `headers` (at `at`) must not carry the token this section provides.
+    pub fn header_problems(&self, headers: &[NameValue], at: &str, problems: &mut Vec<String>) {
+        if self.own_grant().is_some()
+            && headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case("authorization"))
+        {
+            problems.push(format!(
+                "{at}: Authorization comes from auth; remove it from headers"
+            ));
         }
     }
 

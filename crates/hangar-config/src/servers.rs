@@ -135,16 +135,7 @@ impl ServerSpec {
                     "{at}.auth: only the streamable-http transport carries tokens per request"
                 ));
             }
-            if auth.own_grant().is_some()
-                && self
-                    .headers
-                    .iter()
-                    .any(|h| h.name.eq_ignore_ascii_case("authorization"))
-            {
-                problems.push(format!(
-                    "{at}.headers: Authorization comes from auth; remove it from headers"
-                ));
-            }
+            auth.header_problems(&self.headers, &format!("{at}.headers"), problems);
         }
         if self.transport == Transport::Sse && self.protocol == ProtocolPreference::Modern {
             problems.push(format!(

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 
 pub use hangar_api::HttpMethod;
 
+use crate::outbound::UpstreamAuth;
 use crate::values::{DurationSpec, NameValue, check_http_url, check_name_values, check_timeout};
 
 /// A tool whose implementation is one HTTP request.
@@ -28,6 +29,9 @@ pub struct ToolSpec {
     pub annotations: Option<ToolAnnotationsSpec>,
     /// The HTTP request a call becomes.
     pub backend: HttpBackend,
+    /// Credentials for the backend beyond static headers, as for servers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<UpstreamAuth>,
 }
 
 /// Hints about a tool's behaviour, passed to clients unchanged.
@@ -79,6 +83,14 @@ impl ToolSpec {
             &format!("{at}.backend.timeout"),
             problems,
         );
+        if let Some(auth) = &self.auth {
+            auth.problems(&format!("{at}.auth"), problems);
+            auth.header_problems(
+                &self.backend.headers,
+                &format!("{at}.backend.headers"),
+                problems,
+            );
+        }
         for (field, schema) in [
             ("inputSchema", &self.input_schema),
             ("outputSchema", &self.output_schema),

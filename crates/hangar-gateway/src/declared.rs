@@ -13,11 +13,13 @@ use rmcp::model::{
 };
 use serde_json::{Map, Value};
 
+use crate::access::Caller;
 use crate::metrics::Metrics;
+use crate::outbound::Credentials;
 use hangar_config::{
     Environment, GatewayConfig, HttpMethod, NameValue, PromptSpec, ResourceSpec, ToolSpec,
 };
-use hangar_mcp_client::error_chain;
+use hangar_mcp_client::{CallCredentials, error_chain};
 
 /// Largest backend response body the gateway reads.
 const MAX_BACKEND_BODY: usize = 16 * 1024 * 1024;
@@ -31,14 +33,18 @@ pub struct Declared {
 
 impl Declared {
     /// Resolves headers and compiles schemas; fails on anything that would only break at call time.
-    pub fn build(config: &GatewayConfig, environment: &Environment) -> Result<Self, Vec<String>> {
+    pub fn build(
+        config: &GatewayConfig,
+        environment: &Environment,
+        http: &reqwest::Client,
+    ) -> Result<Self, Vec<String>> {
         let mut problems = Vec::new();
         let default_timeout = config.gateway.default_timeout.0;
         let tools = config
             .tools
             .iter()
             .filter_map(|spec| {
-                DeclaredTool::build(spec, default_timeout, environment)
+                DeclaredTool::build(spec, default_timeout, environment, http)
                     .map_err(|why| problems.push(format!("tool {}: {why}", spec.name)))
                     .ok()
                     .map(Arc::new)
@@ -86,6 +92,8 @@ pub struct DeclaredTool {
     url: url::Url,
     method: HttpMethod,
     headers: HeaderMap,
+    /// Tokens and identity headers beyond the static headers (`auth`).
+    credentials: Option<Credentials>,
     timeout: Duration,
     input: Option<jsonschema::Validator>,
     output: Option<jsonschema::Validator>,
@@ -96,6 +104,7 @@ impl DeclaredTool {
         spec: &ToolSpec,
         default_timeout: Duration,
         environment: &Environment,
+        http: &reqwest::Client,
     ) -> Result<Self, String> {
         let input_schema = spec.input_schema.clone().unwrap_or_else(|| {
             let mut schema = Map::new();
@@ -135,6 +144,14 @@ impl DeclaredTool {
             url: url::Url::parse(&spec.backend.url).map_err(|e| format!("backend.url: {e}"))?,
             method: spec.backend.method,
             headers: header_map(&spec.backend.headers, environment)?,
+            credentials: spec.auth.as_ref().map(|auth| {
+                Credentials::new(
+                    format!("the backend of tool {}", spec.name),
+                    auth,
+                    http.clone(),
+                    environment,
+                )
+            }),
             timeout: spec.backend.timeout.map_or(default_timeout, |t| t.0),
             input,
             output,
@@ -151,6 +168,7 @@ impl DeclaredTool {
         &self,
         http: &reqwest::Client,
         arguments: Option<JsonObject>,
+        caller: &Caller,
         request_id: &str,
         metrics: &Metrics,
     ) -> CallToolResult {
@@ -183,9 +201,24 @@ impl DeclaredTool {
                 url.query_pairs_mut().extend_pairs(pairs);
             }
         }
-        let request = http
+        let credentials = match self.credentials_for(caller).await {
+            Ok(credentials) => credentials,
+            Err(why) => {
+                metrics.backend_error(self.name(), "no_credentials");
+                return tool_error(format!(
+                    "tool {}: the gateway has no credentials for its backend: {why}",
+                    self.name()
+                ));
+            }
+        };
+        let mut request = http
             .request(reqwest_method(self.method), url)
             .headers(self.headers.clone())
+            .headers(credentials.headers.as_ref().clone());
+        if let Some(token) = &credentials.token {
+            request = request.bearer_auth(token);
+        }
+        let request = request
             .header("x-request-id", request_id)
             .header(
                 reqwest::header::ACCEPT,
@@ -217,6 +250,12 @@ impl DeclaredTool {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
+        // RFC 9728: a refusal that says what the backend wants.
+        let challenge = matches!(status.as_u16(), 401 | 403)
+            .then(|| response.headers().get(reqwest::header::WWW_AUTHENTICATE))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = match read_limited(response, self.timeout).await {
             Ok(body) => body,
             Err(BodyError::Timeout) => return self.timed_out(metrics),
@@ -228,6 +267,19 @@ impl DeclaredTool {
                 ));
             }
         };
+        if let Some(challenge) = challenge {
+            metrics.backend_error(self.name(), "refused");
+            return tool_error(
+                hangar_mcp_client::refusal_words(
+                    http,
+                    &format!("the backend of tool {}", self.name()),
+                    status.as_u16(),
+                    &challenge,
+                    "the MCPTool spec.auth",
+                )
+                .await,
+            );
+        }
         let text = String::from_utf8_lossy(&body).into_owned();
         if !status.is_success() {
             metrics.backend_error(self.name(), "http_status");
@@ -268,6 +320,20 @@ impl DeclaredTool {
                 ))
             }
             (_, None) => CallToolResult::success(vec![ContentBlock::text(text)]),
+        }
+    }
+
+    /// The token and headers a call for `caller` carries beyond the static headers.
+    async fn credentials_for(&self, caller: &Caller) -> Result<CallCredentials, String> {
+        let Some(credentials) = &self.credentials else {
+            return Ok(CallCredentials::default());
+        };
+        match credentials.for_call(caller).await? {
+            Some(call) => Ok(call),
+            None => Ok(CallCredentials {
+                token: Some(credentials.own_token().await?),
+                headers: Default::default(),
+            }),
         }
     }
 

@@ -194,12 +194,11 @@ impl Gateway {
         origin: &str,
         initial: bool,
     ) -> Result<(), ConfigError> {
-        let declared = Declared::build(&config, &self.inner.environment).map_err(|problems| {
-            ConfigError::Invalid {
+        let declared = Declared::build(&config, &self.inner.environment, &self.inner.http)
+            .map_err(|problems| ConfigError::Invalid {
                 path: origin.to_string(),
                 problems,
-            }
-        })?;
+            })?;
         let _guard = self.inner.rebuild.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.runtime();
         let audit = auditor(&old, &config).map_err(|why| ConfigError::Invalid {

@@ -1,4 +1,4 @@
-//! The credentials the gateway presents to an upstream (`servers[].auth`):
+//! The credentials the gateway presents to an upstream (`servers[].auth`, `tools[].auth`):
 //! its own token from the client credentials grant, each caller's token
 //! exchanged for one scoped to the upstream (RFC 8693), and the verified
 //! caller's identity in headers. Tokens are cached until shortly before they
@@ -8,12 +8,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 use hangar_config::outbound::ACCESS_TOKEN_TYPE;
 use hangar_config::{Environment, IdentityPart, TokenGrant, UpstreamAuth};
-use hangar_mcp_client::{Authorizer, CallCredentials};
+use hangar_mcp_client::{Authorizer, CallCredentials, IssuedToken, TokenClient, TokenEndpoint};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use sha2::Digest as _;
 
@@ -21,78 +21,54 @@ use crate::access::Caller;
 
 /// RFC 8693's grant type.
 const TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
-/// Longest a token endpoint may take to answer.
-const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Lifetime assumed for a token whose response gives none.
-const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 /// Most exchanged tokens kept; past it, expired ones go, then all.
 const MOST_EXCHANGED: usize = 10_000;
 
-/// One upstream's credentials.
+/// The credentials of one upstream (an MCP server or a tool's backend).
 pub struct Credentials {
-    server: String,
+    /// Names the upstream in errors, e.g. "MCP server x".
+    who: String,
     auth: UpstreamAuth,
-    http: reqwest::Client,
-    environment: Environment,
-    /// The gateway's own token; the lock also keeps two refreshes from racing.
-    own: tokio::sync::Mutex<Option<Cached>>,
+    /// The gateway's client at the token endpoint, or why it has none.
+    client: Option<Result<TokenClient, String>>,
     /// Exchanged tokens by the SHA-256 of the caller's token.
-    exchanged: Mutex<HashMap<[u8; 32], Cached>>,
-}
-
-#[derive(Clone)]
-struct Cached {
-    token: Arc<str>,
-    /// When to fetch a new one: a little before it expires.
-    refresh_at: Instant,
-}
-
-impl Cached {
-    fn fresh(&self) -> Option<Arc<str>> {
-        (Instant::now() < self.refresh_at).then(|| self.token.clone())
-    }
+    exchanged: Mutex<HashMap<[u8; 32], IssuedToken>>,
 }
 
 impl Credentials {
     pub fn new(
-        server: &str,
+        who: String,
         auth: &UpstreamAuth,
         http: reqwest::Client,
-        environment: Environment,
+        environment: &Environment,
     ) -> Self {
+        let client = auth.own_grant().map(|grant| {
+            token_endpoint(grant, environment).map(|endpoint| TokenClient::new(http, endpoint))
+        });
         Self {
-            server: server.to_string(),
+            who,
             auth: auth.clone(),
-            http,
-            environment,
-            own: tokio::sync::Mutex::new(None),
+            client,
             exchanged: Mutex::default(),
         }
     }
 
-    /// Whether the connection carries a token of the gateway's own.
+    /// Whether the upstream gets a token of the gateway's own.
     pub fn has_own_token(&self) -> bool {
-        self.auth.own_grant().is_some()
+        self.client.is_some()
+    }
+
+    fn client(&self) -> Result<&TokenClient, String> {
+        match &self.client {
+            Some(Ok(client)) => Ok(client),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err(format!("{} has no token grant", self.who)),
+        }
     }
 
     /// The gateway's own token: cached, or fetched with the client credentials grant.
     pub async fn own_token(&self) -> Result<Arc<str>, String> {
-        let Some(grant) = self.auth.own_grant() else {
-            return Err(format!("MCP server {} has no token grant", self.server));
-        };
-        let mut own = self.own.lock().await;
-        if let Some(token) = own.as_ref().and_then(Cached::fresh) {
-            return Ok(token);
-        }
-        let fetched = self
-            .fetch(
-                grant,
-                "client credentials",
-                &[("grant_type", "client_credentials")],
-            )
-            .await?;
-        *own = Some(fetched.clone());
-        Ok(fetched.token)
+        self.client()?.own_token().await
     }
 
     /// What a call made for `caller` carries instead of the connection's own
@@ -102,10 +78,7 @@ impl Credentials {
             return Ok(None);
         }
         let token = match &self.auth.token_exchange {
-            Some(exchange) => Some(
-                self.exchange(&exchange.grant, &exchange.subject_token_type, caller)
-                    .await?,
-            ),
+            Some(exchange) => Some(self.exchange(&exchange.subject_token_type, caller).await?),
             None if self.has_own_token() => Some(self.own_token().await?),
             None => None,
         };
@@ -134,7 +107,6 @@ impl Credentials {
     /// The caller's token exchanged for one scoped to this upstream.
     async fn exchange(
         &self,
-        grant: &TokenGrant,
         subject_token_type: &str,
         caller: &Caller,
     ) -> Result<Arc<str>, String> {
@@ -142,13 +114,13 @@ impl Credentials {
             return Err("the caller presented no token to exchange".into());
         };
         let key: [u8; 32] = sha2::Sha256::digest(subject.expose().as_bytes()).into();
-        let cached = self.lock_exchanged().get(&key).and_then(Cached::fresh);
+        let cached = self.lock_exchanged().get(&key).and_then(IssuedToken::fresh);
         if let Some(token) = cached {
             return Ok(token);
         }
         let fetched = self
-            .fetch(
-                grant,
+            .client()?
+            .request(
                 "token exchange",
                 &[
                     ("grant_type", TOKEN_EXCHANGE),
@@ -170,97 +142,29 @@ impl Credentials {
         Ok(fetched.token)
     }
 
-    fn lock_exchanged(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Cached>> {
+    fn lock_exchanged(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], IssuedToken>> {
         self.exchanged.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// One token request; errors say which endpoint refused what, never a token or secret.
-    async fn fetch(
-        &self,
-        grant: &TokenGrant,
-        what: &str,
-        parameters: &[(&str, &str)],
-    ) -> Result<Cached, String> {
-        let url = &grant.token_url;
-        let secret = self
-            .environment
-            .var(&grant.client_secret_from_env)
-            .ok_or_else(|| {
-                format!(
-                    "environment variable {} (the client secret for {url}) is not set",
-                    grant.client_secret_from_env
-                )
-            })?;
-        let scope = grant.scopes.join(" ");
-        let mut form: Vec<(&str, &str)> = parameters.to_vec();
-        if !scope.is_empty() {
-            form.push(("scope", &scope));
-        }
-        if let Some(audience) = &grant.audience {
-            form.push(("audience", audience));
-        }
-        if let Some(resource) = &grant.resource {
-            form.push(("resource", resource));
-        }
-        let body = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&form)
-            .finish();
-        let started = Instant::now();
-        let response = self
-            .http
-            .post(url)
-            // RFC 6749 §2.3.1: both form-encoded, then HTTP Basic.
-            .basic_auth(form_encoded(&grant.client_id), Some(form_encoded(&secret)))
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/x-www-form-urlencoded",
-            )
-            .body(body)
-            .timeout(TOKEN_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "the token endpoint {url} did not answer the {what} request: {}",
-                    hangar_mcp_client::error_chain(&e)
-                )
-            })?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().await.unwrap_or_default();
-        if !status.is_success() {
-            let error = body["error"].as_str().unwrap_or("no error code");
-            let description = body["error_description"].as_str().unwrap_or_default();
-            return Err(format!(
-                "the token endpoint {url} refused the {what} request (HTTP {}: {error}{}{description})",
-                status.as_u16(),
-                if description.is_empty() { "" } else { ", " },
-            ));
-        }
-        let Some(token) = body["access_token"].as_str().filter(|t| !t.is_empty()) else {
-            return Err(format!(
-                "the token endpoint {url} answered the {what} request without an access_token"
-            ));
-        };
-        let lifetime = body["expires_in"]
-            .as_u64()
-            .map_or(DEFAULT_LIFETIME, Duration::from_secs);
-        // Fetched again a tenth of its life (at most a minute) before it expires.
-        let margin = (lifetime / 10).min(Duration::from_secs(60));
-        tracing::debug!(
-            server = %self.server,
-            what,
-            expires_in_s = lifetime.as_secs(),
-            "token fetched for the upstream"
-        );
-        Ok(Cached {
-            token: token.into(),
-            refresh_at: started + lifetime - margin,
-        })
     }
 }
 
-fn form_encoded(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+/// The token endpoint of `grant`, with its client secret from the environment.
+fn token_endpoint(grant: &TokenGrant, environment: &Environment) -> Result<TokenEndpoint, String> {
+    let client_secret = environment
+        .var(&grant.client_secret_from_env)
+        .ok_or_else(|| {
+            format!(
+                "environment variable {} (the client secret for {}) is not set",
+                grant.client_secret_from_env, grant.token_url
+            )
+        })?;
+    Ok(TokenEndpoint {
+        url: grant.token_url.clone(),
+        client_id: grant.client_id.clone(),
+        client_secret,
+        scopes: grant.scopes.clone(),
+        audience: grant.audience.clone(),
+        resource: grant.resource.clone(),
+    })
 }
 
 impl Authorizer for Credentials {

@@ -21,10 +21,10 @@ use axum::Router;
 use axum::routing::get;
 use base64::Engine;
 use ha::Raw;
+use hangar_testenv::openid::OpenIdProvider;
 use hangar_testenv::tools::{Tool, locate};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::openid::OpenIdProvider;
 use support::{HEAD, TestGateway, serve};
 
 const AUDIENCE: &str = "hangar-test";

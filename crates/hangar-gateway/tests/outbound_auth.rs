@@ -2,22 +2,22 @@
 //! server we did not write (`oidc-provider`, with its client credentials
 //! grant and RFC 8693 token exchange configured) and an upstream on the
 //! official Python SDK that takes only tokens for its own audience
-//! (`tests/servers/protected.py`): the caller's token is refused there, the
+//! (`hangar-testenv/peers/protected.py`): the caller's token is refused there, the
 //! one the gateway exchanges for it is accepted; the gateway's own token and
 //! exchanged ones are cached and fetched again once they expire; an
 //! upstream's 401 and a token endpoint's refusal read as what they are.
+//! Declared tools (`tools[].auth`) get the same credentials for their HTTP
+//! backend (`protected.py`'s `/api/whoami`).
 
 mod ha;
 mod support;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use ha::Raw;
-use hangar_testenv::tools::{Tool, locate};
+use hangar_testenv::openid::{OpenIdProvider, ProtectedServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::openid::OpenIdProvider;
 use support::peers::free_port;
 use support::{HEAD, TestGateway};
 
@@ -38,30 +38,6 @@ fn provider_config() -> Value {
             {"prefix": "https://upstream.example", "audience": "upstream-api", "scope": "upstream.call", "ttl": UPSTREAM_TOKEN_TTL},
         ],
     })
-}
-
-/// `protected.py`, refusing `mallory-app`; its port once it listens.
-async fn protected_upstream(issuer: &str) -> (tokio::process::Child, u16) {
-    let port = free_port();
-    let child = tokio::process::Command::new(locate(Tool::Python))
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/servers/protected.py"
-        ))
-        .args([&port.to_string(), issuer, "upstream-api", "mallory-app"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start protected.py");
-    hangar_testenv::eventually("protected.py to listen", || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-    (child, port)
 }
 
 fn config(issuer: &str, upstream: u16) -> String {
@@ -99,7 +75,20 @@ servers:
     prefix: misconfigured_
     auth:
       oauth2ClientCredentials: {wrong}
+tools:
+  - name: exchanged_api
+    backend: {{url: "{api}", method: POST}}
+    auth:
+      tokenExchange: {exchange}
+      forwardIdentity: {{subjectHeader: X-Hangar-Subject}}
+  - name: own_api
+    backend: {{url: "{api}", method: GET}}
+    auth:
+      oauth2ClientCredentials: {own}
+  - name: bare_api
+    backend: {{url: "{api}"}}
 "#,
+        api = format!("http://127.0.0.1:{upstream}/api/whoami"),
         exchange = grant("GATEWAY_SECRET"),
         own = grant("GATEWAY_SECRET"),
         wrong = grant("WRONG_SECRET"),
@@ -138,7 +127,9 @@ async fn upstreams_get_tokens_of_their_own_and_exchanged_for_the_caller() {
     )
     .await;
     let issuer = provider.issuer();
-    let (_upstream, port) = protected_upstream(&issuer).await;
+    let upstream =
+        ProtectedServer::start(free_port(), &issuer, "upstream-api", &["mallory-app"]).await;
+    let port = upstream.port;
     let caller_token = provider
         .token(
             "caller-app",
@@ -228,6 +219,45 @@ async fn upstreams_get_tokens_of_their_own_and_exchanged_for_the_caller() {
         assert!(words.contains(expected), "missing `{expected}` in: {words}");
     }
     assert!(!words.contains(&mallory_token));
+
+    // Declared tools get the same credentials from their own `auth`.
+    let api = whoami(&caller, &mcp, "exchanged_api").await;
+    assert_eq!(api["claims"]["sub"], "caller-app", "{api}");
+    assert_eq!(api["claims"]["aud"], "upstream-api", "{api}");
+    assert_eq!(api["claims"]["act"]["sub"], "hangar-gateway", "{api}");
+    assert_eq!(api["subject"], "caller-app", "{api}");
+    let own_api = whoami(&caller, &mcp, "own_api").await;
+    assert_eq!(own_api["claims"]["sub"], "hangar-gateway", "{own_api}");
+    assert!(own_api["subject"].is_null(), "{own_api}");
+    assert_eq!(
+        whoami(&caller, &mcp, "own_api").await["claims"]["jti"],
+        own_api["claims"]["jti"],
+        "the tool's own token is cached"
+    );
+    // A backend's refusal names the tool, its metadata and its authorization server.
+    for (token, tool) in [
+        (&caller_token, "bare_api"),
+        (&mallory_token, "exchanged_api"),
+    ] {
+        let refused = Raw::with_token(token)
+            .stateless(&mcp, "tools/call", json!({"name": tool, "arguments": {}}))
+            .await;
+        assert_eq!(refused.result()["isError"], true, "{}", refused.text);
+        let words = refused.tool_text();
+        for expected in [
+            format!(
+                "the backend of tool {tool} refused the gateway's request (HTTP 401: invalid_token, no token for this audience)"
+            ),
+            format!("http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"),
+            format!("naming the authorization server(s) {issuer}"),
+            "the MCPTool spec.auth".to_string(),
+        ] {
+            assert!(
+                words.contains(&expected),
+                "missing `{expected}` in: {words}"
+            );
+        }
+    }
 
     // Servers the gateway cannot authenticate to say why, in readiness.
     let (_, detail) = gw.gateway.readiness();

@@ -68,58 +68,62 @@ impl AuthorizedHttp {
             None => Ok(None),
         }
     }
+}
 
-    /// Words for an upstream's refusal, with what its protected-resource
-    /// metadata says it wants when that can be read quickly.
-    async fn refusal(&self, status: u16, challenge: &str) -> String {
-        let parameter = |name: &str| challenge_parameter(challenge, name);
-        let mut words = format!(
-            "MCP server {} refused the gateway's request (HTTP {status}",
-            self.server
-        );
-        if let Some(error) = parameter("error") {
-            words.push_str(&format!(": {error}"));
-        }
-        if let Some(description) = parameter("error_description") {
-            words.push_str(&format!(", {description}"));
-        }
-        words.push(')');
-        if let Some(scope) = parameter("scope") {
-            words.push_str(&format!("; it asks for scope `{scope}`"));
-        }
-        if let Some(metadata) = parameter("resource_metadata") {
-            words.push_str(&format!("; its protected-resource metadata is {metadata}"));
-            if let Some(servers) = self.authorization_servers(&metadata).await {
-                words.push_str(&format!(
-                    ", naming the authorization server(s) {}",
-                    servers.join(", ")
-                ));
-            }
-        }
-        words.push_str(
-            ". Give the MCPServer spec.auth (oauth2ClientCredentials or tokenExchange) \
-             with a client that authorization server accepts for this resource",
-        );
-        words
+/// Words for a refusal (401 or 403 with the `WWW-Authenticate` `challenge`)
+/// from `who` (e.g. "MCP server x"), with what its protected-resource
+/// metadata says it wants when that can be read quickly; `fix` names the
+/// field that gives the gateway credentials (e.g. "the MCPServer's spec.auth").
+pub async fn refusal_words(
+    http: &reqwest::Client,
+    who: &str,
+    status: u16,
+    challenge: &str,
+    fix: &str,
+) -> String {
+    let parameter = |name: &str| challenge_parameter(challenge, name);
+    let mut words = format!("{who} refused the gateway's request (HTTP {status}");
+    if let Some(error) = parameter("error") {
+        words.push_str(&format!(": {error}"));
     }
+    if let Some(description) = parameter("error_description") {
+        words.push_str(&format!(", {description}"));
+    }
+    words.push(')');
+    if let Some(scope) = parameter("scope") {
+        words.push_str(&format!("; it asks for scope `{scope}`"));
+    }
+    if let Some(metadata) = parameter("resource_metadata") {
+        words.push_str(&format!("; its protected-resource metadata is {metadata}"));
+        if let Some(servers) = authorization_servers(http, &metadata).await {
+            words.push_str(&format!(
+                ", naming the authorization server(s) {}",
+                servers.join(", ")
+            ));
+        }
+    }
+    words.push_str(&format!(
+        ". Give {fix} (oauth2ClientCredentials or tokenExchange) with a client that \
+         authorization server accepts for this resource"
+    ));
+    words
+}
 
-    async fn authorization_servers(&self, metadata: &str) -> Option<Vec<String>> {
-        let response = self
-            .http
-            .get(metadata)
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await
-            .ok()?;
-        let document: serde_json::Value = response.json().await.ok()?;
-        let servers: Vec<String> = document
-            .get("authorization_servers")?
-            .as_array()?
-            .iter()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect();
-        (!servers.is_empty()).then_some(servers)
-    }
+async fn authorization_servers(http: &reqwest::Client, metadata: &str) -> Option<Vec<String>> {
+    let response = http
+        .get(metadata)
+        .timeout(Duration::from_secs(2))
+        .send()
+        .await
+        .ok()?;
+    let document: serde_json::Value = response.json().await.ok()?;
+    let servers: Vec<String> = document
+        .get("authorization_servers")?
+        .as_array()?
+        .iter()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect();
+    (!servers.is_empty()).then_some(servers)
 }
 
 /// One `name=value` (or `name="value"`) parameter of a `WWW-Authenticate` challenge.
@@ -258,7 +262,14 @@ impl StreamableHttpClient for AuthorizedHttp {
             }
             _ => return sent,
         };
-        let words = self.refusal(status, &challenge).await;
+        let words = refusal_words(
+            &self.http,
+            &format!("MCP server {}", self.server),
+            status,
+            &challenge,
+            "the MCPServer spec.auth",
+        )
+        .await;
         match answer_in_words(&message, words) {
             Some(answer) => Ok(StreamableHttpPostResponse::Json(
                 answer,

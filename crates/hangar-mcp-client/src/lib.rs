@@ -5,6 +5,7 @@
 //! - [`connect`]: a handshake in either protocol era, falling back from the
 //!   stateless 2026-07-28 `server/discover` to `initialize` where needed.
 //! - [`authorized`]: Streamable HTTP with tokens that change, and upstream refusals in words.
+//! - [`token`]: tokens from an OAuth 2.0 token endpoint, the client's own one cached.
 //! - [`sse`]: the 2024-11-05 HTTP+SSE transport for servers that predate Streamable HTTP.
 //! - [`header_map`]: configured headers (often credentials) as a header map
 //!   whose values stay out of debug output.
@@ -15,11 +16,13 @@
 pub mod authorized;
 pub mod connect;
 pub mod sse;
+pub mod token;
 pub mod words;
 
-pub use authorized::{AuthorizedHttp, Authorizer, CallCredentials};
+pub use authorized::{AuthorizedHttp, Authorizer, CallCredentials, refusal_words};
 pub use connect::{Lifecycles, connect, streamable_http};
 pub use sse::SseClientTransport;
+pub use token::{IssuedToken, TokenClient, TokenEndpoint};
 pub use words::{error_chain, handshake_failure};
 
 use http::{HeaderMap, HeaderName, HeaderValue};

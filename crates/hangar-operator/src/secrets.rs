@@ -1,49 +1,50 @@
-//! Header values that come from Secrets (`spec.headers[].valueFrom`), read at
-//! the moment they are needed and never logged. The one place the operator
-//! turns a header list into values, for health checks and registry syncs
-//! alike, and so the one place that refuses to send a value where its Secret
-//! does not allow (`mcp-hangar.io/allowed-destinations`, see
-//! [`hangar_api::destinations`]).
+//! Values that come from Secrets (`spec.headers[].valueFrom`, the client
+//! secrets of `spec.auth`), read at the moment they are needed and never
+//! logged. The one place the operator reads them, for health checks and
+//! registry syncs alike, and so the one place that refuses to send a value
+//! where its Secret does not allow (`mcp-hangar.io/allowed-destinations`,
+//! see [`hangar_api::destinations`]).
 
 use hangar_api::{AllowedDestinations, HttpHeader, NotAllowed};
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, SecretKeySelector};
 use kube::{Api, Client, ResourceExt};
 
-/// Why a header cannot be sent.
+/// Why a value from a Secret cannot be sent; `what` names the field, e.g.
+/// "spec.headers: header X-Api-Key".
 #[derive(Debug, thiserror::Error)]
-pub enum HeaderError {
-    #[error("header {header}: could not read Secret {secret}: {source}")]
+pub enum SecretError {
+    #[error("{what}: could not read Secret {secret}: {source}")]
     Read {
-        header: String,
+        what: String,
         secret: String,
         #[source]
         source: kube::Error,
     },
-    #[error("header {header}: Secret {secret} does not exist in this namespace")]
-    MissingSecret { header: String, secret: String },
-    #[error("header {header}: Secret {secret} has no key {key}")]
+    #[error("{what}: Secret {secret} does not exist in this namespace")]
+    MissingSecret { what: String, secret: String },
+    #[error("{what}: Secret {secret} has no key {key}")]
     MissingKey {
-        header: String,
+        what: String,
         secret: String,
         key: String,
     },
-    #[error("header {header}: key {key} of Secret {secret} is not text")]
+    #[error("{what}: key {key} of Secret {secret} is not text")]
     NotText {
-        header: String,
+        what: String,
         secret: String,
         key: String,
     },
-    #[error("header {header} has neither value nor valueFrom")]
-    NoValue { header: String },
-    #[error("header {header}: {refusal}")]
-    NotAllowed { header: String, refusal: NotAllowed },
+    #[error("{what} has neither value nor valueFrom")]
+    NoValue { what: String },
+    #[error("{what}: {refusal}")]
+    NotAllowed { what: String, refusal: NotAllowed },
 }
 
-impl HeaderError {
+impl SecretError {
     /// A CamelCase reason for conditions, Events and metric labels.
     pub fn reason(&self) -> &'static str {
         match self {
-            HeaderError::NotAllowed { .. } => "SecretNotAllowed",
+            SecretError::NotAllowed { .. } => "SecretNotAllowed",
             _ => "SecretUnavailable",
         }
     }
@@ -58,50 +59,65 @@ pub async fn header_values(
     namespace: &str,
     headers: &[HttpHeader],
     destination: &str,
-) -> Result<Vec<(String, String)>, HeaderError> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+) -> Result<Vec<(String, String)>, SecretError> {
     let mut values = Vec::with_capacity(headers.len());
     for header in headers {
-        let name = header.name.clone();
+        let what = format!("spec.headers: header {}", header.name);
         let value = match (&header.value, &header.value_from) {
             (Some(value), _) => value.clone(),
             (None, Some(source)) => {
-                let reference = &source.secret_key_ref;
-                let secret = secrets
-                    .get_opt(&reference.name)
-                    .await
-                    .map_err(|source| HeaderError::Read {
-                        header: name.clone(),
-                        secret: reference.name.clone(),
-                        source,
-                    })?
-                    .ok_or_else(|| HeaderError::MissingSecret {
-                        header: name.clone(),
-                        secret: reference.name.clone(),
-                    })?;
-                AllowedDestinations::of(secret.annotations())
-                    .check(&reference.name, destination)
-                    .map_err(|refusal| HeaderError::NotAllowed {
-                        header: name.clone(),
-                        refusal,
-                    })?;
-                let bytes = secret
-                    .data
-                    .and_then(|mut data| data.remove(&reference.key))
-                    .ok_or_else(|| HeaderError::MissingKey {
-                        header: name.clone(),
-                        secret: reference.name.clone(),
-                        key: reference.key.clone(),
-                    })?;
-                String::from_utf8(bytes.0).map_err(|_| HeaderError::NotText {
-                    header: name.clone(),
-                    secret: reference.name.clone(),
-                    key: reference.key.clone(),
-                })?
+                secret_value(client, namespace, &source.secret_key_ref, destination, what).await?
             }
-            (None, None) => return Err(HeaderError::NoValue { header: name }),
+            (None, None) => return Err(SecretError::NoValue { what }),
         };
-        values.push((name, value.trim().to_string()));
+        values.push((header.name.clone(), value.trim().to_string()));
     }
     Ok(values)
+}
+
+/// The text of a Secret key of `namespace` for sending to `destination`, if
+/// its Secret allows that; `what` names the field that refers to it.
+pub async fn secret_value(
+    client: &Client,
+    namespace: &str,
+    reference: &SecretKeySelector,
+    destination: &str,
+    what: String,
+) -> Result<String, SecretError> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = match secrets.get_opt(&reference.name).await {
+        Ok(Some(secret)) => secret,
+        Ok(None) => {
+            return Err(SecretError::MissingSecret {
+                what,
+                secret: reference.name.clone(),
+            });
+        }
+        Err(source) => {
+            return Err(SecretError::Read {
+                what,
+                secret: reference.name.clone(),
+                source,
+            });
+        }
+    };
+    if let Err(refusal) =
+        AllowedDestinations::of(secret.annotations()).check(&reference.name, destination)
+    {
+        return Err(SecretError::NotAllowed { what, refusal });
+    }
+    let Some(bytes) = secret.data.and_then(|mut data| data.remove(&reference.key)) else {
+        return Err(SecretError::MissingKey {
+            what,
+            secret: reference.name.clone(),
+            key: reference.key.clone(),
+        });
+    };
+    String::from_utf8(bytes.0)
+        .map(|text| text.trim().to_string())
+        .map_err(|_| SecretError::NotText {
+            what,
+            secret: reference.name.clone(),
+            key: reference.key.clone(),
+        })
 }

@@ -450,3 +450,99 @@ async fn a_legacy_sse_server_is_checked_over_sse() {
         "an initialize-era version"
     );
 }
+
+/// The message of `name`'s Ready condition once it contains `expected`.
+async fn ready_message_with(api: &Api<MCPServer>, name: &str, expected: &str) -> String {
+    eventually(
+        &format!("{name}'s Ready condition to say `{expected}`"),
+        || async {
+            let server = api.get(name).await.unwrap();
+            let ready = server
+                .status?
+                .conditions
+                .into_iter()
+                .find(|c| c.type_ == "Ready")?;
+            (ready.status == "False" && ready.message.contains(expected)).then_some(ready.message)
+        },
+    )
+    .await
+}
+
+/// A server that takes only tokens for its own audience (`protected.py`) is
+/// checked with a token for its `spec.auth` client from a real authorization
+/// server (`oidc-provider`), as gateways call it; without credentials, or with
+/// a wrong client secret, its status says who refused what.
+#[tokio::test]
+async fn a_server_behind_oauth_is_checked_with_a_token_of_its_client() {
+    use hangar_api::ALLOWED_DESTINATIONS_ANNOTATION;
+    use hangar_testenv::openid::{OpenIdProvider, ProtectedServer};
+    use k8s_openapi::api::core::v1::Secret;
+    use serde_json::json;
+
+    let (client, ns, _) = operator().await;
+    let scratch = tempfile::tempdir().unwrap();
+    let provider = OpenIdProvider::start(
+        free_port(),
+        &scratch.path().join("keys.json"),
+        false,
+        json!({
+            "clients": [{"client_id": "hangar-gateway", "client_secret": "s3cret-4c1d", "scope": "upstream.call"}],
+            "resources": [{"prefix": "https://upstream.example", "audience": "upstream-api", "scope": "upstream.call", "ttl": 600}],
+        }),
+    )
+    .await;
+    let issuer = provider.issuer();
+    let protected = ProtectedServer::start(free_port(), &issuer, "upstream-api", &[]).await;
+    let token_url = format!("{issuer}/token");
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns);
+    for (name, value) in [("oauth-client", "s3cret-4c1d"), ("wrong-client", "not-it")] {
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": name, "annotations": {ALLOWED_DESTINATIONS_ANNOTATION: &token_url}},
+            "stringData": {"secret": value},
+        }))
+        .unwrap();
+        secrets
+            .create(&PostParams::default(), &secret)
+            .await
+            .unwrap();
+    }
+    let auth = |secret: &str| {
+        format!(
+            "healthCheck: {{interval: 2s, timeout: 2s}}, auth: {{oauth2ClientCredentials: {{tokenUrl: '{token_url}', clientId: hangar-gateway, clientSecret: {{name: {secret}, key: secret}}, resource: 'https://upstream.example/mcp'}}}}"
+        )
+    };
+    let url = protected.mcp_url();
+    let api = remote_server(&client, &ns, "protected", &url, &auth("oauth-client")).await;
+    remote_server(
+        &client,
+        &ns,
+        "anonymous",
+        &url,
+        "healthCheck: {interval: 2s, timeout: 2s}",
+    )
+    .await;
+    remote_server(&client, &ns, "misconfigured", &url, &auth("wrong-client")).await;
+
+    let ready = wait_for_state(&api, "protected", ServerState::Ready)
+        .await
+        .status
+        .unwrap();
+    assert_eq!(ready.tools.unwrap().names, ["whoami"]);
+    let anonymous = ready_message_with(
+        &api,
+        "anonymous",
+        "MCP server anonymous refused the gateway's request (HTTP 401",
+    )
+    .await;
+    assert!(
+        anonymous.contains(&format!("naming the authorization server(s) {issuer}")),
+        "{anonymous}"
+    );
+    let misconfigured = ready_message_with(
+        &api,
+        "misconfigured",
+        "refused the client credentials request (HTTP 401: invalid_client",
+    )
+    .await;
+    assert!(!misconfigured.contains("not-it"), "{misconfigured}");
+}

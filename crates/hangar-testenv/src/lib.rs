@@ -32,6 +32,12 @@
 //! [`redis::RedisServer`] and [`redis::RedisCluster`] run real `redis-server`s
 //! on free ports, which tests can stop and restart.
 //!
+//! # OAuth
+//!
+//! [`openid::OpenIdProvider`] runs the `oidc-provider` package as an
+//! authorization server; [`openid::ProtectedServer`] an MCP server and an
+//! HTTP endpoint that take only its tokens for their audience.
+//!
 //! # The MCP Registry
 //!
 //! [`registry::McpRegistry`] runs the official registry server with a
@@ -40,6 +46,7 @@
 mod certs;
 pub mod fuzz;
 pub mod node;
+pub mod openid;
 mod plane;
 mod process;
 pub mod redis;

@@ -113,6 +113,7 @@ impl GatewayHandler {
                     .call(
                         self.gateway.http(),
                         params.arguments,
+                        &access.caller,
                         &correlation_id(&context),
                         self.gateway.metrics(),
                     )

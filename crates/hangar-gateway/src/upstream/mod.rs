@@ -120,10 +120,10 @@ impl Upstream {
             .map(|settings| Demand::new(settings, activity));
         let credentials = spec.auth.as_ref().map(|auth| {
             Arc::new(Credentials::new(
-                &spec.name,
+                format!("MCP server {}", spec.name),
                 auth,
                 http.clone(),
-                environment.clone(),
+                &environment,
             ))
         });
         let upstream = Arc::new(Self {

@@ -7,7 +7,6 @@
 )]
 
 pub mod fixture;
-pub mod openid;
 pub mod peers;
 
 use std::net::SocketAddr;

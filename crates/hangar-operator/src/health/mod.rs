@@ -14,6 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use hangar_api::MCPServer;
 use hangar_circuit::{CircuitBreaker, Settings as BreakerSettings, State as CircuitState};
+use hangar_mcp_client::TokenClient;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -201,6 +202,11 @@ const STATUS_REFRESH: Duration = Duration::from_secs(60);
 
 async fn check_loop(shared: Arc<Shared>, key: Key, schedule: Schedule) {
     let namespace = key.namespace.clone().unwrap_or_default();
+    let token = schedule
+        .target
+        .token
+        .clone()
+        .map(|endpoint| Arc::new(TokenClient::new(shared.http.clone(), endpoint)));
     let mut last_notified = Instant::now();
     loop {
         // An open circuit is not checked until its reset timeout has passed;
@@ -228,7 +234,7 @@ async fn check_loop(shared: Arc<Shared>, key: Key, schedule: Schedule) {
                 .acquire()
                 .await
                 .expect("the semaphore is never closed");
-            probe::probe(&shared.http, &schedule.target).await
+            probe::probe(&shared.http, &schedule.target, token.as_ref()).await
         };
         let changed = {
             let mut records = shared.records.lock().expect("health records lock");

@@ -2,20 +2,28 @@
 //! protocol era it speaks (`server/discover`, or `initialize` + `initialized`),
 //! then `tools/list` through every page, all under one timeout.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hangar_mcp_client::{Lifecycles, SseClientTransport, streamable_http};
+use hangar_mcp_client::{
+    AuthorizedHttp, Authorizer, Lifecycles, SseClientTransport, TokenClient, TokenEndpoint,
+    streamable_http,
+};
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
 use rmcp::service::{RoleClient, RunningService};
 
 /// Where and how to check one server.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProbeTarget {
+    /// The MCPServer's name, for refusals in words.
+    pub server: String,
     pub url: String,
     /// The 2024-11-05 HTTP+SSE transport rather than Streamable HTTP.
     pub legacy_sse: bool,
     /// Header names and values sent with every request (values may be secrets: never logged).
     pub headers: Vec<(String, String)>,
+    /// Where the checks take a bearer token from (client credentials), as gateways do.
+    pub token: Option<TokenEndpoint>,
     pub timeout: Duration,
 }
 
@@ -23,9 +31,11 @@ impl std::fmt::Debug for ProbeTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.headers.iter().map(|(name, _)| name.as_str()).collect();
         f.debug_struct("ProbeTarget")
+            .field("server", &self.server)
             .field("url", &self.url)
             .field("legacy_sse", &self.legacy_sse)
             .field("headers", &names)
+            .field("token", &self.token)
             .field("timeout", &self.timeout)
             .finish()
     }
@@ -54,14 +64,16 @@ pub enum ProbeError {
     Timeout(Duration),
 }
 
-/// Runs one check.
+/// Runs one check; `token` is the client of `target.token`, kept from one
+/// check to the next so that its token is reused while valid.
 pub async fn probe(
     http: &reqwest::Client,
     target: &ProbeTarget,
+    token: Option<&Arc<TokenClient>>,
 ) -> Result<ProbeReport, ProbeError> {
     let started = Instant::now();
     let exchange = async {
-        let client = connect(http, target).await?;
+        let client = connect(http, target, token).await?;
         let tools = client
             .peer()
             .list_all_tools()
@@ -95,6 +107,7 @@ pub async fn probe(
 async fn connect(
     http: &reqwest::Client,
     target: &ProbeTarget,
+    token: Option<&Arc<TokenClient>>,
 ) -> Result<RunningService<RoleClient, ClientConfig>, ProbeError> {
     let headers = hangar_mcp_client::header_map(
         target
@@ -109,6 +122,8 @@ async fn connect(
         })
         .await
     } else {
+        let own = token.map(|token| token.clone() as Arc<dyn Authorizer>);
+        let http = AuthorizedHttp::new(http.clone(), &target.server, own);
         hangar_mcp_client::connect(Lifecycles::auto(), client_info, || async {
             Ok(streamable_http(
                 http.clone(),

@@ -15,8 +15,8 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
-    #[error("spec.headers: {0}")]
-    Header(#[from] crate::secrets::HeaderError),
+    #[error(transparent)]
+    Header(#[from] crate::secrets::SecretError),
     #[error("spec.headers: {0}")]
     InvalidHeader(String),
     #[error("could not write status: {0}")]

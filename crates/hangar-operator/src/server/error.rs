@@ -15,8 +15,8 @@ pub enum Error {
     ListPods(#[source] kube::Error),
     #[error("could not list the gateways' activity Leases of the server: {0}")]
     ListLeases(#[source] kube::Error),
-    #[error("spec.headers: {0}")]
-    Secret(#[from] crate::secrets::HeaderError),
+    #[error(transparent)]
+    Secret(#[from] crate::secrets::SecretError),
     #[error("waiting for {0} to be deleted")]
     CleanupPending(crate::children::Remaining),
     #[error("could not add or remove the finalizer: {0}")]

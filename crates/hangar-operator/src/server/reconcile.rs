@@ -9,6 +9,7 @@ use hangar_api::{
     ServerMode, ServerState, ToolsStatus, Transport, condition, fit,
 };
 use hangar_circuit::State as CircuitState;
+use hangar_mcp_client::TokenEndpoint;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Pod;
@@ -310,16 +311,19 @@ async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, E
     let url = hangar_compile::in_cluster_url(server).unwrap_or_default();
     let headers =
         crate::secrets::header_values(&ctx.base.client, &namespace, &spec.headers, &url).await?;
+    let token = probe_token(server, ctx).await?;
     let duration = |d: &hangar_api::Duration| {
         d.to_std()
             .map_err(|e| Error::InvalidSpec(build::InvalidSpec::Duration(e.to_string())))
     };
     Ok(Schedule {
         target: ProbeTarget {
+            server: server.name_any(),
             url,
             // Container stdio servers are bridged to Streamable HTTP in the pod.
             legacy_sse: spec.transport == Transport::Sse,
             headers,
+            token,
             timeout: duration(&spec.health_check.timeout)?,
         },
         interval: duration(&spec.health_check.interval)?,
@@ -329,6 +333,39 @@ async fn schedule(server: &MCPServer, ctx: &ServerContext) -> Result<Schedule, E
             )))
         })?,
     })
+}
+
+/// The token endpoint the checks take a token from, as the gateway does for
+/// its own requests: `spec.auth`'s client (client credentials, also for
+/// token exchange), its secret read now. None without one.
+async fn probe_token(
+    server: &MCPServer,
+    ctx: &ServerContext,
+) -> Result<Option<TokenEndpoint>, Error> {
+    let Some(auth) = &server.spec.auth else {
+        return Ok(None);
+    };
+    let (field, grant) = match (&auth.oauth2_client_credentials, &auth.token_exchange) {
+        (Some(grant), _) => ("oauth2ClientCredentials", grant),
+        (None, Some(grant)) => ("tokenExchange", grant),
+        (None, None) => return Ok(None),
+    };
+    let client_secret = crate::secrets::secret_value(
+        &ctx.base.client,
+        &server.namespace().unwrap_or_default(),
+        &grant.client_secret,
+        &grant.token_url,
+        format!("spec.auth.{field}.clientSecret"),
+    )
+    .await?;
+    Ok(Some(TokenEndpoint {
+        url: grant.token_url.clone(),
+        client_id: grant.client_id.clone(),
+        client_secret,
+        scopes: grant.scopes.clone(),
+        audience: grant.audience.clone(),
+        resource: grant.resource.clone(),
+    }))
 }
 
 fn probe_input(check: &HealthCheckSpec, record: Option<&HealthRecord>) -> Probe {

@@ -4,13 +4,16 @@ audience (checked against the issuer's JWKS), answers anything else with 401
 and its RFC 9728 metadata, and refuses the subjects it is told to.
 
 Usage: python protected.py PORT ISSUER AUDIENCE [REFUSED_SUBJECT...]
-`whoami` answers with the verified token's claims and the identity headers
-the gateway forwards.
+The MCP tool `whoami` (at /mcp) and the plain HTTP endpoint /api/whoami (for
+declared tools) answer with the verified token's claims and the identity
+headers the gateway forwards.
 """
 
 import sys
 
 import jwt
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
@@ -62,6 +65,27 @@ def whoami(ctx: Context) -> dict:
         "subject": headers.get("x-hangar-subject"),
         "scopes": headers.get("x-hangar-scopes"),
     }
+
+
+@server.custom_route("/api/whoami", methods=["GET", "POST"])
+async def api_whoami(request: Request) -> JSONResponse:
+    """As the tool, for a plain HTTP client; a refusal says what it wants (RFC 9728)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    verified = await Verifier().verify_token(token) if scheme.lower() == "bearer" else None
+    if verified is None:
+        metadata = f"http://127.0.0.1:{port}/.well-known/oauth-protected-resource/mcp"
+        challenge = (
+            'Bearer error="invalid_token", error_description="no token for this audience", '
+            f'resource_metadata="{metadata}"'
+        )
+        return JSONResponse({"error": "invalid_token"}, status_code=401, headers={"WWW-Authenticate": challenge})
+    return JSONResponse(
+        {
+            "claims": verified.claims,
+            "subject": request.headers.get("x-hangar-subject"),
+            "scopes": request.headers.get("x-hangar-scopes"),
+        }
+    )
 
 
 server.run("streamable-http", host="127.0.0.1", port=int(port))

@@ -1,12 +1,14 @@
-//! The `oidc-provider` package (tests/servers/openid_provider.mjs), a
-//! certified OpenID Provider we did not write, run by the pinned Node.js on a
-//! port of its own, which it keeps across restarts.
+//! An authorization server and a resource server we did not write: the
+//! `oidc-provider` package (`peers/openid_provider.mjs`), a certified OpenID
+//! Provider run by the pinned Node.js on a port of its own, which it keeps
+//! across restarts; and an MCP server on the official Python SDK that takes
+//! only that provider's tokens for its own audience (`peers/protected.py`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use hangar_testenv::tools::{Tool, locate, node_bin};
+use crate::tools::{Tool, locate, node_bin};
 use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -26,7 +28,7 @@ impl OpenIdProvider {
         command
             .arg(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/tests/servers/openid_provider.mjs"
+                "/peers/openid_provider.mjs"
             ))
             .arg(port.to_string())
             .arg(keys)
@@ -86,5 +88,42 @@ impl OpenIdProvider {
         let body: Value = reply.json().await.unwrap();
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+/// `peers/protected.py`: an MCP server (`/mcp`, tool `whoami`) and a plain
+/// HTTP endpoint (`/api/whoami`) that take only JWTs `issuer` signed for
+/// `audience`, refusing the subjects in `refused`.
+pub struct ProtectedServer {
+    _process: tokio::process::Child,
+    pub port: u16,
+}
+
+impl ProtectedServer {
+    pub async fn start(port: u16, issuer: &str, audience: &str, refused: &[&str]) -> Self {
+        let process = tokio::process::Command::new(locate(Tool::Python))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/peers/protected.py"))
+            .args([&port.to_string(), issuer, audience])
+            .args(refused)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("start protected.py with the test Python");
+        crate::eventually("protected.py to listen", || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        Self {
+            _process: process,
+            port,
+        }
+    }
+
+    pub fn mcp_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
     }
 }
