@@ -110,8 +110,9 @@ impl JsonSchema for Arguments {
 
 /// Curation of one MCPServer or MCPServerGroup a gateway selects, in that
 /// source's own names (before the gateway's prefix).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!has(self.passUnlisted) || !self.passUnlisted || !(has(self.tools) || has(self.prompts) || has(self.resourceUris))").message("spec.servers[].passUnlisted: names a source has not listed cannot be judged by its tools, prompts and resourceUris; use one or the other"))]
 pub struct SourceCuration {
     /// The MCPServer or MCPServerGroup (in the gateway's namespace).
     #[schemars(length(min = 1, max = 253))]
@@ -125,4 +126,9 @@ pub struct SourceCuration {
     /// Resource URIs (and resource templates' URI templates).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource_uris: Option<NameFilter>,
+    /// Calls of tools and prompts it has not listed (hidden, or added since
+    /// its last list) go to it by its prefix. Not with `tools`, `prompts` or
+    /// `resourceUris` here or on the gateway, nor with `spec.auth.authorization`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pass_unlisted: bool,
 }

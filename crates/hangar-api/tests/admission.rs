@@ -234,6 +234,11 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.auth", "not both"],
     ),
     (
+        "passUnlisted beside a source's filters",
+        "kind: MCPGateway\nmetadata: {name: pass-filtered}\nspec: {servers: [{name: a, passUnlisted: true, tools: {deny: [x]}}]}",
+        &["spec.servers[].passUnlisted", "use one or the other"],
+    ),
+    (
         "tool name with spaces",
         "kind: MCPTool\nmetadata: {name: spaces}\nspec: {name: 'get weather', backend: {url: 'http://x.example.com'}}",
         &["spec.name", "letters, digits"],

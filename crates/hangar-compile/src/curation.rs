@@ -20,12 +20,36 @@ impl Compiler<'_> {
             spec.resource_uris.as_ref(),
         );
         self.fixed_wins("spec.tools", spec.tools.as_ref());
+        let gateway_filters =
+            spec.tools.is_some() || spec.prompts.is_some() || spec.resource_uris.is_some();
+        let authorization = spec
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.authorization.is_some());
         for source in &spec.servers {
-            let curation = items(
-                source.tools.as_ref(),
-                source.prompts.as_ref(),
-                source.resource_uris.as_ref(),
-            );
+            let blocked_by = match (gateway_filters, authorization) {
+                (true, _) => Some("the gateway's spec.tools, spec.prompts or spec.resourceUris"),
+                (false, true) => Some("spec.auth.authorization"),
+                (false, false) => None,
+            };
+            let pass_unlisted = match blocked_by {
+                Some(what) if source.pass_unlisted => {
+                    self.uncurated.push(format!(
+                        "spec.servers[{}].passUnlisted: off, as names not listed cannot be judged by {what}",
+                        source.name
+                    ));
+                    false
+                }
+                _ => source.pass_unlisted,
+            };
+            let curation = ItemCuration {
+                pass_unlisted,
+                ..items(
+                    source.tools.as_ref(),
+                    source.prompts.as_ref(),
+                    source.resource_uris.as_ref(),
+                )
+            };
             let at = format!("spec.servers[{}].tools", source.name);
             self.fixed_wins(&at, source.tools.as_ref());
             let name = &source.name;
@@ -74,6 +98,7 @@ fn items(
         tools: tools.map(tool_curation).unwrap_or_default(),
         prompts: prompts.map(filter).unwrap_or_default(),
         resources: resources.map(filter).unwrap_or_default(),
+        pass_unlisted: false,
     }
 }
 
@@ -293,5 +318,55 @@ spec: {selector: {matchLabels: {pool: search}}}
         });
         assert_eq!(check.unknown, ["server search-a", "group search"]);
         assert!(check.unmatched.is_empty(), "{:?}", check.unmatched);
+    }
+
+    #[test]
+    fn unlisted_names_pass_only_where_no_gateway_filter_judges_names() {
+        let manifests = |gateway_spec: &str| {
+            hangar_manifests::parse(
+                &format!(
+                    r#"
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPGateway
+metadata: {{name: edge, namespace: team}}
+spec:
+  serverSelector: {{}}
+  servers: [{{name: everything, passUnlisted: true}}]
+{gateway_spec}
+---
+apiVersion: mcp-hangar.io/v1alpha1
+kind: MCPServer
+metadata: {{name: everything, namespace: team}}
+spec: {{mode: remote, endpoint: "http://everything.example/mcp"}}
+"#
+                ),
+                "pass unlisted",
+            )
+            .unwrap()
+        };
+        let compiled = |gateway_spec: &str| {
+            let manifests = manifests(gateway_spec);
+            let all = Candidates::all(&manifests);
+            compile(
+                &all.select(Some(&manifests.gateways[0])),
+                Target::Cluster {
+                    namespace: "team",
+                    secrets: &SecretDestinations::Unchecked,
+                },
+            )
+        };
+        let open = compiled("");
+        assert!(open.config.curation.servers["everything"].pass_unlisted);
+        assert!(open.uncurated.is_empty(), "{:?}", open.uncurated);
+        assert!(open.config.problems().is_empty());
+        let filtered = compiled("  prompts: {deny: [x]}");
+        assert!(!filtered.config.curation.servers["everything"].pass_unlisted);
+        assert_eq!(
+            filtered.uncurated,
+            [
+                "spec.servers[everything].passUnlisted: off, as names not listed cannot be judged by the gateway's spec.tools, spec.prompts or spec.resourceUris"
+            ]
+        );
+        assert!(filtered.config.problems().is_empty());
     }
 }

@@ -153,8 +153,9 @@ pub struct Compiled {
     /// The container MCPServers of the namespace the config reaches (only for
     /// [`Target::Cluster`]), by name: whose pods must admit the gateway.
     pub workloads: Vec<String>,
-    /// Curation that names nothing the config serves (an MCPGateway's
-    /// `spec.servers` entry for a server or group it does not serve), in words.
+    /// Curation that cannot apply as written, in words: an MCPGateway's
+    /// `spec.servers` entry for nothing it serves, an argument both fixed and
+    /// defaulted, `passUnlisted` where filters or authorization rules apply.
     pub uncurated: Vec<String>,
 }
 

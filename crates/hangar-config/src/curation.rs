@@ -171,6 +171,12 @@ pub struct ItemCuration {
     /// Over resource URIs and resource templates' URI templates.
     #[serde(default, skip_serializing_if = "is_default")]
     pub resources: NameFilter,
+    /// Per server or group: calls of tools and prompts it has not listed
+    /// (hidden, or added since its last list) go to it by its prefix, for
+    /// servers whose lists are not all they serve. Only without filters and
+    /// overrides, which such names would escape.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub pass_unlisted: bool,
 }
 
 impl ItemCuration {
@@ -179,6 +185,19 @@ impl ItemCuration {
         self.prompts.problems(&format!("{at}.prompts"), problems);
         self.resources
             .problems(&format!("{at}.resources"), problems);
+        if self.pass_unlisted && self.filters() {
+            problems.push(format!(
+                "{at}.passUnlisted: names the source has not listed cannot be judged by its \
+                 tools, prompts and resources filters and overrides; use one or the other"
+            ));
+        }
+    }
+
+    /// Whether any filter or override is set.
+    fn filters(&self) -> bool {
+        self.tools != ToolCuration::default()
+            || self.prompts != NameFilter::default()
+            || self.resources != NameFilter::default()
     }
 }
 
@@ -205,6 +224,18 @@ impl Curation {
         problems: &mut Vec<String>,
     ) {
         self.exposed.problems("curation.exposed", problems);
+        if self.exposed.pass_unlisted {
+            problems.push(
+                "curation.exposed.passUnlisted: set it per server or group (curation.servers, curation.groups)".into(),
+            );
+        }
+        if self.exposed.filters() && self.passes_any_unlisted() {
+            problems.push(
+                "curation.exposed: names a source has not listed cannot be judged by the gateway's filters \
+                 and overrides; leave them out while a source has passUnlisted"
+                    .into(),
+            );
+        }
         for (section, known, entries) in [
             ("servers", servers, &self.servers),
             ("groups", groups, &self.groups),
@@ -250,6 +281,19 @@ impl Curation {
             SourceKind::Server => self.servers.get(source.name),
             SourceKind::Group => self.groups.get(source.name),
         }
+    }
+
+    /// Whether calls of names `source` has not listed go to it.
+    pub fn passes_unlisted(&self, source: Source<'_>) -> bool {
+        self.of(Some(source)).is_some_and(|c| c.pass_unlisted)
+    }
+
+    /// Whether some server or group gets the names it has not listed.
+    pub fn passes_any_unlisted(&self) -> bool {
+        self.servers
+            .values()
+            .chain(self.groups.values())
+            .any(|c| c.pass_unlisted)
     }
 
     /// How a tool that `source` (`None`: a declared tool) calls `original`

@@ -229,6 +229,13 @@ impl GatewayConfig {
         }
         if let Some(auth) = &self.auth {
             auth.problems(&mut problems);
+            if auth.authorization.is_some() && self.curation.passes_any_unlisted() {
+                problems.push(
+                    "curation: passUnlisted cannot be used with auth.authorization, whose rules \
+                     grant names the gateway has listed"
+                        .into(),
+                );
+            }
         }
         if let Some(audit) = &self.audit {
             audit.problems(&mut problems);
@@ -270,7 +277,43 @@ impl GatewayConfig {
         self.routing_problems(&mut problems);
         let groups: HashSet<&str> = self.groups.iter().map(|g| g.name.as_str()).collect();
         self.curation.problems(&names, &groups, &mut problems);
+        self.pass_unlisted_problems(&mut problems);
         problems
+    }
+
+    /// Two sources taking unlisted names under one prefix would leave the
+    /// gateway guessing which of them a name is for.
+    fn pass_unlisted_problems(&self, problems: &mut Vec<String>) {
+        let servers = self
+            .servers
+            .iter()
+            .filter(|s| {
+                self.curation
+                    .servers
+                    .get(&s.name)
+                    .is_some_and(|c| c.pass_unlisted)
+            })
+            .map(|s| (format!("servers {}", s.name), self.prefix_for(s)));
+        let groups = self
+            .groups
+            .iter()
+            .filter(|g| {
+                self.curation
+                    .groups
+                    .get(&g.name)
+                    .is_some_and(|c| c.pass_unlisted)
+            })
+            .map(|g| (format!("groups {}", g.name), self.prefix_for_group(g)));
+        let mut by_prefix: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for (source, prefix) in servers.chain(groups) {
+            by_prefix.entry(prefix).or_default().push(source);
+        }
+        for (prefix, sources) in by_prefix.iter().filter(|(_, s)| s.len() > 1) {
+            problems.push(format!(
+                "curation: {} take unlisted names under the same prefix `{prefix}`; give them different prefixes",
+                sources.join(" and ")
+            ));
+        }
     }
 
     /// An upstream's credentials made from callers' tokens need callers with verified tokens.
@@ -491,6 +534,72 @@ servers:
                 "tools[0] (crm).backend.headers: Authorization comes from auth; remove it from headers",
                 "tools[1] (who).auth: tokenExchange and forwardIdentity need the gateway's auth section; without it no caller has a verified token or identity",
                 "servers[0] (s).auth: tokenExchange and forwardIdentity need the gateway's auth section; without it no caller has a verified token or identity",
+            ]
+        );
+    }
+
+    #[test]
+    fn unlisted_names_pass_only_where_nothing_judges_names() {
+        let problems = |curation: &str, auth: &str| {
+            let text = format!(
+                r#"
+apiVersion: gateway.mcp-hangar.io/v1alpha1
+kind: GatewayConfig
+gateway: {{name: g}}
+{auth}
+servers:
+  - {{name: a, transport: stdio, command: a, prefix: ""}}
+  - {{name: b, transport: stdio, command: b, prefix: ""}}
+curation:
+{curation}
+"#
+            );
+            match GatewayConfig::parse(&text, "cfg.yaml") {
+                Ok(_) => Vec::new(),
+                Err(ConfigError::Invalid { problems, .. }) => problems,
+                Err(other) => panic!("{other}"),
+            }
+        };
+        assert_eq!(
+            problems("  servers: {a: {passUnlisted: true}}", ""),
+            Vec::<String>::new()
+        );
+        let filtered = problems(
+            "  servers: {a: {passUnlisted: true, tools: {deny: [x]}}}",
+            "",
+        );
+        assert_eq!(filtered.len(), 1, "{filtered:?}");
+        assert!(
+            filtered[0]
+                .starts_with("curation.servers.a.passUnlisted: names the source has not listed")
+        );
+        assert_eq!(
+            problems("  exposed: {passUnlisted: true}", ""),
+            [
+                "curation.exposed.passUnlisted: set it per server or group (curation.servers, curation.groups)"
+            ]
+        );
+        let gateway_wide = problems(
+            "  exposed: {prompts: {allow: [p]}}\n  servers: {a: {passUnlisted: true}}",
+            "",
+        );
+        assert_eq!(gateway_wide.len(), 1, "{gateway_wide:?}");
+        assert!(gateway_wide[0].starts_with("curation.exposed: names a source has not listed"));
+        let ruled = problems(
+            "  servers: {a: {passUnlisted: true}}",
+            "auth:\n  bearerTokens: {valueFromEnv: T}\n  authorization: {default: Deny}",
+        );
+        assert_eq!(ruled.len(), 1, "{ruled:?}");
+        assert!(
+            ruled[0].starts_with("curation: passUnlisted cannot be used with auth.authorization")
+        );
+        assert_eq!(
+            problems(
+                "  servers: {a: {passUnlisted: true}, b: {passUnlisted: true}}",
+                ""
+            ),
+            [
+                "curation: servers a and servers b take unlisted names under the same prefix ``; give them different prefixes"
             ]
         );
     }

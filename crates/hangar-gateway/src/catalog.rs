@@ -258,6 +258,8 @@ pub struct Catalog {
     /// Servers and groups without a listing, with their prefixes, to explain
     /// (or, for scale-to-zero servers, route) names nobody lists yet.
     unavailable: Vec<Route>,
+    /// Listed servers and groups that take names they have not listed (`passUnlisted`).
+    passing: Vec<Route>,
     /// What clients may see and call: names it leaves out are unknown.
     curation: Curation,
     overrides: OverrideCheck,
@@ -322,6 +324,7 @@ impl Catalog {
         let mut resources = Vec::new();
         let mut templates = Vec::new();
         let mut unavailable = Vec::new();
+        let mut passing = Vec::new();
         for tool in &declared.tools {
             let Some(exposed) = curation.expose_tool(None, tool.name()) else {
                 continue;
@@ -376,6 +379,9 @@ impl Catalog {
             };
             let names = listing.tools.iter().map(|t| t.name.to_string()).collect();
             source_tools.push((route.clone(), Some(names)));
+            if curation.passes_unlisted(route.source()) {
+                passing.push(route.clone());
+            }
             let prefix = route.prefix().to_string();
             let label = source_label(&route);
             let source = Some(route.source());
@@ -445,6 +451,7 @@ impl Catalog {
             ),
             templates,
             unavailable,
+            passing,
             curation: curation.clone(),
             overrides,
         }
@@ -487,8 +494,9 @@ impl Catalog {
 
     /// Resolves a name; one nobody lists that carries (once unrenamed:
     /// `routed_by`) the prefix of a server or group without a listing is
-    /// routed there if a call would wake it, else explained, unless curation
-    /// leaves it out (`unlisted` gives `None`).
+    /// routed there if a call would wake it, else explained, and else goes to
+    /// the listed one with the longest such prefix that takes unlisted names,
+    /// unless curation leaves it out (`unlisted` gives `None`).
     fn lookup<T>(
         &self,
         section_get: Option<T>,
@@ -508,7 +516,13 @@ impl Catalog {
             .filter(|r| !r.prefix().is_empty() && routed_by.starts_with(r.prefix()))
             .max_by_key(|r| r.prefix().len());
         let Some(route) = best else {
-            return Lookup::Unknown;
+            return self
+                .passing
+                .iter()
+                .filter(|r| routed_by.starts_with(r.prefix()))
+                .max_by_key(|r| r.prefix().len())
+                .and_then(unlisted)
+                .map_or(Lookup::Unknown, Lookup::Found);
         };
         match unlisted(route) {
             None => Lookup::Unknown,

@@ -203,7 +203,7 @@ fn render_gateway(
         let _ = writeln!(out, "# curation of {line}");
     }
     for uncurated in &compiled.uncurated {
-        let _ = writeln!(out, "# curation names nothing served: {uncurated}");
+        let _ = writeln!(out, "# curation not applied as written: {uncurated}");
     }
     let objects = gateway_build::build(gateway, &compiled, settings);
     if objects.redis_deployment.is_some() {

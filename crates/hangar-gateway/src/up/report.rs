@@ -89,7 +89,7 @@ pub fn describe(compiled: &Compiled, source: &str, endpoint: &str) -> String {
         let _ = writeln!(out, "  curation  {line}");
     }
     for uncurated in &compiled.uncurated {
-        let _ = writeln!(out, "  curation  names nothing served: {uncurated}");
+        let _ = writeln!(out, "  curation  not applied as written: {uncurated}");
     }
     if !compiled.skipped.is_empty() {
         let _ = writeln!(out, "not run locally:");
