@@ -7,7 +7,8 @@
 //! Prints one row per N: converge time, floor time, their ratio, API requests
 //! per server sent by the operator (the API server's `apiserver_request_total`
 //! over the run, watches aside, minus this client's own), the operator's CPU
-//! seconds and peak RSS, and the machine's load average.
+//! seconds and peak RSS, and the machine's load average; then the requests
+//! per server by verb and resource.
 //!
 //! With `chaos`, each size also runs with the operator killed (`kill -9`)
 //! `HANGAR_BENCH_KILLS` times (default 20) at random moments of the rollout
@@ -22,6 +23,7 @@
 //! `$CARGO_TARGET_DIR/release/hangar`, else the workspace's
 //! `target/release/hangar`.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -65,21 +67,31 @@ fn hangar_binary() -> PathBuf {
     path
 }
 
+/// What this benchmark's own client sent after the operator started:
+/// MCPServer creates and the lists that watch them converge.
+#[derive(Default)]
+struct OwnRequests {
+    creates: AtomicUsize,
+    lists: AtomicUsize,
+}
+
 /// A client that counts the requests it sends, watches aside.
-fn counting_client(plane: &ControlPlane) -> (Client, Arc<AtomicUsize>) {
-    let sent = Arc::new(AtomicUsize::new(0));
+fn counting_client(plane: &ControlPlane) -> (Client, Arc<OwnRequests>) {
+    let sent = Arc::new(OwnRequests::default());
     let counter = sent.clone();
     let client = ClientBuilder::try_from(plane.config())
         .expect("a client for the control plane")
         .with_layer(&MapRequestLayer::new(
             move |request: http::Request<Body>| {
-                if !request
+                let watch = request
                     .uri()
                     .query()
                     .unwrap_or_default()
-                    .contains("watch=true")
-                {
-                    counter.fetch_add(1, Ordering::Relaxed);
+                    .contains("watch=true");
+                if request.method() == http::Method::POST {
+                    counter.creates.fetch_add(1, Ordering::Relaxed);
+                } else if !watch {
+                    counter.lists.fetch_add(1, Ordering::Relaxed);
                 }
                 request
             },
@@ -88,19 +100,43 @@ fn counting_client(plane: &ControlPlane) -> (Client, Arc<AtomicUsize>) {
     (client, sent)
 }
 
-/// Requests the API server served, watches aside.
-async fn served(client: &Client) -> f64 {
+/// Requests the API server served by verb and resource (e.g. `APPLY
+/// services`, `PATCH mcpservers/status`), watches and its own aside.
+async fn served(client: &Client) -> BTreeMap<String, f64> {
     let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
     let text = client
         .request_text(request)
         .await
         .expect("the API server's metrics");
-    text.lines()
-        .filter(|line| {
-            line.starts_with("apiserver_request_total{") && !line.contains("verb=\"WATCH\"")
-        })
-        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .sum()
+    let mut served = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("apiserver_request_total{") else {
+            continue;
+        };
+        let Some((labels, value)) = rest.rsplit_once("} ") else {
+            continue;
+        };
+        let labels: BTreeMap<&str, &str> = labels
+            .split("\",")
+            .filter_map(|pair| pair.split_once("=\""))
+            .map(|(name, value)| (name, value.trim_end_matches('"')))
+            .collect();
+        let verb = labels.get("verb").copied().unwrap_or_default();
+        // ipaddresses are the API server's own ClusterIP allocations for the
+        // Services it creates, not requests of a client.
+        if verb == "WATCH" || labels.get("resource") == Some(&"ipaddresses") {
+            continue;
+        }
+        let mut kind = format!(
+            "{verb} {}",
+            labels.get("resource").copied().unwrap_or_default()
+        );
+        if let Some(sub) = labels.get("subresource").filter(|s| !s.is_empty()) {
+            kind = format!("{kind}/{sub}");
+        }
+        *served.entry(kind).or_default() += value.parse::<f64>().unwrap_or_default();
+    }
+    served
 }
 
 fn server(name: &str) -> MCPServer {
@@ -375,6 +411,8 @@ struct Row {
     reached: usize,
     floor: Duration,
     requests_per_server: f64,
+    /// The operator's requests by verb and resource.
+    by_kind: BTreeMap<String, f64>,
     cpu: f64,
     rss_mb: f64,
     load: String,
@@ -392,15 +430,33 @@ async fn run(count: usize) -> Row {
     wait_for_leader(&client, &namespace).await;
 
     let served_before = served(&client).await;
-    let own_before = own_requests.load(Ordering::Relaxed);
+    let creates_before = own_requests.creates.load(Ordering::Relaxed);
+    let lists_before = own_requests.lists.load(Ordering::Relaxed);
     let start = Instant::now();
     create_all(&client, &namespace, count).await;
     let (converge, reached) = wait_converged(&client, &namespace, count, start).await;
     // Let the reconciles the last writes queued finish before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let own = (own_requests.load(Ordering::Relaxed) - own_before) as f64;
-    // The metrics read itself is one request of ours, counted by the server.
-    let by_operator = served(&client).await - served_before - own - 1.0;
+    let mut by_kind = served(&client).await;
+    for (kind, before) in &served_before {
+        *by_kind.entry(kind.clone()).or_default() -= before;
+    }
+    // Ours: the creates, the convergence lists, and (no resource) this metrics read.
+    for (kind, own) in [
+        (
+            "POST mcpservers",
+            own_requests.creates.load(Ordering::Relaxed) - creates_before,
+        ),
+        (
+            "LIST mcpservers",
+            own_requests.lists.load(Ordering::Relaxed) - lists_before,
+        ),
+        ("GET ", 1),
+    ] {
+        *by_kind.entry(kind.into()).or_default() -= own as f64;
+    }
+    by_kind.retain(|_, requests| *requests > 0.0);
+    let by_operator: f64 = by_kind.values().sum();
     let (cpu, rss_mb) = usage(operator.id());
     let _ = operator.kill();
     let _ = operator.wait();
@@ -410,6 +466,7 @@ async fn run(count: usize) -> Row {
         reached,
         floor,
         requests_per_server: by_operator / count as f64,
+        by_kind,
         cpu,
         rss_mb,
         load: std::fs::read_to_string("/proc/loadavg")
@@ -441,8 +498,10 @@ async fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut colds = Vec::new();
+    let mut kinds = Vec::new();
     for &count in &sizes {
         let row = run(count).await;
+        kinds.push((count, row.by_kind.clone()));
         colds.push((count, row.converge));
         let (converge, ratio) = match row.converge {
             Some(took) => (
@@ -464,8 +523,36 @@ async fn main() {
             row.load
         );
     }
+    kinds_table(&kinds);
     if with_chaos {
         chaos_table(&colds).await;
+    }
+}
+
+/// The operator's requests per server by verb and resource, one column per N.
+fn kinds_table(runs: &[(usize, BTreeMap<String, f64>)]) {
+    let kinds: std::collections::BTreeSet<&String> = runs
+        .iter()
+        .flat_map(|(_, by_kind)| by_kind.keys())
+        .collect();
+    let sizes: Vec<String> = runs
+        .iter()
+        .map(|(count, _)| format!("N = {count}"))
+        .collect();
+    println!();
+    println!("| requests per server | {} |", sizes.join(" | "));
+    println!("|---|{}", "---|".repeat(runs.len()));
+    for kind in kinds {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|(count, by_kind)| {
+                format!(
+                    "{:.2}",
+                    by_kind.get(kind).copied().unwrap_or_default() / *count as f64
+                )
+            })
+            .collect();
+        println!("| {kind} | {} |", cells.join(" | "));
     }
 }
 

@@ -251,14 +251,21 @@ impl ServerObjects {
             network_policy,
         } = self;
         let name = server.name_any();
-        // The config first: new pods must find the files they mount; the
-        // policy before the pods it admits traffic to.
-        apply_or_delete(ctx, server, config_map, &config_map_name(&name)).await?;
-        apply_or_delete(ctx, server, network_policy, &name).await?;
-        apply_or_delete(ctx, server, service, &name).await?;
-        let deployment = apply_or_delete(ctx, server, deployment, &name).await?;
-        apply_or_delete(ctx, server, ingress, &name).await?;
-        apply_or_delete(ctx, server, autoscaler, &name).await?;
+        let config_map_name = config_map_name(&name);
+        // The config before the Deployment: new pods must find the files they
+        // mount; the policy before the pods it admits traffic to. Within each
+        // stage the requests go out together: a reconcile takes two round
+        // trips for its children, not one per child.
+        futures::try_join!(
+            apply_or_delete(ctx, server, config_map, &config_map_name),
+            apply_or_delete(ctx, server, network_policy, &name),
+            apply_or_delete(ctx, server, service, &name),
+        )?;
+        let (deployment, _, _) = futures::try_join!(
+            apply_or_delete(ctx, server, deployment, &name),
+            apply_or_delete(ctx, server, ingress, &name),
+            apply_or_delete(ctx, server, autoscaler, &name),
+        )?;
         Ok(deployment)
     }
 }
