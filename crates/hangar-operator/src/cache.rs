@@ -3,6 +3,10 @@
 //! what the operator last applied, so that a resync of an unchanged object
 //! writes nothing.
 //!
+//! Cached copies lack what no reconcile reads (managed fields, a
+//! Deployment's pod template, a pod's spec, a ConfigMap's data: see
+//! `children::cached`).
+//!
 //! A cache is consulted only once its first list is complete; before that the
 //! callers ask the API server as they would without one. A stale copy is safe
 //! here: every owned kind is watched, so a change the copy has not seen yet
@@ -44,6 +48,11 @@ struct Applied {
 }
 
 impl Caches {
+    /// Whether a store of `K` is registered.
+    pub fn has<K: Managed>(&self) -> bool {
+        self.lock_stores().contains_key(&TypeId::of::<K>())
+    }
+
     pub fn register<K: Managed>(&self, store: Store<K>) {
         self.lock_stores()
             .entry(TypeId::of::<K>())

@@ -4,10 +4,12 @@
 //! exactly them, and cleanup sweeps them by label and owner — so a child kind
 //! added to a set cannot be forgotten in any of the three.
 
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -163,21 +165,64 @@ where
 
 /// A watch of `api` that keeps its objects (without their managed fields,
 /// which no reconcile reads) in `ctx.caches`, as a stream of the objects
-/// that changed or went away.
+/// that changed or went away. Where another controller's watch of the kind
+/// keeps them already, this one only triggers: one copy per object.
 pub fn cached<Child: Managed>(
     ctx: &Context,
     api: Api<Child>,
     config: watcher::Config,
-) -> impl futures::Stream<Item = Result<Child, watcher::Error>> + Send + 'static {
+) -> BoxStream<'static, Result<Child, watcher::Error>> {
+    let changes = trimmed(watcher(api, config).default_backoff());
+    if ctx.caches.has::<Child>() {
+        return changes.touched_objects().boxed();
+    }
     let (store, writer) = reflector::store();
     ctx.caches.register(store);
-    reflector(
+    reflector(writer, changes).touched_objects().boxed()
+}
+
+/// A controller of `K` whose own store keeps its objects without managed
+/// fields, as the caches do.
+pub fn trimmed_controller<K>(api: Api<K>) -> Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + std::fmt::Debug + serde::de::DeserializeOwned,
+    K: Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let objects = reflector(
         writer,
-        watcher(api, config)
-            .default_backoff()
-            .modify(|object| object.managed_fields_mut().clear()),
+        trimmed(watcher(api, watcher::Config::default()).default_backoff()),
     )
-    .touched_objects()
+    .applied_objects();
+    Controller::for_stream(objects, store)
+}
+
+fn trimmed<K: Resource + Send + 'static>(
+    events: impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static,
+) -> impl futures::Stream<Item = watcher::Result<watcher::Event<K>>> + Send + 'static {
+    events.modify(|object| {
+        object.managed_fields_mut().clear();
+        drop_unread(object);
+    })
+}
+
+/// Drops the bulk of a watched object that no reconcile reads: a
+/// Deployment's pod template (its replicas, status and metadata are read), a
+/// pod's spec (its status is), a ConfigMap's data (applies are judged by
+/// resource version). With thousands of servers these are most of the
+/// operator's memory.
+fn drop_unread<K: 'static>(object: &mut K) {
+    let object: &mut dyn std::any::Any = object;
+    if let Some(deployment) = object.downcast_mut::<Deployment>() {
+        if let Some(spec) = &mut deployment.spec {
+            spec.template = Default::default();
+        }
+    } else if let Some(pod) = object.downcast_mut::<Pod>() {
+        pod.spec = None;
+    } else if let Some(config_map) = object.downcast_mut::<ConfigMap>() {
+        config_map.data = None;
+        config_map.binary_data = None;
+    }
 }
 
 /// Kinds of which some owned objects are still being deleted.

@@ -19,11 +19,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Service};
 use kube::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 
 pub use error::Error;
 
 use crate::api::scoped;
+use crate::children::trimmed_controller;
 use crate::context::{Context, correlated};
 use reconcile::Discovery;
 
@@ -37,11 +38,8 @@ pub async fn run(
     let client = ctx.client.clone();
     let operator_metrics = ctx.metrics.clone();
     let config = ctx.controller_config();
-    let controller = Controller::new(
-        scoped::<MCPDiscoverySource>(&client, namespace),
-        watcher::Config::default(),
-    )
-    .with_config(config);
+    let controller =
+        trimmed_controller(scoped::<MCPDiscoverySource>(&client, namespace)).with_config(config);
     let discovery = Arc::new(Discovery::new(
         ctx,
         namespace.map(str::to_string),

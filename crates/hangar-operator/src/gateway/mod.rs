@@ -16,13 +16,13 @@ use hangar_api::{
 use hangar_compile::{Kind, Member, selector_matches, selects};
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 pub use error::Error;
 
 use crate::api::scoped;
-use crate::children::watch_owned;
+use crate::children::{trimmed_controller, watch_owned};
 use crate::context::{Context, correlated};
 use build::GatewayObjects;
 
@@ -106,11 +106,8 @@ pub async fn run(
     let operator_metrics = ctx.metrics.clone();
     let config = ctx.controller_config();
     let index = Arc::new(SelectionIndex::default());
-    let controller = Controller::new(
-        scoped::<MCPGateway>(&client, namespace),
-        watcher::Config::default(),
-    )
-    .with_config(config);
+    let controller =
+        trimmed_controller(scoped::<MCPGateway>(&client, namespace)).with_config(config);
     let gateways = controller.store();
     watch_owned(controller, GatewayObjects::KINDS, &ctx, namespace)
         .watches(

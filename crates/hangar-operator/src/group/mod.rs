@@ -13,10 +13,11 @@ use kube::api::{Api, ListParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use crate::api::scoped;
+use crate::children::trimmed_controller;
 use crate::conditions::{self, Desired};
 use crate::context::{Context, correlated};
 use crate::outcome::{self, Failure};
@@ -47,11 +48,8 @@ pub async fn run(
     let client = ctx.client.clone();
     let operator_metrics = ctx.metrics.clone();
     let config = ctx.controller_config();
-    let controller = Controller::new(
-        scoped::<MCPServerGroup>(&client, namespace),
-        watcher::Config::default(),
-    )
-    .with_config(config);
+    let controller =
+        trimmed_controller(scoped::<MCPServerGroup>(&client, namespace)).with_config(config);
     let groups = controller.store();
     controller
         // A member's state or labels changed: every group of its namespace may count differently.

@@ -17,7 +17,7 @@ use kube::core::NamespaceResourceScope;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 pub use resolve::{Resolution, resolve};
 
 use crate::api::scoped;
+use crate::children::trimmed_controller;
 use crate::conditions::{self, Desired};
 use crate::context::{Context, correlated};
 use crate::outcome::{self, Failure};
@@ -103,8 +104,7 @@ pub async fn run<K: CatalogItem>(
     let client = ctx.client.clone();
     let operator_metrics = ctx.metrics.clone();
     let config = ctx.controller_config();
-    let controller = Controller::new(scoped::<K>(&client, namespace), watcher::Config::default())
-        .with_config(config);
+    let controller = trimmed_controller(scoped::<K>(&client, namespace)).with_config(config);
     let items = controller.store();
     controller
         // A Service appearing, changing ports or going away changes whether backends resolve.

@@ -20,13 +20,14 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 
 pub use error::Error;
 pub use offline::{Offline, resolve_offline};
 pub use reference::{Lookup, Resolution, look_up, resolve_reference, servers_referencing};
 
 use crate::api::scoped;
+use crate::children::trimmed_controller;
 use crate::context::{Context, correlated};
 use reconcile::Registries;
 
@@ -39,11 +40,8 @@ pub async fn run(
     let client = ctx.client.clone();
     let operator_metrics = ctx.metrics.clone();
     let config = ctx.controller_config();
-    let controller = Controller::new(
-        scoped::<MCPRegistry>(&client, namespace),
-        watcher::Config::default(),
-    )
-    .with_config(config);
+    let controller =
+        trimmed_controller(scoped::<MCPRegistry>(&client, namespace)).with_config(config);
     let registries = controller.store();
     let mapped = registries.clone();
     let metrics = metrics::RegistryMetrics::register(&ctx.metrics);

@@ -17,12 +17,12 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Controller, watcher};
+use kube::runtime::watcher;
 
 pub use error::Error;
 
 use crate::api::scoped;
-use crate::children::{cached, watch_owned};
+use crate::children::{cached, trimmed_controller, watch_owned};
 use crate::context::{Context, correlated};
 use crate::health::HealthMonitor;
 use crate::labels::{ACTIVITY_LABEL, MANAGED_BY, SERVER_LABEL};
@@ -60,11 +60,8 @@ pub async fn run(
     });
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));
-    let controller = Controller::new(
-        scoped::<MCPServer>(&client, namespace),
-        watcher::Config::default(),
-    )
-    .with_config(config);
+    let controller =
+        trimmed_controller(scoped::<MCPServer>(&client, namespace)).with_config(config);
     let servers = controller.store();
     watch_owned(
         controller,
