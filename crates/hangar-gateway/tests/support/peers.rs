@@ -71,7 +71,7 @@ pub async fn python_member(name: &str) -> (tokio::process::Child, u16) {
 }
 
 /// Waits until something accepts connections on `port`; panics after 30 s.
-async fn listening(port: u16, what: &str) {
+pub async fn listening(port: u16, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
