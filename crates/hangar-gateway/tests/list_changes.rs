@@ -26,15 +26,7 @@ async fn over_stdio() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_streamable_http() {
-    let port = support::peers::free_port();
-    let _upstream = tokio::process::Command::new(locate(Tool::Python))
-        .args([SCRIPT, &port.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start growing.py");
-    support::peers::listening(port, "growing.py").await;
+    let (_upstream, port) = support::peers::python_server(SCRIPT, &[]).await;
     let server = format!(
         "{{name: growing, transport: streamable-http, url: \"http://127.0.0.1:{port}/mcp\"}}"
     );

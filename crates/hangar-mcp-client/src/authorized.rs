@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
@@ -185,6 +186,48 @@ fn call_credentials(message: &ClientJsonRpcMessage) -> Option<CallCredentials> {
 
 type Failure = StreamableHttpError<reqwest::Error>;
 
+/// `_meta` key of a log message that came on the response stream of a
+/// request: that request's id. Log messages carry no request id of their
+/// own, and rmcp marks only requests with the stream they came on.
+pub const RELATED_REQUEST_META: &str = "io.mcp-hangar/relatedRequest";
+
+/// `stream` (the response to `message`) with each `notifications/message`
+/// marked with `message`'s id under [`RELATED_REQUEST_META`].
+fn mark_log_messages(
+    stream: BoxStream<'static, Result<Sse, SseError>>,
+    message: &ClientJsonRpcMessage,
+) -> BoxStream<'static, Result<Sse, SseError>> {
+    let JsonRpcMessage::Request(request) = message else {
+        return stream;
+    };
+    let Ok(id) = serde_json::to_value(&request.id) else {
+        return stream;
+    };
+    stream
+        .map(move |event| {
+            event.map(|mut sse| {
+                if let Some(data) = sse.data.as_deref()
+                    && data.contains("notifications/message")
+                    && let Ok(mut parsed) = serde_json::from_str::<serde_json::Value>(data)
+                    && parsed["method"] == "notifications/message"
+                    && let Some(params) = parsed["params"].as_object_mut()
+                {
+                    let meta = params
+                        .entry("_meta")
+                        .or_insert_with(|| serde_json::Value::Object(Default::default()));
+                    // A `_meta` that is no object is the server's to explain; leave it.
+                    if let Some(meta) = meta.as_object_mut() {
+                        meta.insert(RELATED_REQUEST_META.into(), id.clone());
+
+                        sse.data = Some(parsed.to_string());
+                    }
+                }
+                sse
+            })
+        })
+        .boxed()
+}
+
 /// rmcp's own limit (not public there), for the calls that name none; its
 /// transport always names one.
 const DEFAULT_MAX_SSE_EVENT_SIZE: usize = 16 * 1024 * 1024;
@@ -255,12 +298,24 @@ impl StreamableHttpClient for AuthorizedHttp {
                 max_sse_event_size,
             )
             .await;
-        let (status, challenge) = match &sent {
-            Err(StreamableHttpError::AuthRequired(e)) => (401, e.www_authenticate_header.clone()),
-            Err(StreamableHttpError::InsufficientScope(e)) => {
-                (403, e.www_authenticate_header.clone())
+        let (status, challenge, refused) = match sent {
+            Ok(StreamableHttpPostResponse::Sse(stream, session)) => {
+                return Ok(StreamableHttpPostResponse::Sse(
+                    mark_log_messages(stream, &message),
+                    session,
+                ));
             }
-            _ => return sent,
+            Err(StreamableHttpError::AuthRequired(e)) => (
+                401,
+                e.www_authenticate_header.clone(),
+                StreamableHttpError::AuthRequired(e),
+            ),
+            Err(StreamableHttpError::InsufficientScope(e)) => (
+                403,
+                e.www_authenticate_header.clone(),
+                StreamableHttpError::InsufficientScope(e),
+            ),
+            other => return other,
         };
         let words = refusal_words(
             &self.http,
@@ -275,7 +330,7 @@ impl StreamableHttpClient for AuthorizedHttp {
                 answer,
                 session_id.map(|s| s.to_string()),
             )),
-            None => sent,
+            None => Err(refused),
         }
     }
 
@@ -340,6 +395,47 @@ impl StreamableHttpClient for AuthorizedHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_log_messages_with_room_for_the_mark_are_marked() {
+        let event = |data: &str| {
+            Ok(Sse {
+                event: None,
+                data: Some(data.to_string()),
+                id: None,
+                retry: None,
+            })
+        };
+        let events = vec![
+            event(
+                r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"a"}}"#,
+            ),
+            event(
+                r#"{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"b","_meta":"odd"}}"#,
+            ),
+            event(
+                r#"{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1,"data":"notifications/message"}}"#,
+            ),
+            event("notifications/message but no JSON"),
+            event(r#"{"jsonrpc":"2.0","id":7,"result":{}}"#),
+        ];
+        let request: ClientJsonRpcMessage = serde_json::from_value(serde_json::json!(
+            {"jsonrpc": "2.0", "id": 7, "method": "ping"}
+        ))
+        .unwrap();
+        let marked: Vec<String> =
+            mark_log_messages(futures::stream::iter(events).boxed(), &request)
+                .map(|event| event.unwrap().data.unwrap())
+                .collect()
+                .await;
+        let first: serde_json::Value = serde_json::from_str(&marked[0]).unwrap();
+        assert_eq!(first["params"]["_meta"][RELATED_REQUEST_META], 7);
+        assert_eq!(first["params"]["data"], "a");
+        assert!(marked[1].contains(r#""_meta":"odd""#), "{}", marked[1]);
+        assert!(!marked[2].contains(RELATED_REQUEST_META));
+        assert_eq!(marked[3], "notifications/message but no JSON");
+        assert!(!marked[4].contains(RELATED_REQUEST_META));
+    }
 
     #[test]
     fn challenge_parameters_are_read_quoted_or_bare_and_by_whole_name() {

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hangar_mcp_client::authorized::RELATED_REQUEST_META;
 use rmcp::model::{
     ClientCapabilities, ClientConfig, CreateMessageRequest, CreateMessageRequestParams,
     CreateMessageResult, ElicitRequest, ElicitRequestParams, ElicitResult, Implementation,
     ListRootsRequest, ListRootsResult, LoggingLevel, LoggingMessageNotificationParam,
-    ProgressNotificationParam, ProtocolVersion, RequestId, ResourceUpdatedNotificationParam,
-    ServerRequest,
+    NotificationMetaObject, ProgressNotificationParam, ProtocolVersion, RequestId,
+    ResourceUpdatedNotificationParam, ServerRequest,
 };
 use rmcp::service::{
     InboundStreamOrigin, NotificationContext, OriginatingRequestId, RequestContext, RoleClient,
@@ -114,18 +115,23 @@ fn level_rank(level: LoggingLevel) -> u8 {
 }
 
 impl UpstreamClient {
-    /// Passes a log message on to the one client call it can belong to.
-    async fn relay_log(&self, params: LoggingMessageNotificationParam) {
+    /// Passes a log message on to the client call it belongs to: the one on
+    /// whose response stream it came (marked by the transport), else the
+    /// only call in flight (stdio has one stream for everything).
+    async fn relay_log(
+        &self,
+        mut params: LoggingMessageNotificationParam,
+        mut meta: NotificationMetaObject,
+    ) {
         tracing::debug!(server = self.upstream.name(), level = ?params.level, data = %params.data, "upstream log message");
-        // Log notifications carry no request id; relay only when the owning call is unambiguous.
-        let downstream = {
-            let routes = self.upstream.lock_routes();
-            if routes.by_request.len() == 1 {
-                routes.by_request.values().next().cloned()
-            } else {
-                None
-            }
-        };
+        let related = meta
+            .0
+            .remove(RELATED_REQUEST_META)
+            .and_then(|id| serde_json::from_value::<RequestId>(id).ok());
+        // The rest of the server's `_meta` goes on with the message.
+        params.meta = (!meta.0.is_empty()).then_some(meta);
+        let origin = related.map(InboundStreamOrigin::OutboundRequest);
+        let downstream = self.upstream.downstream_for(origin.as_ref());
         if let Some(downstream) = downstream
             && downstream
                 .log_level
@@ -235,12 +241,17 @@ impl ClientHandler for UpstreamClient {
     async fn on_logging_message(
         &self,
         params: LoggingMessageNotificationParam,
-        context: NotificationContext<RoleClient>,
+        mut context: NotificationContext<RoleClient>,
     ) {
         if let Some(turn) = context.extensions.get::<RelayTurn>() {
             self.upstream.relays.log_turn(*turn, TURN_LIMIT).await;
         }
-        self.relay_log(params).await;
+        // rmcp keeps the message's `_meta` in the extensions, not in `params`.
+        let meta = context
+            .extensions
+            .remove::<NotificationMetaObject>()
+            .unwrap_or_default();
+        self.relay_log(params, meta).await;
         self.upstream.relays.relayed_log();
     }
 

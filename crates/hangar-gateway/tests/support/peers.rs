@@ -56,22 +56,28 @@ pub fn member_script() -> &'static str {
 /// `tests/servers/member.py` (an MCP server on the official Python SDK)
 /// serving Streamable HTTP at `/mcp` as `name`, once it listens; and its port.
 pub async fn python_member(name: &str) -> (tokio::process::Child, u16) {
+    python_server(member_script(), &[name]).await
+}
+
+/// A Python script of `tests/servers` run with `arguments` and then a free
+/// port, once it listens there; and the port.
+pub async fn python_server(script: &str, arguments: &[&str]) -> (tokio::process::Child, u16) {
     let port = free_port();
     let child = tokio::process::Command::new(locate(Tool::Python))
-        .arg(member_script())
-        .arg(name)
+        .arg(script)
+        .args(arguments)
         .arg(port.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
-        .expect("start member.py");
-    listening(port, &format!("member.py {name}")).await;
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    listening(port, &format!("{script} {}", arguments.join(" "))).await;
     (child, port)
 }
 
 /// Waits until something accepts connections on `port`; panics after 30 s.
-pub async fn listening(port: u16, what: &str) {
+async fn listening(port: u16, what: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
