@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::{Condition, Duration, IngressSpec, LabelSelector, NetworkSpec, ServiceType};
 use crate::curation::{NameFilter, SourceCuration, ToolCuration};
+use crate::tool_search::ToolSearchSpec;
 
 /// An MCP gateway: one endpoint for the tools, prompts and resources selected by
 /// `toolSelector` and the servers and groups selected by `serverSelector`.
@@ -75,6 +76,12 @@ pub struct MCPGatewaySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 32), extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
     pub servers: Vec<SourceCuration>,
+    /// Lists two meta-tools instead of every tool, for catalogs too large to
+    /// list: `search_tools` (the tools best matching a query, with their
+    /// definitions) and `call_tool` (calls one by name, as `tools/call` would).
+    /// Every tool is listed when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_search: Option<ToolSearchSpec>,
     /// Session-based (pre-2026-07-28) client sessions.
     #[serde(default)]
     pub sessions: SessionSpec,

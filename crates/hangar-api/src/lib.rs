@@ -20,6 +20,7 @@ pub mod registry;
 pub mod resource;
 pub mod server;
 pub mod tool;
+pub mod tool_search;
 pub mod upstream_auth;
 
 pub use common::*;
@@ -33,6 +34,7 @@ pub use registry::*;
 pub use resource::*;
 pub use server::*;
 pub use tool::*;
+pub use tool_search::*;
 pub use upstream_auth::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -330,6 +330,19 @@ const INVALID: &[(&str, &str, &[&str])] = &[
         &["spec.servers[0].tools.overrides[0].name", "letters, digits"],
     ),
     (
+        "tool search returning more by default than at most",
+        "kind: MCPGateway\nmetadata: {name: crossed}\nspec: {toolSearch: {defaultResults: 30}}",
+        &[
+            "spec.toolSearch.defaultResults",
+            "must not be more than maxResults",
+        ],
+    ),
+    (
+        "tool search returning no tools",
+        "kind: MCPGateway\nmetadata: {name: nothing}\nspec: {toolSearch: {maxResults: 0, defaultResults: 0}}",
+        &["spec.toolSearch.maxResults", "between 1 and 50"],
+    ),
+    (
         "registry with both url and ConfigMap",
         "kind: MCPRegistry\nmetadata: {name: both}\nspec: {url: 'https://registry.example.com', configMapRef: {name: catalog}}",
         &["spec.url", "exactly one of spec.url or spec.configMapRef"],
@@ -494,6 +507,13 @@ fn valid() -> Vec<(&'static str, Vec<(&'static str, Value)>)> {
                     json!({"message": "hi", "times": 2}),
                 ),
                 ("/spec/servers/0/resourceUris/allow", json!(["demo://*"])),
+            ],
+        ),
+        (
+            "kind: MCPGateway\nmetadata: {name: searching}\nspec: {toolSearch: {}}",
+            vec![
+                ("/spec/toolSearch/defaultResults", json!(5)),
+                ("/spec/toolSearch/maxResults", json!(20)),
             ],
         ),
         (

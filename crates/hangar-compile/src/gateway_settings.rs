@@ -1,6 +1,6 @@
 //! An MCPGateway's own settings into the config: its name, naming and
 //! session settings, the hosts it answers to, and `spec.redis`, `rateLimit`,
-//! `auth` and `audit` into the config's sections of those names.
+//! `auth`, `audit` and `toolSearch` into the config's sections of those names.
 //! Secrets (the Redis URL from a Secret, the bearer tokens) become environment
 //! variables the config names, so the ConfigMap never holds one.
 
@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use hangar_api::MCPGateway;
 use hangar_config::{
     AccessRule, AuditSettings, AuthSettings, AuthorizationSettings, BearerTokens, Limit,
-    OidcSettings, REDIS_URL_ENV, RateLimits, RedisSettings,
+    OidcSettings, REDIS_URL_ENV, RateLimits, RedisSettings, ToolSearchSettings,
 };
 
 use crate::{Compiler, Target, duration, object_name};
@@ -50,6 +50,11 @@ impl Compiler<'_> {
         self.config.audit = spec.audit.as_ref().map(|audit| AuditSettings {
             include_arguments: audit.include_arguments,
             ..AuditSettings::default()
+        });
+        self.config.tool_search = spec.tool_search.as_ref().map(|search| ToolSearchSettings {
+            // The CRD keeps both within 1..=50; the config's check names any other.
+            default_results: u32::try_from(search.default_results).unwrap_or(0),
+            max_results: u32::try_from(search.max_results).unwrap_or(0),
         });
     }
 
@@ -377,5 +382,43 @@ mod tests {
             },
         );
         assert!(cluster.config.redis.is_some());
+    }
+
+    #[test]
+    fn tool_search_comes_from_the_spec_with_the_crds_defaults() {
+        for target in [
+            Target::Local,
+            Target::Cluster {
+                namespace: "team",
+                secrets: &SecretDestinations::Unchecked,
+            },
+        ] {
+            let absent = compiled(&gateway(serde_json::json!({})), target);
+            assert_eq!(absent.config.tool_search, None);
+        }
+        let defaults = compiled(
+            &gateway(serde_json::json!({"toolSearch": {}})),
+            Target::Local,
+        );
+        assert_eq!(
+            defaults.config.tool_search,
+            Some(ToolSearchSettings::default())
+        );
+        let given = compiled(
+            &gateway(serde_json::json!({"toolSearch": {"defaultResults": 3, "maxResults": 8}})),
+            Target::Local,
+        );
+        assert_eq!(
+            given.config.tool_search,
+            Some(ToolSearchSettings {
+                default_results: 3,
+                max_results: 8
+            })
+        );
+        assert!(
+            given.config.problems().is_empty(),
+            "{:?}",
+            given.config.problems()
+        );
     }
 }

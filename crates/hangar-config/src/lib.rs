@@ -12,7 +12,7 @@
 //!
 //! One module per section: [`gateway`] (with `naming`), [`tools`],
 //! [`prompts`], [`resources`], [`servers`], [`auth`], [`outbound`] (credentials for upstreams), [`audit`], [`routing`] (breakers,
-//! scale to zero, groups), [`state`] (Redis, rate limits), [`curation`] (what clients see of it all); [`values`] holds
+//! scale to zero, groups), [`state`] (Redis, rate limits), [`curation`] (what clients see of it all), [`tool_search`] (meta-tools in place of a large catalog); [`values`] holds
 //! what they share, [`glob`] the one name-pattern matcher.
 
 use std::collections::HashSet;
@@ -35,6 +35,7 @@ pub mod resources;
 pub mod routing;
 pub mod servers;
 pub mod state;
+pub mod tool_search;
 pub mod tools;
 pub mod values;
 
@@ -51,6 +52,7 @@ pub use resources::{ResourceHttp, ResourceSpec};
 pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, Strategy};
 pub use servers::{ProtocolPreference, ServerSpec, Transport};
 pub use state::{Limit, REDIS_URL_ENV, RateLimits, RedisMode, RedisSettings};
+pub use tool_search::ToolSearchSettings;
 pub use tools::{HttpBackend, HttpMethod, ToolAnnotationsSpec, ToolSpec, check_tool_name};
 pub use values::{DurationSpec, Environment, NameValue};
 
@@ -104,6 +106,10 @@ pub struct GatewayConfig {
     /// What clients see of all the above: filters and tool overrides.
     #[serde(default, skip_serializing_if = "is_default")]
     pub curation: Curation,
+    /// Two meta-tools (`search_tools`, `call_tool`) listed instead of the whole
+    /// tool catalog; every tool listed when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_search: Option<ToolSearchSettings>,
 }
 
 /// The config format version.
@@ -176,6 +182,7 @@ impl GatewayConfig {
             servers: Vec::new(),
             groups: Vec::new(),
             curation: Curation::default(),
+            tool_search: None,
         }
     }
 
@@ -239,6 +246,9 @@ impl GatewayConfig {
         }
         if let Some(audit) = &self.audit {
             audit.problems(&mut problems);
+        }
+        if let Some(search) = &self.tool_search {
+            search.problems(&mut problems);
         }
         let mut names = HashSet::new();
         for (i, tool) in self.tools.iter().enumerate() {
