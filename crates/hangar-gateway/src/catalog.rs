@@ -13,6 +13,7 @@ use rmcp::model::{Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 use crate::curation::{InjectedArguments, curate, injected};
 use crate::declared::{Declared, DeclaredPrompt, DeclaredResource, DeclaredTool};
 use crate::group::Group;
+use crate::search::ToolIndex;
 use crate::upstream::{Failure, Listing, Upstream};
 use crate::uri_template::UriTemplates;
 use hangar_config::curation::{OverrideCheck, Source, SourceKind};
@@ -263,6 +264,8 @@ pub struct Catalog {
     /// What clients may see and call: names it leaves out are unknown.
     curation: Curation,
     overrides: OverrideCheck,
+    /// The tools indexed for `search_tools`, with tool search on.
+    search: Option<ToolIndex>,
 }
 
 fn source_label(route: &Route) -> String {
@@ -442,8 +445,13 @@ impl Catalog {
             .map(|(route, names)| (route.source(), names.clone()))
             .collect();
         let overrides = curation.check_overrides(&declared_tools, &sources);
+        let tools = Section::build(tools, policy);
+        let search = config
+            .tool_search
+            .as_ref()
+            .map(|_| ToolIndex::new(&tools.items));
         Self {
-            tools: Section::build(tools, policy),
+            tools,
             prompts: Section::build(prompts, policy),
             resources: Section::build(resources, policy),
             uri_templates: UriTemplates::new(
@@ -454,7 +462,25 @@ impl Catalog {
             passing,
             curation: curation.clone(),
             overrides,
+            search,
         }
+    }
+
+    /// Whether clients see tool search's meta-tools instead of the tools.
+    pub fn searching(&self) -> bool {
+        self.search.is_some()
+    }
+
+    /// The tools best matching `query`, best first (none without tool search).
+    pub fn search(&self, query: &str) -> Vec<&Tool> {
+        let Some(index) = &self.search else {
+            return Vec::new();
+        };
+        index
+            .search(query)
+            .into_iter()
+            .filter_map(|position| self.tools.items.get(position))
+            .collect()
     }
 
     /// Curation overrides that name no tool served, and the sources not
@@ -601,7 +627,7 @@ impl Catalog {
     /// Whether the client-visible lists differ from another catalog's.
     pub fn changes_from(&self, before: &Catalog) -> Changes {
         Changes {
-            tools: self.tools.items != before.tools.items,
+            tools: self.tools.items != before.tools.items || self.searching() != before.searching(),
             prompts: self.prompts.items != before.prompts.items,
             resources: self.resources.items != before.resources.items
                 || self

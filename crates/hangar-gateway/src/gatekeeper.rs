@@ -3,6 +3,7 @@
 //! store (503 while it is unreachable, 404 once a session expired), and rate
 //! limits (429, or a JSON-RPC error inside a session).
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -249,11 +250,12 @@ pub async fn guard(State(keeper): State<Gatekeeper>, request: Request, next: Nex
         }
     }
 
+    let called = Called::of(&keeper, &envelope, &bytes);
     if let (Some(id), Some(method)) = (&envelope.id, &envelope.method)
-        && let Some(limited) = rate_limit(&keeper, access.as_deref(), &envelope, method).await
+        && let Some(limited) = rate_limit(&keeper, access.as_deref(), &called, method).await
     {
         keeper.gateway.metrics().rejected("rate_limited");
-        rate_limited(&keeper, &parts, access.as_deref(), &envelope, &bytes);
+        rate_limited(&keeper, &parts, access.as_deref(), &called, &bytes);
         return limited.response(id.clone(), session.is_some() || initialize);
     }
 
@@ -369,26 +371,77 @@ impl Limited {
     }
 }
 
+/// What a request calls, as the handler will see it. With tool search on, a
+/// `call_tool` stands for the tool it names, whose limit and record apply.
+struct Called<'a> {
+    method: Option<&'static str>,
+    name: Cow<'a, str>,
+    /// Through `call_tool`: the call's arguments are in its `arguments` argument.
+    unwrapped: bool,
+}
+
+impl<'a> Called<'a> {
+    fn of(keeper: &Gatekeeper, envelope: &'a Envelope, body: &'a [u8]) -> Self {
+        let method = match envelope.method.as_deref() {
+            Some("tools/call") => Some("tools/call"),
+            Some("prompts/get") => Some("prompts/get"),
+            Some("resources/read") => Some("resources/read"),
+            _ => None,
+        };
+        let params = envelope.params.as_ref();
+        let name = match method {
+            Some("resources/read") => params.and_then(|p| p.uri.as_deref()),
+            _ => params.and_then(|p| p.name.as_deref()),
+        }
+        .unwrap_or_default();
+        let searching = method == Some("tools/call")
+            && name == crate::handler::CALL_TOOL
+            && keeper.gateway.catalog().searching();
+        match searching.then(|| unwrapped_name(body)).flatten() {
+            Some(inner) => Self {
+                method,
+                name: Cow::Owned(inner),
+                unwrapped: true,
+            },
+            None => Self {
+                method,
+                name: Cow::Borrowed(name),
+                unwrapped: false,
+            },
+        }
+    }
+}
+
+/// The tool a `call_tool` request names, read again from its body: only
+/// those pay for it. `None` when it names none (the handler refuses it).
+fn unwrapped_name(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Message {
+        params: Params,
+    }
+    #[derive(serde::Deserialize)]
+    struct Params {
+        arguments: Arguments,
+    }
+    #[derive(serde::Deserialize)]
+    struct Arguments {
+        name: String,
+    }
+    let message: Message = serde_json::from_slice(body).ok()?;
+    Some(message.params.arguments.name)
+}
+
 /// Counts and audits a call refused by a rate limit, as the handler does the calls it answers.
 fn rate_limited(
     keeper: &Gatekeeper,
     parts: &axum::http::request::Parts,
     access: Option<&Access>,
-    envelope: &Envelope,
+    called: &Called<'_>,
     body: &[u8],
 ) {
-    let method = match envelope.method.as_deref() {
-        Some("tools/call") => "tools/call",
-        Some("prompts/get") => "prompts/get",
-        Some("resources/read") => "resources/read",
-        _ => return,
+    let Some(method) = called.method else {
+        return;
     };
-    let params = envelope.params.as_ref();
-    let name = match method {
-        "resources/read" => params.and_then(|p| p.uri.as_deref()),
-        _ => params.and_then(|p| p.name.as_deref()),
-    }
-    .unwrap_or_default();
     // Read again only for a record: the envelope leaves arguments out to stay cheap.
     #[derive(serde::Deserialize)]
     struct WithArguments {
@@ -403,17 +456,23 @@ fn rate_limited(
         .auditor()
         .filter(|_| method != "resources/read")
         .and_then(|auditor| {
-            let sent = serde_json::from_slice::<WithArguments>(body)
+            let mut sent = serde_json::from_slice::<WithArguments>(body)
                 .ok()
                 .and_then(|m| m.params)
                 .and_then(|p| p.arguments);
+            if called.unwrapped {
+                sent = match sent.and_then(|mut a| a.remove("arguments")) {
+                    Some(serde_json::Value::Object(inner)) => Some(inner),
+                    _ => None,
+                };
+            }
             auditor.arguments(sent.as_ref())
         });
     let anonymous = Caller::default();
     keeper.gateway.account(
         &Attempt {
             method,
-            name,
+            name: &called.name,
             arguments,
             caller: access.map_or(&anonymous, |a| &a.caller),
             session_id: parts
@@ -439,7 +498,7 @@ fn rate_limited(
 async fn rate_limit(
     keeper: &Gatekeeper,
     access: Option<&Access>,
-    envelope: &Envelope,
+    called: &Called<'_>,
     method: &str,
 ) -> Option<Limited> {
     let config = keeper.gateway.config();
@@ -459,9 +518,9 @@ async fn rate_limit(
             });
         }
     }
-    let tool = envelope.params.as_ref().and_then(|p| p.name.as_deref());
+    let tool = called.name.as_ref();
     if method == "tools/call"
-        && let Some(tool) = tool
+        && !tool.is_empty()
         && let Some(limit) = limits.for_tool(tool)
         && let Decision::Limited { retry_after } = rate.take(&format!("tool:{tool}"), limit).await
     {

@@ -7,6 +7,7 @@
 //! - [`upstream`]: connections to federated MCP servers (circuit breakers, scale to zero).
 //! - [`outbound`]: tokens and identity the gateway presents to upstreams.
 //! - [`group`]: balancing and failover across a group's member servers.
+//! - [`search`]: the index behind tool search's `search_tools`.
 //! - [`audit`]: the audit trail of tool calls, prompt fetches and resource reads.
 //! - [`activity`]: waking scale-to-zero servers (the MCPServer annotation, or local processes).
 //! - [`http`]: `/mcp`, `/metrics`, `/healthz`, `/readyz`.
@@ -38,6 +39,7 @@ pub mod metrics;
 pub mod outbound;
 
 pub mod reload;
+pub mod search;
 pub mod shared;
 pub mod up;
 pub mod upstream;

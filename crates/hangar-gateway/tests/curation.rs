@@ -9,11 +9,11 @@ mod support;
 use std::time::Duration;
 
 use hangar_config::GatewayConfig;
-use hangar_testenv::tools::{Tool, locate, node_bin};
+use hangar_testenv::tools::node_bin;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, SubscriptionFilter};
 use serde_json::{Value, json};
-use support::peers::{client_script, everything_js, run_client};
+use support::peers::{everything_js, run_every_client};
 use support::*;
 
 fn config(echo_url: &str, curation: &str) -> String {
@@ -202,8 +202,6 @@ async fn once_listed(gw: &TestGateway) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curation_holds_for_lists_and_calls_with_both_sdks_in_both_eras() {
-    let python = locate(Tool::Python);
-    let node = node_bin("node");
     let backend = backend().await;
     let gw = TestGateway::start(&config(&backend.url("/echo"), CURATION)).await;
     let detail = once_listed(&gw).await;
@@ -213,23 +211,8 @@ async fn curation_holds_for_lists_and_calls_with_both_sdks_in_both_eras() {
         json!({"unmatchedOverrides": [], "notListedYet": []}),
         "{detail}"
     );
-    let plan = plan();
-    let runs = [
-        ("python", &python, client_script("python_client.py")),
-        ("typescript", &node, client_script("ts_client.mjs")),
-    ];
-    for (who, program, script) in &runs {
-        for mode in ["legacy", "auto"] {
-            let report = run_client(program, script, &gw.mcp(), mode, &plan).await;
-            let label = format!("{who} {mode}");
-            let negotiated = report["protocolVersion"].as_str().unwrap_or_default();
-            if mode == "legacy" {
-                assert!(negotiated < "2026-07-28", "{label}: {negotiated}");
-            } else {
-                assert_eq!(negotiated, "2026-07-28", "{label}");
-            }
-            check(&report, &label);
-        }
+    for (label, report) in run_every_client(&gw.mcp(), &plan()).await {
+        check(&report, &label);
     }
 }
 

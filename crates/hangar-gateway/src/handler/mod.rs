@@ -29,10 +29,13 @@ use crate::upstream::{Downstream, Failure};
 
 mod audited;
 mod forward;
+mod meta;
 
 use audited::Audited;
 
 use forward::{correlation_id, in_session};
+pub use meta::CALL_TOOL;
+use meta::Meta;
 
 /// The request id assigned by the HTTP layer, carried in the request's HTTP parts.
 #[derive(Debug, Clone)]
@@ -225,7 +228,13 @@ impl ServerHandler for GatewayHandler {
 
     /// Lets the transport check `Mcp-Param-*` routing headers against the tool's input schema.
     fn get_tool(&self, name: &str) -> Option<rmcp::model::Tool> {
-        self.gateway.catalog().tool_definition(name).cloned()
+        let catalog = self.gateway.catalog();
+        catalog
+            .searching()
+            .then(|| meta::definition(name))
+            .flatten()
+            .or_else(|| catalog.tool_definition(name))
+            .cloned()
     }
 
     async fn list_tools(
@@ -238,7 +247,12 @@ impl ServerHandler for GatewayHandler {
             let catalog = self.gateway.catalog();
             let size = self.gateway.config().gateway.page_size as usize;
             let access = self.access(&context);
-            let tools = visible(catalog.tools(), &access, Kind::Tool, |t| &t.name);
+            // The meta-tools show only what the caller may use, so everyone sees them.
+            let tools = if catalog.searching() {
+                Cow::Borrowed(meta::definitions())
+            } else {
+                visible(catalog.tools(), &access, Kind::Tool, |t| &t.name)
+            };
             let (tools, next) = page(&tools, cursor(&request), size)?;
             let mut result = ListToolsResult::with_all_items(tools);
             result.next_cursor = next;
@@ -253,6 +267,20 @@ impl ServerHandler for GatewayHandler {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let ctx = context.clone();
+        let request = if self.gateway.catalog().searching() {
+            match Meta::of(request) {
+                Meta::Catalog(request) => request,
+                // A search reads the catalog, as tools/list does: neither audited nor a tool's metric.
+                Meta::Search { query, limit } => {
+                    let found = async { Ok(self.search_tools(&query, limit, &ctx)) };
+                    let found = self.observe("tools/call", &ctx, found).await?;
+                    return Ok(CallToolResponse::Complete(found));
+                }
+                Meta::Invalid(why) => return Ok(CallToolResponse::Complete(meta::invalid(why))),
+            }
+        } else {
+            request
+        };
         let name = request.name.clone();
         let call = Audited {
             method: "tools/call",

@@ -3,12 +3,14 @@
 Usage: python python_client.py URL MODE < plan.json
 MODE is "legacy" (initialize handshake) or "auto" (server/discover, then stateless).
 The plan is a JSON list of steps; the results are printed as one JSON object.
-A call_tool step with "progress": true also reports the progress values heard.
+A call_tool step with "progress": true also reports the progress values heard;
+any step with "timed": true reports how long it took in "ms".
 """
 
 import asyncio
 import json
 import sys
+import time
 
 import mcp_types as types
 from mcp import Client
@@ -96,10 +98,14 @@ async def main():
     ) as client:
         results = []
         for step in plan:
+            started = time.perf_counter()
             try:
-                results.append(await run_step(client, step))
+                result = await run_step(client, step)
             except MCPError as error:
-                results.append({"error": {"code": error.error.code, "message": error.error.message}})
+                result = {"error": {"code": error.error.code, "message": error.error.message}}
+            if step.get("timed"):
+                result["ms"] = (time.perf_counter() - started) * 1000
+            results.append(result)
         info = client.server_info
         print(json.dumps({
             "protocolVersion": str(client.protocol_version),

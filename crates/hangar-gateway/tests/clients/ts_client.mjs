@@ -3,6 +3,7 @@
 //
 // Usage: node ts_client.mjs URL MODE < plan.json
 // MODE is "legacy" (initialize handshake) or "auto" (server/discover, then stateless).
+// A step with "timed": true reports how long it took in "ms".
 // Resolves packages from NODE_PATH (the test-peers node_modules).
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -78,15 +79,21 @@ async function run(step) {
 await client.connect(new StreamableHTTPClientTransport(new URL(url)));
 const results = [];
 for (const step of plan) {
+  const started = performance.now();
+  let result;
   try {
-    results.push(await run(step));
+    result = await run(step);
   } catch (error) {
     if (typeof error?.code === 'number') {
-      results.push({ error: { code: error.code, message: error.message } });
+      result = { error: { code: error.code, message: error.message } };
     } else {
       throw error;
     }
   }
+  if (step.timed) {
+    result.ms = performance.now() - started;
+  }
+  results.push(result);
 }
 console.log(
   JSON.stringify({

@@ -143,3 +143,37 @@ pub async fn run_client(
         )
     })
 }
+
+/// Runs `plan` with the official Python and TypeScript SDK clients, each in
+/// both eras (`legacy`: the initialize handshake; `auto`: server/discover,
+/// which must pick the stateless 2026-07-28 revision), and returns each
+/// report labelled with who ran it (`python legacy`, …).
+pub async fn run_every_client(url: &str, plan: &Value) -> Vec<(String, Value)> {
+    let runs = [
+        (
+            "python",
+            locate(Tool::Python),
+            client_script("python_client.py"),
+        ),
+        (
+            "typescript",
+            node_bin("node"),
+            client_script("ts_client.mjs"),
+        ),
+    ];
+    let mut reports = Vec::new();
+    for (who, program, script) in &runs {
+        for mode in ["legacy", "auto"] {
+            let report = run_client(program, script, url, mode, plan).await;
+            let label = format!("{who} {mode}");
+            let negotiated = report["protocolVersion"].as_str().unwrap_or_default();
+            if mode == "legacy" {
+                assert!(negotiated < "2026-07-28", "{label}: {negotiated}");
+            } else {
+                assert_eq!(negotiated, "2026-07-28", "{label}");
+            }
+            reports.push((label, report));
+        }
+    }
+    reports
+}
