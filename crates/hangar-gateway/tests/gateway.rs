@@ -1120,6 +1120,30 @@ fn hangar_up_runs_the_curated_example_with_its_curation() {
     }
 }
 
+#[test]
+fn hangar_up_runs_the_search_example_with_tool_search() {
+    let examples = examples_dir().join("..");
+    let manifests = hangar_manifests::load(
+        &[
+            examples.join("local/everything.yaml"),
+            examples.join("kubernetes/search-gateway.yaml"),
+        ],
+        Default::default(),
+    )
+    .complete()
+    .expect("the search example parses");
+    let compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    let config = &compiled.config;
+    assert!(config.problems().is_empty(), "{:?}", config.problems());
+    assert_eq!(config.servers[0].name, "everything");
+    let search = config.tool_search.as_ref().expect("a toolSearch section");
+    assert_eq!((search.default_results, search.max_results), (5, 20));
+    let summary = hangar_gateway::up::describe(&compiled, "examples", "http://127.0.0.1:8080/mcp");
+    let line = "search    clients list search_tools and call_tool instead of the tools; \
+                a search returns 5 unless asked for more, at most 20";
+    assert!(summary.contains(line), "missing {line:?} in:\n{summary}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_serves_what_it_can_and_explains_the_rest() {
     let (fixture, _) = fixture("remote-one").await;

@@ -202,6 +202,9 @@ fn render_gateway(
     for line in compiled.config.curation.describe() {
         let _ = writeln!(out, "# curation of {line}");
     }
+    if let Some(search) = &compiled.config.tool_search {
+        let _ = writeln!(out, "# tool search: {}", search.describe());
+    }
     for uncurated in &compiled.uncurated {
         let _ = writeln!(out, "# curation not applied as written: {uncurated}");
     }

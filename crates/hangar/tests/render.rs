@@ -80,9 +80,24 @@ fn every_kubernetes_example_renders_including_the_registry_entry() {
         "postgres",
         "public",
         "curated",
+        "search",
     ] {
         assert!(deployments.contains(&name), "{name}: {deployments:?}");
     }
+    // search-gateway.yaml: tool search in the config, over both gateways' servers.
+    let config = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "search-config")
+        .and_then(|o| o["data"]["gateway.yaml"].as_str())
+        .expect("the search gateway's ConfigMap");
+    let config = hangar_config::GatewayConfig::parse(config, "search-config").unwrap();
+    let search = config.tool_search.as_ref().expect("a toolSearch section");
+    assert_eq!((search.default_results, search.max_results), (5, 20));
+    let servers: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    assert!(
+        servers.contains(&"everything") && servers.contains(&"fetch"),
+        "{servers:?}"
+    );
     // curated-gateway.yaml: its curation is in the config it serves.
     let config = objects
         .iter()

@@ -91,6 +91,9 @@ pub fn describe(compiled: &Compiled, source: &str, endpoint: &str) -> String {
     for uncurated in &compiled.uncurated {
         let _ = writeln!(out, "  curation  not applied as written: {uncurated}");
     }
+    if let Some(search) = &config.tool_search {
+        let _ = writeln!(out, "  search    {}", search.describe());
+    }
     if !compiled.skipped.is_empty() {
         let _ = writeln!(out, "not run locally:");
         for skipped in &compiled.skipped {
