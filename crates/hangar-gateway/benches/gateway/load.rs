@@ -115,12 +115,14 @@ pub struct Measured {
 }
 
 /// One request shape for `wrk`: URL, headers, a body with `ID` where the
-/// JSON-RPC id goes, and the sessions to spread calls over.
+/// JSON-RPC id goes, and the sessions to spread calls over; and what a right
+/// answer contains, checked once before the load.
 pub struct Shape {
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
     pub sessions: Vec<String>,
+    pub answer_contains: String,
 }
 
 /// Runs `wrk` on the load core for `seconds` with `connections`, charging

@@ -3,7 +3,8 @@
 //! proxying the same backend, and ToolHive's vMCP federating the same
 //! upstream. `wrk` runs on core 0; everything measured shares core 1.
 //!
-//! Prints one table per path and protocol era (1/16/64 connections: req/s,
+//! Prints one table per path (a declared tool, a federated server, and
+//! `search_tools` over 1,000 tools) and protocol era (1/16/64 connections: req/s,
 //! p50, p99 and CPU µs per call of the measured process, median of
 //! HANGAR_BENCH_RUNS runs of HANGAR_BENCH_SECONDS each, default 3 × 3 s),
 //! then memory: RSS idle, after the load, with idle legacy sessions (just
@@ -12,6 +13,8 @@
 //! `scripts/bench-deps.sh` (wrk, nginx, the Go peer, vMCP) and
 //! `cargo build --release -p hangar`.
 
+#[path = "../../tests/support/catalog.rs"]
+mod catalog;
 mod goals;
 mod load;
 mod targets;
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use load::{Measured, Proc, Shape, median};
-use targets::{Era, plain_post, tools_call};
+use targets::{Era, plain_post, search_tools, tools_call};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -38,6 +41,8 @@ enum Route {
     Declared,
     /// A federated MCP server.
     Federated,
+    /// `search_tools` with tool search on over 1,000 declared tools.
+    Search,
 }
 
 /// Where each target sits in a table (its row order).
@@ -196,6 +201,7 @@ async fn run() {
     let (mut nginx, nginx_port) = targets::nginx(dir.path(), &backends);
     let (mut hangar, hangar_port) = targets::hangar(dir.path(), &backends);
     let (mut vmcp, vmcp_port) = targets::vmcp(dir.path(), &backends);
+    let (mut searching, searching_port) = targets::hangar_searching(dir.path(), &backends);
     // Upstreams connect in the background; give them a moment, then idle RSS.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let hangar_idle = hangar.rss_kib();
@@ -288,6 +294,24 @@ async fn run() {
                 session(vmcp_port).as_deref(),
             )
             .await;
+
+        bench.table(
+            format!(
+                "search_tools over 1,000 declared tools (tool search on), client speaks {}",
+                era.label()
+            ),
+            Route::Search,
+            era,
+        );
+        bench
+            .target(
+                HANGAR,
+                "Hangar",
+                &mut searching,
+                |s| search_tools(url(searching_port, "/mcp"), era, s),
+                session(searching_port).as_deref(),
+            )
+            .await;
     }
 
     let memories = [
@@ -331,17 +355,14 @@ fn print(bench: &Bench, memories: &[Memory]) {
         println!("| conns | target | req/s | p50 ms | p99 ms | CPU µs/call | req/s vs direct |");
         println!("|---:|---|---:|---:|---:|---:|---:|");
         for ((connections, _), (name, m)) in &table.rows {
-            let direct = table
-                .rows
-                .get(&(*connections, DIRECT))
-                .map_or(0.0, |(_, d)| d.requests_per_second);
+            // A search has no backend to call directly.
+            let versus_direct = table.rows.get(&(*connections, DIRECT)).map_or_else(
+                || "—".to_string(),
+                |(_, d)| format!("{:.2}×", m.requests_per_second / d.requests_per_second),
+            );
             println!(
-                "| {connections} | {name} | {:.0} | {:.2} | {:.2} | {:.0} | {:.2}× |",
-                m.requests_per_second,
-                m.p50_ms,
-                m.p99_ms,
-                m.cpu_us_per_call,
-                m.requests_per_second / direct
+                "| {connections} | {name} | {:.0} | {:.2} | {:.2} | {:.0} | {versus_direct} |",
+                m.requests_per_second, m.p50_ms, m.p99_ms, m.cpu_us_per_call,
             );
         }
     }

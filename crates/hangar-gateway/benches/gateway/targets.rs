@@ -145,7 +145,6 @@ pub const SESSION_IDLE: Duration = Duration::from_secs(20);
 
 /// `hangar gateway` serving a declared `echo` tool and the Go SDK server as `up`.
 pub fn hangar(dir: &Path, backends: &Backends) -> (Proc, u16) {
-    let port = free_port();
     let config = format!(
         r#"apiVersion: gateway.mcp-hangar.io/v1alpha1
 kind: GatewayConfig
@@ -162,7 +161,29 @@ servers:
         echo = backends.echo_port,
         mcp = backends.mcp_port,
     );
-    let path = dir.join("hangar.yaml");
+    gateway(dir, "hangar", &config)
+}
+
+/// `hangar gateway` with tool search on over the tests' 1,000-tool catalog
+/// (`tests/support/catalog.rs`), every tool backed by the echo backend.
+pub fn hangar_searching(dir: &Path, backends: &Backends) -> (Proc, u16) {
+    let backend = format!("http://127.0.0.1:{}/echo", backends.echo_port);
+    let tools: String = crate::catalog::tools(&backend)
+        .iter()
+        .map(|tool| format!("  - {tool}\n"))
+        .collect();
+    let config = format!(
+        "apiVersion: gateway.mcp-hangar.io/v1alpha1\nkind: GatewayConfig\n\
+         gateway: {{sessionIdleTimeout: {idle}s}}\ntoolSearch: {{}}\ntools:\n{tools}",
+        idle = SESSION_IDLE.as_secs(),
+    );
+    gateway(dir, "hangar-search", &config)
+}
+
+/// `hangar gateway` serving `config`, once it listens.
+fn gateway(dir: &Path, name: &str, config: &str) -> (Proc, u16) {
+    let port = free_port();
+    let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, config).unwrap();
     let mut proc = Proc::spawn(
         "hangar gateway",
@@ -174,7 +195,7 @@ servers:
             "--listen".into(),
             format!("127.0.0.1:{port}"),
         ],
-        &dir.join("hangar.log"),
+        &dir.join(format!("{name}.log")),
     );
     wait_for_port(&mut proc, port);
     (proc, port)
@@ -246,11 +267,35 @@ pub fn plain_post(url: String) -> Shape {
         // wrk's script puts the call counter where ID is; the backend echoes it.
         body: r#"{"text":"benchmark","n":ID}"#.into(),
         sessions: vec![],
+        answer_contains: "benchmark".into(),
     }
 }
 
-/// `tools/call` of `tool` in `era` (sessions are begun by [`sessions`]).
+/// `tools/call` of an echoing `tool` in `era` (sessions are begun by [`sessions`]).
 pub fn tools_call(url: String, tool: &str, era: Era, sessions: Vec<String>) -> Shape {
+    call_shape(url, tool, ARGUMENTS, era, sessions, "benchmark")
+}
+
+/// The query `search_tools` is measured with, and the tool it finds.
+const SEARCH: (&str, &str) = (
+    r#"{"query":"open a new bug report in our GitHub repository","limit":5}"#,
+    "github_create_issue",
+);
+
+/// `search_tools` in `era` on [`hangar_searching`]'s catalog.
+pub fn search_tools(url: String, era: Era, sessions: Vec<String>) -> Shape {
+    let (arguments, found) = SEARCH;
+    call_shape(url, "search_tools", arguments, era, sessions, found)
+}
+
+fn call_shape(
+    url: String,
+    tool: &str,
+    arguments: &str,
+    era: Era,
+    sessions: Vec<String>,
+    answer_contains: &str,
+) -> Shape {
     let mut headers = vec![
         ("Content-Type".to_string(), "application/json".to_string()),
         (
@@ -274,9 +319,10 @@ pub fn tools_call(url: String, tool: &str, era: Era, sessions: Vec<String>) -> S
         url,
         headers,
         body: format!(
-            r#"{{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{{"name":"{tool}","arguments":{ARGUMENTS}{meta}}}}}"#
+            r#"{{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{{"name":"{tool}","arguments":{arguments}{meta}}}}}"#
         ),
         sessions,
+        answer_contains: answer_contains.into(),
     }
 }
 
@@ -326,8 +372,8 @@ async fn session(http: &reqwest::Client, url: &str) -> String {
     id
 }
 
-/// Sends one call of `shape` and checks that it echoes the arguments, so a
-/// table never shows the speed of an error.
+/// Sends one call of `shape` and checks its answer, so a table never shows
+/// the speed of an error.
 pub async fn check(http: &reqwest::Client, shape: &Shape) {
     let mut request = http.post(&shape.url).body(shape.body.replace("ID", "1"));
     for (name, value) in &shape.headers {
@@ -343,7 +389,7 @@ pub async fn check(http: &reqwest::Client, shape: &Shape) {
     let status = response.status();
     let body = response.text().await.unwrap();
     assert!(
-        status.is_success() && body.contains("benchmark") && !body.contains("\"error\""),
+        status.is_success() && body.contains(&shape.answer_contains) && !body.contains("\"error\""),
         "{} answered {status}: {body}",
         shape.url
     );

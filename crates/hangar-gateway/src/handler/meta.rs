@@ -18,6 +18,8 @@ use crate::access::Kind;
 
 pub const SEARCH_TOOLS: &str = "search_tools";
 pub const CALL_TOOL: &str = "call_tool";
+/// The longest query searched: ranking cost grows with the query's words.
+const MAX_QUERY_BYTES: usize = 1024;
 
 static DEFINITIONS: LazyLock<Vec<Tool>> = LazyLock::new(|| {
     serde_json::from_value(json!([
@@ -102,6 +104,13 @@ fn search(arguments: &JsonObject) -> Meta {
             "{SEARCH_TOOLS} needs `query`: a string saying what the tool should do"
         ));
     };
+    if query.len() > MAX_QUERY_BYTES {
+        return Meta::Invalid(format!(
+            "the query is {} bytes long; {SEARCH_TOOLS} takes at most {MAX_QUERY_BYTES}: \
+             say in a few words what the tool should do",
+            query.len()
+        ));
+    }
     let limit = match arguments.get("limit") {
         None | Some(Value::Null) => None,
         Some(limit) => match limit.as_u64() {
@@ -199,6 +208,7 @@ mod tests {
             (SEARCH_TOOLS, json!({"query": 3})),
             (SEARCH_TOOLS, json!({"query": "x", "limit": -1})),
             (SEARCH_TOOLS, json!({"query": "x", "limit": "many"})),
+            (SEARCH_TOOLS, json!({"query": "word ".repeat(300)})),
             (CALL_TOOL, json!({})),
             (CALL_TOOL, json!({"name": "x", "arguments": [1]})),
         ] {
