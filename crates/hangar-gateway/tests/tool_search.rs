@@ -6,7 +6,8 @@
 //! queries (recall@5 asserted against a floor, latency printed), and call
 //! tools through `call_tool` as through `tools/call`: curation, rate limits
 //! and the audit hold for the tool named. The Rust SDK checks that the index
-//! follows a reload and that turning search on or off announces `list_changed`.
+//! follows a reload and an upstream's own list change, and that turning
+//! search on or off announces `list_changed`.
 
 mod support;
 
@@ -584,4 +585,48 @@ async fn the_index_follows_reloads_and_switching_search_announces_list_changed()
     assert_eq!(listed, ["feed_lions", "feed_zebras"]);
     let refused = client.call_tool(search("zebras")).await.unwrap_err();
     assert!(refused.to_string().contains("unknown tool"), "{refused}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstreams_list_change_reaches_the_index() {
+    // tests/servers/growing.py (official Python SDK) adds a tool when `grow`
+    // is called and announces it.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/growing.py");
+    let gw = TestGateway::start(&format!(
+        "{HEAD}toolSearch: {{}}\nservers:\n  - {{name: growing, transport: stdio, command: \"{}\", args: [\"{script}\"]}}\n",
+        locate(Tool::Python).display()
+    ))
+    .await;
+    let client = stateless_client(&gw.mcp()).await;
+    let call = |name: &str, arguments: Value| {
+        let arguments = json!({"name": name, "arguments": arguments});
+        CallToolRequestParams::new("call_tool")
+            .with_arguments(arguments.as_object().cloned().unwrap_or_default())
+    };
+    let grown = client
+        .call_tool(call("growing_grow", json!({"name": "water_the_plants"})))
+        .await
+        .unwrap();
+    assert_ne!(grown.is_error, Some(true), "{grown:?}");
+    let search = json!({"query": "water plants"});
+    let search = CallToolRequestParams::new("search_tools")
+        .with_arguments(search.as_object().cloned().unwrap_or_default());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = client.call_tool(search.clone()).await.unwrap();
+        let first = found.structured_content.unwrap_or_default()["tools"][0]["name"].clone();
+        if first == "growing_water_the_plants" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new tool was not found within 10 s: {first}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let answer = client
+        .call_tool(call("growing_water_the_plants", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(first_text(&answer), "water_the_plants answers");
 }
