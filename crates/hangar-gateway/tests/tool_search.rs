@@ -5,7 +5,8 @@
 //! only the two meta-tools, find the intended tool for natural-language
 //! queries (recall@5 asserted against a floor, latency printed), and call
 //! tools through `call_tool` as through `tools/call`: curation, rate limits
-//! and the audit hold for the tool named. The Rust SDK checks that the index
+//! and the audit hold for the tool named. The Rust SDK checks that a caller
+//! finds and calls only what authorization grants it, that the index
 //! follows a reload and an upstream's own list change, and that turning
 //! search on or off announces `list_changed`.
 
@@ -629,4 +630,88 @@ async fn an_upstreams_list_change_reaches_the_index() {
         .await
         .unwrap();
     assert_eq!(first_text(&answer), "water_the_plants answers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_finds_and_calls_only_what_authorization_grants_in_both_eras() {
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let backend = backend().await;
+    let echo = backend.url("/echo");
+    let environment = hangar_config::Environment::fixed([(
+        "SEARCH_TEST_TOKENS",
+        "forecaster-token ana forecasters\n",
+    )]);
+    let config = format!(
+        r#"{HEAD}toolSearch: {{}}
+auth:
+  bearerTokens: {{valueFromEnv: SEARCH_TEST_TOKENS}}
+  authorization:
+    default: Deny
+    rules: [{{groups: [forecasters], tools: ["weather_*"]}}]
+tools:
+  - {{name: weather_get_forecast, description: The weather forecast for a city., backend: {{url: "{echo}"}}}}
+  - {{name: github_create_issue, description: Opens an issue in a GitHub repository for a city's bug., backend: {{url: "{echo}"}}}}
+"#
+    );
+    let gw = TestGateway::start_in(&config, environment).await;
+    let transport = || {
+        StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(gw.mcp()).auth_header("forecaster-token"),
+        )
+    };
+    let session = ().serve(transport()).await.expect("a session with the token");
+    let stateless = ()
+        .serve_with_lifecycle(
+            transport(),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("discover with the token");
+    let arguments = |value: Value| value.as_object().cloned().unwrap_or_default();
+    for client in [session.peer(), stateless.peer()] {
+        let listed = client.list_all_tools().await.unwrap();
+        let listed: Vec<&str> = listed.iter().map(|t| t.name.as_ref()).collect();
+        assert_eq!(
+            listed,
+            ["search_tools", "call_tool"],
+            "listed to every caller"
+        );
+        let found = client
+            .call_tool(
+                CallToolRequestParams::new("search_tools")
+                    .with_arguments(arguments(json!({"query": "city"}))),
+            )
+            .await
+            .unwrap();
+        let tools = found.structured_content.unwrap_or_default()["tools"].clone();
+        assert_eq!(
+            tools.as_array().map(|t| t.len()),
+            Some(1),
+            "only the granted tool: {tools}"
+        );
+        assert_eq!(tools[0]["name"], "weather_get_forecast");
+        let call = |name: &str| {
+            CallToolRequestParams::new("call_tool").with_arguments(arguments(
+                json!({"name": name, "arguments": {"city": "Oslo"}}),
+            ))
+        };
+        let granted = client
+            .call_tool(call("weather_get_forecast"))
+            .await
+            .unwrap();
+        assert_eq!(granted.is_error, Some(false), "{granted:?}");
+        let refused = client
+            .call_tool(call("github_create_issue"))
+            .await
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains("no authorization rule"),
+            "{refused}"
+        );
+    }
 }
