@@ -4,7 +4,8 @@
 #   - kube-apiserver, etcd, helm, kustomize built from Go modules (control-plane.sh)
 #   - redis-server (Debian package)
 #   - nginx (Debian package): a real reverse proxy in front of the gateway
-#   - the official MCP Python SDK and Python reference servers (tests/peers/requirements.lock: pinned, hashed)
+#   - the official MCP Python SDK, Python reference servers and FastAPI, a real OpenAPI
+#     service (tests/peers/requirements.lock: pinned, hashed)
 #   - the official TypeScript SDK, reference servers and conformance suite (tests/peers/package.json)
 #   - for the end-to-end tests' real node: kubelet, kube-proxy, kube-controller-manager,
 #     kube-scheduler, kubectl, containerd, CoreDNS and kube-router built from Go modules
