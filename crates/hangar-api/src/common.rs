@@ -344,6 +344,8 @@ pub mod condition {
     pub const CONFIG_VALID: &str = "ConfigValid";
     /// Every curation override and source names something the gateway serves.
     pub const CURATED: &str = "Curated";
+    /// An MCPToolSet's OpenAPI document was read and converted.
+    pub const DOCUMENT_LOADED: &str = "DocumentLoaded";
 }
 
 #[cfg(test)]

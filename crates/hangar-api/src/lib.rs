@@ -1,4 +1,4 @@
-//! The `mcp-hangar.io/v1alpha1` API: the eight custom resources Hangar serves.
+//! The `mcp-hangar.io/v1alpha1` API: the nine custom resources Hangar serves.
 //!
 //! Types only: no I/O and no controller logic. Validation that the API server can
 //! do lives here too, as OpenAPI defaults and CEL rules (`x-kubernetes-validations`)
@@ -21,6 +21,7 @@ pub mod resource;
 pub mod server;
 pub mod tool;
 pub mod tool_search;
+pub mod toolset;
 pub mod upstream_auth;
 
 pub use common::*;
@@ -35,6 +36,7 @@ pub use resource::*;
 pub use server::*;
 pub use tool::*;
 pub use tool_search::*;
+pub use toolset::*;
 pub use upstream_auth::*;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -45,13 +47,14 @@ pub const GROUP: &str = "mcp-hangar.io";
 /// The one served and stored version.
 pub const VERSION: &str = "v1alpha1";
 
-/// The CustomResourceDefinitions of all eight kinds, in a stable order.
+/// The CustomResourceDefinitions of all nine kinds, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
         MCPServer::crd(),
         MCPServerGroup::crd(),
         MCPDiscoverySource::crd(),
         MCPTool::crd(),
+        MCPToolSet::crd(),
         MCPPrompt::crd(),
         MCPResource::crd(),
         MCPGateway::crd(),

@@ -23,7 +23,7 @@ fn by_name<T: Resource>(objects: &[T]) -> Vec<&T> {
 
 impl Compiler<'_> {
     /// The URL of an HTTP backend, or why it cannot be reached from the target.
-    fn backend_url(&self, backend: &hangar_api::HttpBackend) -> Result<String, String> {
+    pub(crate) fn backend_url(&self, backend: &hangar_api::HttpBackend) -> Result<String, String> {
         let path = backend.path.as_deref().unwrap_or("");
         match (&backend.url, &backend.service) {
             (Some(url), _) => Ok(join_path(url, path)),
@@ -85,6 +85,7 @@ impl Compiler<'_> {
                 backend: HttpBackend {
                     url,
                     method: spec.backend.method.unwrap_or(HttpMethod::Post),
+                    arguments: Vec::new(),
                     headers,
                     timeout: Some(timeout),
                 },

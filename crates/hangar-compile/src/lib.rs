@@ -25,9 +25,11 @@ mod gateway_settings;
 mod items;
 pub mod select;
 mod servers;
+pub mod toolsets;
 mod upstream_auth;
 
 pub use select::{Candidates, Kind, Member, Selection, selector_matches, selects};
+pub use toolsets::{ToolSetDocument, local_documents, read_document};
 
 /// Where the compiled config will run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,7 +85,8 @@ pub fn header_secrets(selection: &Selection<'_>) -> BTreeSet<String> {
         .selected
         .tools
         .iter()
-        .map(|t| &t.spec.backend.headers);
+        .map(|t| &t.spec.backend.headers)
+        .chain(selection.selected.toolsets.iter().map(|t| &t.spec.headers));
     let resources = selection
         .selected
         .resources
@@ -99,7 +102,14 @@ pub fn header_secrets(selection: &Selection<'_>) -> BTreeSet<String> {
         .selected
         .tools
         .iter()
-        .filter_map(|t| t.spec.auth.as_ref());
+        .filter_map(|t| t.spec.auth.as_ref())
+        .chain(
+            selection
+                .selected
+                .toolsets
+                .iter()
+                .filter_map(|t| t.spec.auth.as_ref()),
+        );
     let client_secrets = server_auth
         .chain(tool_auth)
         .flat_map(|auth| [&auth.oauth2_client_credentials, &auth.token_exchange])
@@ -240,6 +250,7 @@ pub fn compile(selection: &Selection<'_>, target: Target<'_>) -> Compiled {
     }
     let selected = &selection.selected;
     compiler.tools(&selected.tools);
+    compiler.toolsets(&selected.toolsets, &selected.documents);
     compiler.prompts(&selected.prompts);
     compiler.resources(&selected.resources);
     compiler.servers(&selected.servers);

@@ -8,9 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use hangar_api::{
     LabelSelector, MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
+    MCPToolSet,
 };
 use hangar_manifests::Manifests;
 use kube::{Resource, ResourceExt};
+
+use crate::toolsets::ToolSetDocument;
 
 /// Whether a gateway's selector picks an object with these labels: an absent
 /// selector picks nothing, an empty one (`{}`) everything.
@@ -48,6 +51,7 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     Tool,
+    ToolSet,
     Prompt,
     Resource,
     Server,
@@ -58,7 +62,9 @@ impl Kind {
     /// Tools, prompts and resources come from `toolSelector`; servers and groups from `serverSelector`.
     pub fn selector(self, gateway: &MCPGateway) -> Option<&LabelSelector> {
         match self {
-            Kind::Tool | Kind::Prompt | Kind::Resource => gateway.spec.tool_selector.as_ref(),
+            Kind::Tool | Kind::ToolSet | Kind::Prompt | Kind::Resource => {
+                gateway.spec.tool_selector.as_ref()
+            }
             Kind::Server | Kind::Group => gateway.spec.server_selector.as_ref(),
         }
     }
@@ -72,6 +78,7 @@ pub type Member = (Kind, String);
 #[derive(Clone, Debug, Default)]
 pub struct Candidates {
     pub tools: Vec<MCPTool>,
+    pub toolsets: Vec<MCPToolSet>,
     pub prompts: Vec<MCPPrompt>,
     pub resources: Vec<MCPResource>,
     pub servers: Vec<MCPServer>,
@@ -80,6 +87,9 @@ pub struct Candidates {
     /// left out wherever they are selected. The other servers carry the spec
     /// their catalog entry resolved to.
     pub unresolved: BTreeMap<String, String>,
+    /// MCPToolSets' documents (by object name) as read; a set without one is
+    /// left out until it is read.
+    pub documents: BTreeMap<String, ToolSetDocument>,
 }
 
 fn namespace_of<T: Resource>(object: &T) -> &str {
@@ -91,11 +101,13 @@ impl Candidates {
     pub fn all(manifests: &Manifests) -> Self {
         Self {
             tools: manifests.tools.clone(),
+            toolsets: manifests.toolsets.clone(),
             prompts: manifests.prompts.clone(),
             resources: manifests.resources.clone(),
             servers: manifests.servers.clone(),
             groups: manifests.server_groups.clone(),
             unresolved: BTreeMap::new(),
+            documents: BTreeMap::new(),
         }
     }
 
@@ -110,11 +122,13 @@ impl Candidates {
         }
         Self {
             tools: local(&manifests.tools, namespace),
+            toolsets: local(&manifests.toolsets, namespace),
             prompts: local(&manifests.prompts, namespace),
             resources: local(&manifests.resources, namespace),
             servers: local(&manifests.servers, namespace),
             groups: local(&manifests.server_groups, namespace),
             unresolved: BTreeMap::new(),
+            documents: BTreeMap::new(),
         }
     }
 
@@ -135,11 +149,13 @@ impl Candidates {
             gateway,
             selected: Candidates {
                 tools: pick(&self.tools, gateway, Kind::Tool),
+                toolsets: pick(&self.toolsets, gateway, Kind::ToolSet),
                 prompts: pick(&self.prompts, gateway, Kind::Prompt),
                 resources: pick(&self.resources, gateway, Kind::Resource),
                 servers: pick(&self.servers, gateway, Kind::Server),
                 groups: pick(&self.groups, gateway, Kind::Group),
                 unresolved: self.unresolved.clone(),
+                documents: self.documents.clone(),
             },
             candidates: self,
         }
@@ -151,6 +167,7 @@ impl Candidates {
             items.iter().map(move |item| (kind, item.name_any()))
         }
         named(Kind::Tool, &self.tools)
+            .chain(named(Kind::ToolSet, &self.toolsets))
             .chain(named(Kind::Prompt, &self.prompts))
             .chain(named(Kind::Resource, &self.resources))
             .chain(named(Kind::Server, &self.servers))

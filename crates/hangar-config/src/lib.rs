@@ -53,7 +53,10 @@ pub use routing::{CircuitBreakerSettings, GroupSpec, ObjectName, ScaleToZero, St
 pub use servers::{ProtocolPreference, ServerSpec, Transport};
 pub use state::{Limit, REDIS_URL_ENV, RateLimits, RedisMode, RedisSettings};
 pub use tool_search::ToolSearchSettings;
-pub use tools::{HttpBackend, HttpMethod, ToolAnnotationsSpec, ToolSpec, check_tool_name};
+pub use tools::{
+    ArgumentLocation, ArgumentPlacement, HttpBackend, HttpMethod, RESERVED_ARGUMENT_HEADERS,
+    ToolAnnotationsSpec, ToolSpec, check_tool_name, url_templates,
+};
 pub use values::{DurationSpec, Environment, NameValue};
 
 /// The only `apiVersion` this gateway reads.

@@ -16,6 +16,7 @@ use serde_json::{Map, Value};
 use crate::access::Caller;
 use crate::metrics::Metrics;
 use crate::outbound::Credentials;
+use crate::placement::{Placement, scalar_text};
 use hangar_config::{
     Environment, GatewayConfig, HttpMethod, NameValue, PromptSpec, ResourceSpec, ToolSpec,
 };
@@ -89,7 +90,7 @@ pub fn header_map(values: &[NameValue], environment: &Environment) -> Result<Hea
 /// A tool whose call is one HTTP request to its backend.
 pub struct DeclaredTool {
     pub tool: Tool,
-    url: url::Url,
+    placement: Placement,
     method: HttpMethod,
     headers: HeaderMap,
     /// Tokens and identity headers beyond the static headers (`auth`).
@@ -141,7 +142,7 @@ impl DeclaredTool {
         }
         Ok(Self {
             tool,
-            url: url::Url::parse(&spec.backend.url).map_err(|e| format!("backend.url: {e}"))?,
+            placement: Placement::new(&spec.backend)?,
             method: spec.backend.method,
             headers: header_map(&spec.backend.headers, environment)?,
             credentials: spec.auth.as_ref().map(|auth| {
@@ -194,13 +195,16 @@ impl DeclaredTool {
                 ));
             }
         }
-        let mut url = self.url.clone();
-        if self.method.uses_query() {
-            let pairs = query_pairs(&arguments);
-            if !pairs.is_empty() {
-                url.query_pairs_mut().extend_pairs(pairs);
+        let Value::Object(arguments) = arguments else {
+            return tool_error(format!("tool {}: arguments must be an object", self.name()));
+        };
+        let placed = match self.placement.place(arguments) {
+            Ok(placed) => placed,
+            Err(why) => {
+                metrics.backend_error(self.name(), "invalid_arguments");
+                return tool_error(format!("invalid arguments for tool {}: {why}", self.name()));
             }
-        }
+        };
         let credentials = match self.credentials_for(caller).await {
             Ok(credentials) => credentials,
             Err(why) => {
@@ -212,9 +216,12 @@ impl DeclaredTool {
             }
         };
         let mut request = http
-            .request(reqwest_method(self.method), url)
+            .request(reqwest_method(self.method), placed.url)
             .headers(self.headers.clone())
             .headers(credentials.headers.as_ref().clone());
+        for (name, value) in placed.headers {
+            request = request.header(name, value);
+        }
         if let Some(token) = &credentials.token {
             request = request.bearer_auth(token);
         }
@@ -225,10 +232,9 @@ impl DeclaredTool {
                 "application/json, text/plain;q=0.9, */*;q=0.8",
             )
             .timeout(self.timeout);
-        let request = if self.method.uses_query() {
-            request
-        } else {
-            request.json(&arguments)
+        let request = match &placed.body {
+            Some(body) => request.json(body),
+            None => request,
         };
         let response = match tokio::time::timeout(self.timeout, request.send()).await {
             Err(_) => return self.timed_out(metrics),
@@ -344,33 +350,6 @@ impl DeclaredTool {
             self.name(),
             hangar_config::DurationSpec(self.timeout)
         ))
-    }
-}
-
-/// Arguments as query parameters: scalars as text, arrays as repeated keys, objects as JSON.
-fn query_pairs(arguments: &Value) -> Vec<(String, String)> {
-    let mut pairs = Vec::new();
-    let Value::Object(map) = arguments else {
-        return pairs;
-    };
-    for (key, value) in map {
-        match value {
-            Value::Null => {}
-            Value::Array(items) => {
-                for item in items {
-                    pairs.push((key.clone(), scalar_text(item)));
-                }
-            }
-            other => pairs.push((key.clone(), scalar_text(other))),
-        }
-    }
-    pairs
-}
-
-fn scalar_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
@@ -727,23 +706,6 @@ mod tests {
         });
         assert_eq!(out, "Hi Ada, you are 36.");
         assert_eq!(render("no placeholders {{", |_| None), "no placeholders {{");
-    }
-
-    #[test]
-    fn query_parameters_flatten_arguments() {
-        let args = serde_json::json!({"q": "rust", "n": 3, "tags": ["a", "b"], "skip": null, "o": {"k": 1}});
-        let mut pairs = query_pairs(&args);
-        pairs.sort();
-        assert_eq!(
-            pairs,
-            vec![
-                ("n".into(), "3".into()),
-                ("o".into(), "{\"k\":1}".into()),
-                ("q".into(), "rust".into()),
-                ("tags".into(), "a".into()),
-                ("tags".into(), "b".into()),
-            ]
-        );
     }
 
     #[test]

@@ -37,6 +37,7 @@ pub mod lean;
 pub mod listen;
 pub mod metrics;
 pub mod outbound;
+pub mod placement;
 
 pub mod reload;
 pub mod search;

@@ -1041,7 +1041,7 @@ fn the_local_examples_compile_without_anything_left_out() {
     let manifests = hangar_manifests::load(&[examples_dir()], Default::default())
         .complete()
         .expect("examples/local parses");
-    let compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    let compiled = hangar_gateway::up::plan(&manifests, None, &Default::default()).unwrap();
     assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
     let config = &compiled.config;
     assert!(config.problems().is_empty(), "{:?}", config.problems());
@@ -1091,7 +1091,7 @@ fn hangar_up_runs_the_curated_example_with_its_curation() {
     )
     .complete()
     .expect("the curated example parses");
-    let compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    let compiled = hangar_gateway::up::plan(&manifests, None, &Default::default()).unwrap();
     assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
     assert!(compiled.uncurated.is_empty(), "{:?}", compiled.uncurated);
     let config = &compiled.config;
@@ -1132,7 +1132,7 @@ fn hangar_up_runs_the_search_example_with_tool_search() {
     )
     .complete()
     .expect("the search example parses");
-    let compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    let compiled = hangar_gateway::up::plan(&manifests, None, &Default::default()).unwrap();
     let config = &compiled.config;
     assert!(config.problems().is_empty(), "{:?}", config.problems());
     assert_eq!(config.servers[0].name, "everything");
@@ -1200,7 +1200,7 @@ stringData: {{token: x}}
         "inline manifests",
     )
     .unwrap();
-    let mut compiled = hangar_gateway::up::plan(&manifests, None).unwrap();
+    let mut compiled = hangar_gateway::up::plan(&manifests, None, &Default::default()).unwrap();
     hangar_gateway::up::avoid_port(&mut compiled, 9123);
     let reasons: Vec<String> = compiled
         .skipped

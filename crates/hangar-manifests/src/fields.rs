@@ -153,6 +153,6 @@ spec:
 "#,
         );
         assert!(found.is_empty(), "{found:?}");
-        assert!(SCHEMAS.len() == 8, "one schema per kind");
+        assert!(SCHEMAS.len() == 9, "one schema per kind");
     }
 }

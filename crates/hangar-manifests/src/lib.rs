@@ -19,7 +19,7 @@ pub use read::{Document, Read, STDIN, parse_documents, read_all, read_documents}
 use hangar_admission::Admission;
 use hangar_api::{
     MCPDiscoverySource, MCPGateway, MCPPrompt, MCPRegistry, MCPResource, MCPServer, MCPServerGroup,
-    MCPTool,
+    MCPTool, MCPToolSet,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -33,6 +33,7 @@ pub struct Manifests {
     pub server_groups: Vec<MCPServerGroup>,
     pub discovery_sources: Vec<MCPDiscoverySource>,
     pub tools: Vec<MCPTool>,
+    pub toolsets: Vec<MCPToolSet>,
     pub prompts: Vec<MCPPrompt>,
     pub resources: Vec<MCPResource>,
     pub gateways: Vec<MCPGateway>,
@@ -139,7 +140,7 @@ pub enum ManifestError {
         convert_from: String,
     },
     #[error(
-        "{source_name}: {api_version} {kind} is not a kind Hangar serves (mcp-hangar.io/v1alpha1 has MCPServer, MCPServerGroup, MCPDiscoverySource, MCPTool, MCPPrompt, MCPResource, MCPGateway, MCPRegistry)"
+        "{source_name}: {api_version} {kind} is not a kind Hangar serves (mcp-hangar.io/v1alpha1 has MCPServer, MCPServerGroup, MCPDiscoverySource, MCPTool, MCPToolSet, MCPPrompt, MCPResource, MCPGateway, MCPRegistry)"
     )]
     UnknownKind {
         source_name: String,
@@ -238,6 +239,7 @@ impl Manifests {
             + self.server_groups.len()
             + self.discovery_sources.len()
             + self.tools.len()
+            + self.toolsets.len()
             + self.prompts.len()
             + self.resources.len()
             + self.gateways.len()
@@ -334,6 +336,7 @@ fn add(
         "MCPServerGroup" => manifests.server_groups.push(typed.into()?),
         "MCPDiscoverySource" => manifests.discovery_sources.push(typed.into()?),
         "MCPTool" => manifests.tools.push(typed.into()?),
+        "MCPToolSet" => manifests.toolsets.push(typed.into()?),
         "MCPPrompt" => manifests.prompts.push(typed.into()?),
         "MCPResource" => manifests.resources.push(typed.into()?),
         "MCPGateway" => manifests.gateways.push(typed.into()?),

@@ -6,6 +6,7 @@
 //!   stateless 2026-07-28 `server/discover` to `initialize` where needed.
 //! - [`authorized`]: Streamable HTTP with tokens that change, and upstream refusals in words.
 //! - [`token`]: tokens from an OAuth 2.0 token endpoint, the client's own one cached.
+//! - [`documents`]: a published document (an OpenAPI description) read within a size limit.
 //! - [`sse`]: the 2024-11-05 HTTP+SSE transport for servers that predate Streamable HTTP.
 //! - [`header_map`]: configured headers (often credentials) as a header map
 //!   whose values stay out of debug output.
@@ -15,6 +16,7 @@
 
 pub mod authorized;
 pub mod connect;
+pub mod documents;
 pub mod sse;
 pub mod token;
 pub mod words;

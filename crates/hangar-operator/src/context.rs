@@ -89,6 +89,8 @@ pub struct Context {
     pub reconcile_concurrency: u16,
     /// Watched copies of owned objects, and what was applied last.
     pub caches: Caches,
+    /// MCPToolSets' documents as last read, for their status and their gateways.
+    pub documents: crate::toolsets::documents::Documents,
     events: EventRecorder,
 }
 
@@ -103,6 +105,7 @@ impl Context {
             settings,
             reconcile_concurrency: DEFAULT_RECONCILE_CONCURRENCY,
             caches: Caches::default(),
+            documents: Default::default(),
         }
     }
 

@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::gateway::build::GatewayObjects;
 use crate::server::build::ServerObjects;
 use crate::{discovery, registry, server};
-use crate::{gateway, group, items};
+use crate::{gateway, group, items, toolsets};
 
 /// One controller.
 pub struct Controller {
@@ -180,6 +180,7 @@ pub static CONTROLLERS: &[Controller] = &[
                 group: "mcp-hangar.io",
                 resources: &[
                     "mcptools",
+                    "mcptoolsets",
                     "mcpprompts",
                     "mcpresources",
                     "mcpservers",
@@ -216,6 +217,43 @@ pub static CONTROLLERS: &[Controller] = &[
         owns: &[],
         run: |ctx, namespace, stop| {
             Box::pin(async move { items::run::<MCPTool>(ctx, namespace.as_deref(), stop).await })
+        },
+    },
+    Controller {
+        kind: "MCPToolSet",
+        rules: &[
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcptoolsets"],
+                verbs: &["list", "watch"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcptoolsets/status"],
+                verbs: &["patch"],
+            },
+            // Documents in ConfigMaps: watched for changes, read on each look
+            // (the caches keep no ConfigMap data).
+            Rule {
+                group: "",
+                resources: &["configmaps"],
+                verbs: &["get", "list", "watch"],
+            },
+            // A backend Service: read to say where calls go.
+            Rule {
+                group: "",
+                resources: &["services"],
+                verbs: &["get"],
+            },
+            Rule {
+                group: "mcp-hangar.io",
+                resources: &["mcpgateways"],
+                verbs: &["list", "watch"],
+            },
+        ],
+        owns: &[],
+        run: |ctx, namespace, stop| {
+            Box::pin(async move { toolsets::run(ctx, namespace.as_deref(), stop).await })
         },
     },
     Controller {

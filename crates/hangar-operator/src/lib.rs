@@ -29,6 +29,7 @@ pub mod registry;
 pub mod render;
 pub mod secrets;
 pub mod server;
+pub mod toolsets;
 pub mod workload;
 
 mod run;

@@ -6,7 +6,8 @@ use std::fmt::Write as _;
 
 use hangar_api::{ALLOWED_DESTINATIONS_ANNOTATION, MCPGateway};
 use hangar_compile::{
-    Candidates, Compiled, SecretDestinations, Target, compile, header_secrets, managed_redis_name,
+    Candidates, Compiled, SecretDestinations, Target, compile, header_secrets, local_documents,
+    managed_redis_name,
 };
 use hangar_manifests::{ManifestArgs, Manifests};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -168,6 +169,12 @@ fn render_gateway(
         .filter(|((server_namespace, _), _)| *server_namespace == namespace)
         .map(|((_, name), why)| (name.clone(), why.clone()))
         .collect();
+    // Rendering reads no network: documents at URLs the operator reads in the cluster.
+    candidates.documents = local_documents(manifests, Some(&namespace), |url| {
+        Err(format!(
+            "hangar render does not read {url}; the operator reads it in the cluster (inline and ConfigMap documents are rendered)"
+        ))
+    });
     let selection = candidates.select(Some(gateway));
     let compiled = compile(
         &selection,

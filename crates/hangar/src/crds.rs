@@ -101,9 +101,9 @@ mod tests {
     }
 
     #[test]
-    fn eight_kinds_in_the_mcp_hangar_group() {
+    fn nine_kinds_in_the_mcp_hangar_group() {
         let crds = hangar_api::crds();
-        assert_eq!(crds.len(), 8);
+        assert_eq!(crds.len(), 9);
         for crd in &crds {
             assert_eq!(crd.spec.group, "mcp-hangar.io");
             assert_eq!(crd.spec.scope, "Namespaced");

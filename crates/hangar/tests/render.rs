@@ -98,6 +98,23 @@ fn every_kubernetes_example_renders_including_the_registry_entry() {
         servers.contains(&"everything") && servers.contains(&"fetch"),
         "{servers:?}"
     );
+    // openapi-toolset.yaml: the ConfigMap's OpenAPI document became a tool of the public gateway.
+    let config = objects
+        .iter()
+        .find(|o| o["kind"] == "ConfigMap" && o["metadata"]["name"] == "public-config")
+        .and_then(|o| o["data"]["gateway.yaml"].as_str())
+        .expect("the public gateway's ConfigMap");
+    let config = hangar_config::GatewayConfig::parse(config, "public-config").unwrap();
+    let forecast = config
+        .tools
+        .iter()
+        .find(|t| t.name == "meteo_forecast")
+        .expect("meteo_forecast in the public gateway's tools");
+    assert_eq!(
+        forecast.backend.url,
+        "https://api.open-meteo.com/v1/forecast"
+    );
+    assert_eq!(forecast.backend.arguments.len(), 3);
     // curated-gateway.yaml: its curation is in the config it serves.
     let config = objects
         .iter()

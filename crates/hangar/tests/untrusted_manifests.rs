@@ -102,7 +102,7 @@ fn fuzz_mutated_examples_are_read_planned_and_rendered_without_panicking() {
         let original = u.choose(&examples)?;
         let text = mutate(u, original)?;
         if let Ok(manifests) = hangar_manifests::parse(&text, "fuzzed.yaml") {
-            let _ = hangar_gateway::up::plan(&manifests, None);
+            let _ = hangar_gateway::up::plan(&manifests, None, &Default::default());
             let _ = hangar_operator::render::render(&manifests, &settings);
         }
         Ok(())

@@ -1,11 +1,13 @@
 //! What `hangar up` runs of a set of manifests: the gateway's selection
 //! compiled for this machine, less what cannot run here, each with the reason.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, bail};
 use hangar_api::MCPGateway;
-use hangar_compile::{Candidates, Compiled, Kind, Selection, Skipped, Target, compile};
+use hangar_compile::{
+    Candidates, Compiled, Kind, Selection, Skipped, Target, compile, local_documents,
+};
 use hangar_config::{Environment, NameValue};
 use hangar_manifests::Manifests;
 use kube::ResourceExt;
@@ -14,8 +16,16 @@ fn namespace_of(metadata: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Objec
     metadata.namespace.as_deref().unwrap_or("default")
 }
 
-/// What `hangar up` will run for these manifests.
-pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Compiled> {
+/// Texts of documents at URLs (MCPToolSets'), or why each could not be read.
+pub type FetchedDocuments = BTreeMap<String, Result<String, String>>;
+
+/// What `hangar up` will run for these manifests, with the URL documents
+/// of its tool sets as `fetched` holds them.
+pub fn plan(
+    manifests: &Manifests,
+    gateway: Option<&str>,
+    fetched: &FetchedDocuments,
+) -> anyhow::Result<Compiled> {
     let chosen = match (gateway, manifests.gateways.as_slice()) {
         (Some(name), gateways) => Some(
             gateways
@@ -57,6 +67,16 @@ pub fn plan(manifests: &Manifests, gateway: Option<&str>) -> anyhow::Result<Comp
             )
         })
         .collect();
+    candidates.documents = local_documents(
+        manifests,
+        chosen.map(|gateway| namespace_of(&gateway.metadata)),
+        |url| {
+            fetched
+                .get(url)
+                .cloned()
+                .unwrap_or_else(|| Err(format!("{url} was not read")))
+        },
+    );
     let selection = candidates.select(chosen);
     let mut compiled = compile(&selection, Target::Local);
     compiled.skipped.extend(clashes);
@@ -166,7 +186,7 @@ fn not_selected(
         }
         let selector = match kind {
             Kind::Server | Kind::Group => "serverSelector",
-            Kind::Tool | Kind::Prompt | Kind::Resource => "toolSelector",
+            Kind::Tool | Kind::ToolSet | Kind::Prompt | Kind::Resource => "toolSelector",
         };
         let reason = if kind.selector(gateway).is_none() {
             format!("MCPGateway {name} has no {selector}, so it serves none")
@@ -202,6 +222,7 @@ fn not_selected(
 fn kind_name(kind: Kind) -> &'static str {
     match kind {
         Kind::Tool => "MCPTool",
+        Kind::ToolSet => "MCPToolSet",
         Kind::Prompt => "MCPPrompt",
         Kind::Resource => "MCPResource",
         Kind::Server => "MCPServer",
@@ -214,6 +235,7 @@ fn static_kind(kind: &str) -> &'static str {
         "MCPServer",
         "MCPServerGroup",
         "MCPTool",
+        "MCPToolSet",
         "MCPPrompt",
         "MCPResource",
     ]
@@ -355,7 +377,7 @@ spec: {registry: {name: internal, server: io.github.acme/time}, command: [uvx, m
             "manifests",
         )
         .unwrap();
-        let compiled = plan(&manifests, None).unwrap();
+        let compiled = plan(&manifests, None, &FetchedDocuments::new()).unwrap();
         assert!(
             compiled.config.servers.is_empty(),
             "{:?}",
@@ -395,7 +417,7 @@ spec: {backend: {url: "http://127.0.0.1:9/weather"}}
             "manifests",
         )
         .unwrap();
-        let compiled = plan(&manifests, None).unwrap();
+        let compiled = plan(&manifests, None, &FetchedDocuments::new()).unwrap();
         let servers: Vec<&str> = compiled
             .config
             .servers

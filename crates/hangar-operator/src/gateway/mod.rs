@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use hangar_api::{
     LabelSelector, MCPGateway, MCPPrompt, MCPResource, MCPServer, MCPServerGroup, MCPTool,
+    MCPToolSet,
 };
 use hangar_compile::{Kind, Member, selector_matches, selects};
 use kube::runtime::controller::Action;
@@ -114,6 +115,11 @@ pub async fn run(
             scoped::<MCPTool>(&client, namespace),
             watcher::Config::default(),
             to_gateways(Kind::Tool, &gateways, &index),
+        )
+        .watches(
+            scoped::<MCPToolSet>(&client, namespace),
+            watcher::Config::default(),
+            to_gateways(Kind::ToolSet, &gateways, &index),
         )
         .watches(
             scoped::<MCPPrompt>(&client, namespace),

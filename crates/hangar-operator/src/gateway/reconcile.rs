@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hangar_api::{
     AllowedDestinations, MCPGateway, MCPGatewayStatus, MCPPrompt, MCPResource, MCPServer,
-    MCPServerGroup, MCPTool, condition,
+    MCPServerGroup, MCPTool, MCPToolSet, condition,
 };
 use hangar_compile::{
     Candidates, Compiled, Kind, SecretDestinations, Target, compile, header_secrets,
@@ -189,8 +189,16 @@ async fn resolve_registries(
 }
 
 async fn fetch_candidates(ctx: &GatewayContext, namespace: &str) -> Result<Candidates, Error> {
+    let toolsets = list::<MCPToolSet>(ctx, namespace).await?;
+    let mut documents = BTreeMap::new();
+    for toolset in &toolsets {
+        let read = ctx.base.documents.read(toolset, &ctx.base).await;
+        documents.insert(toolset.name_any(), read.document);
+    }
     Ok(Candidates {
         tools: list::<MCPTool>(ctx, namespace).await?,
+        toolsets,
+        documents,
         prompts: list::<MCPPrompt>(ctx, namespace).await?,
         resources: list::<MCPResource>(ctx, namespace).await?,
         servers: list::<MCPServer>(ctx, namespace).await?,
