@@ -131,6 +131,23 @@ async fn tool_sets_say_what_their_documents_hold_and_gateways_serve_their_tools(
         .await
         .unwrap();
     }
+    // Two places for one document is refused by the API server, naming the rule.
+    let twice: MCPToolSet = serde_json::from_value(json!({
+        "apiVersion": "mcp-hangar.io/v1alpha1", "kind": "MCPToolSet",
+        "metadata": {"name": "twice"},
+        "spec": {"openapi": {"inline": "{}", "url": "http://docs.example.com/openapi.json"}}
+    }))
+    .unwrap();
+    let refused = sets
+        .create(&PostParams::default(), &twice)
+        .await
+        .unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("set exactly one of url, configMapKeyRef and inline"),
+        "{refused}"
+    );
     let gateway: hangar_api::MCPGateway = serde_json::from_value(json!({
         "apiVersion": "mcp-hangar.io/v1alpha1", "kind": "MCPGateway",
         "metadata": {"name": "main"},

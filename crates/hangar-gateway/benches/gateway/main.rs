@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use load::{Measured, Proc, Shape, median};
-use targets::{Era, plain_post, search_tools, tools_call};
+use targets::{Era, openapi_call, plain_post, search_tools, tools_call};
 
 fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -39,6 +39,9 @@ const CONNECTIONS: [usize; 3] = [1, 16, 64];
 enum Route {
     /// A declared tool with a plain HTTP backend.
     Declared,
+    /// A tool an OpenAPI document became (MCPToolSet), arguments placed in
+    /// the query, a header and the body.
+    OpenApi,
     /// A federated MCP server.
     Federated,
     /// `search_tools` with tool search on over 1,000 declared tools.
@@ -243,6 +246,33 @@ async fn run() {
                 "Hangar",
                 &mut hangar,
                 |s| tools_call(url(hangar_port, "/mcp"), "echo", era, s),
+                session(hangar_port).as_deref(),
+            )
+            .await;
+
+        bench.table(
+            format!(
+                "OpenAPI-derived tool (MCPToolSet: query, header and body arguments), client speaks {}",
+                era.label()
+            ),
+            Route::OpenApi,
+            era,
+        );
+        bench
+            .target(
+                DIRECT,
+                "direct (backend)",
+                &mut backends.proc,
+                |_| plain_post(url(echo, "/echo")),
+                None,
+            )
+            .await;
+        bench
+            .target(
+                HANGAR,
+                "Hangar",
+                &mut hangar,
+                |s| openapi_call(url(hangar_port, "/mcp"), era, s),
                 session(hangar_port).as_deref(),
             )
             .await;

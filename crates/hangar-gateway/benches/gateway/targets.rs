@@ -143,7 +143,45 @@ http {{
 /// benchmark can see memory come back after expiry.
 pub const SESSION_IDLE: Duration = Duration::from_secs(20);
 
-/// `hangar gateway` serving a declared `echo` tool and the Go SDK server as `up`.
+/// An OpenAPI document of the echo backend: `POST /echo` with a query, a
+/// header and a JSON body argument, so a call through its tool places each.
+const ECHO_OPENAPI: &str = r#"{"openapi": "3.1.0", "info": {"title": "echo", "version": "1"},
+  "paths": {"/echo": {"post": {"operationId": "echo", "summary": "Echo the body",
+    "parameters": [{"name": "channel", "in": "query", "schema": {"type": "string"}},
+                   {"name": "x-trace", "in": "header", "schema": {"type": "string"}}],
+    "requestBody": {"required": true, "content": {"application/json": {"schema": {
+      "type": "object", "required": ["text"], "properties": {"text": {"type": "string"}}}}}},
+    "responses": {"200": {"description": "the body back"}}}}}}"#;
+
+/// The tool an MCPToolSet over [`ECHO_OPENAPI`] becomes (`openapi_echo`), as
+/// `hangar up` compiles it.
+fn openapi_echo(backends: &Backends) -> String {
+    let manifests = format!(
+        "apiVersion: mcp-hangar.io/v1alpha1\nkind: MCPToolSet\nmetadata: {{name: echo}}\nspec:\n  \
+         openapi: {{inline: {document}}}\n  namePrefix: openapi_\n  backend: {{url: \"http://127.0.0.1:{echo}\"}}\n",
+        document = serde_json::to_string(ECHO_OPENAPI).unwrap(),
+        echo = backends.echo_port,
+    );
+    let manifests = hangar_manifests::parse(&manifests, "bench").unwrap();
+    let compiled = hangar_gateway::up::plan(&manifests, None, &Default::default()).unwrap();
+    assert!(compiled.skipped.is_empty(), "{:?}", compiled.skipped);
+    serde_json::to_string(&compiled.config.tools[0]).unwrap()
+}
+
+/// `tools/call` of [`openapi_echo`] with an argument in each place.
+pub fn openapi_call(url: String, era: Era, sessions: Vec<String>) -> Shape {
+    call_shape(
+        url,
+        "openapi_echo",
+        r#"{"text":"benchmark","channel":"bench","x-trace":"wrk"}"#,
+        era,
+        sessions,
+        "benchmark",
+    )
+}
+
+/// `hangar gateway` serving a declared `echo` tool, the OpenAPI-derived
+/// `openapi_echo` and the Go SDK server as `up`.
 pub fn hangar(dir: &Path, backends: &Backends) -> (Proc, u16) {
     let config = format!(
         r#"apiVersion: gateway.mcp-hangar.io/v1alpha1
@@ -154,12 +192,14 @@ tools:
   - name: echo
     inputSchema: {{type: object, properties: {{text: {{type: string}}}}}}
     backend: {{url: "http://127.0.0.1:{echo}/echo"}}
+  - {openapi}
 servers:
   - {{name: up, transport: streamable-http, url: "http://127.0.0.1:{mcp}/mcp"}}
 "#,
         idle = SESSION_IDLE.as_secs(),
         echo = backends.echo_port,
         mcp = backends.mcp_port,
+        openapi = openapi_echo(backends),
     );
     gateway(dir, "hangar", &config)
 }
