@@ -37,6 +37,7 @@ pub struct ServerContext {
     pub base: Arc<Context>,
     pub health: HealthMonitor,
     pub metrics: Arc<ServerMetrics>,
+    pub status_writes: crate::api::StatusWrites,
 }
 
 /// Runs the MCPServer controller (and its health checks) until `shutdown` resolves.
@@ -57,6 +58,7 @@ pub async fn run(
         base: ctx,
         health,
         metrics,
+        status_writes: Default::default(),
     });
     let owned =
         watcher::Config::default().labels(&format!("app.kubernetes.io/managed-by={MANAGED_BY}"));

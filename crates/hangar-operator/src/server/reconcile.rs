@@ -189,16 +189,21 @@ async fn reconcile_server(server: &MCPServer, ctx: &ServerContext) -> Result<Act
         } else {
             EventType::Normal
         };
-        let reason = lifecycle::event_reason(previous, state);
-        ctx.base
-            .event(
-                server,
-                type_,
-                reason,
-                "StateChanged",
-                format!("{from} → {state}: {message}"),
-            )
-            .await;
+        // A new server's first state is in its status already; an Event for
+        // it would be one more write per created server, told nobody new.
+        // Only a first state that needs attention (Dead) is worth one.
+        if previous.is_some() || type_ == EventType::Warning {
+            let reason = lifecycle::event_reason(previous, state);
+            ctx.base
+                .event(
+                    server,
+                    type_,
+                    reason,
+                    "StateChanged",
+                    format!("{from} → {state}: {message}"),
+                )
+                .await;
+        }
     }
     // Secrets are not watched (that would take reading them all): a check
     // their headers block is looked at again soon, to notice a new annotation.
@@ -458,6 +463,7 @@ fn workload_conditions(workload: &Workload) -> [Desired; 2] {
 async fn cleanup(server: &MCPServer, ctx: &ServerContext) -> Result<Action, Error> {
     let key = ObjectRef::from_obj(server);
     ctx.health.forget(&key);
+    ctx.status_writes.forget(server);
     let remaining = children::sweep(&ctx.base, server, ServerObjects::KINDS).await?;
     if !remaining.is_empty() {
         return Err(Error::CleanupPending(remaining));
@@ -534,10 +540,13 @@ async fn write_status(
     status: MCPServerStatus,
 ) -> Result<(), Error> {
     // The watched copy already says so: a resync of an unchanged server writes nothing.
-    if server.status.as_ref() == Some(&status) {
+    if server.status.as_ref() == Some(&status) || ctx.status_writes.already_written(server, &status)
+    {
         return Ok(());
     }
     crate::api::apply_status(&ctx.base.client, server, &status)
         .await
-        .map_err(Error::Status)
+        .map_err(Error::Status)?;
+    ctx.status_writes.remember(server, &status);
+    Ok(())
 }
