@@ -190,8 +190,9 @@ async fn reconcile_server(server: &MCPServer, ctx: &ServerContext) -> Result<Act
             EventType::Normal
         };
         // A new server's first state is in its status already; an Event for
-        // it would be one more write per created server, told nobody new.
-        // Only a first state that needs attention (Dead) is worth one.
+        // it would cost one more write per created server and tell nobody
+        // anything new. Only a first state that needs attention (Dead) is
+        // worth one.
         if previous.is_some() || type_ == EventType::Warning {
             let reason = lifecycle::event_reason(previous, state);
             ctx.base
