@@ -65,40 +65,35 @@ pub struct StatusWrites {
 impl StatusWrites {
     /// Whether `status` is what was last written over `object` as cached now.
     pub fn already_written(&self, object: &impl Resource, status: &impl Serialize) -> bool {
-        let (Some(uid), Some(version)) = (object.meta().uid.as_ref(), object.resource_version())
-        else {
-            return false;
-        };
-        let last = self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        last.get(uid) == Some(&(version, fingerprint(status)))
+        written_over(object).is_some_and(|(uid, version)| {
+            self.table().get(&uid) == Some(&(version, fingerprint(status)))
+        })
     }
 
     /// Notes that `status` was written over `object` as cached now.
     pub fn remember(&self, object: &impl Resource, status: &impl Serialize) {
-        let (Some(uid), Some(version)) = (object.meta().uid.clone(), object.resource_version())
-        else {
-            return;
-        };
-        let mut last = self
-            .last
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        last.insert(uid, (version, fingerprint(status)));
+        if let Some((uid, version)) = written_over(object) {
+            self.table().insert(uid, (version, fingerprint(status)));
+        }
     }
 
     /// Forgets a deleted object.
     pub fn forget(&self, object: &impl Resource) {
         if let Some(uid) = object.meta().uid.as_ref() {
-            let mut last = self
-                .last
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            last.remove(uid);
+            self.table().remove(uid);
         }
     }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, u64)>> {
+        self.last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// An object's UID and the resourceVersion of this copy of it.
+fn written_over(object: &impl Resource) -> Option<(String, String)> {
+    Some((object.meta().uid.clone()?, object.resource_version()?))
 }
 
 fn fingerprint(status: &impl Serialize) -> u64 {
