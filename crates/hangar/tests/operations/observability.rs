@@ -60,16 +60,18 @@ async fn logs_events_traces_and_metrics_carry_the_reconcile() {
     })
     .await;
 
-    // The Event of the server's first state change names its reconcile.
+    // The Event of the unreachable server's state change names its reconcile
+    // (a server reaching Dead always gets one; a new server's first healthy
+    // state is only in its status).
     let events: Api<Event> = Api::namespaced(admin.clone(), &namespace);
-    let event = eventually("an Event on the server", || async {
+    let event = eventually("an Event on the unreachable server", || async {
         events
             .list(&ListParams::default())
             .await
             .unwrap()
             .items
             .into_iter()
-            .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("files"))
+            .find(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("gone"))
     })
     .await;
     let id = event
@@ -95,7 +97,7 @@ async fn logs_events_traces_and_metrics_carry_the_reconcile() {
     for record in &of_reconcile {
         assert_eq!(record["span"]["name"], "reconcile");
         assert_eq!(record["span"]["kind"], "MCPServer");
-        assert_eq!(record["span"]["object"], "files");
+        assert_eq!(record["span"]["object"], "gone");
         assert_eq!(record["span"]["namespace"], namespace.as_str());
     }
     println!(
