@@ -31,7 +31,6 @@ pub const RATE_LIMITED: i32 = -32029;
 pub const SESSIONS_UNAVAILABLE: i32 = -32030;
 
 /// State of the middlewares; cheap to clone.
-#[derive(Clone)]
 pub struct Gatekeeper {
     gateway: Gateway,
     sessions: Arc<ReplicaSessions>,
@@ -78,7 +77,7 @@ impl Gatekeeper {
 
 /// Attaches the caller's [`Access`] to the request, or refuses it.
 pub async fn authenticate(
-    State(keeper): State<Gatekeeper>,
+    State(keeper): State<Arc<Gatekeeper>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -147,7 +146,7 @@ fn refuse(keeper: &Gatekeeper, refusal: &Refusal, resource: &str) -> Response {
 }
 
 /// `GET /.well-known/oauth-protected-resource[/…]`: RFC 9728 metadata.
-pub async fn metadata(State(keeper): State<Gatekeeper>, headers: HeaderMap) -> Response {
+pub async fn metadata(State(keeper): State<Arc<Gatekeeper>>, headers: HeaderMap) -> Response {
     let Some(authenticator) = keeper.authenticator() else {
         return (
             StatusCode::NOT_FOUND,
@@ -182,7 +181,11 @@ struct EnvelopeParams {
 }
 
 /// Session checks and rate limits. Runs after the body was validated as one JSON-RPC message.
-pub async fn guard(State(keeper): State<Gatekeeper>, request: Request, next: Next) -> Response {
+pub async fn guard(
+    State(keeper): State<Arc<Gatekeeper>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, keeper.max_body).await {
         Ok(bytes) => bytes,

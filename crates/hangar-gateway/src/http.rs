@@ -94,20 +94,26 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         shared.clone(),
         cancel.clone(),
     ));
-    let lean = Lean::new(gateway.clone(), sessions.clone(), cancel.clone());
+    let lean = Arc::new(Lean::new(gateway.clone(), sessions.clone(), cancel.clone()));
     let mut transport = transport_config(&gateway, cancel);
     transport.session_store = Some(shared.session_store.clone());
-    let mcp = StreamableHttpService::new(
+    let rmcp_service = Arc::new(StreamableHttpService::new(
         move || Ok(GatewayHandler::new(factory_gateway.clone())),
         sessions.clone(),
         transport,
-    );
+    ));
+    // Every layer clones the service below it per request: behind an Arc,
+    // rmcp's service (its config, hosts and token included) is not copied.
+    let mcp = tower::service_fn(move |request: Request| {
+        let rmcp_service = rmcp_service.clone();
+        async move { Ok::<_, std::convert::Infallible>(rmcp_service.handle(request).await) }
+    });
     let limit = usize::try_from(settings.max_request_body_bytes).unwrap_or(usize::MAX);
     let body_limits = BodyLimits {
         bytes: limit,
         timeout: settings.connections.body_timeout.0,
     };
-    let keeper = Gatekeeper::new(gateway.clone(), sessions, limit);
+    let keeper = Arc::new(Gatekeeper::new(gateway.clone(), sessions, limit));
     let mcp = tower::ServiceBuilder::new()
         .layer(axum::middleware::from_fn_with_state(
             keeper.clone(),

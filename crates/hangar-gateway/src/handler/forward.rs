@@ -82,9 +82,9 @@ impl GatewayHandler {
     pub(super) async fn call_tool_inner(
         &self,
         params: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let access = self.access(&context);
+        let access = self.access(context);
         if !access.may_use(Kind::Tool, &params.name) {
             audit::note(|trail| trail.denied = true);
             return Err(access.denied(Kind::Tool, &params.name));
@@ -114,7 +114,7 @@ impl GatewayHandler {
                         self.gateway.http(),
                         params.arguments,
                         &access.caller,
-                        &correlation_id(&context),
+                        &correlation_id(context),
                         self.gateway.metrics(),
                     )
                     .await;
@@ -122,10 +122,7 @@ impl GatewayHandler {
             }
             ToolTarget::Upstream(route, original) => {
                 params.name = original.into();
-                match self
-                    .forward(&route, Forwarded::Tool(params), &context)
-                    .await
-                {
+                match self.forward(&route, Forwarded::Tool(params), context).await {
                     Ok(ServerResult::CallToolResult(result)) => {
                         Ok(CallToolResponse::Complete(result))
                     }
@@ -151,9 +148,9 @@ impl GatewayHandler {
     pub(super) async fn get_prompt_inner(
         &self,
         params: GetPromptRequestParams,
-        context: RequestContext<RoleServer>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let access = self.access(&context);
+        let access = self.access(context);
         if !access.may_use(Kind::Prompt, &params.name) {
             audit::note(|trail| trail.denied = true);
             return Err(access.denied(Kind::Prompt, &params.name));
@@ -167,7 +164,7 @@ impl GatewayHandler {
                 let mut params = params;
                 params.name = original;
                 match self
-                    .forward(&route, Forwarded::Prompt(params), &context)
+                    .forward(&route, Forwarded::Prompt(params), context)
                     .await
                     .map_err(Failure::into_error)?
                 {
@@ -194,10 +191,10 @@ impl GatewayHandler {
     pub(super) async fn read_resource_inner(
         &self,
         params: ReadResourceRequestParams,
-        context: RequestContext<RoleServer>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
         refuse_overlong_uri(&params.uri)?;
-        let access = self.access(&context);
+        let access = self.access(context);
         if !access.may_use(Kind::Resource, &params.uri) {
             audit::note(|trail| trail.denied = true);
             return Err(access.denied(Kind::Resource, &params.uri));
@@ -205,12 +202,12 @@ impl GatewayHandler {
         let catalog = self.gateway.catalog();
         match catalog.resource(&params.uri) {
             Lookup::Found(ResourceTarget::Declared(resource)) => resource
-                .read(self.gateway.http(), &correlation_id(&context))
+                .read(self.gateway.http(), &correlation_id(context))
                 .await
                 .map(ReadResourceResponse::Complete),
             Lookup::Found(ResourceTarget::Upstream(route)) => {
                 match self
-                    .forward(&route, Forwarded::Resource(params), &context)
+                    .forward(&route, Forwarded::Resource(params), context)
                     .await
                     .map_err(Failure::into_error)?
                 {
@@ -234,9 +231,9 @@ impl GatewayHandler {
     pub(super) async fn complete_inner(
         &self,
         mut params: CompleteRequestParams,
-        context: RequestContext<RoleServer>,
+        context: &RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let access = self.access(&context);
+        let access = self.access(context);
         let referenced = match &params.r#ref {
             Reference::Prompt(prompt) => Some((Kind::Prompt, prompt.name.as_str())),
             Reference::Resource(template) => Some((Kind::Resource, template.uri.as_str())),
@@ -270,7 +267,7 @@ impl GatewayHandler {
                 let completed = route
                     .dispatch(Item::Any, |upstream| {
                         let params = params.clone();
-                        let downstream = self.downstream(&context);
+                        let downstream = self.downstream(context);
                         async move { upstream.complete(params, downstream).await }
                     })
                     .await

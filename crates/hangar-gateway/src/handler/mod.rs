@@ -266,14 +266,13 @@ impl ServerHandler for GatewayHandler {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let ctx = context.clone();
         let request = if self.gateway.catalog().searching() {
             match Meta::of(request) {
                 Meta::Catalog(request) => request,
                 // A search reads the catalog, as tools/list does: neither audited nor a tool's metric.
                 Meta::Search { query, limit } => {
-                    let found = async { Ok(self.search_tools(&query, limit, &ctx)) };
-                    let found = self.observe("tools/call", &ctx, found).await?;
+                    let found = async { Ok(self.search_tools(&query, limit, &context)) };
+                    let found = self.observe("tools/call", &context, found).await?;
                     return Ok(CallToolResponse::Complete(found));
                 }
                 Meta::Invalid(why) => return Ok(CallToolResponse::Complete(meta::invalid(why))),
@@ -287,8 +286,8 @@ impl ServerHandler for GatewayHandler {
             name: &name,
             arguments: self.audited_arguments(request.arguments.as_ref()),
         };
-        let work = self.audited(call, &ctx, self.call_tool_inner(request, context));
-        self.observe("tools/call", &ctx, work).await
+        let work = self.audited(call, &context, self.call_tool_inner(request, &context));
+        self.observe("tools/call", &context, work).await
     }
 
     async fn list_prompts(
@@ -315,15 +314,14 @@ impl ServerHandler for GatewayHandler {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, ErrorData> {
-        let ctx = context.clone();
         let name = request.name.clone();
         let call = Audited {
             method: "prompts/get",
             name: &name,
             arguments: self.audited_arguments(request.arguments.as_ref()),
         };
-        let work = self.audited(call, &ctx, self.get_prompt_inner(request, context));
-        self.observe("prompts/get", &ctx, work).await
+        let work = self.audited(call, &context, self.get_prompt_inner(request, &context));
+        self.observe("prompts/get", &context, work).await
     }
 
     async fn list_resources(
@@ -368,15 +366,14 @@ impl ServerHandler for GatewayHandler {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        let ctx = context.clone();
         let uri = request.uri.clone();
         let call = Audited {
             method: "resources/read",
             name: &uri,
             arguments: None,
         };
-        let work = self.audited(call, &ctx, self.read_resource_inner(request, context));
-        self.observe("resources/read", &ctx, work).await
+        let work = self.audited(call, &context, self.read_resource_inner(request, &context));
+        self.observe("resources/read", &context, work).await
     }
 
     async fn complete(
@@ -384,11 +381,10 @@ impl ServerHandler for GatewayHandler {
         request: CompleteRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, ErrorData> {
-        let ctx = context.clone();
         self.observe(
             "completion/complete",
-            &ctx,
-            self.complete_inner(request, context),
+            &context,
+            self.complete_inner(request, &context),
         )
         .await
     }

@@ -42,8 +42,7 @@ pub use session::InFlight;
 #[derive(Clone)]
 pub struct Parsed(pub Arc<ClientJsonRpcMessage>);
 
-/// State of the lean path; cheap to clone.
-#[derive(Clone)]
+/// State of the lean path, shared by every request behind an `Arc`.
 pub struct Lean {
     gateway: Gateway,
     sessions: Arc<ReplicaSessions>,
@@ -158,7 +157,7 @@ fn is_known(version: &str) -> bool {
 }
 
 /// Takes the `POST /mcp` requests the lean path serves; passes the rest on.
-pub async fn serve(State(lean): State<Lean>, request: Request, next: Next) -> Response {
+pub async fn serve(State(lean): State<Arc<Lean>>, request: Request, next: Next) -> Response {
     if request.method() != Method::POST || !lean.plainly_allowed(request.headers()) {
         return next.run(request).await;
     }
