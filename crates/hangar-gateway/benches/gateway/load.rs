@@ -112,6 +112,26 @@ pub struct Measured {
     pub p99_ms: f64,
     /// CPU time of the measured process per completed call.
     pub cpu_us_per_call: f64,
+    /// Share of the machine's CPU time the hypervisor gave to other guests
+    /// during the run (`steal` in /proc/stat): on a shared host the same
+    /// build's CPU per call rises with it, so figures are read beside it.
+    pub stolen_percent: f64,
+}
+
+/// The machine's CPU time so far as (stolen, total) clock ticks, summed
+/// over all cores (the `cpu` line of /proc/stat).
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("read /proc/stat");
+    let ticks: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|line| line.strip_prefix("cpu "))
+        .expect("a cpu line in /proc/stat")
+        .split_whitespace()
+        .map(|v| v.parse().expect("a tick count"))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    (ticks[7], ticks.iter().take(8).sum())
 }
 
 /// One request shape for `wrk`: URL, headers, a body with `ID` where the
@@ -154,11 +174,15 @@ pub fn wrk(
     args.extend(shape.headers.iter().map(|(k, v)| format!("{k}: {v}")));
     args.extend(shape.sessions.iter().map(|s| format!("session={s}")));
     let before = measured.cpu();
+    let (stolen_before, total_before) = machine_ticks();
     let output = Command::new("taskset")
         .args(&args)
         .output()
         .expect("run wrk");
     let cpu = measured.cpu() - before;
+    let (stolen_after, total_after) = machine_ticks();
+    let stolen_percent =
+        100.0 * (stolen_after - stolen_before) as f64 / (total_after - total_before).max(1) as f64;
     measured.assert_running();
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
@@ -166,7 +190,12 @@ pub fn wrk(
         "wrk failed: {}\n{text}",
         String::from_utf8_lossy(&output.stderr)
     );
-    parse_wrk(&text, cpu).unwrap_or_else(|why| panic!("{why} in wrk's output:\n{text}"))
+    let measured =
+        parse_wrk(&text, cpu).unwrap_or_else(|why| panic!("{why} in wrk's output:\n{text}"));
+    Measured {
+        stolen_percent,
+        ..measured
+    }
 }
 
 fn parse_wrk(text: &str, cpu: Duration) -> Result<Measured, String> {
@@ -210,6 +239,7 @@ fn parse_wrk(text: &str, cpu: Duration) -> Result<Measured, String> {
         p50_ms: percentile("50%")?,
         p99_ms: percentile("99%")?,
         cpu_us_per_call: cpu.as_secs_f64() * 1e6 / total,
+        stolen_percent: 0.0,
     })
 }
 
@@ -240,5 +270,6 @@ pub fn median(runs: &[Measured]) -> Measured {
         p50_ms: mid(runs.iter().map(|r| r.p50_ms).collect()),
         p99_ms: mid(runs.iter().map(|r| r.p99_ms).collect()),
         cpu_us_per_call: mid(runs.iter().map(|r| r.cpu_us_per_call).collect()),
+        stolen_percent: mid(runs.iter().map(|r| r.stolen_percent).collect()),
     }
 }

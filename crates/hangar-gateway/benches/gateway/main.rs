@@ -382,8 +382,10 @@ fn print(bench: &Bench, memories: &[Memory]) {
     );
     for table in &bench.tables {
         println!("\n{}\n", table.title);
-        println!("| conns | target | req/s | p50 ms | p99 ms | CPU µs/call | req/s vs direct |");
-        println!("|---:|---|---:|---:|---:|---:|---:|");
+        println!(
+            "| conns | target | req/s | p50 ms | p99 ms | CPU µs/call | req/s vs direct | stolen % |"
+        );
+        println!("|---:|---|---:|---:|---:|---:|---:|---:|");
         for ((connections, _), (name, m)) in &table.rows {
             // A search has no backend to call directly.
             let versus_direct = table.rows.get(&(*connections, DIRECT)).map_or_else(
@@ -391,8 +393,8 @@ fn print(bench: &Bench, memories: &[Memory]) {
                 |(_, d)| format!("{:.2}×", m.requests_per_second / d.requests_per_second),
             );
             println!(
-                "| {connections} | {name} | {:.0} | {:.2} | {:.2} | {:.0} | {versus_direct} |",
-                m.requests_per_second, m.p50_ms, m.p99_ms, m.cpu_us_per_call,
+                "| {connections} | {name} | {:.0} | {:.2} | {:.2} | {:.0} | {versus_direct} | {:.0} |",
+                m.requests_per_second, m.p50_ms, m.p99_ms, m.cpu_us_per_call, m.stolen_percent,
             );
         }
     }
