@@ -30,7 +30,7 @@ pub const RATE_LIMITED: i32 = -32029;
 /// JSON-RPC error code for a session request while the session store is unreachable.
 pub const SESSIONS_UNAVAILABLE: i32 = -32030;
 
-/// State of the middlewares; cheap to clone.
+/// State of the middlewares, shared by every request behind an `Arc`.
 pub struct Gatekeeper {
     gateway: Gateway,
     sessions: Arc<ReplicaSessions>,
