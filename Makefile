@@ -60,7 +60,7 @@ manifests: crds rbac admission-policy ## Regenerate every derived manifest (CRDs
 
 generate: manifests ## Same as manifests: Hangar generates manifests, no code
 
-bench: ## The release `hangar gateway` under wrk beside the backends, nginx and ToolHive vMCP (prints tables, ~10 min)
+bench: ## The release `hangar gateway` under wrk beside the backends, nginx and ToolHive vMCP (prints tables; about an hour on the 2-core machine)
 	scripts/bench-deps.sh
 	$(CARGO) build --release -p hangar
 	@# The driver only starts processes and reads wrk's output: built in the dev
