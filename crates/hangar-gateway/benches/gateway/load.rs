@@ -113,8 +113,8 @@ pub struct Measured {
     /// CPU time of the measured process per completed call.
     pub cpu_us_per_call: f64,
     /// Share of the machine's CPU time the hypervisor gave to other guests
-    /// during the run (`steal` in /proc/stat): on a shared host the same
-    /// build's CPU per call rises with it, so figures are read beside it.
+    /// during the run (`steal` in /proc/stat), to read the CPU per call
+    /// beside: on a shared host that figure varies between runs.
     pub stolen_percent: f64,
 }
 
@@ -190,15 +190,11 @@ pub fn wrk(
         "wrk failed: {}\n{text}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let measured =
-        parse_wrk(&text, cpu).unwrap_or_else(|why| panic!("{why} in wrk's output:\n{text}"));
-    Measured {
-        stolen_percent,
-        ..measured
-    }
+    parse_wrk(&text, cpu, stolen_percent)
+        .unwrap_or_else(|why| panic!("{why} in wrk's output:\n{text}"))
 }
 
-fn parse_wrk(text: &str, cpu: Duration) -> Result<Measured, String> {
+fn parse_wrk(text: &str, cpu: Duration, stolen_percent: f64) -> Result<Measured, String> {
     if let Some(line) = text
         .lines()
         .find(|l| l.contains("Non-2xx or 3xx responses"))
@@ -239,7 +235,7 @@ fn parse_wrk(text: &str, cpu: Duration) -> Result<Measured, String> {
         p50_ms: percentile("50%")?,
         p99_ms: percentile("99%")?,
         cpu_us_per_call: cpu.as_secs_f64() * 1e6 / total,
-        stolen_percent: 0.0,
+        stolen_percent,
     })
 }
 
