@@ -19,6 +19,7 @@ use crate::audit::Auditor;
 use crate::catalog::{Catalog, Changes};
 use crate::declared::Declared;
 use crate::group::Group;
+use crate::handler::InputRounds;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
 use crate::upstream::{Status, Upstream, UpstreamContext};
@@ -61,6 +62,8 @@ struct Inner {
     activity: Option<Arc<dyn ActivitySink>>,
     /// Where the config's `valueFromEnv` and `urlFromEnv` names are read.
     environment: Environment,
+    /// Stateless clients' calls waiting for input a 2025-era server asked for.
+    input_rounds: InputRounds,
 }
 
 impl Gateway {
@@ -115,6 +118,7 @@ impl Gateway {
                 next_session: AtomicU64::new(1),
                 activity,
                 environment,
+                input_rounds: InputRounds::default(),
             }),
             mirror: false,
         };
@@ -181,6 +185,10 @@ impl Gateway {
     /// Sessions, events, discovery cache and rate limits shared with other replicas.
     pub fn shared(&self) -> &Arc<Shared> {
         &self.inner.shared
+    }
+
+    pub fn input_rounds(&self) -> &InputRounds {
+        &self.inner.input_rounds
     }
 
     /// Replaces the config. One the gateway cannot serve is refused and the old one stays.

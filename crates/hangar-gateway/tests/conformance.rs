@@ -104,7 +104,8 @@ fn scored(revision: &str) -> BTreeSet<String> {
     requirements.server.into_iter().collect()
 }
 
-async fn run_suite(url: &str, revision: &str, out: &Path) {
+/// Runs the suite for one requirement set and returns whether it exited with success.
+async fn run_suite(url: &str, revision: &str, out: &Path) -> bool {
     let suite = locate(Tool::NodeModules).join("@modelcontextprotocol/conformance/dist/index.js");
     let output = tokio::process::Command::new(node_bin("node"))
         .arg(&suite)
@@ -125,7 +126,6 @@ async fn run_suite(url: &str, revision: &str, out: &Path) {
         .await
         .expect("the conformance suite finishes")
         .expect("run the conformance suite");
-    // The exit code also reflects failures; the per-scenario results below are what count.
     if !out.read_dir().is_ok_and(|mut d| d.next().is_some()) {
         panic!(
             "the conformance suite wrote no results:\n{}\n{}",
@@ -133,6 +133,7 @@ async fn run_suite(url: &str, revision: &str, out: &Path) {
             String::from_utf8_lossy(&output.stderr)
         );
     }
+    output.status.success()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,9 +151,13 @@ async fn conformance_suite_against_the_gateway() {
     let mut problems = Vec::new();
     for revision in ["2025-11-25", "2026-07-28"] {
         let out: PathBuf = tempfile::tempdir().unwrap().keep();
-        run_suite(&url, revision, &out).await;
+        let exited_ok = run_suite(&url, revision, &out).await;
         let results = outcomes(&out);
         let scored = scored(revision);
+        assert!(
+            !scored.is_empty(),
+            "requirement set {revision} scores no scenario"
+        );
         let listed: BTreeMap<&str, &str> = expected
             .get(revision)
             .map(|list| {
@@ -186,6 +191,21 @@ async fn conformance_suite_against_the_gateway() {
                     "{revision} {scenario} is listed but not a scored scenario of this revision"
                 ));
             }
+        }
+        // Every scored scenario passes but those listed, and the suite's exit code agrees.
+        if passed + listed.len() != scored.len() {
+            problems.push(format!(
+                "{revision}: {passed} of {} scored scenarios pass and {} are listed as failing",
+                scored.len(),
+                listed.len()
+            ));
+        }
+        if exited_ok != listed.is_empty() {
+            problems.push(format!(
+                "{revision}: the suite exited with {} although {} scenarios are listed as failing",
+                if exited_ok { "success" } else { "failure" },
+                listed.len()
+            ));
         }
         let unscored: Vec<String> = results
             .iter()

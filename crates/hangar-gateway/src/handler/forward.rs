@@ -2,6 +2,8 @@
 //! federated server, or a group member by the group's strategy (retrying on
 //! further members), with the session-era input rounds a call may need.
 
+use std::sync::Arc;
+
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ClientResult, CompleteRequestParams,
@@ -15,12 +17,13 @@ use rmcp::service::{RequestContext, RoleServer};
 use crate::access::Kind;
 use crate::audit;
 use crate::catalog::{Item, Lookup, PromptTarget, ResourceTarget, Route, ToolTarget};
-use crate::upstream::{Failure, Upstream};
+use crate::upstream::{Downstream, Failure, Upstream};
 use crate::uri_template::MAX_URI_BYTES;
 
 /// Most input rounds the gateway drives for a session-based client.
 const MAX_INPUT_ROUNDS: usize = 10;
 
+use super::rounds::{InputRounds, RunningCall};
 use super::{CorrelationId, GatewayHandler};
 
 impl GatewayHandler {
@@ -34,10 +37,22 @@ impl GatewayHandler {
     ) -> Result<ServerResult, Failure> {
         let item = call.item();
         audit::note(|trail| trail.upstream = Some(route.name().to_string()));
+        if let Some(state) = call.request_state()
+            && InputRounds::is_ours(state)
+            && !in_session(context)
+        {
+            // The client answers a question the gateway asked for a 2025-era server.
+            let caller = self.access(context).caller.subject.clone();
+            let rounds = self.gateway.input_rounds();
+            let running = rounds
+                .answer(state, &caller, &call.key(), call.input_responses())
+                .map_err(Failure::Rpc)?;
+            return running.next(rounds, caller, call.key(), &context.ct).await;
+        }
         route
             .dispatch(item, |upstream| {
                 let call = call.clone();
-                async move { self.forward_to(&upstream, call, context).await }
+                async move { self.forward_to(upstream, call, context).await }
             })
             .await
     }
@@ -47,7 +62,7 @@ impl GatewayHandler {
     /// for session-based clients the gateway asks them over the session and retries.
     async fn forward_to(
         &self,
-        upstream: &Upstream,
+        upstream: Arc<Upstream>,
         mut call: Forwarded,
         context: &RequestContext<RoleServer>,
     ) -> Result<ServerResult, Failure> {
@@ -55,13 +70,16 @@ impl GatewayHandler {
             trail.member = Some(upstream.name().to_string());
             trail.circuit_open = false;
         });
+        if !in_session(context) && !upstream.speaks_stateless() {
+            // A 2025-era server asks for input with requests, which this client
+            // can only take as InputRequiredResult rounds.
+            let caller = self.access(context).caller.subject.clone();
+            let running = RunningCall::start(upstream, call.clone(), self.downstream(context));
+            let rounds = self.gateway.input_rounds();
+            return running.next(rounds, caller, call.key(), &context.ct).await;
+        }
         for _ in 0..MAX_INPUT_ROUNDS {
-            let downstream = self.downstream(context);
-            let result = match &call {
-                Forwarded::Tool(p) => upstream.call_tool(p.clone(), downstream).await,
-                Forwarded::Prompt(p) => upstream.get_prompt(p.clone(), downstream).await,
-                Forwarded::Resource(p) => upstream.read_resource(p.clone(), downstream).await,
-            }?;
+            let result = call.send_to(&upstream, self.downstream(context)).await?;
             let ServerResult::InputRequiredResult(input) = &result else {
                 return Ok(result);
             };
@@ -337,6 +355,44 @@ pub(super) enum Forwarded {
 }
 
 impl Forwarded {
+    /// Sends the request to `upstream` for the client call `downstream`.
+    pub(super) async fn send_to(
+        &self,
+        upstream: &Upstream,
+        downstream: Downstream,
+    ) -> Result<ServerResult, Failure> {
+        match self {
+            Forwarded::Tool(p) => upstream.call_tool(p.clone(), downstream).await,
+            Forwarded::Prompt(p) => upstream.get_prompt(p.clone(), downstream).await,
+            Forwarded::Resource(p) => upstream.read_resource(p.clone(), downstream).await,
+        }
+    }
+
+    /// What is called, as a waiting input round remembers it.
+    fn key(&self) -> String {
+        match self {
+            Forwarded::Tool(p) => format!("tool {}", p.name),
+            Forwarded::Prompt(p) => format!("prompt {}", p.name),
+            Forwarded::Resource(p) => format!("resource {}", p.uri),
+        }
+    }
+
+    fn request_state(&self) -> Option<&str> {
+        match self {
+            Forwarded::Tool(p) => p.request_state.as_deref(),
+            Forwarded::Prompt(p) => p.request_state.as_deref(),
+            Forwarded::Resource(p) => p.request_state.as_deref(),
+        }
+    }
+
+    fn input_responses(&self) -> Option<&InputResponses> {
+        match self {
+            Forwarded::Tool(p) => p.input_responses.as_ref(),
+            Forwarded::Prompt(p) => p.input_responses.as_ref(),
+            Forwarded::Resource(p) => p.input_responses.as_ref(),
+        }
+    }
+
     fn item(&self) -> Item<'_> {
         match self {
             Forwarded::Tool(p) => Item::Tool(&p.name),

@@ -25,17 +25,20 @@ use tracing::Instrument;
 use crate::access::{Access, Caller, Kind};
 use crate::catalog::page;
 use crate::gateway::Gateway;
-use crate::upstream::{Downstream, Failure};
+use crate::upstream::{Downstream, Failure, Subscriber};
 
 mod audited;
+mod follow;
 mod forward;
 mod meta;
+mod rounds;
 
 use audited::Audited;
 
 use forward::{correlation_id, in_session};
 pub use meta::CALL_TOOL;
 use meta::Meta;
+pub use rounds::InputRounds;
 
 /// The request id assigned by the HTTP layer, carried in the request's HTTP parts.
 #[derive(Debug, Clone)]
@@ -145,6 +148,7 @@ impl GatewayHandler {
             meta,
             cancel: context.ct.clone(),
             access: self.access(context),
+            asks: None,
         }
     }
 }
@@ -416,7 +420,11 @@ impl ServerHandler for GatewayHandler {
             match self.resource_owner(&request.uri, &context)? {
                 Some(route) => match route.subscription_holder() {
                     Some(upstream) => upstream
-                        .subscribe(request.uri.clone(), self.session.id, context.peer.clone())
+                        .subscribe(
+                            request.uri.clone(),
+                            self.session.id,
+                            Subscriber::Session(context.peer.clone()),
+                        )
                         .await
                         .map_err(Failure::into_error),
                     None => Err(ErrorData::new(
@@ -457,22 +465,18 @@ impl ServerHandler for GatewayHandler {
 
     fn accepted_subscription_filter(
         &self,
-        _requested: &SubscriptionFilter,
+        requested: &SubscriptionFilter,
     ) -> Option<SubscriptionFilter> {
-        Some(
-            SubscriptionFilter::builder()
-                .tools_list_changed()
-                .prompts_list_changed()
-                .resources_list_changed()
-                .build(),
-        )
+        Some(follow::accepted(requested))
     }
 
     async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
         let mut changes = self.gateway.subscribe_changes();
+        // Held for as long as the stream lasts.
+        let _followed = self.follow_resources(&context).await;
         loop {
             tokio::select! {
-                _ = context.cancelled() => return Ok(()),
+                _ = context.cancelled() => break,
                 change = changes.recv() => {
                     let change = match change {
                         Ok(change) => change,
@@ -480,7 +484,7 @@ impl ServerHandler for GatewayHandler {
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                             crate::catalog::Changes { tools: true, prompts: true, resources: true }
                         }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return Ok(()),
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                     };
                     let sink = context.sink();
                     let accepted = sink.accepted();
@@ -497,6 +501,7 @@ impl ServerHandler for GatewayHandler {
                 }
             }
         }
+        Ok(())
     }
 }
 

@@ -53,7 +53,7 @@ mod supervise;
 mod transports;
 
 use demand::Demand;
-pub use state::{Availability, Downstream, Failure, Listing, Status};
+pub use state::{AskedInput, Availability, Downstream, Failure, Listing, Status, Subscriber};
 use state::{Routes, State};
 
 /// What an upstream works with besides its own spec.
@@ -192,6 +192,15 @@ impl Upstream {
             )),
             _ => None,
         }
+    }
+    /// How long a call may take (`timeout`, else the gateway's default).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+    /// Whether the link uses the stateless 2026-07-28 lifecycle (the server
+    /// asks for input with `InputRequiredResult`, not with requests).
+    pub fn speaks_stateless(&self) -> bool {
+        self.read().modern
     }
     pub fn supports_subscribe(&self) -> bool {
         self.read()

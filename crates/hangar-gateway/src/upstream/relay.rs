@@ -21,7 +21,7 @@ use rmcp::{ClientHandler, ErrorData};
 use tokio::sync::mpsc;
 
 use super::ledger::RelayTurn;
-use super::{Downstream, Upstream};
+use super::{AskedInput, Downstream, Upstream};
 
 /// How long a notification waits for the ones received before it to be
 /// relayed: one stuck on a slow client must not hold the rest forever.
@@ -50,11 +50,9 @@ impl Upstream {
                 None,
             ));
         };
+        refuse_unsupported(&request, &downstream.capabilities)?;
         if !downstream.legacy {
-            return Err(ErrorData::invalid_request(
-                "the client uses the stateless 2026-07-28 protocol, which has no server-to-client requests",
-                None,
-            ));
+            return ask_stateless(&downstream, request).await;
         }
         let mut request = request;
         tag_origin(&mut request, &downstream.request_id);
@@ -70,6 +68,54 @@ impl Upstream {
                 ),
             })
     }
+}
+
+/// A stateless client is asked by the call that waits for its answer (as an
+/// `InputRequiredResult` round; see `handler::rounds`).
+async fn ask_stateless(
+    downstream: &Downstream,
+    request: ServerRequest,
+) -> Result<rmcp::model::ClientResult, ErrorData> {
+    let Some(asks) = &downstream.asks else {
+        return Err(ErrorData::invalid_request(
+            "the client uses the stateless 2026-07-28 protocol and its call cannot take input rounds",
+            None,
+        ));
+    };
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    asks.send(AskedInput { request, answer })
+        .await
+        .map_err(|_| ErrorData::invalid_request("the client's call has ended", None))?;
+    answered.await.unwrap_or_else(|_| {
+        Err(ErrorData::internal_error(
+            "the client did not answer the gateway's InputRequiredResult in time",
+            None,
+        ))
+    })
+}
+
+/// The gateway asks upstreams for everything (see [`client_info`]); a
+/// request the calling client did not declare it can answer stops here.
+fn refuse_unsupported(
+    request: &ServerRequest,
+    capabilities: &ClientCapabilities,
+) -> Result<(), ErrorData> {
+    let missing = match request {
+        ServerRequest::CreateMessageRequest(_) if capabilities.sampling.is_none() => "sampling",
+        ServerRequest::ElicitRequest(r) => match (&r.params, &capabilities.elicitation) {
+            (_, None) => "elicitation",
+            (ElicitRequestParams::UrlElicitationParams { .. }, Some(e)) if e.url.is_none() => {
+                "URL elicitation"
+            }
+            _ => return Ok(()),
+        },
+        ServerRequest::ListRootsRequest(_) if capabilities.roots.is_none() => "roots",
+        _ => return Ok(()),
+    };
+    Err(ErrorData::invalid_request(
+        format!("the client calling through the gateway does not support {missing}"),
+        None,
+    ))
 }
 
 fn tag_origin(request: &mut ServerRequest, origin: &RequestId) {
@@ -277,7 +323,7 @@ impl ClientHandler for UpstreamClient {
 pub(super) fn client_info() -> ClientConfig {
     let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
         "sampling": {},
-        "elicitation": {},
+        "elicitation": {"form": {}, "url": {}},
         "roots": {}
     }))
     .expect("static capabilities");
@@ -294,6 +340,44 @@ pub(super) type Client = RunningService<RoleClient, UpstreamClient>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_the_calling_client_cannot_answer_are_refused() {
+        let request = |method: &str, params: serde_json::Value| -> ServerRequest {
+            serde_json::from_value(serde_json::json!({"method": method, "params": params})).unwrap()
+        };
+        let capabilities = |value: serde_json::Value| -> ClientCapabilities {
+            serde_json::from_value(value).unwrap()
+        };
+        let url = request(
+            "elicitation/create",
+            serde_json::json!({"mode": "url", "message": "Sign in", "url": "https://example.com", "elicitationId": "1"}),
+        );
+        let form = request(
+            "elicitation/create",
+            serde_json::json!({"message": "Name?", "requestedSchema": {"type": "object", "properties": {}}}),
+        );
+        let roots = request("roots/list", serde_json::json!({}));
+        let form_only = capabilities(serde_json::json!({"elicitation": {}}));
+        let both = capabilities(serde_json::json!({"elicitation": {"form": {}, "url": {}}}));
+        let refusal = refuse_unsupported(&url, &form_only).unwrap_err();
+        assert!(refusal.message.contains("URL elicitation"), "{refusal:?}");
+        assert!(refuse_unsupported(&form, &form_only).is_ok());
+        assert!(refuse_unsupported(&url, &both).is_ok());
+        let none = capabilities(serde_json::json!({}));
+        assert!(
+            refuse_unsupported(&form, &none)
+                .unwrap_err()
+                .message
+                .contains("elicitation")
+        );
+        assert!(
+            refuse_unsupported(&roots, &none)
+                .unwrap_err()
+                .message
+                .contains("roots")
+        );
+    }
 
     #[test]
     fn log_levels_rank_by_severity() {

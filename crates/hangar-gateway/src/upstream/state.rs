@@ -7,10 +7,12 @@ use std::time::Instant;
 
 use rmcp::ErrorData;
 use rmcp::model::{
-    ClientCapabilities, Implementation, LoggingLevel, ProgressToken, Prompt, RequestId,
-    RequestMetaObject, Resource, ResourceTemplate, ServerCapabilities, Tool,
+    ClientCapabilities, ClientResult, Implementation, LoggingLevel, ProgressToken, Prompt,
+    RequestId, RequestMetaObject, Resource, ResourceTemplate, ResourceUpdatedNotificationParam,
+    ServerCapabilities, ServerRequest, Tool,
 };
-use rmcp::service::{Peer, RoleClient, RoleServer};
+use rmcp::service::{Peer, RoleClient, RoleServer, SubscriptionSink};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::access::Access;
@@ -85,6 +87,16 @@ pub struct Downstream {
     pub cancel: CancellationToken,
     /// Who the call is for, for upstreams that get the caller's credentials.
     pub access: Arc<Access>,
+    /// Where a stateless client's call takes the server's requests for input,
+    /// to ask them as `InputRequiredResult` rounds; `None` refuses them.
+    pub asks: Option<mpsc::Sender<AskedInput>>,
+}
+
+/// A server's request for input (sampling, elicitation, roots) during a
+/// stateless client's call, and where its answer goes.
+pub struct AskedInput {
+    pub request: ServerRequest,
+    pub answer: oneshot::Sender<Result<ClientResult, ErrorData>>,
 }
 
 /// Why a forwarded request did not produce a result.
@@ -126,7 +138,36 @@ pub enum Availability {
 pub(super) struct Routes {
     pub(super) by_request: HashMap<RequestId, Arc<Downstream>>,
     pub(super) by_progress: HashMap<ProgressToken, Arc<Downstream>>,
-    pub(super) subscribers: HashMap<String, Vec<(u64, Peer<RoleServer>)>>,
+    /// Who follows each resource, by subscriber id (a session's, or a listen stream's).
+    pub(super) subscribers: HashMap<String, Vec<(u64, Subscriber)>>,
     /// Stateless upstreams: the listen stream relaying updates of each followed URI.
     pub(super) resource_listens: HashMap<String, tokio::task::AbortHandle>,
+}
+
+/// Who follows a resource's updates.
+#[derive(Clone)]
+pub enum Subscriber {
+    /// A session-based client (`resources/subscribe`).
+    Session(Peer<RoleServer>),
+    /// A stateless client's `subscriptions/listen` stream.
+    Listen(SubscriptionSink),
+}
+
+impl Subscriber {
+    pub(super) async fn notify(&self, update: ResourceUpdatedNotificationParam) {
+        let _ = match self {
+            Subscriber::Session(peer) => peer.notify_resource_updated(update).await.map_err(drop),
+            Subscriber::Listen(sink) => {
+                sink.notify_resource_updated(update.uri).await.map_err(drop)
+            }
+        };
+    }
+
+    /// A session whose client has gone; a listen stream unsubscribes as it ends.
+    pub(super) fn is_gone(&self) -> bool {
+        match self {
+            Subscriber::Session(peer) => peer.is_transport_closed(),
+            Subscriber::Listen(_) => false,
+        }
+    }
 }

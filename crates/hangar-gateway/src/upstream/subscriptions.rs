@@ -1,6 +1,6 @@
-//! Resource subscriptions shared by client sessions: the first subscriber
-//! subscribes upstream, the last one unsubscribes, and updates reach every
-//! subscriber.
+//! Resource subscriptions shared by client sessions and stateless clients'
+//! listen streams: the first subscriber subscribes upstream, the last one
+//! unsubscribes, and updates reach every subscriber.
 
 use std::sync::Arc;
 
@@ -8,24 +8,25 @@ use rmcp::model::{
     ClientRequest, ResourceUpdatedNotificationParam, ServerNotification, SubscribeRequest,
     SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequest, UnsubscribeRequestParams,
 };
-use rmcp::service::{Peer, PeerRequestOptions, RoleClient, RoleServer, ServiceError};
+use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
-use super::{Failure, Status, Upstream};
+use super::{Failure, Status, Subscriber, Upstream};
 
 impl Upstream {
-    /// Subscribes a client session to a resource; the first subscriber subscribes upstream.
+    /// Subscribes a client to a resource; the first subscriber subscribes upstream.
+    /// `session` identifies the subscriber (a session, or a listen stream).
     pub async fn subscribe(
         self: &Arc<Self>,
         uri: String,
         session: u64,
-        peer: Peer<RoleServer>,
+        subscriber: Subscriber,
     ) -> Result<(), Failure> {
         let first = {
             let mut routes = self.lock_routes();
             let subscribers = routes.subscribers.entry(uri.clone()).or_default();
             let first = subscribers.is_empty();
             subscribers.retain(|(id, _)| *id != session);
-            subscribers.push((session, peer));
+            subscribers.push((session, subscriber));
             first
         };
         if first && let Err(failure) = self.subscribe_upstream(&uri).await {
@@ -130,14 +131,14 @@ impl Upstream {
     }
 
     pub(super) async fn notify_subscribers(&self, params: ResourceUpdatedNotificationParam) {
-        let subscribers: Vec<Peer<RoleServer>> = self
+        let subscribers: Vec<Subscriber> = self
             .lock_routes()
             .subscribers
             .get(&params.uri)
-            .map(|s| s.iter().map(|(_, peer)| peer.clone()).collect())
+            .map(|s| s.iter().map(|(_, subscriber)| subscriber.clone()).collect())
             .unwrap_or_default();
-        for peer in subscribers {
-            let _ = peer.notify_resource_updated(params.clone()).await;
+        for subscriber in subscribers {
+            subscriber.notify(params.clone()).await;
         }
     }
 
@@ -147,7 +148,7 @@ impl Upstream {
         let Some(subscribers) = routes.subscribers.get_mut(uri) else {
             return false;
         };
-        subscribers.retain(|(id, peer)| *id != session && !peer.is_transport_closed());
+        subscribers.retain(|(id, subscriber)| *id != session && !subscriber.is_gone());
         let empty = subscribers.is_empty();
         if empty {
             routes.subscribers.remove(uri);
