@@ -6,11 +6,16 @@
 //! config; upstreams whose spec did not change keep their connection; removed
 //! ones are retired once their calls finish.
 
+// Log messages are deprecated by SEP-2577 but remain part of the session-based
+// revisions this gateway serves and relays to its session clients.
+#![expect(deprecated)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
+use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
 use rmcp::service::{Peer, RoleServer};
 use tokio::sync::broadcast;
 
@@ -22,7 +27,7 @@ use crate::group::Group;
 use crate::handler::InputRounds;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
-use crate::upstream::{Status, Upstream, UpstreamContext};
+use crate::upstream::{Status, Upstream, UpstreamContext, level_rank};
 use hangar_config::{ConfigError, Environment, GatewayConfig, Validated};
 
 /// Idle connections kept per backend or upstream host, and for how long.
@@ -40,6 +45,19 @@ pub struct Runtime {
     pub audit: Option<Arc<Auditor>>,
 }
 
+/// A session-based client, for what the gateway tells sessions unasked.
+pub struct ClientSession {
+    pub peer: Peer<RoleServer>,
+    /// The least severe level it asked for (`logging/setLevel`); `None`: all.
+    pub log_level: Arc<Mutex<Option<LoggingLevel>>>,
+}
+
+impl ClientSession {
+    fn log_level(&self) -> Option<LoggingLevel> {
+        *self.log_level.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 /// Shared gateway state; cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
@@ -55,7 +73,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     http: reqwest::Client,
     shared: Arc<Shared>,
-    sessions: Mutex<Vec<(u64, Peer<RoleServer>)>>,
+    sessions: Mutex<Vec<ClientSession>>,
     changes: broadcast::Sender<Changes>,
     next_session: AtomicU64,
     /// Starts and keeps running scale-to-zero servers.
@@ -252,8 +270,16 @@ impl Gateway {
                             http: self.inner.http.clone(),
                             activity: self.inner.activity.clone(),
                             discovery: self.inner.shared.discovery.clone(),
-                            on_change: Arc::new(move || rebuild_from(&weak)),
+                            on_change: Arc::new({
+                                let weak = weak.clone();
+                                move || rebuild_from(&weak)
+                            }),
                             environment: self.inner.environment.clone(),
+                            standalone_log: Arc::new(move |server, message| {
+                                if let Some(inner) = weak.upgrade() {
+                                    inner.relay_standalone_log(server, message);
+                                }
+                            }),
                         },
                     ));
                 }
@@ -321,15 +347,15 @@ impl Gateway {
         self.inner.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Remembers a session so it hears `list_changed`.
-    pub fn register_session(&self, id: u64, peer: Peer<RoleServer>) {
+    /// Remembers a session so it hears `list_changed` and its servers' log messages.
+    pub fn register_session(&self, session: ClientSession) {
         let mut sessions = self
             .inner
             .sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        sessions.retain(|(_, p)| !p.is_transport_closed());
-        sessions.push((id, peer));
+        sessions.retain(|s| !s.peer.is_transport_closed());
+        sessions.push(session);
     }
 
     /// Changes to the lists, for `subscriptions/listen` streams.
@@ -481,14 +507,50 @@ impl Inner {
         }
     }
 
+    /// The peers of the sessions still connected that `choose` picks.
+    fn live_sessions(&self, choose: impl Fn(&ClientSession) -> bool) -> Vec<Peer<RoleServer>> {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|s| !s.peer.is_transport_closed());
+        sessions
+            .iter()
+            .filter(|s| choose(s))
+            .map(|s| s.peer.clone())
+            .collect()
+    }
+
+    /// A server's log message that belongs to no call: the gateway holds one
+    /// session with the server for all its clients, so every session client
+    /// whose level lets it through hears it; unless authorization rules
+    /// narrow what callers may see, as the message may be about anything.
+    fn relay_standalone_log(&self, server: &str, message: LoggingMessageNotificationParam) {
+        let runtime = self
+            .runtime
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if runtime
+            .config
+            .auth
+            .as_ref()
+            .is_some_and(|a| a.authorization.is_some())
+        {
+            tracing::debug!(server, level = ?message.level, "a log message outside any call stays here (authorization rules apply)");
+            return;
+        }
+        let rank = level_rank(message.level);
+        let peers = self.live_sessions(|s| s.log_level().is_none_or(|min| rank >= level_rank(min)));
+        for peer in peers {
+            let message = message.clone();
+            tokio::spawn(async move {
+                let _ = peer.notify_logging_message(message).await;
+            });
+        }
+    }
+
     fn announce(&self, changes: Changes) {
         tracing::info!(?changes, "announcing list changes to clients");
         let _ = self.changes.send(changes);
-        let peers: Vec<Peer<RoleServer>> = {
-            let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-            sessions.retain(|(_, p)| !p.is_transport_closed());
-            sessions.iter().map(|(_, p)| p.clone()).collect()
-        };
+        let peers: Vec<Peer<RoleServer>> = self.live_sessions(|_| true);
         for peer in peers {
             tokio::spawn(async move {
                 if changes.tools {

@@ -115,3 +115,58 @@ async fn log_messages_reach_their_own_call_under_concurrency(protocol: &str) {
         assert_eq!(got, want, "{tag} heard other messages or lost some");
     }
 }
+
+/// Log messages a server sends outside any call (`server-everything`'s
+/// simulated logging, on its standalone stream, every 5 s at a random level)
+/// reach every session client of the gateway, also one that never called
+/// anything, each at the level it asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_messages_outside_calls_reach_every_session_at_its_level() {
+    let (_upstream, port) = support::peers::everything_over_http("streamableHttp").await;
+    let gw = TestGateway::start(&format!(
+        "{HEAD}\nservers:\n  - {{name: everything, transport: streamable-http, url: \"http://127.0.0.1:{port}/mcp\"}}\n"
+    ))
+    .await;
+    let mut clients = Vec::new();
+    for level in [
+        LoggingLevel::Debug,
+        LoggingLevel::Debug,
+        LoggingLevel::Error,
+    ] {
+        let heard = Heard::default();
+        let client = heard
+            .clone()
+            .serve(rmcp::transport::StreamableHttpClientTransport::from_uri(
+                gw.mcp(),
+            ))
+            .await
+            .unwrap();
+        client
+            .peer()
+            .set_level(SetLevelRequestParams::new(level))
+            .await
+            .unwrap();
+        clients.push((heard, client));
+    }
+    let toggle = || {
+        clients[0].1.peer().call_tool(CallToolRequestParams::new(
+            "everything_toggle-simulated-logging",
+        ))
+    };
+    toggle().await.unwrap();
+    let (caller, bystander, picky) = (&clients[0].0, &clients[1].0, &clients[2].0);
+    eventually(
+        "both debug-level sessions hear two messages outside any call",
+        Duration::from_secs(30),
+        || caller.0.lock().unwrap().len() >= 2 && bystander.0.lock().unwrap().len() >= 2,
+    )
+    .await;
+    toggle().await.unwrap();
+    let severe = ["Error", "Critical", "Alert", "Emergency"];
+    for text in picky.0.lock().unwrap().iter() {
+        assert!(
+            severe.iter().any(|s| text.starts_with(s)),
+            "an error-level session heard {text}"
+        );
+    }
+}

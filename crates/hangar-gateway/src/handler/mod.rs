@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::access::{Access, Caller, Kind};
 use crate::catalog::page;
-use crate::gateway::Gateway;
+use crate::gateway::{ClientSession, Gateway};
 use crate::upstream::{Downstream, Failure, Subscriber};
 
 mod audited;
@@ -52,7 +52,8 @@ pub struct GatewayHandler {
 
 struct Session {
     id: u64,
-    log_level: Mutex<Option<LoggingLevel>>,
+    /// Shared with the gateway's list of sessions, which relays log messages by it.
+    log_level: Arc<Mutex<Option<LoggingLevel>>>,
 }
 
 impl GatewayHandler {
@@ -62,7 +63,7 @@ impl GatewayHandler {
             gateway,
             session: Arc::new(Session {
                 id,
-                log_level: Mutex::new(None),
+                log_level: Arc::new(Mutex::new(None)),
             }),
         }
     }
@@ -227,7 +228,10 @@ impl ServerHandler for GatewayHandler {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.gateway.register_session(self.session.id, context.peer);
+        self.gateway.register_session(ClientSession {
+            peer: context.peer,
+            log_level: self.session.log_level.clone(),
+        });
     }
 
     /// Lets the transport check `Mcp-Param-*` routing headers against the tool's input schema.

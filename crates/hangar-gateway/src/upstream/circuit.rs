@@ -147,6 +147,7 @@ mod tests {
                 discovery: None,
                 on_change: Arc::new(|| {}),
                 environment: hangar_config::Environment::Process,
+                standalone_log: Arc::new(|_, _| {}),
             },
         )
     }

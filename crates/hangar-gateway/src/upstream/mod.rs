@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use hangar_circuit::{CircuitBreaker, Rejected, State as CircuitState};
 use hangar_config::{Environment, ServerSpec};
-use rmcp::model::{Implementation, ServerCapabilities};
+use rmcp::model::{Implementation, LoggingMessageNotificationParam, ServerCapabilities};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -53,6 +53,7 @@ mod supervise;
 mod transports;
 
 use demand::Demand;
+pub(crate) use relay::level_rank;
 pub use state::{AskedInput, Availability, Downstream, Failure, Listing, Status, Subscriber};
 use state::{Routes, State};
 
@@ -70,7 +71,12 @@ pub struct UpstreamContext {
     pub on_change: Arc<dyn Fn() + Send + Sync>,
     /// Where `valueFromEnv` headers and child variables are read.
     pub environment: Environment,
+    /// Takes the server's log messages that belong to no call (server name, message).
+    pub standalone_log: StandaloneLog,
 }
+
+/// Where an upstream's log messages that belong to no call go.
+pub type StandaloneLog = Arc<dyn Fn(&str, LoggingMessageNotificationParam) + Send + Sync>;
 
 /// One upstream MCP server and its connection supervisor.
 pub struct Upstream {
@@ -100,6 +106,7 @@ pub struct Upstream {
     environment: Environment,
     /// Tokens and identity for the server (`auth`), when it has any.
     credentials: Option<Arc<Credentials>>,
+    standalone_log: StandaloneLog,
 }
 
 impl Upstream {
@@ -113,6 +120,7 @@ impl Upstream {
             discovery,
             on_change,
             environment,
+            standalone_log,
         } = context;
         let demand = spec
             .scale_to_zero
@@ -128,6 +136,7 @@ impl Upstream {
         });
         let upstream = Arc::new(Self {
             credentials,
+            standalone_log,
             timeout: spec.timeout.map_or(default_timeout, |t| t.0),
             breaker: Mutex::new(CircuitBreaker::new(spec.circuit_breaker.breaker())),
             last_failure: Mutex::new(String::new()),

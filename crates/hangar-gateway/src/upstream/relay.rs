@@ -147,7 +147,7 @@ pub(super) struct UpstreamClient {
     pub(super) info: ClientConfig,
 }
 
-fn level_rank(level: LoggingLevel) -> u8 {
+pub(crate) fn level_rank(level: LoggingLevel) -> u8 {
     match level {
         LoggingLevel::Debug => 0,
         LoggingLevel::Info => 1,
@@ -163,7 +163,10 @@ fn level_rank(level: LoggingLevel) -> u8 {
 impl UpstreamClient {
     /// Passes a log message on to the client call it belongs to: the one on
     /// whose response stream it came (marked by the transport), else the
-    /// only call in flight (stdio has one stream for everything).
+    /// only call in flight (stdio has one stream for everything). One that
+    /// belongs to no call (the server's standalone stream, or stdio with
+    /// several calls in flight) goes to the clients of the gateway's session
+    /// with the server: the gateway's session clients.
     async fn relay_log(
         &self,
         mut params: LoggingMessageNotificationParam,
@@ -176,14 +179,20 @@ impl UpstreamClient {
             .and_then(|id| serde_json::from_value::<RequestId>(id).ok());
         // The rest of the server's `_meta` goes on with the message.
         params.meta = (!meta.0.is_empty()).then_some(meta);
+        let marked = related.is_some();
         let origin = related.map(InboundStreamOrigin::OutboundRequest);
-        let downstream = self.upstream.downstream_for(origin.as_ref());
-        if let Some(downstream) = downstream
-            && downstream
-                .log_level
-                .is_some_and(|min| level_rank(params.level) >= level_rank(min))
-        {
-            let _ = downstream.peer.notify_logging_message(params).await;
+        match self.upstream.downstream_for(origin.as_ref()) {
+            Some(downstream) => {
+                if downstream
+                    .log_level
+                    .is_some_and(|min| level_rank(params.level) >= level_rank(min))
+                {
+                    let _ = downstream.peer.notify_logging_message(params).await;
+                }
+            }
+            // Marked for a call that has ended: its client is gone.
+            None if marked => {}
+            None => (self.upstream.standalone_log)(self.upstream.name(), params),
         }
     }
 
