@@ -20,6 +20,7 @@ use rmcp::model::{
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tracing::Instrument;
 
 use crate::upstream::{AskedInput, Downstream, Failure, Upstream};
 
@@ -68,7 +69,11 @@ impl RunningCall {
             ..downstream
         };
         let timeout = upstream.timeout();
-        let result = tokio::spawn(async move { call.send_to(&upstream, downstream).await });
+        // Its logs keep the request's id: it runs in the request's span.
+        let result = tokio::spawn(
+            async move { call.send_to(&upstream, downstream).await }
+                .instrument(tracing::Span::current()),
+        );
         Self {
             result,
             asks,
@@ -127,10 +132,16 @@ impl InputRounds {
         state.starts_with(STATE_PREFIX)
     }
 
-    fn park(&self, waiting: Waiting) -> Result<String, Failure> {
+    /// The waiting calls, without those whose server has stopped waiting.
+    fn current(&self) -> std::sync::MutexGuard<'_, HashMap<String, Waiting>> {
         let mut calls = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         calls.retain(|_, w| w.expires > now);
+        calls
+    }
+
+    fn park(&self, waiting: Waiting) -> Result<String, Failure> {
+        let mut calls = self.current();
         if calls.len() >= MOST_WAITING {
             return Err(Failure::Gateway(format!(
                 "{MOST_WAITING} calls already wait for their clients' input; try again later"
@@ -151,11 +162,9 @@ impl InputRounds {
         responses: Option<&InputResponses>,
     ) -> Result<RunningCall, ErrorData> {
         let waiting = {
-            let mut calls = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let mut calls = self.current();
             match calls.get(state) {
-                Some(w) if w.caller == *caller && w.item == item && w.expires > Instant::now() => {
-                    calls.remove(state)
-                }
+                Some(w) if w.caller == *caller && w.item == item => calls.remove(state),
                 _ => None,
             }
         };
@@ -221,4 +230,55 @@ fn client_result(
         }
         _ => ClientResult::ListRootsResult(serde_json::from_value(answer).map_err(invalid)?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sampling() -> ServerRequest {
+        serde_json::from_value(serde_json::json!({
+            "method": "sampling/createMessage",
+            "params": {"messages": [], "maxTokens": 10}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn answers_become_the_result_type_of_their_question() {
+        let answer = serde_json::json!({"role": "assistant", "model": "m",
+            "content": {"type": "text", "text": "Paris"}});
+        assert!(matches!(
+            client_result(&sampling(), answer),
+            Ok(ClientResult::CreateMessageResult(_))
+        ));
+        let refused =
+            client_result(&sampling(), serde_json::json!({"nonsense": true})).unwrap_err();
+        assert!(
+            refused.message.contains("not a valid result"),
+            "{refused:?}"
+        );
+        assert!(matches!(
+            input_request(&sampling()),
+            Ok(InputRequest::CreateMessage(_))
+        ));
+        let ping: ServerRequest =
+            serde_json::from_value(serde_json::json!({"method": "ping"})).unwrap();
+        assert!(input_request(&ping).is_err());
+    }
+
+    #[test]
+    fn a_state_that_names_no_waiting_call_says_so() {
+        let rounds = InputRounds::default();
+        assert!(InputRounds::is_ours("hangar-input:0123"));
+        assert!(!InputRounds::is_ours("an upstream's own state"));
+        let refused = match rounds.answer("hangar-input:0123", &None, "tool x", None) {
+            Err(refused) => refused,
+            Ok(_) => panic!("an unknown state resumed a call"),
+        };
+        assert!(
+            refused.message.contains("names no call waiting here"),
+            "{refused:?}"
+        );
+    }
 }
