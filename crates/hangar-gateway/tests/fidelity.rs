@@ -3,7 +3,9 @@
 //! talking to the server directly. `tests/clients/fidelity.mjs` drives every
 //! feature the server has with the official TypeScript SDK client and prints
 //! a transcript; it runs once directly and once through a gateway federating
-//! the server (names unprefixed), over Streamable HTTP and over stdio, with
+//! the server (names unprefixed), over Streamable HTTP, the 2024-11-05
+//! HTTP+SSE transport and stdio (the same transport directly and between the
+//! gateway and the server; the client reaches the gateway over Streamable HTTP), with
 //! the client in each era (`legacy`: the initialize handshake; `auto`:
 //! `server/discover`, which the gateway answers with 2026-07-28 and the
 //! server, a 2025-era one, with the handshake).
@@ -165,7 +167,14 @@ fn gateway_config(server: &str) -> String {
 async fn a_client_sees_server_everything_through_the_gateway_as_it_does_directly() {
     let (_server, port) = everything_over_http("streamableHttp").await;
     let http_url = format!("http://127.0.0.1:{port}/mcp");
+    let (_sse_server, sse_port) = everything_over_http("sse").await;
+    let sse_url = format!("http://127.0.0.1:{sse_port}/sse");
     let transports = [
+        (
+            "sse",
+            format!("sse:{sse_url}"),
+            format!("{{name: everything, transport: sse, url: \"{sse_url}\"}}"),
+        ),
         (
             "streamable-http",
             http_url.clone(),

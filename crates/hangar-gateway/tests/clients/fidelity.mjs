@@ -6,7 +6,8 @@
 // compared entry by entry.
 //
 // Usage: node fidelity.mjs TARGET MODE
-//   TARGET: an http(s) URL (Streamable HTTP) or `stdio` (starts the server
+//   TARGET: an http(s) URL (Streamable HTTP), `sse:` and a URL (the
+//           2024-11-05 HTTP+SSE transport), or `stdio` (starts the server
 //           whose entry point is $EVERYTHING_JS over stdio).
 //   MODE:   `legacy` (initialize handshake) or `auto` (server/discover first;
 //           a 2025-era server answers with the initialize handshake).
@@ -15,7 +16,9 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 
 const require = createRequire(join(process.env.NODE_PATH, 'noop.js'));
-const { Client, StreamableHTTPClientTransport } = await import(require.resolve('@modelcontextprotocol/client'));
+const { Client, SSEClientTransport, StreamableHTTPClientTransport } = await import(
+  require.resolve('@modelcontextprotocol/client')
+);
 
 const [target, mode] = process.argv.slice(2);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -97,6 +100,8 @@ let transport;
 if (target === 'stdio') {
   const { StdioClientTransport } = await import(require.resolve('@modelcontextprotocol/client/stdio'));
   transport = new StdioClientTransport({ command: process.execPath, args: [process.env.EVERYTHING_JS, 'stdio'], stderr: 'ignore' });
+} else if (target.startsWith('sse:')) {
+  transport = new SSEClientTransport(new URL(target.slice('sse:'.length)));
 } else {
   transport = new StreamableHTTPClientTransport(new URL(target));
 }
