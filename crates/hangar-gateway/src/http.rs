@@ -90,6 +90,7 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
     let sessions = Arc::new(ReplicaSessions::new(sessions));
     let factory_gateway = gateway.clone();
     tokio::spawn(rest_idle_sessions(
+        gateway.clone(),
         sessions.clone(),
         shared.clone(),
         cancel.clone(),
@@ -172,6 +173,7 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
 
 /// Puts idle sessions to rest and forgets expired ones, until `cancel`.
 async fn rest_idle_sessions(
+    gateway: Gateway,
     sessions: Arc<ReplicaSessions>,
     shared: Arc<crate::shared::Shared>,
     cancel: CancellationToken,
@@ -183,6 +185,8 @@ async fn rest_idle_sessions(
             _ = tokio::time::sleep(every) => {}
         }
         sessions.rest(&shared.rest).await;
+        // A resting session's peer (and its channel) must not outlive its worker.
+        gateway.forget_closed_sessions();
         if let crate::shared::sessions::Sessions::Memory(memory) = shared.sessions.as_ref() {
             memory.expire();
         }

@@ -771,6 +771,28 @@ async fn raw_session(url: &str, revision: &str) -> String {
     session
 }
 
+/// A session put to rest leaves the gateway's list of live sessions (its
+/// peer held its channel, about 10 KB, until the next session began).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_at_rest_leave_the_list_of_live_sessions() {
+    let gw = TestGateway::start(&format!(
+        "{HEAD}gateway: {{sessionIdleTimeout: 4s}}
+"
+    ))
+    .await;
+    let url = gw.mcp();
+    for _ in 0..3 {
+        raw_session(&url, "2025-11-25").await;
+    }
+    let live = || gw.gateway.readiness().1["liveSessions"].as_u64().unwrap();
+    assert_eq!(live(), 3);
+    // They rest a second after their last request; the sweep runs every second.
+    eventually("the idle sessions rest", Duration::from_secs(15), || {
+        live() == 0
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_are_answered_in_2025_03_26_sessions_and_refused_elsewhere() {
     let backend = backend().await;
