@@ -317,9 +317,12 @@ async fn a_stopped_server_degrades_dies_and_recovers() {
         .map(String::as_str)
         .filter(|r| *r != "Initializing")
         .collect();
+    // A server's first state gets no Event: Ready has one only when the
+    // server was Initializing first, which depends on how fast it answered.
+    let after_ready = sequence.strip_prefix(&["Ready"]).unwrap_or(&sequence);
     assert_eq!(
-        sequence,
-        ["Ready", "Degraded", "Dead", "Recovered"],
+        after_ready,
+        ["Degraded", "Dead", "Recovered"],
         "state events: {reasons:?}"
     );
     let failures = format!(
