@@ -53,10 +53,11 @@ rbac: ## Regenerate the operator's ClusterRole (Kustomize base and Helm chart) f
 	$(HANGAR) rbac --output deploy/kustomize/base/cluster-role.yaml
 	cp deploy/kustomize/base/cluster-role.yaml deploy/helm/hangar/files/cluster-role.yaml
 
-admission-policy: ## Copy the Kustomize base's admission policy into the Helm chart
+admission-policy: ## Copy the Kustomize admission policies (the base's, the finalizer component's) into the Helm chart
 	cp deploy/kustomize/base/admission-policy.yaml deploy/helm/hangar/files/admission-policy.yaml
+	cp deploy/kustomize/components/finalizer-policy/finalizer-policy.yaml deploy/helm/hangar/files/finalizer-policy.yaml
 
-manifests: crds rbac admission-policy ## Regenerate every derived manifest (CRDs, RBAC, the chart's admission policy)
+manifests: crds rbac admission-policy ## Regenerate every derived manifest (CRDs, RBAC, the chart's admission policies)
 
 generate: manifests ## Same as manifests: Hangar generates manifests, no code
 

@@ -18,6 +18,11 @@
 //! every server reconciled at its generation, and exactly one Service and one
 //! Deployment per server, each owned by it.
 //!
+//! Each control plane has the chart's finalizer policy (a MutatingAdmissionPolicy,
+//! `deploy/kustomize/components/finalizer-policy`) before anything is created,
+//! as a Helm install on Kubernetes 1.36 has; `HANGAR_BENCH_FINALIZER_POLICY=0`
+//! leaves it out (the operator then patches the finalizer in itself).
+//!
 //! `cargo bench -p hangar-operator --bench operator -- 100 1000 [chaos]` (the
 //! default sizes); the binary is `HANGAR_BIN`, else
 //! `$CARGO_TARGET_DIR/release/hangar`, else the workspace's
@@ -37,7 +42,7 @@ use hangar_testenv::ControlPlane;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Service;
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::client::{Body, ClientBuilder};
 use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
@@ -65,6 +70,79 @@ fn hangar_binary() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// Whether the control planes get the finalizer policy (`HANGAR_BENCH_FINALIZER_POLICY`).
+fn with_finalizer_policy() -> bool {
+    std::env::var("HANGAR_BENCH_FINALIZER_POLICY").map_or(true, |v| v != "0")
+}
+
+/// A fresh control plane with the CRDs and, unless switched off, the
+/// finalizer policy in force.
+async fn control_plane() -> ControlPlane {
+    let plane = ControlPlane::start().await;
+    plane.install_crds(hangar_api::crds()).await;
+    if with_finalizer_policy() {
+        install_finalizer_policy(&plane.client()).await;
+    }
+    plane
+}
+
+/// The Kustomize component's MutatingAdmissionPolicy and binding (what the
+/// chart installs on Kubernetes 1.36), then a wait until the API server
+/// applies it: a dry-run create comes back with the finalizer.
+async fn install_finalizer_policy(client: &Client) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../deploy/kustomize/components/finalizer-policy");
+    for (file, kind) in [
+        ("finalizer-policy.yaml", "MutatingAdmissionPolicy"),
+        (
+            "finalizer-policy-binding.yaml",
+            "MutatingAdmissionPolicyBinding",
+        ),
+    ] {
+        let text = std::fs::read_to_string(dir.join(file)).expect("the finalizer policy's files");
+        let object: DynamicObject = serde_saphyr::from_str(&text).expect("a Kubernetes object");
+        let resource = ApiResource {
+            group: "admissionregistration.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "admissionregistration.k8s.io/v1".into(),
+            kind: kind.into(),
+            plural: format!("{}s", kind.to_lowercase()),
+        };
+        Api::<DynamicObject>::all_with(client.clone(), &resource)
+            .patch(
+                &object.name_any(),
+                &PatchParams::apply(MANAGER),
+                &Patch::Apply(&object),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("installing {file}: {e}"));
+    }
+    let servers: Api<MCPServer> = Api::namespaced(client.clone(), "default");
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let probe = servers
+            .create(&dry_run, &server("finalizer-policy-probe"))
+            .await
+            .expect("a dry-run create");
+        if probe
+            .finalizers()
+            .iter()
+            .any(|f| f == hangar_operator::labels::FINALIZER)
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the API server did not apply the finalizer policy within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// What this benchmark's own client sent after the operator started:
@@ -377,8 +455,7 @@ async fn unclean(client: &Client, namespace: &str, count: usize) -> Vec<String> 
 /// One chaos run: `count` servers created while the operator is killed
 /// `kills` times at random moments and started again at once.
 async fn chaos(count: usize, kills: usize) -> (Option<Duration>, usize, Vec<String>) {
-    let plane = ControlPlane::start().await;
-    plane.install_crds(hangar_api::crds()).await;
+    let plane = control_plane().await;
     let client = Client::try_from(plane.config()).expect("a client for the control plane");
     let namespace = plane.namespace().await;
     let mut operator = start_operator(&plane, &namespace);
@@ -419,8 +496,7 @@ struct Row {
 }
 
 async fn run(count: usize) -> Row {
-    let plane = ControlPlane::start().await;
-    plane.install_crds(hangar_api::crds()).await;
+    let plane = control_plane().await;
     let (client, own_requests) = counting_client(&plane);
     let floor_namespace = plane.namespace().await;
     let floor = write_floor(&client, &floor_namespace, count).await;
@@ -492,6 +568,14 @@ async fn main() {
     println!(
         "hangar operator ({}) on a dedicated kube-apiserver + etcd, {AT_ONCE} creates at once",
         binary.display()
+    );
+    println!(
+        "finalizer policy: {}",
+        if with_finalizer_policy() {
+            "installed (new servers carry the finalizer from their create)"
+        } else {
+            "not installed (the operator patches the finalizer in)"
+        }
     );
     println!(
         "| N | converge | write floor | ratio | API requests per server | operator CPU | operator peak RSS | load (1/5/15 min) |"

@@ -1,11 +1,15 @@
-//! The chart's ValidatingAdmissionPolicy on the real API server: MCPServers
-//! asking for privileged pod overrides are rejected with a message naming the
-//! field and the opt-in label, except in a namespace that carries it.
+//! The chart's admission policies on the real API server. The
+//! ValidatingAdmissionPolicy: MCPServers asking for privileged pod overrides
+//! are rejected with a message naming the field and the opt-in label, except
+//! in a namespace that carries it. The MutatingAdmissionPolicy: new MCPServers
+//! and MCPGateways carry the operator's finalizer from their create.
 
-use hangar_api::MCPServer;
+use hangar_api::{MCPGateway, MCPServer};
+use hangar_operator::labels::FINALIZER;
 use hangar_testenv::shared;
-use kube::api::{Api, DeleteParams, PostParams};
-use serde_json::Value;
+use kube::ResourceExt;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use serde_json::{Value, json};
 
 use crate::support::{apply_all, eventually, helm_template, kind_of, release_for};
 
@@ -123,4 +127,121 @@ async fn privileged_overrides_are_refused_unless_the_namespace_opts_in() {
             .await
             .unwrap_or_else(|e| panic!("{name} in the opted-in namespace: {e}"));
     }
+}
+
+#[tokio::test]
+async fn new_servers_and_gateways_carry_the_finalizer_from_their_create() {
+    let plane = shared().await;
+    let admin = plane.client();
+    let namespace = plane.namespace().await;
+    let unwatched = plane.namespace().await;
+    // A release watching one namespace binds the policy there only.
+    let chart = helm_template(
+        &release_for(&namespace),
+        &namespace,
+        &[
+            "finalizerPolicy.enabled=true",
+            &format!("watchNamespace={namespace}"),
+        ],
+    );
+    let policy: Vec<Value> = chart
+        .into_iter()
+        .filter(|o| {
+            matches!(
+                kind_of(o),
+                "CustomResourceDefinition"
+                    | "MutatingAdmissionPolicy"
+                    | "MutatingAdmissionPolicyBinding"
+            )
+        })
+        .collect();
+    assert_eq!(
+        policy.len(),
+        hangar_api::crds().len() + 2,
+        "the policy and its binding"
+    );
+    apply_all(&admin, &policy, &namespace).await;
+
+    // The API server picks a new policy up within moments: dry-run creates
+    // (which go through admission) until one comes back with the finalizer.
+    let servers: Api<MCPServer> = Api::namespaced(admin.clone(), &namespace);
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    eventually("the finalizer policy to take effect", || async {
+        let probe = servers
+            .create(&dry_run, &server("probe", "{image: x}"))
+            .await
+            .unwrap();
+        probe
+            .finalizers()
+            .contains(&FINALIZER.to_string())
+            .then_some(())
+    })
+    .await;
+
+    let plain = create(&servers, "plain", "{image: x}").await.unwrap();
+    assert_eq!(plain.finalizers(), [FINALIZER]);
+    // Another controller's finalizer stays, and ours is not added twice.
+    for (name, given, expected) in [
+        (
+            "kept",
+            vec!["example.com/keep"],
+            vec!["example.com/keep", FINALIZER],
+        ),
+        ("already", vec![FINALIZER], vec![FINALIZER]),
+    ] {
+        let mut object = server(name, "{image: x}");
+        object.metadata.finalizers = Some(given.iter().map(|f| f.to_string()).collect());
+        let created = servers
+            .create(&PostParams::default(), &object)
+            .await
+            .unwrap();
+        assert_eq!(created.finalizers(), expected, "{name}");
+    }
+    let gateways: Api<MCPGateway> = Api::namespaced(admin.clone(), &namespace);
+    let gateway: MCPGateway = serde_json::from_value(json!({
+        "apiVersion": "mcp-hangar.io/v1alpha1",
+        "kind": "MCPGateway",
+        "metadata": {"name": "gateway"},
+        "spec": {}
+    }))
+    .unwrap();
+    let gateway = gateways
+        .create(&PostParams::default(), &gateway)
+        .await
+        .unwrap();
+    assert_eq!(gateway.finalizers(), [FINALIZER]);
+
+    // A namespace the release does not watch: nothing added, as nothing there
+    // would ever remove it.
+    let elsewhere: Api<MCPServer> = Api::namespaced(admin.clone(), &unwatched);
+    let outside = create(&elsewhere, "outside", "{image: x}").await.unwrap();
+    assert!(
+        outside.finalizers().is_empty(),
+        "{:?}",
+        outside.finalizers()
+    );
+
+    // No operator runs here: remove the finalizers so the objects can go.
+    let unfinalized = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    for name in ["plain", "kept", "already"] {
+        servers
+            .patch(name, &PatchParams::default(), &unfinalized)
+            .await
+            .unwrap();
+        servers
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap();
+    }
+    gateways
+        .patch("gateway", &PatchParams::default(), &unfinalized)
+        .await
+        .unwrap();
+    gateways
+        .delete("gateway", &DeleteParams::default())
+        .await
+        .unwrap();
 }

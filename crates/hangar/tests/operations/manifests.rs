@@ -82,9 +82,19 @@ fn generated_copies_match_their_source() {
             stale.push(copy.to_string());
         }
     }
-    let policy = read("deploy/kustomize/base/admission-policy.yaml");
-    if read("deploy/helm/hangar/files/admission-policy.yaml") != policy {
-        stale.push("deploy/helm/hangar/files/admission-policy.yaml".to_string());
+    for (source, copy) in [
+        (
+            "deploy/kustomize/base/admission-policy.yaml",
+            "deploy/helm/hangar/files/admission-policy.yaml",
+        ),
+        (
+            "deploy/kustomize/components/finalizer-policy/finalizer-policy.yaml",
+            "deploy/helm/hangar/files/finalizer-policy.yaml",
+        ),
+    ] {
+        if read(copy) != read(source) {
+            stale.push(copy.to_string());
+        }
     }
     assert!(
         stale.is_empty(),
@@ -99,12 +109,18 @@ async fn the_helm_chart_renders_manifests_the_api_server_accepts() {
     let admin = plane.client();
     let namespace = restricted_namespace(plane).await;
 
-    let objects = helm_template(&release_for(&namespace), &namespace, &[]);
+    let objects = helm_template(
+        &release_for(&namespace),
+        &namespace,
+        &["finalizerPolicy.enabled=true"],
+    );
     let expected: BTreeMap<String, usize> = [
         ("ClusterRole", 1),
         ("ClusterRoleBinding", 1),
         ("CustomResourceDefinition", hangar_api::crds().len()),
         ("Deployment", 1),
+        ("MutatingAdmissionPolicy", 1),
+        ("MutatingAdmissionPolicyBinding", 1),
         ("PodDisruptionBudget", 1),
         ("Role", 1),
         ("RoleBinding", 1),
@@ -130,16 +146,43 @@ async fn the_helm_chart_renders_manifests_the_api_server_accepts() {
         find(&objects, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"],
         policy["metadata"]["name"]
     );
+    // The finalizer policy is the Kustomize component's, named per release.
+    let component: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(
+            repo_root().join("deploy/kustomize/components/finalizer-policy/finalizer-policy.yaml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let finalizer_policy = find(&objects, "MutatingAdmissionPolicy");
+    assert_eq!(finalizer_policy["spec"], component["spec"]);
+    assert_eq!(
+        find(&objects, "MutatingAdmissionPolicyBinding")["spec"]["policyName"],
+        finalizer_policy["metadata"]["name"]
+    );
     let without = helm_template(
         &release_for(&namespace),
         &namespace,
-        &["admissionPolicy.enabled=false"],
+        &[
+            "admissionPolicy.enabled=false",
+            "finalizerPolicy.enabled=false",
+        ],
     );
-    assert!(
-        !without
-            .iter()
-            .any(|o| kind_of(o) == "ValidatingAdmissionPolicy")
-    );
+    for kind in ["ValidatingAdmissionPolicy", "MutatingAdmissionPolicy"] {
+        assert!(!without.iter().any(|o| kind_of(o) == kind), "{kind}");
+    }
+    // Bound here only, so it adds no finalizer to other tests' servers.
+    let objects: Vec<Value> = objects
+        .into_iter()
+        .map(|mut object| {
+            if kind_of(&object) == "MutatingAdmissionPolicyBinding" {
+                object["spec"]["matchResources"] = serde_json::json!({
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+                });
+            }
+            object
+        })
+        .collect();
     apply_all(&admin, &objects, &namespace).await;
     assert_pods_restricted(&admin, &objects, &namespace).await;
 
@@ -339,4 +382,61 @@ fn the_chart_refuses_values_the_operator_cannot_run() {
         assert!(!output.status.success(), "{set} was accepted");
         assert!(stderr.contains(named), "{set}: {stderr}");
     }
+}
+
+/// The opt-in Kustomize component adds the finalizer policy and its binding
+/// to an overlay (here production, in a copy of `deploy/` with one overlay
+/// more), and the API server accepts them.
+#[tokio::test]
+async fn the_finalizer_policy_component_adds_to_an_overlay() {
+    let plane = shared().await;
+    let admin = plane.client();
+    let copy = tempfile::tempdir().unwrap();
+    let status = Command::new("cp")
+        .args(["-r", "deploy"])
+        .arg(copy.path())
+        .current_dir(repo_root())
+        .status()
+        .unwrap();
+    assert!(status.success(), "copying deploy/");
+    let overlay = copy
+        .path()
+        .join("deploy/kustomize/overlays/with-finalizer-policy");
+    std::fs::create_dir(&overlay).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+         resources: [../production]\ncomponents: [../../components/finalizer-policy]\n",
+    )
+    .unwrap();
+    let objects = crate::support::documents(&crate::support::tool(
+        "kustomize",
+        &["build", overlay.to_str().unwrap()],
+    ));
+    let base = kustomize_build("production");
+    let mut expected = kinds(&base);
+    expected.insert("MutatingAdmissionPolicy".into(), 1);
+    expected.insert("MutatingAdmissionPolicyBinding".into(), 1);
+    assert_eq!(kinds(&objects), expected);
+    let policy = find(&objects, "MutatingAdmissionPolicy");
+    assert_eq!(
+        find(&objects, "MutatingAdmissionPolicyBinding")["spec"]["policyName"],
+        policy["metadata"]["name"]
+    );
+    // Only the two new objects; bound to a namespace of no other test's.
+    let namespace = plane.namespace().await;
+    let added: Vec<Value> = objects
+        .into_iter()
+        .filter(|o| kind_of(o).starts_with("MutatingAdmissionPolicy"))
+        .map(|mut object| {
+            if kind_of(&object) == "MutatingAdmissionPolicyBinding" {
+                object["metadata"]["name"] = Value::from(format!("finalizer-{namespace}"));
+                object["spec"]["matchResources"] = serde_json::json!({
+                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+                });
+            }
+            object
+        })
+        .collect();
+    apply_all(&admin, &added, &namespace).await;
 }

@@ -55,7 +55,11 @@ pub fn release_for(namespace: &str) -> String {
     format!("hangar-{number}")
 }
 
-/// `helm template RELEASE deploy/helm/hangar --namespace NAMESPACE --include-crds [--set …]`.
+/// `helm template RELEASE deploy/helm/hangar --namespace NAMESPACE --include-crds [--set …]`,
+/// rendered for the test API server (1.36, which serves MutatingAdmissionPolicy)
+/// as `helm install` would be, but without the finalizer policy unless `sets`
+/// turn it on: bound in every namespace of the shared control plane, it would
+/// hold the deletion of other tests' MCPServers where no operator runs.
 pub fn helm_template(release: &str, namespace: &str, sets: &[&str]) -> Vec<Value> {
     let mut args = vec![
         "template",
@@ -64,7 +68,12 @@ pub fn helm_template(release: &str, namespace: &str, sets: &[&str]) -> Vec<Value
         "--namespace",
         namespace,
         "--include-crds",
+        "--api-versions",
+        "admissionregistration.k8s.io/v1/MutatingAdmissionPolicy",
     ];
+    if !sets.iter().any(|set| set.starts_with("finalizerPolicy.")) {
+        args.extend(["--set", "finalizerPolicy.enabled=false"]);
+    }
     for set in sets {
         args.extend(["--set", set]);
     }
