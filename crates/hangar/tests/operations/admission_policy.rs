@@ -11,7 +11,7 @@ use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-use crate::support::{apply_all, eventually, helm_template, kind_of, release_for};
+use crate::support::{apply_all, eventually, helm_template, of_kinds, release_for};
 
 const OPT_IN: (&str, &str) = ("mcp-hangar.io/privileged-servers", "true");
 
@@ -63,17 +63,14 @@ async fn privileged_overrides_are_refused_unless_the_namespace_opts_in() {
     let namespace = plane.namespace().await;
     let opted_in = plane.namespace_with_labels(&[OPT_IN]).await;
     let chart = helm_template(&release_for(&namespace), &namespace, &[]);
-    let policy: Vec<Value> = chart
-        .into_iter()
-        .filter(|o| {
-            matches!(
-                kind_of(o),
-                "CustomResourceDefinition"
-                    | "ValidatingAdmissionPolicy"
-                    | "ValidatingAdmissionPolicyBinding"
-            )
-        })
-        .collect();
+    let policy = of_kinds(
+        chart,
+        &[
+            "CustomResourceDefinition",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ],
+    );
     assert_eq!(
         policy.len(),
         hangar_api::crds().len() + 2,
@@ -144,17 +141,14 @@ async fn new_servers_and_gateways_carry_the_finalizer_from_their_create() {
             &format!("watchNamespace={namespace}"),
         ],
     );
-    let policy: Vec<Value> = chart
-        .into_iter()
-        .filter(|o| {
-            matches!(
-                kind_of(o),
-                "CustomResourceDefinition"
-                    | "MutatingAdmissionPolicy"
-                    | "MutatingAdmissionPolicyBinding"
-            )
-        })
-        .collect();
+    let policy = of_kinds(
+        chart,
+        &[
+            "CustomResourceDefinition",
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding",
+        ],
+    );
     assert_eq!(
         policy.len(),
         hangar_api::crds().len() + 2,

@@ -10,8 +10,8 @@ use hangar_testenv::shared;
 use serde_json::Value;
 
 use crate::support::{
-    apply_all, assert_pods_restricted, examples, helm_template, kind_of, kustomize_build, name_of,
-    release_for, repo_root, restricted_namespace,
+    apply_all, assert_pods_restricted, bound_to, examples, helm_template, kind_of, kustomize_build,
+    name_of, of_kinds, release_for, repo_root, restricted_namespace,
 };
 
 fn kinds(objects: &[Value]) -> BTreeMap<String, usize> {
@@ -134,32 +134,27 @@ async fn the_helm_chart_renders_manifests_the_api_server_accepts() {
     .collect();
     assert_eq!(kinds(&objects), expected);
     assert_eq!(find(&objects, "Deployment")["spec"]["replicas"], 2);
-    // The chart's policy is the Kustomize base's, named per release.
-    let base: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(repo_root().join("deploy/kustomize/base/admission-policy.yaml"))
-            .unwrap(),
-    )
-    .unwrap();
-    let policy = find(&objects, "ValidatingAdmissionPolicy");
-    assert_eq!(policy["spec"], base["spec"]);
-    assert_eq!(
-        find(&objects, "ValidatingAdmissionPolicyBinding")["spec"]["policyName"],
-        policy["metadata"]["name"]
-    );
-    // The finalizer policy is the Kustomize component's, named per release.
-    let component: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(
-            repo_root().join("deploy/kustomize/components/finalizer-policy/finalizer-policy.yaml"),
-        )
-        .unwrap(),
-    )
-    .unwrap();
-    let finalizer_policy = find(&objects, "MutatingAdmissionPolicy");
-    assert_eq!(finalizer_policy["spec"], component["spec"]);
-    assert_eq!(
-        find(&objects, "MutatingAdmissionPolicyBinding")["spec"]["policyName"],
-        finalizer_policy["metadata"]["name"]
-    );
+    // The chart's policies are the Kustomize base's and component's, named per release.
+    for (kind, source) in [
+        (
+            "ValidatingAdmissionPolicy",
+            "deploy/kustomize/base/admission-policy.yaml",
+        ),
+        (
+            "MutatingAdmissionPolicy",
+            "deploy/kustomize/components/finalizer-policy/finalizer-policy.yaml",
+        ),
+    ] {
+        let source: Value =
+            serde_saphyr::from_str(&std::fs::read_to_string(repo_root().join(source)).unwrap())
+                .unwrap();
+        let policy = find(&objects, kind);
+        assert_eq!(policy["spec"], source["spec"], "{kind}");
+        assert_eq!(
+            find(&objects, &format!("{kind}Binding"))["spec"]["policyName"],
+            policy["metadata"]["name"]
+        );
+    }
     let without = helm_template(
         &release_for(&namespace),
         &namespace,
@@ -171,17 +166,9 @@ async fn the_helm_chart_renders_manifests_the_api_server_accepts() {
     for kind in ["ValidatingAdmissionPolicy", "MutatingAdmissionPolicy"] {
         assert!(!without.iter().any(|o| kind_of(o) == kind), "{kind}");
     }
-    // Bound here only, so it adds no finalizer to other tests' servers.
     let objects: Vec<Value> = objects
         .into_iter()
-        .map(|mut object| {
-            if kind_of(&object) == "MutatingAdmissionPolicyBinding" {
-                object["spec"]["matchResources"] = serde_json::json!({
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-                });
-            }
-            object
-        })
+        .map(|object| bound_to(&namespace, object))
         .collect();
     apply_all(&admin, &objects, &namespace).await;
     assert_pods_restricted(&admin, &objects, &namespace).await;
@@ -425,18 +412,17 @@ async fn the_finalizer_policy_component_adds_to_an_overlay() {
     );
     // Only the two new objects; bound to a namespace of no other test's.
     let namespace = plane.namespace().await;
-    let added: Vec<Value> = objects
-        .into_iter()
-        .filter(|o| kind_of(o).starts_with("MutatingAdmissionPolicy"))
-        .map(|mut object| {
-            if kind_of(&object) == "MutatingAdmissionPolicyBinding" {
-                object["metadata"]["name"] = Value::from(format!("finalizer-{namespace}"));
-                object["spec"]["matchResources"] = serde_json::json!({
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
-                });
-            }
-            object
-        })
-        .collect();
+    let added: Vec<Value> = of_kinds(
+        objects,
+        &["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"],
+    )
+    .into_iter()
+    .map(|mut object| {
+        if kind_of(&object) == "MutatingAdmissionPolicyBinding" {
+            object["metadata"]["name"] = Value::from(format!("finalizer-{namespace}"));
+        }
+        bound_to(&namespace, object)
+    })
+    .collect();
     apply_all(&admin, &added, &namespace).await;
 }

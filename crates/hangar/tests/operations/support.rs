@@ -80,6 +80,25 @@ pub fn helm_template(release: &str, namespace: &str, sets: &[&str]) -> Vec<Value
     documents(&tool("helm", &args))
 }
 
+/// The objects of these kinds, in order.
+pub fn of_kinds(objects: Vec<Value>, kinds: &[&str]) -> Vec<Value> {
+    objects
+        .into_iter()
+        .filter(|o| kinds.contains(&kind_of(o)))
+        .collect()
+}
+
+/// Narrows a MutatingAdmissionPolicyBinding to `namespace` (other objects
+/// pass unchanged), so the finalizer policy adds nothing to other tests' servers.
+pub fn bound_to(namespace: &str, mut object: Value) -> Value {
+    if kind_of(&object) == "MutatingAdmissionPolicyBinding" {
+        object["spec"]["matchResources"] = serde_json::json!({
+            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+        });
+    }
+    object
+}
+
 /// `kustomize build deploy/kustomize/overlays/OVERLAY`.
 pub fn kustomize_build(overlay: &str) -> Vec<Value> {
     documents(&tool(
