@@ -1,14 +1,16 @@
 //! `make bench-operator`: the release `hangar operator` converging N
 //! MCPServers on a dedicated real kube-apiserver + etcd, beside the write
-//! floor measured in the same run: a client creating the same N servers and
-//! writing each one's Service, Deployment and status with server-side apply,
-//! 32 at a time, as the operator's creates are sent.
+//! floor measured in the same run on a control plane of its own: a client
+//! creating the same N servers and writing each one's Service, Deployment
+//! and status with server-side apply, 32 at a time, as the operator's
+//! creates are sent.
 //!
 //! Prints one row per N: converge time, floor time, their ratio, API requests
 //! per server sent by the operator (the API server's `apiserver_request_total`
 //! over the run, watches aside, minus this client's own), the operator's CPU
-//! seconds and peak RSS, and the machine's load average; then the requests
-//! per server by verb and resource.
+//! seconds and peak RSS, the CPU the API server and etcd spent on the floor
+//! and on the operator's run, and the machine's load average; then the
+//! requests per server by verb and resource.
 //!
 //! With `chaos`, each size also runs with the operator killed (`kill -9`)
 //! `HANGAR_BENCH_KILLS` times (default 20) at random moments of the rollout
@@ -323,6 +325,23 @@ fn usage(pid: u32) -> (f64, f64) {
     (cpu, peak_kb / 1024.0)
 }
 
+/// CPU seconds the control plane's processes (etcd, kube-apiserver) used so
+/// far: the processes whose command line names the plane's directory.
+fn plane_cpu(plane: &ControlPlane) -> f64 {
+    let dir = plane.dir().display().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&dir))
+        })
+        .map(|pid| usage(pid).0)
+        .sum()
+}
+
 /// The operator, watching `namespace` and leading on a Lease there, always
 /// under the identity `bench` (a restarted container keeps its pod's name).
 fn start_operator(plane: &ControlPlane, namespace: &str) -> Child {
@@ -497,6 +516,10 @@ struct Row {
     converge: Option<Duration>,
     reached: usize,
     floor: Duration,
+    /// CPU seconds etcd and the kube-apiserver used during the floor's writes
+    /// and during the operator's run.
+    floor_plane_cpu: f64,
+    plane_cpu: f64,
     requests_per_server: f64,
     /// The operator's requests by verb and resource.
     by_kind: BTreeMap<String, f64>,
@@ -506,11 +529,21 @@ struct Row {
 }
 
 async fn run(count: usize) -> Row {
+    // Each on a control plane of its own: the API server's ClusterIP
+    // allocator costs more with every Service that exists (ipallocator's
+    // `Used` walks them all on each allocation), so a second run on the same
+    // plane would pay for the first one's Services.
+    let (floor, floor_plane_cpu) = {
+        let plane = control_plane().await;
+        let client = Client::try_from(plane.config()).expect("a client for the control plane");
+        let namespace = plane.namespace().await;
+        let before = plane_cpu(&plane);
+        let floor = write_floor(&client, &namespace, count).await;
+        (floor, plane_cpu(&plane) - before)
+    };
+
     let plane = control_plane().await;
     let (client, own_requests) = counting_client(&plane);
-    let floor_namespace = plane.namespace().await;
-    let floor = write_floor(&client, &floor_namespace, count).await;
-
     let namespace = plane.namespace().await;
     let mut operator = start_operator(&plane, &namespace);
     wait_for_leader(&client, &namespace).await;
@@ -518,9 +551,11 @@ async fn run(count: usize) -> Row {
     let served_before = served(&client).await;
     let creates_before = own_requests.creates.load(Ordering::Relaxed);
     let lists_before = own_requests.lists.load(Ordering::Relaxed);
+    let plane_before = plane_cpu(&plane);
     let start = Instant::now();
     create_all(&client, &namespace, count).await;
     let (converge, reached) = wait_converged(&client, &namespace, count, start).await;
+    let plane_cpu = plane_cpu(&plane) - plane_before;
     // Let the reconciles the last writes queued finish before counting.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut by_kind = served(&client).await;
@@ -551,6 +586,8 @@ async fn run(count: usize) -> Row {
         converge,
         reached,
         floor,
+        floor_plane_cpu,
+        plane_cpu,
         requests_per_server: by_operator / count as f64,
         by_kind,
         cpu,
@@ -588,9 +625,9 @@ async fn main() {
         }
     );
     println!(
-        "| N | converge | write floor | ratio | API requests per server | operator CPU | operator peak RSS | load (1/5/15 min) |"
+        "| N | converge | write floor | ratio | API requests per server | operator CPU | operator peak RSS | API server + etcd CPU (floor / operator) | load (1/5/15 min) |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let mut colds = Vec::new();
     let mut kinds = Vec::new();
     for &count in &sizes {
@@ -608,12 +645,14 @@ async fn main() {
             ),
         };
         println!(
-            "| {} | {converge} | {:.1} s | {ratio} | {:.1} | {:.1} s | {:.0} MB | {} |",
+            "| {} | {converge} | {:.1} s | {ratio} | {:.1} | {:.1} s | {:.0} MB | {:.1} s / {:.1} s | {} |",
             row.count,
             row.floor.as_secs_f64(),
             row.requests_per_server,
             row.cpu,
             row.rss_mb,
+            row.floor_plane_cpu,
+            row.plane_cpu,
             row.load
         );
     }
