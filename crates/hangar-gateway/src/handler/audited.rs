@@ -42,35 +42,40 @@ impl GatewayHandler {
     }
 
     /// Runs `work`, then counts the call and writes its audit record.
-    pub(super) async fn audited<T: Answer>(
+    ///
+    /// `work` goes to the heap at once (see `boxed_work`).
+    pub(super) fn audited<T: Answer>(
         &self,
         call: Audited<'_>,
         context: &RequestContext<RoleServer>,
         work: impl Future<Output = Result<T, ErrorData>>,
-    ) -> Result<T, ErrorData> {
-        let started = Instant::now();
-        let (result, trail) = audit::traced(work).await;
-        let elapsed = started.elapsed();
-        let access = self.access(context);
-        let request_id = correlation_id(context);
-        self.gateway.account(
-            &Attempt {
-                method: call.method,
-                name: call.name,
-                arguments: call.arguments,
-                caller: &access.caller,
-                session_id: session_id(context),
-                request_id: &request_id,
-            },
-            &Verdict {
-                outcome: judge(&result, &trail),
-                error_code: result.as_ref().err().map(|e| e.code.0),
-                trail,
-                elapsed,
-            },
-            true,
-        );
-        result
+    ) -> impl Future<Output = Result<T, ErrorData>> {
+        let work = super::boxed_work(work);
+        async move {
+            let started = Instant::now();
+            let (result, trail) = audit::traced(work).await;
+            let elapsed = started.elapsed();
+            let access = self.access(context);
+            let request_id = correlation_id(context);
+            self.gateway.account(
+                &Attempt {
+                    method: call.method,
+                    name: call.name,
+                    arguments: call.arguments,
+                    caller: &access.caller,
+                    session_id: session_id(context),
+                    request_id: &request_id,
+                },
+                &Verdict {
+                    outcome: judge(&result, &trail),
+                    error_code: result.as_ref().err().map(|e| e.code.0),
+                    trail,
+                    elapsed,
+                },
+                true,
+            );
+            result
+        }
     }
 }
 

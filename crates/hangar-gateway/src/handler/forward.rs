@@ -140,7 +140,10 @@ impl GatewayHandler {
             }
             ToolTarget::Upstream(route, original) => {
                 params.name = original.into();
-                match self.forward(&route, Forwarded::Tool(params), context).await {
+                // Boxed: inline, forwarding's state would make every
+                // declared call's future (moved on each layer) as large.
+                let forwarded = Box::pin(self.forward(&route, Forwarded::Tool(params), context));
+                match forwarded.await {
                     Ok(ServerResult::CallToolResult(result)) => {
                         Ok(CallToolResponse::Complete(result))
                     }

@@ -37,6 +37,8 @@ use crate::handler::GatewayHandler;
 use crate::shared::manager::ReplicaSessions;
 
 pub use session::InFlight;
+#[cfg(test)]
+pub(crate) use stateless::detached_peer;
 
 /// The message `check_jsonrpc` parsed, so that nothing parses it again.
 #[derive(Clone)]

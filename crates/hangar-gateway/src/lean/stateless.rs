@@ -15,7 +15,7 @@ use crate::handler::GatewayHandler;
 /// A peer whose service loop ends at once (its input is empty): what is
 /// sent to it fails, and a request that raced the end gets an error when
 /// the loop drops its pending answers.
-pub(super) fn detached_peer(handler: GatewayHandler) -> Peer<RoleServer> {
+pub(crate) fn detached_peer(handler: GatewayHandler) -> Peer<RoleServer> {
     let transport = (
         futures::sink::drain::<rmcp::service::TxJsonRpcMessage<RoleServer>>(),
         futures::stream::empty::<rmcp::service::RxJsonRpcMessage<RoleServer>>(),
