@@ -395,6 +395,9 @@ fn jsonrpc_message(
     stateless: bool,
 ) -> Result<rmcp::model::ClientJsonRpcMessage, Option<Box<Response>>> {
     use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+    if let Some(call) = crate::tool_call_message::parse(bytes) {
+        return Ok(call);
+    }
     let message = serde_json::from_slice::<ClientJsonRpcMessage>(bytes).map_err(|_| None)?;
     // Params that do not fit a standard method parse as a custom request;
     // that is a params error, not an unknown method.

@@ -42,6 +42,7 @@ pub mod placement;
 pub mod reload;
 pub mod search;
 pub mod shared;
+pub mod tool_call_message;
 pub mod up;
 pub mod upstream;
 pub mod uri_template;
