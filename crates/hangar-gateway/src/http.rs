@@ -523,7 +523,15 @@ async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: N
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    let span = tracing::info_span!("http", request_id = %id, method = %method, path = %path);
+    // An MCP request served within it records its method as `mcp_method`
+    // (`handler::own_span`).
+    let span = tracing::info_span!(
+        "http",
+        request_id = %id,
+        method = %method,
+        path = %path,
+        mcp_method = tracing::field::Empty,
+    );
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     if path == gateway.config().gateway.path {
