@@ -510,6 +510,16 @@ fn new_request_id() -> String {
         .to_string()
 }
 
+/// The name of `correlate`'s span.
+const REQUEST_SPAN: &str = "http";
+
+/// Whether the caller runs within `correlate`'s span of an HTTP request.
+pub(crate) fn within_request_span() -> bool {
+    tracing::Span::current()
+        .metadata()
+        .is_some_and(|span| span.name() == REQUEST_SPAN && span.target() == module_path!())
+}
+
 /// Gives each request an id (the caller's `X-Request-Id`, or a new one), logs
 /// under it, echoes it back, and counts `/mcp` requests by status.
 async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: Next) -> Response {
@@ -523,15 +533,7 @@ async fn correlate(State(gateway): State<Gateway>, mut request: Request, next: N
     request.extensions_mut().insert(CorrelationId(id.clone()));
     let method = request.method().clone();
     let path = request.uri().path().to_string();
-    // An MCP request served within it records its method as `mcp_method`
-    // (`handler::own_span`).
-    let span = tracing::info_span!(
-        "http",
-        request_id = %id,
-        method = %method,
-        path = %path,
-        mcp_method = tracing::field::Empty,
-    );
+    let span = tracing::info_span!(REQUEST_SPAN, request_id = %id, method = %method, path = %path);
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     if path == gateway.config().gateway.path {

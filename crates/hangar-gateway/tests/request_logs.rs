@@ -102,10 +102,7 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     let failures = logs.failures_of("stateless-1");
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0]["span"]["name"], "http", "{failures:?}");
-    assert_eq!(
-        failures[0]["span"]["mcp_method"], "tools/call",
-        "{failures:?}"
-    );
+    assert_eq!(failures[0]["mcp_method"], "tools/call", "{failures:?}");
 
     // A session's request: rmcp's worker, in a span of its own.
     let response = http
@@ -145,5 +142,5 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     let failures = logs.failures_of("session-1");
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert_eq!(failures[0]["span"]["name"], "mcp", "{failures:?}");
-    assert_eq!(failures[0]["span"]["method"], "tools/call", "{failures:?}");
+    assert_eq!(failures[0]["mcp_method"], "tools/call", "{failures:?}");
 }

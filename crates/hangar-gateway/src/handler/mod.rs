@@ -112,9 +112,9 @@ impl GatewayHandler {
                 .metrics()
                 .observe_request(method, result.is_ok(), seconds);
             let log = || match &result {
-                Ok(_) => tracing::debug!(ms = seconds * 1000.0, "handled"),
+                Ok(_) => tracing::debug!(mcp_method = method, ms = seconds * 1000.0, "handled"),
                 Err(e) => {
-                    tracing::info!(ms = seconds * 1000.0, code = e.code.0, error = %e.message, "request failed")
+                    tracing::info!(mcp_method = method, ms = seconds * 1000.0, code = e.code.0, error = %e.message, "request failed")
                 }
             };
             match &span {
@@ -168,27 +168,27 @@ impl GatewayHandler {
     }
 }
 
-/// The span a request's logs go under. Served within its HTTP request's
-/// span (the lean path), the request names its method there: a span of its
-/// own, made and entered on every poll, was a twentieth of the CPU per call.
-/// Served by rmcp's session worker, it is outside that span and gets one
-/// carrying the HTTP request's id.
+/// The span a request's logs go under, when it needs one of its own. Served
+/// within its HTTP request's span (the lean path), it has one already: a
+/// span more per request, made and entered on every poll, was a twentieth of
+/// the CPU per call (and recording the method into the HTTP request's span
+/// costs about as much, as the JSON formatter parses and rewrites the span's
+/// fields). Served by rmcp's session worker, the request is outside that
+/// span and gets one carrying the HTTP request's id.
 fn own_span(method: &'static str, context: &RequestContext<RoleServer>) -> Option<tracing::Span> {
-    let current = tracing::Span::current();
-    // Only `http::correlate`'s span has the field.
-    if current.field("mcp_method").is_some() {
-        current.record("mcp_method", method);
+    if crate::http::within_request_span() {
         return None;
     }
     Some(tracing::info_span!("mcp", request_id = %correlation_id(context), method))
 }
 
 /// `work` on the heap, for the wrappers every request passes through
-/// (`observe`, `audited`). An `async fn` taking a future keeps it twice in
-/// its own state, as its argument and as what it awaits, so each wrapper
-/// doubled the size of what it wrapped: a `tools/call` future was ~69 KB,
-/// and moving it (on every layer that takes it) was a tenth of the gateway's
-/// CPU per call. Boxed, each wrapper holds a pointer.
+/// (`observe`, `audited`) and for what a call spawns. An `async fn` taking a
+/// future keeps it twice in its own state, as its argument and as what it
+/// awaits, so each wrapper doubled the size of what it wrapped: a
+/// `tools/call` future was ~69 KB, and moving it (on every layer that takes
+/// it) was a tenth of the gateway's CPU per call. Boxed, each wrapper holds a
+/// pointer.
 fn boxed_work<F: Future>(work: F) -> std::pin::Pin<Box<F>> {
     Box::pin(work)
 }

@@ -70,8 +70,9 @@ impl RunningCall {
         };
         let timeout = upstream.timeout();
         // Its logs keep the request's id: it runs in the request's span.
+        // Boxed, spawning moves a pointer, not the call's state (`boxed_work`).
         let result = tokio::spawn(
-            async move { call.send_to(&upstream, downstream).await }
+            super::boxed_work(async move { call.send_to(&upstream, downstream).await })
                 .instrument(tracing::Span::current()),
         );
         Self {
