@@ -3,12 +3,12 @@
 //! routes back to their source. Rebuilt whenever the config or an upstream's
 //! lists change.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use base64::Engine;
 use rmcp::ErrorData;
-use rmcp::model::{Prompt, Resource, ResourceTemplate, ServerResult, Tool};
+use rmcp::model::{JsonObject, Prompt, Resource, ResourceTemplate, ServerResult, Tool};
 
 use crate::curation::{InjectedArguments, curate, injected};
 use crate::declared::{Declared, DeclaredPrompt, DeclaredResource, DeclaredTool};
@@ -266,6 +266,9 @@ pub struct Catalog {
     overrides: OverrideCheck,
     /// The tools indexed for `search_tools`, with tool search on.
     search: Option<ToolIndex>,
+    /// Tools whose input schema promotes arguments to headers
+    /// (`x-mcp-header`), found once here rather than on every call.
+    header_bound: HashSet<String>,
 }
 
 fn source_label(route: &Route) -> String {
@@ -450,7 +453,14 @@ impl Catalog {
             .tool_search
             .as_ref()
             .map(|_| ToolIndex::new(&tools.items));
+        let header_bound = tools
+            .items
+            .iter()
+            .filter(|tool| promotes_to_headers(&tool.input_schema))
+            .map(|tool| tool.name.to_string())
+            .collect();
         Self {
+            header_bound,
             tools,
             prompts: Section::build(prompts, policy),
             resources: Section::build(resources, policy),
@@ -560,6 +570,12 @@ impl Catalog {
     /// The definition clients see for a tool name.
     pub fn tool_definition(&self, name: &str) -> Option<&Tool> {
         self.tools.index.get(name).map(|i| &self.tools.items[*i])
+    }
+
+    /// Whether the tool's input schema promotes arguments to headers
+    /// (`x-mcp-header` anywhere in it).
+    pub fn tool_promotes_to_headers(&self, name: &str) -> bool {
+        self.header_bound.contains(name)
     }
 
     pub fn tool(&self, name: &str) -> Lookup<CuratedTool> {
@@ -691,6 +707,17 @@ fn decode_cursor(cursor: &str) -> Option<usize> {
         .ok()
 }
 
+fn promotes_to_headers(schema: &JsonObject) -> bool {
+    fn within(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::Object(map) => promotes_to_headers(map),
+            serde_json::Value::Array(items) => items.iter().any(within),
+            _ => false,
+        }
+    }
+    schema.contains_key("x-mcp-header") || schema.values().any(within)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -712,5 +739,18 @@ mod tests {
         assert!(page(&items, Some("garbage"), 10).is_err());
         let (empty, next) = page::<u32>(&[], None, 10).unwrap();
         assert!(empty.is_empty() && next.is_none());
+    }
+
+    #[test]
+    fn header_promotions_are_found_at_any_depth() {
+        let schema = |value: serde_json::Value| value.as_object().cloned().expect("an object");
+        assert!(promotes_to_headers(&schema(serde_json::json!({
+            "type": "object",
+            "properties": {"where": {"anyOf": [{"type": "string"}, {"type": "string", "x-mcp-header": "Region"}]}}
+        }))));
+        assert!(!promotes_to_headers(&schema(serde_json::json!({
+            "type": "object",
+            "properties": {"x-mcp-header-like": {"type": "string", "description": "x-mcp-header"}}
+        }))));
     }
 }

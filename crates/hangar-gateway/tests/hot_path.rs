@@ -1,6 +1,7 @@
 //! The hot path's behaviour that speed depends on, checked as behaviour (no
 //! timing): sockets without Nagle's delay, plain JSON answers for calls with
-//! one immediate result, and duplicate request ids answered at once.
+//! one immediate result, duplicate request ids answered at once, and calls
+//! whose arguments belong in headers left to rmcp's checks.
 
 mod support;
 
@@ -322,4 +323,50 @@ async fn a_duplicate_request_id_in_flight_is_refused_at_once() {
     // Once answered, its id is free again.
     let (_, _, body, _) = post(&http, &gw.mcp(), accept, Some(&session), call(9, "echo")).await;
     assert!(body.contains("\"received\""), "{body}");
+}
+
+/// A tool whose arguments go in `Mcp-Param-*` headers is not the lean
+/// path's to serve: rmcp checks the headers against the arguments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_whose_arguments_belong_in_headers_has_them_checked() {
+    let (fixture, _) = fixture("fixture").await;
+    let gw = TestGateway::start(&format!(
+        "{HEAD}servers:\n  - {{name: fixture, transport: streamable-http, url: \"{}\"}}\n",
+        fixture.url("/mcp"),
+    ))
+    .await;
+    let call = |headers: &[(&str, &str)]| {
+        let mut request = reqwest::Client::new()
+            .post(gw.mcp())
+            .header("Accept", "application/json, text/event-stream")
+            .header("Content-Type", "application/json")
+            .header("MCP-Protocol-Version", "2026-07-28")
+            .header("Mcp-Method", "tools/call")
+            .header("Mcp-Name", "fixture_test_header_param")
+            .body(
+                serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {
+                    "name": "fixture_test_header_param", "arguments": {"region": "eu-west"},
+                    "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                        "io.modelcontextprotocol/clientCapabilities": {}}}})
+                .to_string(),
+            );
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    let refused = call(&[]).await.unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32020, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("Mcp-Param-Region")),
+        "{body}"
+    );
+    let answered = call(&[("Mcp-Param-Region", "eu-west")]).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let body: serde_json::Value = answered.json().await.unwrap();
+    assert!(body["result"].is_object(), "{body}");
 }

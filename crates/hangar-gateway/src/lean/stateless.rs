@@ -66,15 +66,14 @@ pub(super) fn is_plain(lean: &Lean, headers: &HeaderMap, request: &ClientRequest
             return false;
         }
     }
-    if let ClientRequest::CallToolRequest(call) = request {
+    if let ClientRequest::CallToolRequest(call) = request
+        && lean
+            .gateway
+            .catalog()
+            .tool_promotes_to_headers(&call.params.name)
+    {
         // Arguments promoted to headers are rmcp's to check.
-        let catalog = lean.gateway.catalog();
-        if catalog
-            .tool_definition(&call.params.name)
-            .is_some_and(|tool| has_header_annotation(&tool.input_schema))
-        {
-            return false;
-        }
+        return false;
     }
     true
 }
@@ -86,17 +85,6 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         return None;
     }
     first.to_str().ok()
-}
-
-fn has_header_annotation(schema: &rmcp::model::JsonObject) -> bool {
-    fn within(value: &serde_json::Value) -> bool {
-        match value {
-            serde_json::Value::Object(map) => has_header_annotation(map),
-            serde_json::Value::Array(items) => items.iter().any(within),
-            _ => false,
-        }
-    }
-    schema.contains_key("x-mcp-header") || schema.values().any(within)
 }
 
 pub(super) async fn serve(lean: &Lean, request: Request) -> Response {
