@@ -15,9 +15,7 @@ use serde::Deserialize;
 /// The body as a `tools/call` request, or `None` for the generic parse.
 pub fn parse(bytes: &[u8]) -> Option<ClientJsonRpcMessage> {
     // Anything else fails below, after buffering: not worth trying.
-    if !bytes.windows(METHOD.len()).any(|window| window == METHOD) {
-        return None;
-    }
+    memchr::memmem::find(bytes, METHOD)?;
     let call: Call = serde_json::from_slice(bytes).ok()?;
     // A message with a result or an error is no request (rmcp refuses it).
     if call.result || call.error {
