@@ -177,6 +177,16 @@ pub struct MCPServerSpec {
     /// Stop sending calls to a failing server for a while.
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerSpec,
+    /// How many session-based clients of each gateway get a session of their own with the
+    /// server, so that its roots requests, log messages and per-session state are theirs alone
+    /// (over stdio, one more child process each). 0: a gateway's clients share its one session.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    #[schemars(range(max = 1024))]
+    pub client_sessions: u32,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }
 
 fn default_port() -> i32 {

@@ -363,7 +363,7 @@ spec: {selector: {matchLabels: {pool: none}}}
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
 metadata: {name: b, namespace: team, labels: {pool: search}}
-spec: {mode: remote, endpoint: "http://b.example/mcp", circuitBreaker: {failureThreshold: 2, resetTimeout: 10s}}
+spec: {mode: remote, endpoint: "http://b.example/mcp", circuitBreaker: {failureThreshold: 2, resetTimeout: 10s}, clientSessions: 8}
 ---
 apiVersion: mcp-hangar.io/v1alpha1
 kind: MCPServer
@@ -422,6 +422,8 @@ spec: {mode: remote, endpoint: "http://c.example/mcp"}
         let b = &config.servers[0];
         assert_eq!(b.circuit_breaker.failure_threshold, 2);
         assert_eq!(b.circuit_breaker.reset_timeout.to_string(), "10s");
+        assert_eq!(b.client_sessions, 8);
+        assert_eq!(config.servers[1].client_sessions, 0);
         assert_eq!(b.scale_to_zero, None);
         let a = config.servers[1].scale_to_zero.as_ref().unwrap();
         assert_eq!(a.idle_ttl.to_string(), "2m");

@@ -180,6 +180,7 @@ impl Compiler<'_> {
             expose: true,
             circuit_breaker,
             scale_to_zero,
+            client_sessions: spec.client_sessions,
         };
         match spec.mode {
             hangar_api::ServerMode::Remote => {

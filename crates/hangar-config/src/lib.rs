@@ -490,6 +490,8 @@ servers:
   - name: web
     transport: streamable-http
     command: x
+  - {name: many, transport: streamable-http, url: "http://x/mcp", clientSessions: 5000}
+  - {name: modern, transport: streamable-http, url: "http://x/mcp", protocol: modern, clientSessions: 2}
 "#;
         let err = GatewayConfig::parse(text, "cfg.yaml").unwrap_err();
         let ConfigError::Invalid { problems, .. } = &err else {
@@ -510,6 +512,8 @@ servers:
             "servers[0] (Upper).command: required for transport stdio",
             "servers[1] (web).url: required for transport streamable-http",
             "servers[1] (web): command, args, env and cwd only apply to transport stdio",
+            "servers[2] (many).clientSessions: at most 1024",
+            "servers[3] (modern).clientSessions: sessions of their own are for session-based clients",
         ] {
             assert!(all.contains(expected), "missing `{expected}` in:\n{all}");
         }
@@ -637,6 +641,7 @@ curation:
             expose: true,
             circuit_breaker: CircuitBreakerSettings::default(),
             scale_to_zero: None,
+            client_sessions: 0,
         };
         assert_eq!(config.prefix_for(&server), "time_");
         config.naming.prefix = false;

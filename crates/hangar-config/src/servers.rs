@@ -64,7 +64,18 @@ pub struct ServerSpec {
     /// Run the server only while it is used (MCPServer `replicas: 0`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scale_to_zero: Option<ScaleToZero>,
+    /// How many session-based clients get a session of their own with the
+    /// server, in their own era and with their own capabilities, so that what
+    /// the server keeps per session (roots, log level, per-session state) and
+    /// the requests it sends outside a call are theirs alone; the rest share
+    /// the gateway's session. Over stdio each is one more child process.
+    /// `0` (the default): every client shares the gateway's session.
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub client_sessions: u32,
 }
+
+/// Most sessions of their own a server may hold for clients.
+pub const MAX_CLIENT_SESSIONS: u32 = 1024;
 
 pub(crate) fn default_connect_timeout() -> DurationSpec {
     DurationSpec(Duration::from_secs(60))
@@ -152,6 +163,16 @@ impl ServerSpec {
             .problems(&format!("{at}.circuitBreaker"), problems);
         if let Some(scale) = &self.scale_to_zero {
             scale.problems(&format!("{at}.scaleToZero"), problems);
+        }
+        if self.client_sessions > MAX_CLIENT_SESSIONS {
+            problems.push(format!(
+                "{at}.clientSessions: at most {MAX_CLIENT_SESSIONS}"
+            ));
+        }
+        if self.client_sessions > 0 && self.protocol == ProtocolPreference::Modern {
+            problems.push(format!(
+                "{at}.clientSessions: sessions of their own are for session-based clients, and protocol modern speaks only the stateless 2026-07-28 revision to the server; use auto or legacy"
+            ));
         }
     }
 }

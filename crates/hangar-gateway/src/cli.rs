@@ -177,6 +177,7 @@ pub fn bridge_config(args: &BridgeArgs) -> GatewayConfig {
             ..CircuitBreakerSettings::default()
         },
         scale_to_zero: None,
+        client_sessions: 0,
     });
     config
 }

@@ -27,7 +27,7 @@ use crate::group::Group;
 use crate::handler::InputRounds;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
-use crate::upstream::{Status, Upstream, UpstreamContext, level_rank};
+use crate::upstream::{SessionClient, Status, Upstream, UpstreamContext, level_rank};
 use hangar_config::{ConfigError, Environment, GatewayConfig, Validated};
 
 /// Idle connections kept per backend or upstream host, and for how long.
@@ -45,19 +45,6 @@ pub struct Runtime {
     pub audit: Option<Arc<Auditor>>,
 }
 
-/// A session-based client, for what the gateway tells sessions unasked.
-pub struct ClientSession {
-    pub peer: Peer<RoleServer>,
-    /// The least severe level it asked for (`logging/setLevel`); `None`: all.
-    pub log_level: Arc<Mutex<Option<LoggingLevel>>>,
-}
-
-impl ClientSession {
-    fn log_level(&self) -> Option<LoggingLevel> {
-        *self.log_level.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
 /// Shared gateway state; cheap to clone.
 #[derive(Clone)]
 pub struct Gateway {
@@ -73,7 +60,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     http: reqwest::Client,
     shared: Arc<Shared>,
-    sessions: Mutex<Vec<ClientSession>>,
+    sessions: Mutex<Vec<SessionClient>>,
     changes: broadcast::Sender<Changes>,
     next_session: AtomicU64,
     /// Starts and keeps running scale-to-zero servers.
@@ -275,9 +262,9 @@ impl Gateway {
                                 move || rebuild_from(&weak)
                             }),
                             environment: self.inner.environment.clone(),
-                            standalone_log: Arc::new(move |server, message| {
+                            standalone_log: Arc::new(move |server, message, owner| {
                                 if let Some(inner) = weak.upgrade() {
-                                    inner.relay_standalone_log(server, message);
+                                    inner.relay_standalone_log(server, message, owner);
                                 }
                             }),
                         },
@@ -347,15 +334,24 @@ impl Gateway {
         self.inner.next_session.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Remembers a session so it hears `list_changed` and its servers' log messages.
-    pub fn register_session(&self, session: ClientSession) {
+    /// Remembers a session client so it hears `list_changed` and its servers' log messages.
+    pub fn register_session(&self, session: SessionClient) {
         self.inner.open_sessions().push(session);
     }
 
     /// Drops the sessions whose worker has ended (closed, or put to rest):
-    /// each peer holds its channel, about 10 KB.
+    /// each peer holds its channel, about 10 KB. Their sessions of their own
+    /// with servers (`clientSessions`) close with them.
     pub fn forget_closed_sessions(&self) {
         drop(self.inner.open_sessions());
+        for upstream in &self.runtime().upstreams {
+            upstream.close_sessions_of_gone_clients();
+        }
+    }
+
+    /// Whether any server gives session clients sessions of their own.
+    pub fn gives_client_sessions(&self) -> bool {
+        self.config().servers.iter().any(|s| s.client_sessions > 0)
     }
 
     /// Changes to the lists, for `subscriptions/listen` streams.
@@ -396,6 +392,9 @@ impl Gateway {
                 Status::Stopped => serde_json::json!({"state": "stopped"}),
             };
             let mut status = status;
+            if upstream.spec().client_sessions > 0 {
+                status["clientSessions"] = upstream.own_session_count().into();
+            }
             status["circuit"] = match upstream.circuit() {
                 hangar_circuit::State::Closed => "closed",
                 hangar_circuit::State::Open => "open",
@@ -511,14 +510,14 @@ impl Inner {
     }
 
     /// The sessions, without those whose worker has ended.
-    fn open_sessions(&self) -> std::sync::MutexGuard<'_, Vec<ClientSession>> {
+    fn open_sessions(&self) -> std::sync::MutexGuard<'_, Vec<SessionClient>> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|s| !s.peer.is_transport_closed());
         sessions
     }
 
     /// The peers of the open sessions that `choose` picks.
-    fn live_sessions(&self, choose: impl Fn(&ClientSession) -> bool) -> Vec<Peer<RoleServer>> {
+    fn live_sessions(&self, choose: impl Fn(&SessionClient) -> bool) -> Vec<Peer<RoleServer>> {
         self.open_sessions()
             .iter()
             .filter(|s| choose(s))
@@ -526,11 +525,19 @@ impl Inner {
             .collect()
     }
 
-    /// A server's log message that belongs to no call: the gateway holds one
-    /// session with the server for all its clients, so every session client
-    /// whose level lets it through hears it; unless authorization rules
-    /// narrow what callers may see, as the message may be about anything.
-    fn relay_standalone_log(&self, server: &str, message: LoggingMessageNotificationParam) {
+    /// A server's log message that belongs to no call. On a client's own
+    /// session with the server (`clientSessions`) it is that client's; on
+    /// the gateway's session, which serves all its clients, every session
+    /// client without a session of its own with the server hears it. Either
+    /// way only at the level the client set, and not at all when
+    /// authorization rules narrow what callers may see, as the message may
+    /// be about anything.
+    fn relay_standalone_log(
+        &self,
+        server: &str,
+        message: LoggingMessageNotificationParam,
+        owner: Option<&SessionClient>,
+    ) {
         let runtime = self
             .runtime
             .read()
@@ -546,7 +553,17 @@ impl Inner {
             return;
         }
         let rank = level_rank(message.level);
-        let peers = self.live_sessions(|s| s.log_level().is_none_or(|min| rank >= level_rank(min)));
+        let wanted = |min: Option<LoggingLevel>| min.is_none_or(|min| rank >= level_rank(min));
+        let peers = match owner {
+            Some(owner) if wanted(owner.log_level()) => vec![owner.peer.clone()],
+            Some(_) => Vec::new(),
+            None => {
+                let upstream = runtime.upstreams.iter().find(|u| u.name() == server);
+                self.live_sessions(|s| {
+                    wanted(s.log_level()) && upstream.is_none_or(|u| !u.has_own_session(s.id))
+                })
+            }
+        };
         for peer in peers {
             let message = message.clone();
             tokio::spawn(async move {

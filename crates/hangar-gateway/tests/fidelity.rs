@@ -57,9 +57,14 @@ const DIFFERENCES: &[(&str, &str, &str)] = &[
         "the gateway answers a URI nobody lists itself: same code, its own message",
     ),
     (
-        "both",
+        "auto",
         "roots/get-roots-list",
-        "the gateway holds one session to the server for all its clients, and the server asks that session for roots once, outside any call, when the gateway has no client to ask",
+        "a 2026-07-28 client has no session: the server asks for roots once per session, outside any call, and the gateway's own session with the server has no roots to give",
+    ),
+    (
+        "legacy",
+        "list_changed/a tool adds a resource",
+        "the server adds the resource to the calling client's session alone: the client hears the server's `list_changed` on its own session, but the gateway lists what its own session with the server has",
     ),
     (
         "auto",
@@ -159,8 +164,11 @@ fn expected_difference(mode: &str, step: &str) -> Option<&'static str> {
         .map(|(_, _, reason)| *reason)
 }
 
+/// The server behind the gateway, with a session of its own for each
+/// session-based client (`clientSessions`), as a client has talking to it directly.
 fn gateway_config(server: &str) -> String {
-    format!("{HEAD}naming: {{prefix: false}}\nservers:\n  - {server}\n")
+    let server = server.strip_suffix('}').expect("a YAML flow mapping");
+    format!("{HEAD}naming: {{prefix: false}}\nservers:\n  - {server}, clientSessions: 2}}\n")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -35,6 +35,15 @@ impl Captured {
             .filter(|line| line["span"]["request_id"] == request_id)
             .collect()
     }
+
+    /// Exactly one `request failed` line for `request_id`, under a span
+    /// `span`, naming the MCP method.
+    fn assert_one_failure(&self, request_id: &str, span: &str) {
+        let failures = self.failures_of(request_id);
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0]["span"]["name"], span, "{failures:?}");
+        assert_eq!(failures[0]["mcp_method"], "tools/call", "{failures:?}");
+    }
 }
 
 /// One exchange with `/mcp`: (status, body).
@@ -99,10 +108,7 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("-32602"), "{answer}");
-    let failures = logs.failures_of("stateless-1");
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!(failures[0]["span"]["name"], "http", "{failures:?}");
-    assert_eq!(failures[0]["mcp_method"], "tools/call", "{failures:?}");
+    logs.assert_one_failure("stateless-1", "http");
 
     // A session's request: rmcp's worker, in a span of its own.
     let response = http
@@ -139,8 +145,5 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     let (status, answer) = post(&http, &gw.mcp(), &headers, unknown(2, json!({}))).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("-32602"), "{answer}");
-    let failures = logs.failures_of("session-1");
-    assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!(failures[0]["span"]["name"], "mcp", "{failures:?}");
-    assert_eq!(failures[0]["mcp_method"], "tools/call", "{failures:?}");
+    logs.assert_one_failure("session-1", "mcp");
 }

@@ -142,7 +142,8 @@ impl GatewayHandler {
                 params.name = original.into();
                 // Boxed: inline, forwarding's state would make every
                 // declared call's future (moved on each layer) as large.
-                let forwarded = Box::pin(self.forward(&route, Forwarded::Tool(params), context));
+                let forwarded =
+                    super::boxed_work(self.forward(&route, Forwarded::Tool(params), context));
                 match forwarded.await {
                     Ok(ServerResult::CallToolResult(result)) => {
                         Ok(CallToolResponse::Complete(result))

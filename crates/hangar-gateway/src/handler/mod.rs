@@ -24,8 +24,8 @@ use tracing::Instrument;
 
 use crate::access::{Access, Caller, Kind};
 use crate::catalog::page;
-use crate::gateway::{ClientSession, Gateway};
-use crate::upstream::{Downstream, Failure, Subscriber};
+use crate::gateway::Gateway;
+use crate::upstream::{Downstream, Failure, SessionClient};
 
 mod audited;
 mod follow;
@@ -128,8 +128,12 @@ impl GatewayHandler {
     /// Keeps the client's session from resting (`shared::rest`): a restored
     /// session would not have what this request sets up.
     fn keep_awake(&self, context: &RequestContext<RoleServer>) {
-        let session = context
-            .extensions
+        self.keep_session_awake(&context.extensions);
+    }
+
+    /// [`Self::keep_awake`], from what rmcp passes with a request or notification.
+    fn keep_session_awake(&self, extensions: &rmcp::model::Extensions) {
+        let session = extensions
             .get::<http::request::Parts>()
             .and_then(|parts| parts.headers.get("mcp-session-id"))
             .and_then(|v| v.to_str().ok());
@@ -164,6 +168,52 @@ impl GatewayHandler {
             cancel: context.ct.clone(),
             access: self.access(context),
             asks: None,
+            session: session.then(|| self.session_client(context)),
+        }
+    }
+
+    /// The session-based client making the request, as the owner of the
+    /// sessions of its own that servers with `clientSessions` give it.
+    fn session_client(&self, context: &RequestContext<RoleServer>) -> SessionClient {
+        self.client_of(&context.peer, &context.extensions)
+    }
+
+    /// Opens the client's sessions of its own with the servers that give
+    /// them (`clientSessions`) before the client's session begins, as a
+    /// client talking to a server directly has its session from the start:
+    /// what a server asks or announces as a session begins reaches it then.
+    async fn begin_client_sessions(&self, context: &RequestContext<RoleServer>) {
+        if !self.gateway.gives_client_sessions() {
+            return;
+        }
+        let client = self.session_client(context);
+        let runtime = self.gateway.runtime();
+        let giving = runtime
+            .upstreams
+            .iter()
+            .filter(|upstream| upstream.spec().client_sessions > 0);
+        futures::future::join_all(giving.map(|upstream| upstream.begin_client_session(&client)))
+            .await;
+    }
+
+    /// A session of its own with a server lives in this replica, so the
+    /// client's session must not rest while it may have one.
+    fn client_of(
+        &self,
+        peer: &rmcp::service::Peer<RoleServer>,
+        extensions: &rmcp::model::Extensions,
+    ) -> SessionClient {
+        if self.gateway.gives_client_sessions() {
+            self.keep_session_awake(extensions);
+        }
+        SessionClient {
+            id: self.session.id,
+            peer: peer.clone(),
+            capabilities: peer
+                .peer_info()
+                .map(|info| info.capabilities.clone())
+                .unwrap_or_default(),
+            log_level: self.session.log_level.clone(),
         }
     }
 }
@@ -263,14 +313,19 @@ impl ServerHandler for GatewayHandler {
             );
         }
         context.peer.set_peer_info(request.clone());
+        self.begin_client_sessions(&context).await;
         self.negotiate_initialize(&request)
     }
 
+    async fn on_roots_list_changed(&self, _context: NotificationContext<RoleServer>) {
+        for upstream in &self.gateway.runtime().upstreams {
+            upstream.roots_changed(self.session.id).await;
+        }
+    }
+
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        self.gateway.register_session(ClientSession {
-            peer: context.peer,
-            log_level: self.session.log_level.clone(),
-        });
+        let client = self.client_of(&context.peer, &context.extensions);
+        self.gateway.register_session(client);
     }
 
     /// Lets the transport check `Mcp-Param-*` routing headers against the tool's input schema.
@@ -463,11 +518,7 @@ impl ServerHandler for GatewayHandler {
             match self.resource_owner(&request.uri, &context)? {
                 Some(route) => match route.subscription_holder() {
                     Some(upstream) => upstream
-                        .subscribe(
-                            request.uri.clone(),
-                            self.session.id,
-                            Subscriber::Session(context.peer.clone()),
-                        )
+                        .subscribe_session(request.uri.clone(), self.session_client(&context))
                         .await
                         .map_err(Failure::into_error),
                     None => Err(ErrorData::new(
@@ -497,7 +548,7 @@ impl ServerHandler for GatewayHandler {
                 .unwrap_or_default()
             {
                 upstream
-                    .unsubscribe(request.uri.clone(), self.session.id)
+                    .unsubscribe_session(request.uri.clone(), self.session.id)
                     .await
                     .map_err(Failure::into_error)?;
             }

@@ -11,6 +11,7 @@ use rmcp::model::{
 };
 use rmcp::service::{PeerRequestOptions, ServiceError};
 
+use super::link::Link;
 use super::{Downstream, Failure, Status, Upstream};
 
 /// Longest a result waits for its progress notifications to be relayed.
@@ -49,13 +50,23 @@ impl Upstream {
         request: ClientRequest,
         downstream: Downstream,
     ) -> Result<ServerResult, Failure> {
-        let (peer, modern) = {
-            let state = self.read();
-            match (&state.status, &state.peer) {
-                (Status::Ready { .. }, Some(peer)) => (peer.clone(), state.modern),
-                _ => {
-                    drop(state);
-                    return Err(self.unavailable());
+        let own = match &downstream.session {
+            Some(client) => self.own_session(client).await,
+            None => None,
+        };
+        let (peer, modern, link) = match own {
+            // Opened in the client's own, session-based era.
+            Some((peer, link)) => (peer, false, link),
+            None => {
+                let state = self.read();
+                match (&state.status, &state.peer) {
+                    (Status::Ready { .. }, Some(peer)) => {
+                        (peer.clone(), state.modern, self.shared_link.clone())
+                    }
+                    _ => {
+                        drop(state);
+                        return Err(self.unavailable());
+                    }
                 }
             }
         };
@@ -92,25 +103,21 @@ impl Upstream {
             Err(error) => return Err(self.transport_failure(error)),
         };
         let request_id = handle.id.clone();
-        {
-            let mut routes = self.lock_routes();
-            routes
-                .by_request
-                .insert(request_id.clone(), downstream.clone());
-            routes
-                .by_progress
-                .insert(handle.progress_token.clone(), downstream.clone());
-        }
         let progress_token = handle.progress_token.clone();
+        link.begin(
+            request_id.clone(),
+            progress_token.clone(),
+            downstream.clone(),
+        );
         let _cleanup = RouteGuard {
-            upstream: self,
+            link: &link,
             request_id: request_id.clone(),
             progress_token: progress_token.clone(),
         };
         tokio::select! {
             result = handle.await_response() => {
                 // Progress the server sent before its result reaches the client first.
-                self.relays.settled(&progress_token, PROGRESS_RELAY_LIMIT).await;
+                link.relays.settled(&progress_token, PROGRESS_RELAY_LIMIT).await;
                 result.map(mark_complete).map_err(|e| self.transport_failure(e))
             }
             _ = downstream.cancel.cancelled() => {
@@ -237,18 +244,16 @@ fn mark_complete(mut result: ServerResult) -> ServerResult {
     result
 }
 
+/// Ends the call's routes on its link, however the call ends.
 struct RouteGuard<'a> {
-    upstream: &'a Upstream,
+    link: &'a Link,
     request_id: RequestId,
     progress_token: ProgressToken,
 }
 
 impl Drop for RouteGuard<'_> {
     fn drop(&mut self) {
-        let mut routes = self.upstream.lock_routes();
-        routes.by_request.remove(&self.request_id);
-        routes.by_progress.remove(&self.progress_token);
-        self.upstream.relays.forget(&self.progress_token);
+        self.link.end(&self.request_id, &self.progress_token);
     }
 }
 

@@ -135,6 +135,7 @@ mod tests {
                 reset_timeout: DurationSpec(Duration::from_secs(60)),
             },
             scale_to_zero: None,
+            client_sessions: 0,
         };
         Upstream::start(
             spec,
@@ -147,7 +148,7 @@ mod tests {
                 discovery: None,
                 on_change: Arc::new(|| {}),
                 environment: hangar_config::Environment::Process,
-                standalone_log: Arc::new(|_, _| {}),
+                standalone_log: Arc::new(|_, _, _| {}),
             },
         )
     }

@@ -194,6 +194,7 @@ pub(super) async fn go_idle(upstream: &Upstream, on_change: &Arc<dyn Fn() + Send
         state.peer = None;
         was_running
     };
+    upstream.close_own_sessions();
     upstream.metrics.set_upstream_up(upstream.name(), false);
     // After a probe found it running, nothing was started for this gateway.
     let called = upstream

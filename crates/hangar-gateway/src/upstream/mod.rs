@@ -15,6 +15,8 @@
 //! - `demand`: scale to zero (waking, activity reports, going idle).
 //! - `relay`: the gateway's client side: progress, logs and server-to-client requests back to callers.
 //! - `ledger`: keeps relayed notifications ahead of the result they precede.
+//! - `link`: one session with the server: the calls in flight on it, and whose it is.
+//! - `own_sessions`: sessions of their own for session-based clients (`clientSessions`).
 //! - `subscriptions`: resource subscriptions shared by client sessions.
 //! - `supervise`: the connection's life (connect, follow, reconnect with backoff).
 //! - `listing`: listing everything the upstream offers.
@@ -26,7 +28,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use hangar_circuit::{CircuitBreaker, Rejected, State as CircuitState};
@@ -44,7 +46,9 @@ mod call;
 mod circuit;
 mod demand;
 mod ledger;
+mod link;
 mod listing;
+mod own_sessions;
 mod relay;
 pub mod state;
 mod stdio;
@@ -54,8 +58,10 @@ mod transports;
 
 use demand::Demand;
 pub(crate) use relay::level_rank;
-pub use state::{AskedInput, Availability, Downstream, Failure, Listing, Status, Subscriber};
-use state::{Routes, State};
+pub use state::{
+    AskedInput, Availability, Downstream, Failure, Listing, SessionClient, Status, Subscriber,
+};
+use state::{Followers, State};
 
 /// What an upstream works with besides its own spec.
 pub struct UpstreamContext {
@@ -71,20 +77,28 @@ pub struct UpstreamContext {
     pub on_change: Arc<dyn Fn() + Send + Sync>,
     /// Where `valueFromEnv` headers and child variables are read.
     pub environment: Environment,
-    /// Takes the server's log messages that belong to no call (server name, message).
+    /// Takes the server's log messages that belong to no call.
     pub standalone_log: StandaloneLog,
 }
 
-/// Where an upstream's log messages that belong to no call go.
-pub type StandaloneLog = Arc<dyn Fn(&str, LoggingMessageNotificationParam) + Send + Sync>;
+/// Where an upstream's log messages that belong to no call go (server name,
+/// message, the client whose own session it came on, if any).
+pub type StandaloneLog =
+    Arc<dyn Fn(&str, LoggingMessageNotificationParam, Option<&SessionClient>) + Send + Sync>;
 
 /// One upstream MCP server and its connection supervisor.
 pub struct Upstream {
+    /// This upstream, for the sessions it opens for clients.
+    me: Weak<Upstream>,
     spec: ServerSpec,
     prefix: String,
     timeout: Duration,
     state: RwLock<State>,
-    routes: Mutex<Routes>,
+    /// The gateway's own session with the server, which serves every client
+    /// without one of its own.
+    shared_link: Arc<link::Link>,
+    own_sessions: own_sessions::OwnSessions,
+    followers: Mutex<Followers>,
     stderr: Mutex<VecDeque<String>>,
     /// The first stdout line of the current stdio child that was not JSON.
     stdout_non_json: stdio::NonJson,
@@ -94,8 +108,6 @@ pub struct Upstream {
     status_changes: watch::Sender<u64>,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
-    /// Progress and log notifications received from the server and relayed to clients.
-    relays: Arc<ledger::RelayLedger>,
     breaker: Mutex<CircuitBreaker>,
     /// Why the last failed call failed, for the open-circuit message.
     last_failure: Mutex<String>,
@@ -134,7 +146,10 @@ impl Upstream {
                 &environment,
             ))
         });
-        let upstream = Arc::new(Self {
+        let upstream = Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            own_sessions: own_sessions::OwnSessions::new(spec.client_sessions),
+            shared_link: Arc::new(link::Link::shared()),
             credentials,
             standalone_log,
             timeout: spec.timeout.map_or(default_timeout, |t| t.0),
@@ -152,14 +167,13 @@ impl Upstream {
                 instructions: None,
                 listing: None,
             }),
-            routes: Mutex::new(Routes::default()),
+            followers: Mutex::new(Followers::default()),
             stderr: Mutex::new(VecDeque::new()),
             stdout_non_json: stdio::NonJson::default(),
             stop: CancellationToken::new(),
             first_attempt: tokio::sync::watch::Sender::new(false),
             metrics,
             http,
-            relays: Arc::default(),
             discovery,
             environment,
         });
@@ -292,7 +306,7 @@ impl Upstream {
     }
 
     fn in_flight(&self) -> usize {
-        self.lock_routes().by_request.len()
+        self.shared_link.in_flight() + self.own_sessions.in_flight()
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -301,8 +315,8 @@ impl Upstream {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
         self.state.write().unwrap_or_else(|e| e.into_inner())
     }
-    fn lock_routes(&self) -> std::sync::MutexGuard<'_, Routes> {
-        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock_followers(&self) -> std::sync::MutexGuard<'_, Followers> {
+        self.followers.lock().unwrap_or_else(|e| e.into_inner())
     }
     fn lock_breaker(&self) -> std::sync::MutexGuard<'_, CircuitBreaker> {
         self.breaker.lock().unwrap_or_else(|e| e.into_inner())

@@ -21,53 +21,50 @@ use rmcp::{ClientHandler, ErrorData};
 use tokio::sync::mpsc;
 
 use super::ledger::RelayTurn;
+use super::link::Link;
 use super::{AskedInput, Downstream, Upstream};
 
 /// How long a notification waits for the ones received before it to be
 /// relayed: one stuck on a slow client must not hold the rest forever.
 const TURN_LIMIT: Duration = Duration::from_secs(5);
 
-impl Upstream {
-    /// The client call a server-to-client request belongs to.
-    fn downstream_for(&self, origin: Option<&InboundStreamOrigin>) -> Option<Arc<Downstream>> {
-        let routes = self.lock_routes();
-        match origin {
-            Some(InboundStreamOrigin::OutboundRequest(id)) => routes.by_request.get(id).cloned(),
-            // Without stream association (stdio), only an unambiguous call can own it.
-            _ if routes.by_request.len() == 1 => routes.by_request.values().next().cloned(),
-            _ => None,
-        }
-    }
-
+impl UpstreamClient {
+    /// Passes a server-to-client request on to the client call it belongs
+    /// to, or, on a client's session of its own, outside any call, to that
+    /// client, as the server would reach it directly.
     async fn relay_request(
         &self,
         request: ServerRequest,
         origin: Option<&InboundStreamOrigin>,
     ) -> Result<rmcp::model::ClientResult, ErrorData> {
-        let Some(downstream) = self.downstream_for(origin) else {
+        if let Some(call) = self.link.call_for(origin) {
+            refuse_unsupported(&request, &call.capabilities)?;
+            if !call.legacy {
+                return ask_stateless(&call, request).await;
+            }
+            let mut request = request;
+            tag_origin(&mut request, &call.request_id);
+            return send_to_client(&call.peer, request).await;
+        }
+        let Some(owner) = self.link.owner() else {
             return Err(ErrorData::invalid_request(
-                "the gateway cannot tell which client call this request belongs to",
+                "the gateway cannot tell which client call this request belongs to (it came outside any call, or while several calls shared one stream to the server); `clientSessions` on the server gives each client a session of its own",
                 None,
             ));
         };
-        refuse_unsupported(&request, &downstream.capabilities)?;
-        if !downstream.legacy {
-            return ask_stateless(&downstream, request).await;
-        }
-        let mut request = request;
-        tag_origin(&mut request, &downstream.request_id);
-        downstream
-            .peer
-            .send_request(request)
-            .await
-            .map_err(|e| match e {
-                ServiceError::McpError(error) => error,
-                other => ErrorData::internal_error(
-                    format!("relaying to the client failed: {other}"),
-                    None,
-                ),
-            })
+        refuse_unsupported(&request, &owner.capabilities)?;
+        send_to_client(&owner.peer, request).await
     }
+}
+
+async fn send_to_client(
+    peer: &rmcp::service::Peer<rmcp::service::RoleServer>,
+    request: ServerRequest,
+) -> Result<rmcp::model::ClientResult, ErrorData> {
+    peer.send_request(request).await.map_err(|e| match e {
+        ServiceError::McpError(error) => error,
+        other => ErrorData::internal_error(format!("relaying to the client failed: {other}"), None),
+    })
 }
 
 /// A stateless client is asked by the call that waits for its answer (as an
@@ -94,7 +91,7 @@ async fn ask_stateless(
     })
 }
 
-/// The gateway asks upstreams for everything (see [`client_info`]); a
+/// The gateway asks upstreams for everything (see [`gateway_capabilities`]); a
 /// request the calling client did not declare it can answer stops here.
 fn refuse_unsupported(
     request: &ServerRequest,
@@ -140,9 +137,14 @@ pub(super) enum Event {
     ListChanged,
 }
 
-/// The gateway's client side of one upstream connection.
+/// The gateway's client side of one upstream connection. List changes on
+/// the gateway's session go to its supervisor, which lists again; on a
+/// client's own session to that client (the gateway's session hears of
+/// changes to what it lists; what a server adds for one session alone is not
+/// in the gateway's lists).
 pub(super) struct UpstreamClient {
     pub(super) upstream: Arc<Upstream>,
+    pub(super) link: Arc<Link>,
     pub(super) events: mpsc::UnboundedSender<Event>,
     pub(super) info: ClientConfig,
 }
@@ -165,8 +167,8 @@ impl UpstreamClient {
     /// whose response stream it came (marked by the transport), else the
     /// only call in flight (stdio has one stream for everything). One that
     /// belongs to no call (the server's standalone stream, or stdio with
-    /// several calls in flight) goes to the clients of the gateway's session
-    /// with the server: the gateway's session clients.
+    /// several calls in flight) goes to the clients of the session: the
+    /// client whose own it is, or all the gateway's session clients.
     async fn relay_log(
         &self,
         mut params: LoggingMessageNotificationParam,
@@ -181,30 +183,24 @@ impl UpstreamClient {
         params.meta = (!meta.0.is_empty()).then_some(meta);
         let marked = related.is_some();
         let origin = related.map(InboundStreamOrigin::OutboundRequest);
-        match self.upstream.downstream_for(origin.as_ref()) {
-            Some(downstream) => {
-                if downstream
+        match self.link.call_for(origin.as_ref()) {
+            Some(call) => {
+                if call
                     .log_level
                     .is_some_and(|min| level_rank(params.level) >= level_rank(min))
                 {
-                    let _ = downstream.peer.notify_logging_message(params).await;
+                    let _ = call.peer.notify_logging_message(params).await;
                 }
             }
             // Marked for a call that has ended: its client is gone.
             None if marked => {}
-            None => (self.upstream.standalone_log)(self.upstream.name(), params),
+            None => (self.upstream.standalone_log)(self.upstream.name(), params, self.link.owner()),
         }
     }
 
     /// Passes a progress notification on to the client call it belongs to.
     async fn relay_progress(&self, params: ProgressNotificationParam) {
-        let downstream = self
-            .upstream
-            .lock_routes()
-            .by_progress
-            .get(&params.progress_token)
-            .cloned();
-        if let Some(downstream) = downstream
+        if let Some(downstream) = self.link.call_with_progress(&params.progress_token)
             && let Some(token) = downstream.progress_token.clone()
         {
             let mut params = params;
@@ -226,7 +222,6 @@ impl ClientHandler for UpstreamClient {
     ) -> Result<CreateMessageResult, ErrorData> {
         let request = ServerRequest::CreateMessageRequest(CreateMessageRequest::new(params));
         match self
-            .upstream
             .relay_request(request, context.extensions.get())
             .await?
         {
@@ -245,7 +240,6 @@ impl ClientHandler for UpstreamClient {
     ) -> Result<ElicitResult, ErrorData> {
         let request = ServerRequest::ElicitRequest(ElicitRequest::new(params));
         match self
-            .upstream
             .relay_request(request, context.extensions.get())
             .await?
         {
@@ -262,18 +256,15 @@ impl ClientHandler for UpstreamClient {
         context: RequestContext<RoleClient>,
     ) -> Result<ListRootsResult, ErrorData> {
         let request = ServerRequest::ListRootsRequest(ListRootsRequest::default());
-        match self
-            .upstream
-            .relay_request(request, context.extensions.get())
-            .await
-        {
+        match self.relay_request(request, context.extensions.get()).await {
             Ok(rmcp::model::ClientResult::ListRootsResult(result)) => Ok(result),
             Ok(_) => Err(ErrorData::internal_error(
                 "the client answered roots/list with another result type",
                 None,
             )),
-            // Roots are optional context: an upstream asking outside a call gets none.
-            Err(_) => Ok(ListRootsResult::default()),
+            // Roots are optional context: the gateway's session, asked outside a call, has none.
+            Err(_) if self.link.owner().is_none() => Ok(ListRootsResult::default()),
+            Err(error) => Err(error),
         }
     }
 
@@ -284,13 +275,13 @@ impl ClientHandler for UpstreamClient {
     ) {
         let upstream_token = params.progress_token.clone();
         if let Some(turn) = context.extensions.get::<RelayTurn>() {
-            let relays = &self.upstream.relays;
+            let relays = &self.link.relays;
             relays
                 .progress_turn(&upstream_token, *turn, TURN_LIMIT)
                 .await;
         }
         self.relay_progress(params).await;
-        self.upstream.relays.relayed(&upstream_token);
+        self.link.relays.relayed(&upstream_token);
     }
 
     async fn on_logging_message(
@@ -299,7 +290,7 @@ impl ClientHandler for UpstreamClient {
         mut context: NotificationContext<RoleClient>,
     ) {
         if let Some(turn) = context.extensions.get::<RelayTurn>() {
-            self.upstream.relays.log_turn(*turn, TURN_LIMIT).await;
+            self.link.relays.log_turn(*turn, TURN_LIMIT).await;
         }
         // rmcp keeps the message's `_meta` in the extensions, not in `params`.
         let meta = context
@@ -307,7 +298,7 @@ impl ClientHandler for UpstreamClient {
             .remove::<NotificationMetaObject>()
             .unwrap_or_default();
         self.relay_log(params, meta).await;
-        self.upstream.relays.relayed_log();
+        self.link.relays.relayed_log();
     }
 
     async fn on_resource_updated(
@@ -315,27 +306,47 @@ impl ClientHandler for UpstreamClient {
         params: ResourceUpdatedNotificationParam,
         _context: NotificationContext<RoleClient>,
     ) {
-        self.upstream.notify_subscribers(params).await;
+        match self.link.owner() {
+            // Subscribed on the client's own session (`resources/subscribe`).
+            Some(owner) => {
+                let _ = owner.peer.notify_resource_updated(params).await;
+            }
+            None => self.upstream.notify_subscribers(params).await,
+        }
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.events.send(Event::ListChanged);
+        match self.link.owner() {
+            Some(owner) => drop(owner.peer.notify_tool_list_changed().await),
+            None => drop(self.events.send(Event::ListChanged)),
+        }
     }
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.events.send(Event::ListChanged);
+        match self.link.owner() {
+            Some(owner) => drop(owner.peer.notify_prompt_list_changed().await),
+            None => drop(self.events.send(Event::ListChanged)),
+        }
     }
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.events.send(Event::ListChanged);
+        match self.link.owner() {
+            Some(owner) => drop(owner.peer.notify_resource_list_changed().await),
+            None => drop(self.events.send(Event::ListChanged)),
+        }
     }
 }
 
-pub(super) fn client_info() -> ClientConfig {
-    let capabilities: ClientCapabilities = serde_json::from_value(serde_json::json!({
+/// What the gateway's own session with a server declares: everything a
+/// client may answer, as each call's client is checked on its own.
+pub(super) fn gateway_capabilities() -> ClientCapabilities {
+    serde_json::from_value(serde_json::json!({
         "sampling": {},
         "elicitation": {"form": {}, "url": {}},
         "roots": {}
     }))
-    .expect("static capabilities");
+    .expect("static capabilities")
+}
+
+pub(super) fn client_info(capabilities: ClientCapabilities) -> ClientConfig {
     let mut info = ClientConfig::new(
         capabilities,
         Implementation::new("hangar-gateway", env!("CARGO_PKG_VERSION")),

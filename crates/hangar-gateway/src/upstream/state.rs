@@ -2,7 +2,7 @@
 //! call did not produce a result.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rmcp::ErrorData;
@@ -90,6 +90,27 @@ pub struct Downstream {
     /// Where a stateless client's call takes the server's requests for input,
     /// to ask them as `InputRequiredResult` rounds; `None` refuses them.
     pub asks: Option<mpsc::Sender<AskedInput>>,
+    /// The session-based client making the call; `None` for stateless ones.
+    pub session: Option<SessionClient>,
+}
+
+/// A session-based client, as servers with `clientSessions` give it a
+/// session of its own: what the server sends on that session outside any
+/// call (roots requests, log messages, resource updates) goes to it.
+#[derive(Clone)]
+pub struct SessionClient {
+    /// The gateway's id for the client's session.
+    pub id: u64,
+    pub peer: Peer<RoleServer>,
+    pub capabilities: ClientCapabilities,
+    /// The least severe level it asked for (`logging/setLevel`); `None`: all.
+    pub log_level: Arc<Mutex<Option<LoggingLevel>>>,
+}
+
+impl SessionClient {
+    pub fn log_level(&self) -> Option<LoggingLevel> {
+        *self.log_level.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// A server's request for input (sampling, elicitation, roots) during a
@@ -134,10 +155,9 @@ pub enum Availability {
     Unavailable(String),
 }
 
+/// Who follows the server's resources, over the gateway's session with it.
 #[derive(Default)]
-pub(super) struct Routes {
-    pub(super) by_request: HashMap<RequestId, Arc<Downstream>>,
-    pub(super) by_progress: HashMap<ProgressToken, Arc<Downstream>>,
+pub(super) struct Followers {
     /// Who follows each resource, by subscriber id (a session's, or a listen stream's).
     pub(super) subscribers: HashMap<String, Vec<(u64, Subscriber)>>,
     /// Stateless upstreams: the listen stream relaying updates of each followed URI.

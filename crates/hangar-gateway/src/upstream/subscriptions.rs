@@ -10,7 +10,11 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, PeerRequestOptions, RoleClient, ServiceError};
 
-use super::{Failure, Status, Subscriber, Upstream};
+use super::{Failure, SessionClient, Status, Subscriber, Upstream};
+
+fn unsubscribe_request(uri: String) -> ClientRequest {
+    ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(UnsubscribeRequestParams::new(uri)))
+}
 
 impl Upstream {
     /// Subscribes a client to a resource; the first subscriber subscribes upstream.
@@ -22,8 +26,8 @@ impl Upstream {
         subscriber: Subscriber,
     ) -> Result<(), Failure> {
         let first = {
-            let mut routes = self.lock_routes();
-            let subscribers = routes.subscribers.entry(uri.clone()).or_default();
+            let mut followers = self.lock_followers();
+            let subscribers = followers.subscribers.entry(uri.clone()).or_default();
             let first = subscribers.is_empty();
             subscribers.retain(|(id, _)| *id != session);
             subscribers.push((session, subscriber));
@@ -41,16 +45,48 @@ impl Upstream {
         if !self.drop_subscriber(&uri, session) {
             return Ok(());
         }
-        let listen = self.lock_routes().resource_listens.remove(&uri);
+        let listen = self.lock_followers().resource_listens.remove(&uri);
         if let Some(listen) = listen {
             // Dropping the subscription cancels it upstream.
             listen.abort();
             return Ok(());
         }
         let peer = self.ready_peer()?;
-        let request = ClientRequest::UnsubscribeRequest(UnsubscribeRequest::new(
-            UnsubscribeRequestParams::new(uri),
-        ));
+        self.ask(&peer, unsubscribe_request(uri)).await
+    }
+
+    /// Subscribes a session client: on its own session with the server when
+    /// it has one (`clientSessions`; the server's updates then come on that
+    /// session), else with the gateway's, shared with every other subscriber.
+    pub async fn subscribe_session(
+        self: &Arc<Self>,
+        uri: String,
+        client: SessionClient,
+    ) -> Result<(), Failure> {
+        match self.own_session(&client).await {
+            Some((peer, _)) => {
+                let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
+                    SubscribeRequestParams::new(uri),
+                ));
+                self.ask(&peer, request).await
+            }
+            None => {
+                self.subscribe(uri, client.id, Subscriber::Session(client.peer))
+                    .await
+            }
+        }
+    }
+
+    /// Ends a session client's subscription, wherever it was made.
+    pub async fn unsubscribe_session(&self, uri: String, client: u64) -> Result<(), Failure> {
+        if let Some((peer, _)) = self.existing_own_session(client) {
+            self.ask(&peer, unsubscribe_request(uri.clone())).await?;
+        }
+        self.unsubscribe(uri, client).await
+    }
+
+    /// Sends a request whose result carries nothing and waits for it.
+    async fn ask(&self, peer: &Peer<RoleClient>, request: ClientRequest) -> Result<(), Failure> {
         peer.send_request_with_option(request, PeerRequestOptions::with_timeout(self.timeout))
             .await
             .map_err(|e| self.transport_failure(e))?
@@ -79,14 +115,7 @@ impl Upstream {
             let request = ClientRequest::SubscribeRequest(SubscribeRequest::new(
                 SubscribeRequestParams::new(uri.to_string()),
             ));
-            return peer
-                .send_request_with_option(request, PeerRequestOptions::with_timeout(self.timeout))
-                .await
-                .map_err(|e| self.transport_failure(e))?
-                .await_response()
-                .await
-                .map(drop)
-                .map_err(|e| self.transport_failure(e));
+            return self.ask(&peer, request).await;
         }
         let filter = SubscriptionFilter::builder()
             .resource_subscription(uri.to_string())
@@ -111,7 +140,7 @@ impl Upstream {
             }
         });
         if let Some(previous) = self
-            .lock_routes()
+            .lock_followers()
             .resource_listens
             .insert(uri.to_string(), task.abort_handle())
         {
@@ -122,7 +151,7 @@ impl Upstream {
 
     /// After a reconnect, asks again for updates of every resource clients follow.
     pub(super) async fn resubscribe(self: &Arc<Self>) {
-        let uris: Vec<String> = self.lock_routes().subscribers.keys().cloned().collect();
+        let uris: Vec<String> = self.lock_followers().subscribers.keys().cloned().collect();
         for uri in uris {
             if let Err(e) = self.subscribe_upstream(&uri).await {
                 tracing::warn!(server = self.name(), uri, error = ?e, "cannot renew a resource subscription");
@@ -132,7 +161,7 @@ impl Upstream {
 
     pub(super) async fn notify_subscribers(&self, params: ResourceUpdatedNotificationParam) {
         let subscribers: Vec<Subscriber> = self
-            .lock_routes()
+            .lock_followers()
             .subscribers
             .get(&params.uri)
             .map(|s| s.iter().map(|(_, subscriber)| subscriber.clone()).collect())
@@ -144,14 +173,14 @@ impl Upstream {
 
     /// Returns true when nobody is subscribed to `uri` any more.
     fn drop_subscriber(&self, uri: &str, session: u64) -> bool {
-        let mut routes = self.lock_routes();
-        let Some(subscribers) = routes.subscribers.get_mut(uri) else {
+        let mut followers = self.lock_followers();
+        let Some(subscribers) = followers.subscribers.get_mut(uri) else {
             return false;
         };
         subscribers.retain(|(id, subscriber)| *id != session && !subscriber.is_gone());
         let empty = subscribers.is_empty();
         if empty {
-            routes.subscribers.remove(uri);
+            followers.subscribers.remove(uri);
         }
         empty
     }

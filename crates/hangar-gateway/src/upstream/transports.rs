@@ -7,18 +7,20 @@ use hangar_config::{ProtocolPreference, Transport};
 use hangar_mcp_client::{
     AuthorizedHttp, Authorizer, Lifecycles, SseClientTransport, error_chain, streamable_http,
 };
+use rmcp::model::ClientConfig;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::mpsc;
 
 use super::Upstream;
 use super::ledger::Counted;
-use super::relay::{Client, Event, UpstreamClient, client_info};
+use super::link::Link;
+use super::relay::{Client, Event, UpstreamClient, client_info, gateway_capabilities};
 use super::stdio::StdioChild;
 use crate::declared::header_map;
 
 /// The handshakes to try for a server: the legacy SSE transport predates the
 /// stateless revision, so it only ever initializes.
-fn lifecycles(protocol: ProtocolPreference, transport: Transport) -> Lifecycles {
+pub(super) fn lifecycles(protocol: ProtocolPreference, transport: Transport) -> Lifecycles {
     match (protocol, transport) {
         (ProtocolPreference::Legacy, _) | (_, Transport::Sse) => Lifecycles::legacy(),
         (ProtocolPreference::Modern, _) => Lifecycles::modern(),
@@ -29,18 +31,59 @@ fn lifecycles(protocol: ProtocolPreference, transport: Transport) -> Lifecycles 
 /// Lines of a stdio child's stderr kept for error messages.
 const STDERR_LINES: usize = 20;
 
+/// Connects the gateway's own session with the server and records what the
+/// server said about itself.
 pub(super) async fn connect(
     upstream: &Arc<Upstream>,
     events: mpsc::UnboundedSender<Event>,
 ) -> Result<Client, String> {
     let spec = &upstream.spec;
+    let client = open(
+        upstream,
+        Session {
+            link: upstream.shared_link.clone(),
+            events,
+            info: client_info(gateway_capabilities()),
+            lifecycles: lifecycles(spec.protocol, spec.transport),
+        },
+    )
+    .await?;
+    let Some(info) = client.peer().peer_info() else {
+        return Err("the server sent no capabilities".into());
+    };
+    let mut state = upstream.write();
+    state.modern = !info.protocol_version.has_initialize();
+    state.capabilities = info.capabilities.clone();
+    state.instructions = info.instructions.clone();
+    drop(state);
+    Ok(client)
+}
+
+/// What one session with the server is opened with.
+pub(super) struct Session {
+    pub(super) link: Arc<Link>,
+    pub(super) events: mpsc::UnboundedSender<Event>,
+    pub(super) info: ClientConfig,
+    pub(super) lifecycles: Lifecycles,
+}
+
+/// Opens a session with the server over its transport.
+pub(super) async fn open(upstream: &Arc<Upstream>, session: Session) -> Result<Client, String> {
+    let spec = &upstream.spec;
+    let Session {
+        link,
+        events,
+        info,
+        lifecycles,
+    } = session;
+    let relays = link.relays.clone();
     let handler = || UpstreamClient {
         upstream: upstream.clone(),
+        link: link.clone(),
         events: events.clone(),
-        info: client_info(),
+        info: info.clone(),
     };
-    let lifecycles = lifecycles(spec.protocol, spec.transport);
-    let relays = &upstream.relays;
+    let relays = &relays;
     let connected = match spec.transport {
         Transport::Stdio => {
             hangar_mcp_client::connect(lifecycles, handler, || async {
@@ -87,14 +130,6 @@ pub(super) async fn connect(
         .peer()
         .set_response_cache_config(rmcp::ClientCacheConfig::disabled())
         .await;
-    let Some(info) = client.peer().peer_info() else {
-        return Err("the server sent no capabilities".into());
-    };
-    let mut state = upstream.write();
-    state.modern = !info.protocol_version.has_initialize();
-    state.capabilities = info.capabilities.clone();
-    state.instructions = info.instructions.clone();
-    drop(state);
     Ok(client)
 }
 

@@ -5,10 +5,13 @@ MODE is "legacy" (initialize handshake) or "auto" (server/discover, then statele
 The plan is a JSON list of steps; the results are printed as one JSON object.
 A call_tool step with "progress": true also reports the progress values heard;
 any step with "timed": true reports how long it took in "ms".
+The sampling callback answers $SAMPLING_REPLY (default "Paris"), after
+$SAMPLING_DELAY_MS milliseconds (default 0).
 """
 
 import asyncio
 import json
+import os
 import sys
 import time
 
@@ -18,9 +21,10 @@ from mcp.shared.exceptions import MCPError
 
 
 async def sampling(context, params):
+    await asyncio.sleep(int(os.environ.get("SAMPLING_DELAY_MS", "0")) / 1000)
     return types.CreateMessageResult(
         role="assistant",
-        content=types.TextContent(type="text", text="Paris"),
+        content=types.TextContent(type="text", text=os.environ.get("SAMPLING_REPLY", "Paris")),
         model="python-test-model",
         stop_reason="endTurn",
     )

@@ -106,11 +106,24 @@ pub async fn run_client(
     mode: &str,
     plan: &Value,
 ) -> Value {
+    run_client_with(program, script, url, mode, plan, &[]).await
+}
+
+/// [`run_client`] with more environment variables for the client.
+pub async fn run_client_with(
+    program: &Path,
+    script: &Path,
+    url: &str,
+    mode: &str,
+    plan: &Value,
+    environment: &[(&str, &str)],
+) -> Value {
     use tokio::io::AsyncWriteExt;
     let mut child = tokio::process::Command::new(program)
         .arg(script)
         .arg(url)
         .arg(mode)
+        .envs(environment.iter().copied())
         .env("NODE_PATH", node_modules())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
