@@ -202,6 +202,14 @@ async fn least_connections_prefers_the_idle_member() {
 async fn random_touches_every_member() {
     let members = members().await;
     let gw = TestGateway::start(&group_config(&members, "strategy: Random", "")).await;
+    // A member that is not ready is passed over by any strategy; this test is about the choice among ready ones.
+    eventually("every member ready", Duration::from_secs(30), || {
+        let (_, readiness) = gw.gateway.readiness();
+        members
+            .iter()
+            .all(|m| readiness["servers"][m.name]["state"] == "ready")
+    })
+    .await;
     let client = session_client(&gw.mcp()).await;
     let counts = who_answers(&client, 60).await;
     println!("Random, 60 calls: {counts:?}");

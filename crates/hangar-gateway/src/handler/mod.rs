@@ -40,6 +40,10 @@ pub use meta::CALL_TOOL;
 use meta::Meta;
 pub use rounds::InputRounds;
 
+/// How long a client's `initialize` waits for its sessions of their own
+/// with servers (`clientSessions`) to open.
+const CLIENT_SESSIONS_HEAD_START: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The request id assigned by the HTTP layer, carried in the request's HTTP parts.
 #[derive(Debug, Clone)]
 pub struct CorrelationId(pub String);
@@ -187,13 +191,25 @@ impl GatewayHandler {
             return;
         }
         let client = self.session_client(context);
-        let runtime = self.gateway.runtime();
-        let giving = runtime
+        let opening: Vec<_> = self
+            .gateway
+            .runtime()
             .upstreams
             .iter()
-            .filter(|upstream| upstream.spec().client_sessions > 0);
-        futures::future::join_all(giving.map(|upstream| upstream.begin_client_session(&client)))
-            .await;
+            .filter(|upstream| upstream.spec().client_sessions > 0)
+            .cloned()
+            .map(|upstream| {
+                let client = client.clone();
+                tokio::spawn(async move { upstream.begin_client_session(&client).await })
+            })
+            .collect();
+        // A slow server must not hold the client's initialize: past this,
+        // the sessions go on opening and the client's first call waits.
+        let _ = tokio::time::timeout(
+            CLIENT_SESSIONS_HEAD_START,
+            futures::future::join_all(opening),
+        )
+        .await;
     }
 
     /// A session of its own with a server lives in this replica, so the

@@ -136,7 +136,11 @@ impl Upstream {
             .clone();
         match peer {
             Some(peer) if !peer.is_transport_closed() => Some((peer, session.link.clone())),
-            _ => {
+            // Could not be opened: the client shares the gateway's session
+            // from now on, rather than wait for another attempt at every call.
+            None => None,
+            // Closed (the server ended it): the next request opens another.
+            Some(_) => {
                 sessions.forget(client.id, &session);
                 None
             }
@@ -163,7 +167,8 @@ impl Upstream {
 
     /// Whether the client has a session of its own with the server open.
     pub fn has_own_session(&self, client: u64) -> bool {
-        self.own_sessions.existing(client).is_some()
+        // Not swept: this runs for every session a log message may go to.
+        self.own_sessions.all().contains_key(&client)
     }
 
     /// Closes the sessions of their own of clients that have gone.
