@@ -172,7 +172,9 @@ impl GatewayHandler {
             cancel: context.ct.clone(),
             access: self.access(context),
             asks: None,
-            session: session.then(|| self.session_client(context)),
+            // Only servers with `clientSessions` need it: not built per call otherwise.
+            session: (session && self.gateway.gives_client_sessions())
+                .then(|| self.session_client(context)),
         }
     }
 

@@ -90,7 +90,8 @@ pub struct Downstream {
     /// Where a stateless client's call takes the server's requests for input,
     /// to ask them as `InputRequiredResult` rounds; `None` refuses them.
     pub asks: Option<mpsc::Sender<AskedInput>>,
-    /// The session-based client making the call; `None` for stateless ones.
+    /// The session-based client making the call, when a server may give it
+    /// a session of its own (`clientSessions`); `None` otherwise.
     pub session: Option<SessionClient>,
 }
 
