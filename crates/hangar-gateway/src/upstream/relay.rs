@@ -14,8 +14,8 @@ use rmcp::model::{
     ResourceUpdatedNotificationParam, ServerRequest,
 };
 use rmcp::service::{
-    InboundStreamOrigin, NotificationContext, OriginatingRequestId, RequestContext, RoleClient,
-    RunningService, ServiceError,
+    InboundStreamOrigin, NotificationContext, OriginatingRequestId, Peer, RequestContext,
+    RoleClient, RoleServer, RunningService, ServiceError,
 };
 use rmcp::{ClientHandler, ErrorData};
 use tokio::sync::mpsc;
@@ -58,7 +58,7 @@ impl UpstreamClient {
 }
 
 async fn send_to_client(
-    peer: &rmcp::service::Peer<rmcp::service::RoleServer>,
+    peer: &Peer<RoleServer>,
     request: ServerRequest,
 ) -> Result<rmcp::model::ClientResult, ErrorData> {
     peer.send_request(request).await.map_err(|e| match e {
@@ -316,20 +316,28 @@ impl ClientHandler for UpstreamClient {
     }
 
     async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        match self.link.owner() {
-            Some(owner) => drop(owner.peer.notify_tool_list_changed().await),
-            None => drop(self.events.send(Event::ListChanged)),
-        }
+        self.list_changed(|peer| async move { peer.notify_tool_list_changed().await })
+            .await;
     }
     async fn on_prompt_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        match self.link.owner() {
-            Some(owner) => drop(owner.peer.notify_prompt_list_changed().await),
-            None => drop(self.events.send(Event::ListChanged)),
-        }
+        self.list_changed(|peer| async move { peer.notify_prompt_list_changed().await })
+            .await;
     }
     async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.list_changed(|peer| async move { peer.notify_resource_list_changed().await })
+            .await;
+    }
+}
+
+impl UpstreamClient {
+    /// A list changed: on a client's own session the client hears it
+    /// (`notify`); on the gateway's the supervisor lists again.
+    async fn list_changed<F: Future<Output = Result<(), ServiceError>>>(
+        &self,
+        notify: impl FnOnce(Peer<RoleServer>) -> F,
+    ) {
         match self.link.owner() {
-            Some(owner) => drop(owner.peer.notify_resource_list_changed().await),
+            Some(owner) => drop(notify(owner.peer.clone()).await),
             None => drop(self.events.send(Event::ListChanged)),
         }
     }
