@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
-use reqwest::header::HeaderMap;
+use http::{HeaderMap, HeaderValue, Method, header};
 use rmcp::ErrorData;
 use rmcp::model::{
     CallToolResult, ContentBlock, GetPromptResult, JsonObject, Prompt, PromptArgument,
@@ -14,16 +14,14 @@ use rmcp::model::{
 use serde_json::{Map, Value};
 
 use crate::access::Caller;
+use crate::backend_http::{BackendHttp, Failure, Outgoing, replace_headers};
 use crate::metrics::Metrics;
 use crate::outbound::Credentials;
 use crate::placement::{Placement, scalar_text};
 use hangar_config::{
     Environment, GatewayConfig, HttpMethod, NameValue, PromptSpec, ResourceSpec, ToolSpec,
 };
-use hangar_mcp_client::{CallCredentials, error_chain};
-
-/// Largest backend response body the gateway reads.
-const MAX_BACKEND_BODY: usize = 16 * 1024 * 1024;
+use hangar_mcp_client::CallCredentials;
 
 /// All declared items of one config, ready to serve.
 pub struct Declared {
@@ -167,7 +165,7 @@ impl DeclaredTool {
     /// (or model) can read what went wrong; nothing here hangs past the timeout.
     pub async fn call(
         &self,
-        http: &reqwest::Client,
+        backends: &BackendHttp,
         arguments: Option<JsonObject>,
         caller: &Caller,
         request_id: &str,
@@ -215,57 +213,56 @@ impl DeclaredTool {
                 ));
             }
         };
-        let mut request = http
-            .request(reqwest_method(self.method), placed.url)
-            .headers(self.headers.clone())
-            .headers(credentials.headers.as_ref().clone());
+        let mut headers = self.headers.clone();
+        replace_headers(&mut headers, &credentials.headers);
         for (name, value) in placed.headers {
-            request = request.header(name, value);
+            headers.append(name, value);
         }
         if let Some(token) = &credentials.token {
-            request = request.bearer_auth(token);
+            match HeaderValue::try_from(format!("Bearer {token}")) {
+                Ok(mut value) => {
+                    value.set_sensitive(true);
+                    headers.append(header::AUTHORIZATION, value);
+                }
+                Err(_) => {
+                    metrics.backend_error(self.name(), "no_credentials");
+                    return tool_error(format!(
+                        "tool {}: the token for its backend cannot be sent in a header",
+                        self.name()
+                    ));
+                }
+            }
         }
-        let request = request
-            .header("x-request-id", request_id)
-            .header(
-                reqwest::header::ACCEPT,
-                "application/json, text/plain;q=0.9, */*;q=0.8",
-            )
-            .timeout(self.timeout);
-        let request = match &placed.body {
-            Some(body) => request.json(body),
-            None => request,
+        if let Ok(id) = HeaderValue::from_str(request_id) {
+            headers.append("x-request-id", id);
+        }
+        headers.append(
+            header::ACCEPT,
+            HeaderValue::from_static("application/json, text/plain;q=0.9, */*;q=0.8"),
+        );
+        let json = placed.body.map(|body| {
+            serde_json::to_vec(&body)
+                .expect("a JSON value serialises")
+                .into()
+        });
+        let outgoing = Outgoing {
+            method: http_method(self.method),
+            url: placed.url,
+            headers,
+            json,
+            timeout: self.timeout,
         };
-        let response = match tokio::time::timeout(self.timeout, request.send()).await {
-            Err(_) => return self.timed_out(metrics),
-            Ok(Err(e)) if e.is_timeout() => return self.timed_out(metrics),
-            Ok(Err(e)) => {
+        let answer = match backends.send(outgoing).await {
+            Ok(answer) => answer,
+            Err(Failure::Timeout) => return self.timed_out(metrics),
+            Err(Failure::Unreachable(why)) => {
                 metrics.backend_error(self.name(), "unreachable");
                 return tool_error(format!(
-                    "the backend of tool {} is unreachable: {}",
-                    self.name(),
-                    error_chain(&e)
+                    "the backend of tool {} is unreachable: {why}",
+                    self.name()
                 ));
             }
-            Ok(Ok(response)) => response,
-        };
-        let status = response.status();
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_ascii_lowercase();
-        // RFC 9728: a refusal that says what the backend wants.
-        let challenge = matches!(status.as_u16(), 401 | 403)
-            .then(|| response.headers().get(reqwest::header::WWW_AUTHENTICATE))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        let body = match read_limited(response, self.timeout).await {
-            Ok(body) => body,
-            Err(BodyError::Timeout) => return self.timed_out(metrics),
-            Err(BodyError::Other(why)) => {
+            Err(Failure::Body(why)) => {
                 metrics.backend_error(self.name(), "bad_response");
                 return tool_error(format!(
                     "reading the response of tool {} failed: {why}",
@@ -273,11 +270,25 @@ impl DeclaredTool {
                 ));
             }
         };
+        let status = answer.status;
+        let content_type = answer
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        // RFC 9728: a refusal that says what the backend wants.
+        let challenge = matches!(status.as_u16(), 401 | 403)
+            .then(|| answer.headers.get(header::WWW_AUTHENTICATE))
+            .flatten()
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = answer.body;
         if let Some(challenge) = challenge {
             metrics.backend_error(self.name(), "refused");
             return tool_error(
                 hangar_mcp_client::refusal_words(
-                    http,
+                    backends.full(),
                     &format!("the backend of tool {}", self.name()),
                     status.as_u16(),
                     &challenge,
@@ -368,46 +379,14 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-fn reqwest_method(method: HttpMethod) -> reqwest::Method {
+fn http_method(method: HttpMethod) -> Method {
     match method {
-        HttpMethod::Get => reqwest::Method::GET,
-        HttpMethod::Post => reqwest::Method::POST,
-        HttpMethod::Put => reqwest::Method::PUT,
-        HttpMethod::Patch => reqwest::Method::PATCH,
-        HttpMethod::Delete => reqwest::Method::DELETE,
+        HttpMethod::Get => Method::GET,
+        HttpMethod::Post => Method::POST,
+        HttpMethod::Put => Method::PUT,
+        HttpMethod::Patch => Method::PATCH,
+        HttpMethod::Delete => Method::DELETE,
     }
-}
-
-enum BodyError {
-    Timeout,
-    Other(String),
-}
-
-async fn read_limited(
-    mut response: reqwest::Response,
-    timeout: Duration,
-) -> Result<Vec<u8>, BodyError> {
-    let read = async {
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| {
-            if e.is_timeout() {
-                BodyError::Timeout
-            } else {
-                BodyError::Other(error_chain(&e))
-            }
-        })? {
-            if body.len() + chunk.len() > MAX_BACKEND_BODY {
-                return Err(BodyError::Other(format!(
-                    "the response is larger than {MAX_BACKEND_BODY} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
-    };
-    tokio::time::timeout(timeout, read)
-        .await
-        .unwrap_or(Err(BodyError::Timeout))
 }
 
 /// Replaces each `{{name}}` with its value (missing optional arguments become empty).
@@ -515,7 +494,7 @@ enum ResourceSource {
     Text(String),
     Blob(String),
     Http {
-        url: String,
+        url: url::Url,
         method: HttpMethod,
         headers: HeaderMap,
         timeout: Duration,
@@ -557,7 +536,7 @@ impl DeclaredResource {
                 ResourceSource::Blob(blob.clone())
             }
             (None, None, Some(http)) => ResourceSource::Http {
-                url: http.url.clone(),
+                url: url::Url::parse(&http.url).map_err(|e| format!("http.url: {e}"))?,
                 method: http.method,
                 headers: header_map(&http.headers, environment)?,
                 timeout: http.timeout.map_or(default_timeout, |t| t.0),
@@ -573,7 +552,7 @@ impl DeclaredResource {
 
     pub async fn read(
         &self,
-        http: &reqwest::Client,
+        backends: &BackendHttp,
         request_id: &str,
     ) -> Result<ReadResourceResult, ErrorData> {
         let uri = self.uri();
@@ -596,46 +575,37 @@ impl DeclaredResource {
                 headers,
                 timeout,
             } => {
-                let fetch = http
-                    .request(reqwest_method(*method), url)
-                    .headers(headers.clone())
-                    .header("x-request-id", request_id)
-                    .timeout(*timeout)
-                    .send();
-                let response = match tokio::time::timeout(*timeout, fetch).await {
-                    Ok(Ok(response)) => response,
-                    Ok(Err(e)) if !e.is_timeout() => {
-                        return Err(ErrorData::internal_error(
-                            format!(
-                                "the source of resource {uri} is unreachable: {}",
-                                error_chain(&e)
-                            ),
-                            None,
-                        ));
-                    }
-                    _ => {
-                        return Err(ErrorData::internal_error(
-                            format!(
-                                "the source of resource {uri} did not answer within {}",
-                                hangar_config::DurationSpec(*timeout)
-                            ),
-                            None,
-                        ));
-                    }
+                let mut headers = headers.clone();
+                if let Ok(id) = HeaderValue::from_str(request_id) {
+                    headers.append("x-request-id", id);
+                }
+                let outgoing = Outgoing {
+                    method: http_method(*method),
+                    url: url.clone(),
+                    headers,
+                    json: None,
+                    timeout: *timeout,
                 };
-                let status = response.status();
-                let served_mime = response
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
+                let answer = backends.send(outgoing).await.map_err(|failure| {
+                    let why = match failure {
+                        Failure::Timeout => format!(
+                            "the source of resource {uri} did not answer within {}",
+                            hangar_config::DurationSpec(*timeout)
+                        ),
+                        Failure::Unreachable(why) => {
+                            format!("the source of resource {uri} is unreachable: {why}")
+                        }
+                        Failure::Body(why) => format!("reading resource {uri} failed: {why}"),
+                    };
+                    ErrorData::internal_error(why, None)
+                })?;
+                let status = answer.status;
+                let served_mime = answer
+                    .headers
+                    .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .map(|v| v.split(';').next().unwrap_or(v).trim().to_string());
-                let body = read_limited(response, *timeout).await.map_err(|e| {
-                    let why = match e {
-                        BodyError::Timeout => "timed out".to_string(),
-                        BodyError::Other(why) => why,
-                    };
-                    ErrorData::internal_error(format!("reading resource {uri} failed: {why}"), None)
-                })?;
+                let body = answer.body.to_vec();
                 if !status.is_success() {
                     return Err(ErrorData::internal_error(
                         format!(

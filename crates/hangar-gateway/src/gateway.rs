@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 
 use crate::activity::ActivitySink;
 use crate::audit::Auditor;
+use crate::backend_http::{BackendHttp, Pool};
 use crate::catalog::{Catalog, Changes};
 use crate::declared::Declared;
 use crate::group::Group;
@@ -33,6 +34,7 @@ use hangar_config::{ConfigError, Environment, GatewayConfig, Validated};
 /// Idle connections kept per backend or upstream host, and for how long.
 const POOL_IDLE_PER_HOST: usize = 64;
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+const USER_AGENT: &str = concat!("hangar-gateway/", env!("CARGO_PKG_VERSION"));
 
 /// One config, applied.
 pub struct Runtime {
@@ -59,6 +61,8 @@ struct Inner {
     rebuild: Mutex<()>,
     metrics: Arc<Metrics>,
     http: reqwest::Client,
+    /// Declared tools' and resources' requests (`http` where the plain client cannot go).
+    backends: BackendHttp,
     shared: Arc<Shared>,
     sessions: Mutex<Vec<SessionClient>>,
     changes: broadcast::Sender<Changes>,
@@ -88,7 +92,7 @@ impl Gateway {
     ) -> Result<Self, ConfigError> {
         let http = hangar_mcp_client::http_client(|| {
             reqwest::Client::builder()
-                .user_agent(concat!("hangar-gateway/", env!("CARGO_PKG_VERSION")))
+                .user_agent(USER_AGENT)
                 // Backends and upstreams: one kept-alive pool per host, bounded in
                 // idle connections and idle time, requests sent without Nagle's delay.
                 .tcp_nodelay(true)
@@ -116,6 +120,14 @@ impl Gateway {
                 runtime: RwLock::new(empty),
                 rebuild: Mutex::new(()),
                 metrics,
+                backends: BackendHttp::new(
+                    http.clone(),
+                    USER_AGENT,
+                    Pool {
+                        idle_per_host: POOL_IDLE_PER_HOST,
+                        idle_timeout: POOL_IDLE_TIMEOUT,
+                    },
+                ),
                 http,
                 shared: Arc::new(shared),
                 sessions: Mutex::new(Vec::new()),
@@ -182,6 +194,9 @@ impl Gateway {
     }
     pub fn http(&self) -> &reqwest::Client {
         &self.inner.http
+    }
+    pub fn backends(&self) -> &BackendHttp {
+        &self.inner.backends
     }
     /// Where the config's `valueFromEnv` and `urlFromEnv` names are read.
     pub fn environment(&self) -> &Environment {

@@ -19,6 +19,7 @@ pub mod access;
 pub mod activity;
 pub mod audit;
 pub mod auth;
+pub mod backend_http;
 pub mod batch;
 pub mod catalog;
 pub mod child;

@@ -78,23 +78,26 @@ pub fn http_client(configure: impl Fn() -> reqwest::ClientBuilder) -> reqwest::C
 /// elsewhere is returned as the response.
 fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let origin = |url: &reqwest::Url| {
-            (
-                url.scheme().to_string(),
-                url.host_str().map(str::to_string),
-                url.port_or_known_default(),
-            )
-        };
         let same = attempt
             .previous()
             .last()
-            .is_some_and(|previous| origin(previous) == origin(attempt.url()));
-        if same && attempt.previous().len() <= 10 {
+            .is_some_and(|previous| same_origin(previous, attempt.url()));
+        if same && attempt.previous().len() <= MAX_REDIRECTS {
             attempt.follow()
         } else {
             attempt.stop()
         }
     })
+}
+
+/// How many redirects in a row a request follows.
+pub const MAX_REDIRECTS: usize = 10;
+
+/// Whether two URLs have the same scheme, host and port: where a redirect may take configured headers.
+pub fn same_origin(a: &reqwest::Url, b: &reqwest::Url) -> bool {
+    a.scheme() == b.scheme()
+        && a.host_str() == b.host_str()
+        && a.port_or_known_default() == b.port_or_known_default()
 }
 
 #[cfg(test)]

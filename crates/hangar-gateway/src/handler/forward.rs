@@ -129,7 +129,7 @@ impl GatewayHandler {
             ToolTarget::Declared(tool) => {
                 let result = tool
                     .call(
-                        self.gateway.http(),
+                        self.gateway.backends(),
                         params.arguments,
                         &access.caller,
                         &correlation_id(context),
@@ -224,7 +224,7 @@ impl GatewayHandler {
         let catalog = self.gateway.catalog();
         match catalog.resource(&params.uri) {
             Lookup::Found(ResourceTarget::Declared(resource)) => resource
-                .read(self.gateway.http(), &correlation_id(context))
+                .read(self.gateway.backends(), &correlation_id(context))
                 .await
                 .map(ReadResourceResponse::Complete),
             Lookup::Found(ResourceTarget::Upstream(route)) => {
