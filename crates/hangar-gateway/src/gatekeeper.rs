@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::SessionManager;
 
@@ -20,6 +19,7 @@ use crate::auth::{Authenticator, Refusal, challenge};
 use crate::forwarded::TrustedProxies;
 use crate::gateway::Gateway;
 use crate::handler::CorrelationId;
+use crate::lean::Parsed;
 use crate::shared::manager::ReplicaSessions;
 use crate::shared::ratelimit::Decision;
 use crate::shared::sessions::SessionCheck;
@@ -77,9 +77,9 @@ impl Gatekeeper {
 
 /// Attaches the caller's [`Access`] to the request, or refuses it.
 pub async fn authenticate(
-    State(keeper): State<Arc<Gatekeeper>>,
+    keeper: &Gatekeeper,
     mut request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let address = request
         .extensions()
@@ -103,13 +103,13 @@ pub async fn authenticate(
                 Err(refusal) => {
                     let path = keeper.gateway.config().gateway.path.clone();
                     let resource = authenticator.resource(request.headers(), &path);
-                    return refuse(&keeper, &refusal, &resource);
+                    return refuse(keeper, &refusal, &resource);
                 }
             }
         }
     };
     request.extensions_mut().insert(Arc::new(access));
-    next.run(request).await
+    next(request).await
 }
 
 fn refuse(keeper: &Gatekeeper, refusal: &Refusal, resource: &str) -> Response {
@@ -180,11 +180,50 @@ struct EnvelopeParams {
     uri: Option<String>,
 }
 
+impl Envelope {
+    /// Taken from the message `check_jsonrpc` parsed, which every `POST`
+    /// that gets here has (the body is read only where it has none).
+    fn of(parts: &axum::http::request::Parts, body: &[u8]) -> Self {
+        use rmcp::model::{ClientJsonRpcMessage, ClientRequest};
+        if parts.method != axum::http::Method::POST {
+            return Self::default();
+        }
+        let Some(Parsed(message)) = parts.extensions.get::<Parsed>() else {
+            return serde_json::from_slice(body).unwrap_or_default();
+        };
+        let id = |id: &rmcp::model::RequestId| serde_json::to_value(id).ok();
+        match message.as_ref() {
+            ClientJsonRpcMessage::Request(call) => {
+                let (name, uri) = match &call.request {
+                    ClientRequest::CallToolRequest(r) => (Some(r.params.name.to_string()), None),
+                    ClientRequest::GetPromptRequest(r) => (Some(r.params.name.clone()), None),
+                    ClientRequest::ReadResourceRequest(r) => (None, Some(r.params.uri.clone())),
+                    _ => (None, None),
+                };
+                Self {
+                    id: id(&call.id),
+                    method: Some(call.request.method().to_string()),
+                    params: Some(EnvelopeParams { name, uri }),
+                }
+            }
+            ClientJsonRpcMessage::Response(response) => Self {
+                id: id(&response.id),
+                ..Self::default()
+            },
+            ClientJsonRpcMessage::Error(error) => Self {
+                id: error.id.as_ref().and_then(id),
+                ..Self::default()
+            },
+            ClientJsonRpcMessage::Notification(_) => Self::default(),
+        }
+    }
+}
+
 /// Session checks and rate limits. Runs after the body was validated as one JSON-RPC message.
 pub async fn guard(
-    State(keeper): State<Arc<Gatekeeper>>,
+    keeper: &Gatekeeper,
     request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, keeper.max_body).await {
@@ -197,11 +236,7 @@ pub async fn guard(
                 .into_response();
         }
     };
-    let envelope: Envelope = if parts.method == axum::http::Method::POST {
-        serde_json::from_slice(&bytes).unwrap_or_default()
-    } else {
-        Envelope::default()
-    };
+    let envelope = Envelope::of(&parts, &bytes);
     let session = parts
         .headers
         .get("mcp-session-id")
@@ -218,7 +253,7 @@ pub async fn guard(
     if let Some(id) = &session {
         match shared.sessions.check(id).await {
             Err(unavailable) => {
-                return sessions_unavailable(&keeper, &envelope, &unavailable.0);
+                return sessions_unavailable(keeper, &envelope, &unavailable.0);
             }
             Ok(SessionCheck::Gone) => {
                 // Another replica closed it, or it idled out: drop what this replica holds.
@@ -245,28 +280,26 @@ pub async fn guard(
         && let Some(link) = &shared.link
         && !link.is_up()
     {
-        return sessions_unavailable(&keeper, &envelope, &link.unavailable().0);
+        return sessions_unavailable(keeper, &envelope, &link.unavailable().0);
     } else if initialize {
         let most = keeper.gateway.config().gateway.max_sessions;
         if keeper.sessions.live().await >= most as usize {
-            return session_cap_reached(&keeper, &envelope, most);
+            return session_cap_reached(keeper, &envelope, most);
         }
     }
 
-    let called = Called::of(&keeper, &envelope, &bytes);
+    let called = Called::of(keeper, &envelope, &bytes);
     if let (Some(id), Some(method)) = (&envelope.id, &envelope.method)
-        && let Some(limited) = rate_limit(&keeper, access.as_deref(), &called, method).await
+        && let Some(limited) = rate_limit(keeper, access.as_deref(), &called, method).await
     {
         keeper.gateway.metrics().rejected("rate_limited");
-        rate_limited(&keeper, &parts, access.as_deref(), &called, &bytes);
+        rate_limited(keeper, &parts, access.as_deref(), &called, &bytes);
         return limited.response(id.clone(), session.is_some() || initialize);
     }
 
     // The session stays awake while this request (or its stream) is open.
     let open = session.as_deref().map(|id| shared.rest.open(id));
-    let response = next
-        .run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await;
+    let response = next(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
     if let Some(open) = open {
         return response.map(|body| crate::lean::hold(body, open));
     }
@@ -297,7 +330,7 @@ pub async fn guard(
         }
         Err(why) => {
             let _ = keeper.sessions.close_session(&id.as_str().into()).await;
-            sessions_unavailable(&keeper, &envelope, &why)
+            sessions_unavailable(keeper, &envelope, &why)
         }
     }
 }

@@ -10,9 +10,8 @@
 //!   empty 200 stream, after which clients reconnect with the same id forever);
 //! - a session `DELETE` answers 200, as the SDKs expect (rmcp: 202).
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta};
 
@@ -29,7 +28,11 @@ pub enum EventIds {
     Local,
 }
 
-pub async fn guide(State(ids): State<EventIds>, mut request: Request, next: Next) -> Response {
+pub async fn guide(
+    ids: EventIds,
+    mut request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let method = request.method().clone();
     read_wildcard_accept(&method, request.headers_mut());
     let sessionless = (method == Method::POST)
@@ -47,7 +50,7 @@ pub async fn guide(State(ids): State<EventIds>, mut request: Request, next: Next
         );
         return (StatusCode::BAD_REQUEST, message).into_response();
     }
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::OK;
     }

@@ -21,7 +21,7 @@ use crate::gatekeeper::{Gatekeeper, authenticate, guard, metadata};
 use crate::gateway::Gateway;
 use crate::guidance::{EventIds, guide};
 use crate::handler::{CorrelationId, GatewayHandler};
-use crate::lean::{Lean, Parsed};
+use crate::lean::{Lean, Parsed, Rmcp};
 use crate::shared::manager::ReplicaSessions;
 
 /// The Streamable HTTP transport settings the config asks for.
@@ -98,46 +98,32 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
     let lean = Arc::new(Lean::new(gateway.clone(), sessions.clone(), cancel.clone()));
     let mut transport = transport_config(&gateway, cancel);
     transport.session_store = Some(shared.session_store.clone());
-    let rmcp_service = Arc::new(StreamableHttpService::new(
+    let rmcp = Rmcp(StreamableHttpService::new(
         move || Ok(GatewayHandler::new(factory_gateway.clone())),
         sessions.clone(),
         transport,
     ));
-    // Every layer clones the service below it per request: behind an Arc,
-    // rmcp's service (its config, hosts and token included) is not copied.
-    let mcp = tower::service_fn(move |request: Request| {
-        let rmcp_service = rmcp_service.clone();
-        async move { Ok::<_, std::convert::Infallible>(rmcp_service.handle(request).await) }
-    });
     let limit = usize::try_from(settings.max_request_body_bytes).unwrap_or(usize::MAX);
     let body_limits = BodyLimits {
         bytes: limit,
         timeout: settings.connections.body_timeout.0,
     };
     let keeper = Arc::new(Gatekeeper::new(gateway.clone(), sessions, limit));
-    let mcp = tower::ServiceBuilder::new()
-        .layer(axum::middleware::from_fn_with_state(
-            keeper.clone(),
-            authenticate,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            body_limits,
-            check_jsonrpc,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            if shared.events.is_some() {
-                EventIds::Redis
-            } else {
-                EventIds::Local
-            },
-            guide,
-        ))
-        .layer(axum::middleware::from_fn_with_state(keeper.clone(), guard))
-        .layer(axum::middleware::from_fn_with_state(
-            lean,
-            crate::lean::serve,
-        ))
-        .service(mcp);
+    let endpoint = Arc::new(Endpoint {
+        keeper: keeper.clone(),
+        body_limits,
+        event_ids: if shared.events.is_some() {
+            EventIds::Redis
+        } else {
+            EventIds::Local
+        },
+        lean,
+        rmcp,
+    });
+    let mcp = tower::service_fn(move |request: Request| {
+        let endpoint = endpoint.clone();
+        async move { Ok::<_, std::convert::Infallible>(endpoint.serve(request).await) }
+    });
     let mcp: crate::batch::Mcp = tower::util::BoxCloneSyncService::new(mcp);
     let mcp = tower::service_fn(move |request: Request| {
         let mcp = mcp.clone();
@@ -169,6 +155,34 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
             correlate,
         ))
         .with_state(gateway)
+}
+
+/// The steps of one `/mcp` request, in order, as one service: as axum
+/// layers, each would clone and box the rest of the stack per request.
+struct Endpoint {
+    keeper: Arc<Gatekeeper>,
+    body_limits: BodyLimits,
+    event_ids: EventIds,
+    lean: Arc<Lean>,
+    rmcp: Rmcp,
+}
+
+impl Endpoint {
+    async fn serve(&self, request: Request) -> Response {
+        authenticate(&self.keeper, request, async |request| {
+            check_jsonrpc(self.body_limits, request, async |request| {
+                guide(self.event_ids, request, async |request| {
+                    guard(&self.keeper, request, async |request| {
+                        crate::lean::serve(&self.lean, request, &self.rmcp).await
+                    })
+                    .await
+                })
+                .await
+            })
+            .await
+        })
+        .await
+    }
 }
 
 /// Puts idle sessions to rest and forgets expired ones, until `cancel`.
@@ -272,12 +286,12 @@ pub(crate) struct BodyLimits {
 /// transport alone would refuse such bodies with a bare HTTP status), and
 /// refuses oversized or slow bodies before reading them fully.
 async fn check_jsonrpc(
-    State(body_limits): State<BodyLimits>,
+    body_limits: BodyLimits,
     request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     if request.method() != axum::http::Method::POST {
-        return next.run(request).await;
+        return next(request).await;
     }
     let (parts, body) = request.into_parts();
     let bytes = match read_body(&parts.headers, body, body_limits).await {
@@ -296,8 +310,7 @@ async fn check_jsonrpc(
             parts.extensions.insert(Parsed(Arc::new(message)));
         }
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
+    next(Request::from_parts(parts, axum::body::Body::from(bytes))).await
 }
 
 /// The whole body within the size and time limits; a declared length over

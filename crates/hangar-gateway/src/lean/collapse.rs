@@ -4,15 +4,14 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::Accepts;
+use super::{Accepts, Rmcp};
 
 /// Largest SSE answer read whole to turn it into JSON.
 const MAX_ANSWER: usize = 64 * 1024 * 1024;
 
-pub(super) async fn unless_json_only(accepts: Accepts, request: Request, next: Next) -> Response {
+pub(super) async fn unless_json_only(accepts: Accepts, request: Request, next: &Rmcp) -> Response {
     if accepts.json && !accepts.sse {
         to_json(request, next).await
     } else {
@@ -22,7 +21,7 @@ pub(super) async fn unless_json_only(accepts: Accepts, request: Request, next: N
 
 /// Lets rmcp answer as SSE, then answers the result it streamed as JSON;
 /// messages before the result (notifications) are dropped.
-pub(super) async fn to_json(mut request: Request, next: Next) -> Response {
+pub(super) async fn to_json(mut request: Request, next: &Rmcp) -> Response {
     request.headers_mut().insert(
         header::ACCEPT,
         HeaderValue::from_static("application/json, text/event-stream"),

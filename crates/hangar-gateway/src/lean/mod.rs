@@ -24,12 +24,12 @@ mod stateless;
 
 use std::sync::Arc;
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, GetMeta, ProtocolVersion};
 use rmcp::service::{Peer, RoleServer};
+use rmcp::transport::StreamableHttpService;
 use tokio_util::sync::CancellationToken;
 
 use crate::gateway::Gateway;
@@ -39,6 +39,15 @@ use crate::shared::manager::ReplicaSessions;
 pub use session::InFlight;
 #[cfg(test)]
 pub(crate) use stateless::detached_peer;
+
+/// rmcp's Streamable HTTP service: what serves the requests this path does not take.
+pub struct Rmcp(pub StreamableHttpService<GatewayHandler, ReplicaSessions>);
+
+impl Rmcp {
+    pub async fn run(&self, request: Request) -> Response {
+        self.0.handle(request).await.map(axum::body::Body::new)
+    }
+}
 
 /// The message `check_jsonrpc` parsed, so that nothing parses it again.
 #[derive(Clone)]
@@ -159,7 +168,7 @@ fn is_known(version: &str) -> bool {
 }
 
 /// Takes the `POST /mcp` requests the lean path serves; passes the rest on.
-pub async fn serve(State(lean): State<Arc<Lean>>, request: Request, next: Next) -> Response {
+pub async fn serve(lean: &Lean, request: Request, next: &Rmcp) -> Response {
     if request.method() != Method::POST || !lean.plainly_allowed(request.headers()) {
         return next.run(request).await;
     }
@@ -182,11 +191,11 @@ pub async fn serve(State(lean): State<Arc<Lean>>, request: Request, next: Next) 
     };
     match session {
         Some(id) if accepts.json && session::is_plain(request.headers(), &call.request) => {
-            session::serve(&lean, id, accepts, request, next).await
+            session::serve(lean, id, accepts, request, next).await
         }
-        None if accepts.json && stateless::is_plain(&lean, request.headers(), &call.request) => {
+        None if accepts.json && stateless::is_plain(lean, request.headers(), &call.request) => {
             drop(message);
-            stateless::serve(&lean, request).await
+            stateless::serve(lean, request).await
         }
         None if matches!(call.request, ClientRequest::InitializeRequest(_)) && accepts.json => {
             collapse::to_json(request, next).await

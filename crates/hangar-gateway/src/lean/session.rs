@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
@@ -21,7 +20,9 @@ use rmcp::model::{
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
 
-use super::{Accepts, Lean, Parsed, hold, is_known, json_response, names_version, protocol_header};
+use super::{
+    Accepts, Lean, Parsed, Rmcp, hold, is_known, json_response, names_version, protocol_header,
+};
 
 /// How long a session call may take and still be answered as plain JSON.
 /// Slower calls get SSE, whose keep-alives and event ids suit long waits.
@@ -106,7 +107,7 @@ pub(super) async fn serve(
     session: String,
     accepts: Accepts,
     mut request: Request,
-    next: Next,
+    next: &Rmcp,
 ) -> Response {
     let Some(Parsed(message)) = request.extensions_mut().remove::<Parsed>() else {
         return next.run(request).await;
