@@ -11,22 +11,21 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
-use tower::util::BoxCloneSyncService;
 
 use crate::http::{BodyLimits, read_body};
-
-/// The MCP endpoint's whole stack, one message per request.
-pub type Mcp = BoxCloneSyncService<Request, Response, std::convert::Infallible>;
 
 /// The revision whose sessions may send batches.
 const BATCH_REVISION: &str = "2025-03-26";
 
 /// Answers a batch, or hands any other request to `mcp` untouched (its
 /// body read once, within the endpoint's size and time limits).
-pub(crate) async fn serve(mcp: Mcp, request: Request, limits: BodyLimits) -> Response {
+pub(crate) async fn serve<Answered: Future<Output = Response>>(
+    mcp: impl Fn(Request) -> Answered,
+    request: Request,
+    limits: BodyLimits,
+) -> Response {
     if request.method() != axum::http::Method::POST {
-        return forward(mcp, request).await;
+        return mcp(request).await;
     }
     let (parts, body) = request.into_parts();
     let bytes = match read_body(&parts.headers, body, limits).await {
@@ -35,11 +34,11 @@ pub(crate) async fn serve(mcp: Mcp, request: Request, limits: BodyLimits) -> Res
     };
     let is_batch = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
     if !is_batch {
-        return forward(mcp, Request::from_parts(parts, Body::from(bytes))).await;
+        return mcp(Request::from_parts(parts, Body::from(bytes))).await;
     }
     let Ok(messages) = serde_json::from_slice::<Vec<Value>>(&bytes) else {
         // Not JSON after all: the stack's own parse error says where.
-        return forward(mcp, Request::from_parts(parts, Body::from(bytes))).await;
+        return mcp(Request::from_parts(parts, Body::from(bytes))).await;
     };
     if let Some(why) = refusal(&parts.headers) {
         return error(StatusCode::BAD_REQUEST, Value::Null, why);
@@ -60,7 +59,7 @@ pub(crate) async fn serve(mcp: Mcp, request: Request, limits: BodyLimits) -> Res
             header::ACCEPT,
             HeaderValue::from_static("application/json, text/event-stream"),
         );
-        let response = forward(mcp.clone(), single).await;
+        let response = mcp(single).await;
         if let Some(answer) = answer(response, id.as_ref()).await {
             answers.push(answer);
         }
@@ -70,12 +69,6 @@ pub(crate) async fn serve(mcp: Mcp, request: Request, limits: BodyLimits) -> Res
         return StatusCode::ACCEPTED.into_response();
     }
     (StatusCode::OK, axum::Json(Value::Array(answers))).into_response()
-}
-
-async fn forward(mcp: Mcp, request: Request) -> Response {
-    mcp.oneshot(request)
-        .await
-        .unwrap_or_else(|never| match never {})
 }
 
 /// Why a batch is refused here, if it is: only inside a session of the

@@ -124,13 +124,6 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         let endpoint = endpoint.clone();
         async move { Ok::<_, std::convert::Infallible>(endpoint.serve(request).await) }
     });
-    let mcp: crate::batch::Mcp = tower::util::BoxCloneSyncService::new(mcp);
-    let mcp = tower::service_fn(move |request: Request| {
-        let mcp = mcp.clone();
-        async move {
-            Ok::<_, std::convert::Infallible>(crate::batch::serve(mcp, request, body_limits).await)
-        }
-    });
     let well_known = Router::new()
         .route("/.well-known/oauth-protected-resource", get(metadata))
         .route(
@@ -158,7 +151,8 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
 }
 
 /// The steps of one `/mcp` request, in order, as one service: as axum
-/// layers, each would clone and box the rest of the stack per request.
+/// layers, each would clone and box the rest of the stack per request. A
+/// batch goes through them once per message.
 struct Endpoint {
     keeper: Arc<Gatekeeper>,
     body_limits: BodyLimits,
@@ -168,7 +162,15 @@ struct Endpoint {
 }
 
 impl Endpoint {
-    async fn serve(&self, request: Request) -> Response {
+    async fn serve(self: Arc<Self>, request: Request) -> Response {
+        let one = |request| {
+            let endpoint = self.clone();
+            async move { endpoint.serve_one(request).await }
+        };
+        crate::batch::serve(one, request, self.body_limits).await
+    }
+
+    async fn serve_one(&self, request: Request) -> Response {
         authenticate(&self.keeper, request, async |request| {
             check_jsonrpc(self.body_limits, request, async |request| {
                 guide(self.event_ids, request, async |request| {
