@@ -169,15 +169,17 @@ impl BackendHttp {
     }
 
     async fn send_full(&self, outgoing: Outgoing) -> Result<Answer, Failure> {
+        let sets_content_type = outgoing.headers.contains_key(header::CONTENT_TYPE);
         let mut request = self
             .full
             .request(outgoing.method, outgoing.url)
             .headers(outgoing.headers)
             .timeout(outgoing.timeout);
         if let Some(json) = outgoing.json {
-            request = request
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(json);
+            if !sets_content_type {
+                request = request.header(header::CONTENT_TYPE, "application/json");
+            }
+            request = request.body(json);
         }
         let failure = |e: reqwest::Error| {
             if e.is_timeout() {
@@ -313,11 +315,15 @@ mod tests {
     async fn described(request: Request) -> Response {
         let (parts, body) = request.into_parts();
         let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+        // Every value, so that a header sent twice shows.
         let header = |name: &str| {
-            parts
+            let values: Vec<&str> = parts
                 .headers
-                .get(name)
-                .map(|v| v.to_str().unwrap().to_string())
+                .get_all(name)
+                .iter()
+                .map(|v| v.to_str().unwrap())
+                .collect();
+            (!values.is_empty()).then(|| values.join(" | "))
         };
         axum::Json(serde_json::json!({
             "method": parts.method.as_str(),
@@ -395,6 +401,14 @@ mod tests {
                 seen["key"], "k1",
                 "configured headers stay within the origin"
             );
+
+            let mut typed = outgoing(Method::POST, url("/seen"));
+            typed.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/merge-patch+json"),
+            );
+            let (_, seen) = json_of(&client, typed).await;
+            assert_eq!(seen["contentType"], "application/merge-patch+json");
 
             let (_, seen) = json_of(&client, outgoing(Method::POST, url("/other"))).await;
             assert_eq!(seen["method"], "GET", "303 asks for a GET: {seen}");

@@ -95,7 +95,7 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
         shared.clone(),
         cancel.clone(),
     ));
-    let lean = Arc::new(Lean::new(gateway.clone(), sessions.clone(), cancel.clone()));
+    let lean = Lean::new(gateway.clone(), sessions.clone(), cancel.clone());
     let mut transport = transport_config(&gateway, cancel);
     transport.session_store = Some(shared.session_store.clone());
     let rmcp = Rmcp(StreamableHttpService::new(
@@ -157,7 +157,7 @@ struct Endpoint {
     keeper: Arc<Gatekeeper>,
     body_limits: BodyLimits,
     event_ids: EventIds,
-    lean: Arc<Lean>,
+    lean: Lean,
     rmcp: Rmcp,
 }
 

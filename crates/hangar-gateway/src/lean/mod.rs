@@ -53,7 +53,7 @@ impl Rmcp {
 #[derive(Clone)]
 pub struct Parsed(pub Arc<ClientJsonRpcMessage>);
 
-/// State of the lean path, shared by every request behind an `Arc`.
+/// State of the lean path, shared by every request.
 pub struct Lean {
     gateway: Gateway,
     sessions: Arc<ReplicaSessions>,
