@@ -115,7 +115,11 @@ impl BackendHttp {
         if url.scheme() != "http" || !url.username().is_empty() || url.password().is_some() {
             return None;
         }
-        let uri = Uri::try_from(without_fragment(url).as_str()).ok()?;
+        let uri = match url.fragment() {
+            None => Uri::try_from(url.as_str()),
+            Some(_) => Uri::try_from(without_fragment(url).as_str()),
+        }
+        .ok()?;
         self.proxies.intercept(&uri).is_none().then_some(uri)
     }
 
