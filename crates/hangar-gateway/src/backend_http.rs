@@ -155,17 +155,7 @@ impl BackendHttp {
                 .flatten()
                 .and_then(|next| Some((Uri::try_from(next.as_str()).ok()?, next)));
             let Some((next_uri, next_url)) = next else {
-                let (parts, body) = response.into_parts();
-                let body = Limited::new(body, MAX_BACKEND_BODY)
-                    .collect()
-                    .await
-                    .map_err(|e| Failure::Body(body_error(e.as_ref())))?
-                    .to_bytes();
-                return Ok(Answer {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body,
-                });
+                return whole(response).await;
             };
             redirected(response.status(), &mut method, &mut json, &mut headers);
             (uri, url, redirects) = (next_uri, next_url, redirects + 1);
@@ -185,32 +175,34 @@ impl BackendHttp {
             }
             request = request.body(json);
         }
-        let failure = |e: reqwest::Error| {
+        let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
                 Failure::Timeout
             } else {
                 Failure::Unreachable(error_chain(&e))
             }
-        };
-        let mut response = request.send().await.map_err(failure)?;
-        let status = response.status();
-        let headers = std::mem::take(response.headers_mut());
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| match failure(e) {
-            Failure::Unreachable(why) => Failure::Body(why),
-            other => other,
-        })? {
-            if body.len() + chunk.len() > MAX_BACKEND_BODY {
-                return Err(Failure::Body(too_large()));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(Answer {
-            status,
-            headers,
-            body: body.into(),
-        })
+        })?;
+        whole(http::Response::from(response)).await
     }
+}
+
+/// The answer with its whole body, read within [`MAX_BACKEND_BODY`].
+async fn whole<B>(response: http::Response<B>) -> Result<Answer, Failure>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: std::error::Error + Send + Sync + 'static,
+{
+    let (parts, body) = response.into_parts();
+    let body = Limited::new(body, MAX_BACKEND_BODY)
+        .collect()
+        .await
+        .map_err(|e| body_failure(e.as_ref()))?
+        .to_bytes();
+    Ok(Answer {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    })
 }
 
 /// Where a redirect answer points, when it is one this client follows.
@@ -260,16 +252,19 @@ fn without_fragment(url: &Url) -> Url {
     url
 }
 
-fn body_error(error: &(dyn std::error::Error + Send + Sync + 'static)) -> String {
+fn body_failure(error: &(dyn std::error::Error + Send + Sync + 'static)) -> Failure {
     if error.is::<http_body_util::LengthLimitError>() {
-        too_large()
+        Failure::Body(format!(
+            "the response is larger than {MAX_BACKEND_BODY} bytes"
+        ))
+    } else if error
+        .downcast_ref::<reqwest::Error>()
+        .is_some_and(reqwest::Error::is_timeout)
+    {
+        Failure::Timeout
     } else {
-        error_chain(error)
+        Failure::Body(error_chain(error))
     }
-}
-
-fn too_large() -> String {
-    format!("the response is larger than {MAX_BACKEND_BODY} bytes")
 }
 
 /// Puts every header of `from` in `into` in place of the values it had there.
