@@ -28,6 +28,7 @@ use crate::group::Group;
 use crate::handler::InputRounds;
 use crate::metrics::Metrics;
 use crate::shared::Shared;
+use crate::spare::Spare as _;
 use crate::upstream::{SessionClient, Status, Upstream, UpstreamContext, level_rank};
 use hangar_config::{ConfigError, Environment, GatewayConfig, Validated};
 
@@ -528,6 +529,7 @@ impl Inner {
     fn open_sessions(&self) -> std::sync::MutexGuard<'_, Vec<SessionClient>> {
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|s| !s.peer.is_transport_closed());
+        sessions.release_spare();
         sessions
     }
 

@@ -43,6 +43,7 @@ pub mod placement;
 pub mod reload;
 pub mod search;
 pub mod shared;
+pub mod spare;
 pub mod tool_call_message;
 pub mod up;
 pub mod upstream;

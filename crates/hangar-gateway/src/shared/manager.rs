@@ -18,6 +18,8 @@ use rmcp::transport::streamable_http_server::session::local::{
 use rmcp::transport::streamable_http_server::session::{EventStore, ServerSseMessage};
 use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, SessionManager};
 
+use crate::spare::Spare as _;
+
 pub struct ReplicaSessions {
     pub local: LocalSessionManager,
     /// Sessions whose workers were told to end by [`ReplicaSessions::rest`];
@@ -56,6 +58,9 @@ impl ReplicaSessions {
                     handles.push(handle);
                 }
             });
+            sessions.release_spare();
+            // What the last round's workers left, once they all ended.
+            resting.release_spare();
             handles
         };
         for handle in handles {

@@ -12,6 +12,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::spare::Spare as _;
+
 /// How long a session's worker lives without requests, at most.
 const MAX_AWAKE: Duration = Duration::from_secs(60);
 
@@ -86,6 +88,7 @@ impl Rest {
             }
             !due
         });
+        uses.release_spare();
     }
 
     /// Drops what is known about a session that ended.

@@ -18,6 +18,7 @@ use rmcp::transport::streamable_http_server::session::{
 };
 
 use super::link::{RedisLink, Unavailable};
+use crate::spare::Spare as _;
 
 /// What a request learns about the session it names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,8 +103,9 @@ impl MemorySessions {
     /// Forgets the sessions idle for longer than the idle timeout.
     pub fn expire(&self) {
         let idle = self.idle;
-        self.lock()
-            .retain(|_, record| record.seen.is_some_and(|seen| seen.elapsed() < idle));
+        let mut records = self.lock();
+        records.retain(|_, record| record.seen.is_some_and(|seen| seen.elapsed() < idle));
+        records.release_spare();
     }
 }
 
