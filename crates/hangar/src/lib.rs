@@ -120,6 +120,7 @@ pub fn error_chain(error: &anyhow::Error) -> String {
 pub mod convert;
 pub mod crds;
 pub mod logging;
+mod span_fields;
 
 fn block_on(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Runtime::new()?.block_on(future)

@@ -55,6 +55,7 @@ pub fn init(format: Format, service: &str, default_filter: &str) -> anyhow::Resu
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
+            .fmt_fields(crate::span_fields::JsonSpanFields)
             .boxed(),
         Format::Text => fmt.boxed(),
     };
