@@ -6,44 +6,27 @@
 
 mod support;
 
-use std::sync::{Arc, Mutex};
-
+use hangar_testenv::logs::CapturedLogs;
 use serde_json::{Value, json};
 use support::*;
 
-/// Log lines written to memory, as `hangar --log-format json` writes them.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+/// The `request failed` lines logged under `request_id`.
+fn failures_of(logs: &CapturedLogs, request_id: &str) -> Vec<Value> {
+    logs.text()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["message"] == "request failed")
+        .filter(|line| line["span"]["request_id"] == request_id)
+        .collect()
 }
 
-impl Captured {
-    /// The `request failed` lines logged under `request_id`.
-    fn failures_of(&self, request_id: &str) -> Vec<Value> {
-        String::from_utf8_lossy(&self.0.lock().unwrap())
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .filter(|line| line["message"] == "request failed")
-            .filter(|line| line["span"]["request_id"] == request_id)
-            .collect()
-    }
-
-    /// Exactly one `request failed` line for `request_id`, under a span
-    /// `span`, naming the MCP method.
-    fn assert_one_failure(&self, request_id: &str, span: &str) {
-        let failures = self.failures_of(request_id);
-        assert_eq!(failures.len(), 1, "{failures:?}");
-        assert_eq!(failures[0]["span"]["name"], span, "{failures:?}");
-        assert_eq!(failures[0]["mcp_method"], "tools/call", "{failures:?}");
-    }
+/// Exactly one `request failed` line for `request_id`, under a span `span`,
+/// naming the MCP method.
+fn assert_one_failure(logs: &CapturedLogs, request_id: &str, span: &str) {
+    let failures = failures_of(logs, request_id);
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(failures[0]["span"]["name"], span, "{failures:?}");
+    assert_eq!(failures[0]["mcp_method"], "tools/call", "{failures:?}");
 }
 
 /// One exchange with `/mcp`: (status, body).
@@ -67,7 +50,7 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_requests_are_logged_under_their_request_id_and_method() {
-    let logs = Captured::default();
+    let logs = CapturedLogs::default();
     let writer = logs.clone();
     tracing_subscriber::fmt()
         .json()
@@ -108,7 +91,7 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     .await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("-32602"), "{answer}");
-    logs.assert_one_failure("stateless-1", "http");
+    assert_one_failure(&logs, "stateless-1", "http");
 
     // A session's request: rmcp's worker, in a span of its own.
     let response = http
@@ -145,5 +128,5 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     let (status, answer) = post(&http, &gw.mcp(), &headers, unknown(2, json!({}))).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("-32602"), "{answer}");
-    logs.assert_one_failure("session-1", "mcp");
+    assert_one_failure(&logs, "session-1", "mcp");
 }

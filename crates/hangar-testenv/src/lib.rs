@@ -45,6 +45,7 @@
 
 mod certs;
 pub mod fuzz;
+pub mod logs;
 pub mod node;
 pub mod openid;
 mod plane;
