@@ -50,8 +50,10 @@ pub struct GatewaySettings {
     /// A session-based client session without requests for this long is closed.
     #[serde(default = "default_session_idle")]
     pub session_idle_timeout: DurationSpec,
-    /// Most session-based client sessions this replica holds at once; a new
-    /// one past it gets HTTP 503 with `Retry-After`.
+    /// Most session-based client sessions awake in this replica at once
+    /// (begun or used within a quarter of `sessionIdleTimeout`, at most a
+    /// minute, or with a request or stream open; sessions at rest do not
+    /// count); a new one past it gets HTTP 503 with `Retry-After`.
     #[serde(default = "default_max_sessions")]
     #[schemars(range(min = 1))]
     pub max_sessions: u32,

@@ -578,6 +578,18 @@ impl Catalog {
         self.header_bound.contains(name)
     }
 
+    /// Whether a call of the tool is answered by the gateway itself (a
+    /// declared or OpenAPI-derived tool, or an error), not by an MCP server.
+    pub fn tool_is_answered_here(&self, name: &str) -> bool {
+        !matches!(
+            self.tool(name),
+            Lookup::Found(CuratedTool {
+                target: ToolTarget::Upstream(..),
+                ..
+            })
+        )
+    }
+
     pub fn tool(&self, name: &str) -> Lookup<CuratedTool> {
         let found = self.tools.get(name);
         let clashes = self.tools.clashes.get(name);

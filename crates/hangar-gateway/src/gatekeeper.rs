@@ -283,7 +283,7 @@ pub async fn guard(
         return sessions_unavailable(keeper, &envelope, &link.unavailable().0);
     } else if initialize {
         let most = keeper.gateway.config().gateway.max_sessions;
-        if keeper.sessions.live().await >= most as usize {
+        if shared.rest.awake() >= most as usize {
             return session_cap_reached(keeper, &envelope, most);
         }
     }
@@ -298,7 +298,11 @@ pub async fn guard(
     }
 
     // The session stays awake while this request (or its stream) is open.
-    let open = session.as_deref().map(|id| shared.rest.open(id));
+    // An id no session has (rmcp answers 404) must not count as awake.
+    let open = session
+        .as_deref()
+        .filter(|id| shared.sessions.may_exist(id))
+        .map(|id| shared.rest.open(id));
     let response = next(Request::from_parts(parts, axum::body::Body::from(bytes))).await;
     if let Some(open) = open {
         return response.map(|body| crate::lean::hold(body, open));

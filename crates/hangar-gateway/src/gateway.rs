@@ -352,7 +352,12 @@ impl Gateway {
 
     /// Remembers a session client so it hears `list_changed` and its servers' log messages.
     pub fn register_session(&self, session: SessionClient) {
-        self.inner.open_sessions().push(session);
+        let mut sessions = self.inner.open_sessions();
+        // A restore replays `notifications/initialized`; the client's own
+        // may reach the restored worker too.
+        if sessions.iter().all(|s| s.id != session.id) {
+            sessions.push(session);
+        }
     }
 
     /// Drops the sessions whose worker has ended (closed, or put to rest):
@@ -433,6 +438,9 @@ impl Gateway {
             // The sessions this replica tells about changes; one put to rest
             // or closed leaves at the next rest sweep (read as is, not swept here).
             "liveSessions": self.inner.sessions.lock().unwrap_or_else(|e| e.into_inner()).len(),
+            // What `gateway.maxSessions` bounds: sessions begun or used
+            // lately, live or not (one begins without a worker, `crate::lean`).
+            "awakeSessions": self.inner.shared.rest.awake(),
             "clashes": catalog.clashes(),
             "curation": {
                 "unmatchedOverrides": catalog.override_check().unmatched,

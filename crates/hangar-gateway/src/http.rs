@@ -87,7 +87,7 @@ pub fn router(gateway: Gateway, cancel: CancellationToken) -> Router {
     if let Some(events) = &shared.events {
         sessions = sessions.with_event_store(events.clone());
     }
-    let sessions = Arc::new(ReplicaSessions::new(sessions));
+    let sessions = Arc::new(ReplicaSessions::new(sessions, shared.rest.clone()));
     let factory_gateway = gateway.clone();
     tokio::spawn(rest_idle_sessions(
         gateway.clone(),
@@ -200,7 +200,7 @@ async fn rest_idle_sessions(
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        sessions.rest(&shared.rest).await;
+        sessions.rest().await;
         // A resting session's peer (and its channel) must not outlive its worker.
         gateway.forget_closed_sessions();
         if let crate::shared::sessions::Sessions::Memory(memory) = shared.sessions.as_ref() {

@@ -771,31 +771,124 @@ async fn raw_session(url: &str, revision: &str) -> String {
     session
 }
 
-/// A session put to rest leaves the gateway's list of live sessions (its
-/// peer held its channel, about 10 KB, until the next session began).
+/// A session begins at rest: `initialize` and `notifications/initialized`
+/// leave it no worker, and requests the gateway answers itself (a declared
+/// tool, a list, ping) keep it so. The first request that needs its worker
+/// restores it; idle, it rests again and leaves the list of live sessions
+/// (its peer held its channel, about 10 KB, until the next session began).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_at_rest_leave_the_list_of_live_sessions() {
+async fn sessions_begin_at_rest_and_wake_when_a_request_needs_their_worker() {
+    let backend = backend().await;
     let gw = TestGateway::start(&format!(
-        "{HEAD}gateway: {{sessionIdleTimeout: 4s}}
-"
+        "{HEAD}gateway: {{sessionIdleTimeout: 20s}}\ntools:\n  - {{name: echo, backend: {{url: \"{}\"}}}}\n  \
+         - {{name: stuck, backend: {{url: \"{}\", timeout: 1s}}}}\n",
+        backend.url("/echo"),
+        backend.url("/hang"),
     ))
     .await;
     let url = gw.mcp();
+    let readiness = || gw.gateway.readiness().1;
+    let live = || readiness()["liveSessions"].as_u64().unwrap();
+    let mut sessions = Vec::new();
     for _ in 0..3 {
-        raw_session(&url, "2025-11-25").await;
+        sessions.push(raw_session(&url, "2025-11-25").await);
     }
-    let live = || gw.gateway.readiness().1["liveSessions"].as_u64().unwrap();
-    // A session registers as its `notifications/initialized` is handled,
-    // after the 202 that acknowledged it.
-    eventually("three live sessions", Duration::from_secs(1), || {
-        live() == 3
-    })
+    assert_eq!(readiness()["awakeSessions"], 3);
+    let requests = [
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+               "params": {"name": "echo", "arguments": {"text": "at rest"}}}),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+    ];
+    for session in &sessions {
+        let headers = [
+            JSON_AND_SSE,
+            JSON_BODY,
+            ("mcp-session-id", session.as_str()),
+        ];
+        for request in &requests {
+            let (status, body, answer_headers) = raw(&url, &headers, request.to_string()).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(answer_headers["content-type"], "application/json", "{body}");
+            let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(answer["id"], request["id"], "{body}");
+            assert!(answer.get("result").is_some(), "{body}");
+        }
+    }
+    let (_, called, _) = raw(
+        &url,
+        &[JSON_AND_SSE, JSON_BODY, ("mcp-session-id", &sessions[0])],
+        requests[0].to_string(),
+    )
     .await;
-    // They rest a second after their last request; the sweep runs every second.
-    eventually("the idle sessions rest", Duration::from_secs(15), || {
+    assert!(called.contains("at rest"), "{called}");
+    // A session no one began is not found, as rmcp answers.
+    let (status, body, _) = raw(
+        &url,
+        &[
+            JSON_AND_SSE,
+            JSON_BODY,
+            ("mcp-session-id", "no-such-session"),
+        ],
+        requests[0].to_string(),
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(readiness()["awakeSessions"], 3);
+    // A call answered without the worker is cancelled without one too.
+    let in_first = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-session-id", sessions[0].as_str()),
+    ];
+    let stuck = json!({"jsonrpc": "2.0", "id": "slow", "method": "tools/call",
+                       "params": {"name": "stuck", "arguments": {}}});
+    let call = tokio::spawn({
+        let (url, in_first) = (url.clone(), in_first.map(|(k, v)| (k, v.to_string())));
+        async move {
+            let headers: Vec<_> = in_first.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            raw(&url, &headers, stuck.to_string()).await
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                        "params": {"requestId": "slow"}});
+    let (status, body, _) = raw(&url, &in_first, cancel.to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    let (status, body, _) = call.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(live(), 0);
+    // Completion is rmcp's: the session's worker is restored for it.
+    let complete = json!({"jsonrpc": "2.0", "id": 4, "method": "completion/complete", "params": {
+        "ref": {"type": "ref/prompt", "name": "none"},
+        "argument": {"name": "a", "value": ""}}});
+    let headers = [
+        JSON_AND_SSE,
+        JSON_BODY,
+        ("mcp-session-id", sessions[1].as_str()),
+    ];
+    let (status, body, _) = raw(&url, &headers, complete.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    // It registers as the replayed `notifications/initialized` is handled;
+    // the two sessions still at rest do not.
+    eventually("one live session", Duration::from_secs(5), || live() == 1).await;
+    // The client's own `notifications/initialized`, late, reaches the
+    // restored worker, which heard the replayed one: still one session in
+    // the list (else it would hear each log message twice).
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let (status, body, _) = raw(&url, &headers, initialized.to_string()).await;
+    assert_eq!(status, 202, "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(live(), 1);
+    // It rests 5 s after its last request; the sweep runs every 2.5 s.
+    eventually("the idle session rests", Duration::from_secs(20), || {
         live() == 0
     })
     .await;
+    // Still there, at rest: answered without its worker.
+    let (status, body, _) = raw(&url, &headers, requests[1].to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(live(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

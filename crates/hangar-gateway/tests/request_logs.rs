@@ -93,7 +93,8 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     assert!(answer.contains("-32602"), "{answer}");
     assert_one_failure(&logs, "stateless-1", "http");
 
-    // A session's request: rmcp's worker, in a span of its own.
+    // A session's request the lean path answers (the session began at
+    // rest and the call needs no worker): within the HTTP request's span.
     let response = http
         .post(gw.mcp())
         .header("Accept", "application/json, text/event-stream")
@@ -128,5 +129,20 @@ async fn failed_requests_are_logged_under_their_request_id_and_method() {
     let (status, answer) = post(&http, &gw.mcp(), &headers, unknown(2, json!({}))).await;
     assert_eq!(status, 200, "{answer}");
     assert!(answer.contains("-32602"), "{answer}");
-    assert_one_failure(&logs, "session-1", "mcp");
+    assert_one_failure(&logs, "session-1", "http");
+
+    // One rmcp's restored worker serves (a progress token needs it): in a
+    // span of its own.
+    headers.pop();
+    headers.push(("X-Request-Id", "session-2"));
+    let (status, answer) = post(
+        &http,
+        &gw.mcp(),
+        &headers,
+        unknown(3, json!({"progressToken": "p"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(answer.contains("-32602"), "{answer}");
+    assert_one_failure(&logs, "session-2", "mcp");
 }

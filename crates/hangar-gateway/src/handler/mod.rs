@@ -236,6 +236,30 @@ impl GatewayHandler {
     }
 }
 
+impl GatewayHandler {
+    /// `initialize` of a session that begins at rest (`crate::lean`): no
+    /// worker to tell about the client, and no sessions of its own to open
+    /// (the lean path leaves gateways with `clientSessions` to rmcp).
+    pub(crate) fn begin_session(
+        &self,
+        request: &InitializeRequestParams,
+        request_id: &str,
+    ) -> Result<InitializeResult, ErrorData> {
+        let result = self.negotiate_initialize(request)?;
+        log_session_start(request, request_id);
+        Ok(result)
+    }
+}
+
+fn log_session_start(request: &InitializeRequestParams, request_id: &str) {
+    tracing::info!(
+        request_id,
+        client = %request.client_info.name,
+        version = %request.protocol_version,
+        "client session starting"
+    );
+}
+
 /// The span a request's logs go under, when it needs one of its own. Served
 /// within its HTTP request's span (the lean path), it has one already: a
 /// span more per request, made and entered on every poll, was a twentieth of
@@ -323,12 +347,7 @@ impl ServerHandler for GatewayHandler {
             // A session woken from rest (or begun on another replica).
             tracing::debug!(client = %request.client_info.name, "client session restored");
         } else {
-            tracing::info!(
-                request_id = %correlation_id(&context),
-                client = %request.client_info.name,
-                version = %request.protocol_version,
-                "client session starting"
-            );
+            log_session_start(&request, &correlation_id(&context));
         }
         context.peer.set_peer_info(request.clone());
         self.begin_client_sessions(&context).await;

@@ -10,6 +10,9 @@
 //! - Requests in a session this replica holds go to the session directly:
 //!   a single immediate result is plain JSON, anything else SSE; a request id
 //!   already in flight in the session is refused at once ([`session`]).
+//! - `initialize` begins a session at rest, with none of rmcp's per-session
+//!   state until a request needs it ([`begin`]); requests that need no
+//!   worker are answered in such a session without one ([`session`]).
 //! - Clients that accept only JSON get JSON everywhere, and `initialize`
 //!   answers JSON ([`collapse`]).
 //!
@@ -18,6 +21,7 @@
 //! produces every error answer; this path only takes requests rmcp would
 //! accept, and answers them as rmcp would.
 
+mod begin;
 mod collapse;
 mod session;
 mod stateless;
@@ -187,6 +191,11 @@ pub async fn serve(lean: &Lean, request: Request, next: &Rmcp) -> Response {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let ClientJsonRpcMessage::Request(call) = message.as_ref() else {
+        if let (Some(id), ClientJsonRpcMessage::Notification(n)) = (&session, message.as_ref())
+            && session::legacy_header(request.headers())
+        {
+            return begin::notified(lean, id, &n.notification, accepts, request, next).await;
+        }
         return collapse::unless_json_only(accepts, request, next).await;
     };
     match session {
@@ -198,7 +207,7 @@ pub async fn serve(lean: &Lean, request: Request, next: &Rmcp) -> Response {
             stateless::serve(lean, request).await
         }
         None if matches!(call.request, ClientRequest::InitializeRequest(_)) && accepts.json => {
-            collapse::to_json(request, next).await
+            begin::begin(lean, request, next).await
         }
         _ => collapse::unless_json_only(accepts, request, next).await,
     }

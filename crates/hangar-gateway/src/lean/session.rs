@@ -1,10 +1,14 @@
-//! Requests in a legacy session this replica holds, handed to the session
-//! directly: JSON when the result is the first thing the session sends
-//! (within [`JSON_WINDOW`]), otherwise the SSE stream as rmcp writes it; and a
-//! request whose id is still in flight in its session is refused at once
-//! (rmcp would route both answers to one stream and leave the other hanging).
+//! Requests in a legacy session. In a session this replica holds live, the
+//! request is handed to the session directly: JSON when the result is the
+//! first thing the session sends (within [`JSON_WINDOW`]), otherwise the SSE
+//! stream as rmcp writes it. In a session without a live worker here (at
+//! rest, begun at rest, or live on another replica), a request that needs no
+//! worker is answered as JSON without one; others go to rmcp, which restores
+//! the session. Either way a request whose id is still in flight in its
+//! session is refused at once (rmcp would route both answers to one stream
+//! and leave the other hanging).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,11 +18,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, ErrorCode, ErrorData, GetExtensions, RequestId,
+    ClientJsonRpcMessage, ClientRequest, ErrorCode, ErrorData, GetExtensions, GetMeta, RequestId,
     ServerJsonRpcMessage,
 };
 use rmcp::transport::streamable_http_server::SessionManager;
 use rmcp::transport::streamable_http_server::session::ServerSseMessage;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     Accepts, Lean, Parsed, Rmcp, hold, is_known, json_response, names_version, protocol_header,
@@ -34,19 +39,56 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Whether rmcp would take this session request as it is: a legacy version
 /// header (or none) and no per-request protocol version.
 pub(super) fn is_plain(headers: &HeaderMap, request: &ClientRequest) -> bool {
-    let legacy_header = match protocol_header(headers) {
-        None => true,
-        Some(Ok(version)) => is_known(version) && version < "2026-07-28",
-        Some(Err(())) => false,
-    };
-    legacy_header
+    legacy_header(headers)
         && !names_version(request)
         && !matches!(request, ClientRequest::InitializeRequest(_))
 }
 
-/// Request ids in flight per session.
+/// A legacy `MCP-Protocol-Version` header, or none (rmcp assumes one then).
+pub(super) fn legacy_header(headers: &HeaderMap) -> bool {
+    match protocol_header(headers) {
+        None => true,
+        Some(Ok(version)) => is_known(version) && version < "2026-07-28",
+        Some(Err(())) => false,
+    }
+}
+
+/// Whether a session without a live worker here can be answered without
+/// one: a request that sends nothing to the client before its result and
+/// reaches no MCP server (a server's call may send notifications and
+/// requests on the session), so the detached peer serves it.
+fn answers_at_rest(lean: &Lean, request: &ClientRequest) -> bool {
+    if request.get_meta().get_progress_token().is_some() {
+        return false;
+    }
+    match request {
+        ClientRequest::PingRequest(_)
+        | ClientRequest::ListToolsRequest(_)
+        | ClientRequest::ListPromptsRequest(_)
+        | ClientRequest::ListResourcesRequest(_)
+        | ClientRequest::ListResourceTemplatesRequest(_) => true,
+        ClientRequest::CallToolRequest(call) => {
+            let catalog = lean.gateway.catalog();
+            !catalog.searching() && catalog.tool_is_answered_here(&call.params.name)
+        }
+        _ => false,
+    }
+}
+
+/// Whether the session exists (its state is in the session store) though
+/// no worker of it lives here: at rest, begun at rest, or live on another replica.
+pub(super) async fn at_rest(lean: &Lean, session: &str) -> bool {
+    let store = &lean.gateway.shared().session_store;
+    matches!(store.load(session).await, Ok(Some(_)))
+}
+
+/// Request ids in flight per session; for a call answered without the
+/// session's worker, what cancels it (rmcp's worker cancels the others).
 #[derive(Default)]
-pub struct InFlight(Mutex<HashMap<Arc<str>, HashSet<RequestId>>>);
+pub struct InFlight(Mutex<HashMap<Arc<str>, Calls>>);
+
+/// A session's calls in flight: what cancels each, when this path answers it.
+type Calls = HashMap<RequestId, Option<CancellationToken>>;
 
 /// A request id held in flight until dropped.
 pub struct Claim {
@@ -56,30 +98,65 @@ pub struct Claim {
 }
 
 impl InFlight {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Calls>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Holds `id` in `session`, or `None` when a request with it is in flight.
     fn claim(self: &Arc<Self>, session: &str, id: &RequestId) -> Option<Claim> {
-        let mut ids = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = self.lock();
         let session: Arc<str> = match ids.get_key_value(session) {
             Some((key, _)) => key.clone(),
             None => session.into(),
         };
-        if !ids.entry(session.clone()).or_default().insert(id.clone()) {
+        let held = ids.entry(session.clone()).or_default();
+        if held.contains_key(id) {
             return None;
         }
+        held.insert(id.clone(), None);
         Some(Claim {
             in_flight: self.clone(),
             session,
             id: id.clone(),
         })
     }
+
+    /// Cancels the call `id` of `session` if it is answered without the
+    /// session's worker; `false` when it is not (rmcp's to cancel, if any).
+    pub(super) fn cancel(&self, session: &str, id: &RequestId) -> bool {
+        let ids = self.lock();
+        match ids.get(session).and_then(|held| held.get(id)) {
+            Some(Some(cancel)) => {
+                cancel.cancel();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Claim {
+    /// What cancels the claimed call, answered without the session's worker.
+    fn cancellable(&self) -> CancellationToken {
+        let cancel = CancellationToken::new();
+        if let Some(slot) = self
+            .in_flight
+            .lock()
+            .get_mut(&self.session)
+            .and_then(|held| held.get_mut(&self.id))
+        {
+            *slot = Some(cancel.clone());
+        }
+        cancel
+    }
 }
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let mut ids = self.in_flight.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = ids.get_mut(&self.session) {
-            set.remove(&self.id);
-            if set.is_empty() {
+        let mut ids = self.in_flight.lock();
+        if let Some(held) = ids.get_mut(&self.session) {
+            held.remove(&self.id);
+            if held.is_empty() {
                 ids.remove(&self.session);
             }
         }
@@ -118,10 +195,20 @@ pub(super) async fn serve(
     let Some(claim) = lean.in_flight.claim(&session, &call.id) else {
         return duplicate(call.id.clone());
     };
-    let id: rmcp::transport::streamable_http_server::SessionId = session.into();
+    let id: rmcp::transport::streamable_http_server::SessionId = session.as_str().into();
     if !lean.sessions.has_session(&id).await.unwrap_or(false) {
-        // Held by another replica (or gone): rmcp restores it or says so.
-        let response = next.run(request).await;
+        if answers_at_rest(lean, &call.request) && at_rest(lean, &session).await {
+            let (parts, _) = request.into_parts();
+            let cancel = claim.cancellable();
+            let answer = super::stateless::answer_directly(lean, parts, message, cancel).await;
+            drop(claim);
+            return json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&answer).expect("a JSON-RPC message serialises"),
+            );
+        }
+        // Needs its worker, or is gone: rmcp restores it or says so.
+        let response = super::collapse::unless_json_only(accepts, request, next).await;
         return response.map(|body| hold(body, claim));
     }
     let mut message = Arc::unwrap_or_clone(message);

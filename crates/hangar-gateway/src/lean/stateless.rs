@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, ErrorCode, GetMeta, ServerJsonRpcMessage};
 use rmcp::service::{Peer, RequestContext, RoleServer, Service};
+use tokio_util::sync::CancellationToken;
 
 use super::{Lean, Parsed, is_known, json_response, protocol_header};
 use crate::handler::GatewayHandler;
@@ -92,24 +93,35 @@ pub(super) async fn serve(lean: &Lean, request: Request) -> Response {
     let Some(Parsed(message)) = parts.extensions.remove::<Parsed>() else {
         unreachable!("the caller checked the parsed message");
     };
-    let ClientJsonRpcMessage::Request(call) = Arc::unwrap_or_clone(message) else {
-        unreachable!("the caller checked it is a request");
-    };
-    let mut request = call.request;
-    let mut context = RequestContext::new(call.id.clone(), lean.peer.clone());
-    context.meta = std::mem::take(request.get_meta_mut());
-    context.extensions.insert(parts);
-    // The handler stops with the client: dropping this future cancels it.
-    let _cancel_on_drop = context.ct.clone().drop_guard();
-    let message = match lean.handler.handle_request(request, context).await {
-        Ok(result) => ServerJsonRpcMessage::response(result, call.id),
-        Err(error) => ServerJsonRpcMessage::error(error, Some(call.id)),
-    };
+    let message = answer_directly(lean, parts, message, CancellationToken::new()).await;
     let status = status(&message);
     json_response(
         status,
         serde_json::to_vec(&message).expect("a JSON-RPC message serialises"),
     )
+}
+
+/// The handler's answer to a request, called with the detached peer;
+/// `cancel` stops it, as does dropping this future (its client went away).
+pub(super) async fn answer_directly(
+    lean: &Lean,
+    parts: axum::http::request::Parts,
+    message: Arc<ClientJsonRpcMessage>,
+    cancel: CancellationToken,
+) -> ServerJsonRpcMessage {
+    let ClientJsonRpcMessage::Request(call) = Arc::unwrap_or_clone(message) else {
+        unreachable!("the caller checked it is a request");
+    };
+    let mut request = call.request;
+    let mut context = RequestContext::new(call.id.clone(), lean.peer.clone());
+    context.ct = cancel;
+    context.meta = std::mem::take(request.get_meta_mut());
+    context.extensions.insert(parts);
+    let _cancel_on_drop = context.ct.clone().drop_guard();
+    match lean.handler.handle_request(request, context).await {
+        Ok(result) => ServerJsonRpcMessage::response(result, call.id),
+        Err(error) => ServerJsonRpcMessage::error(error, Some(call.id)),
+    }
 }
 
 /// The HTTP status rmcp gives a stateless answer.

@@ -18,33 +18,33 @@ use rmcp::transport::streamable_http_server::session::local::{
 use rmcp::transport::streamable_http_server::session::{EventStore, ServerSseMessage};
 use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, SessionManager};
 
+use super::rest::Rest;
 use crate::spare::Spare as _;
 
 pub struct ReplicaSessions {
     pub local: LocalSessionManager,
+    /// Which sessions are awake, and which of them may rest.
+    rest: Arc<Rest>,
     /// Sessions whose workers were told to end by [`ReplicaSessions::rest`];
     /// each worker's own closing call must not close a restored successor.
     resting: std::sync::Mutex<std::collections::HashSet<SessionId>>,
 }
 
 impl ReplicaSessions {
-    pub fn new(local: LocalSessionManager) -> Self {
+    pub fn new(local: LocalSessionManager, rest: Arc<Rest>) -> Self {
         Self {
             local,
+            rest,
             resting: Default::default(),
         }
-    }
-
-    /// Sessions with a live worker on this replica (resting ones do not count).
-    pub async fn live(&self) -> usize {
-        self.local.sessions.read().await.len()
     }
 
     /// Ends the workers of sessions due to rest (`super::rest`); their
     /// state stays in the session store for rmcp to restore them. A session
     /// leaves the manager before its worker is told to end, so a request
     /// after this sees no live session and restores it.
-    pub async fn rest(&self, rest: &super::rest::Rest) {
+    pub async fn rest(&self) {
+        let rest = &self.rest;
         let handles = {
             // Skipped this round if requests hold the map.
             let Ok(mut sessions) = self.local.sessions.try_write() else {
@@ -108,6 +108,8 @@ impl SessionManager for ReplicaSessions {
                 // A rested worker ending: the live session (if any) is its restored successor.
                 return Ok(());
             }
+            // Closed (DELETE, expiry, gone elsewhere): no longer awake.
+            self.rest.forget(id);
             self.local.close_session(id).await
         }
     }

@@ -1,8 +1,10 @@
 //! Idle legacy sessions put to rest. A live rmcp session holds a worker task,
 //! a service loop and their channels (tens of KB); a session at rest is only
 //! its `initialize` in the session store (this replica's memory, or Redis),
-//! and rmcp restores it on its next request by replaying that `initialize`,
-//! as it does for a session begun on another replica.
+//! and rmcp restores it on its next request that needs a worker by replaying
+//! that `initialize`, as it does for a session begun on another replica.
+//! Most sessions begin at rest (`crate::lean`); this map tracks every
+//! session awake, live or not, which `gateway.maxSessions` bounds.
 //!
 //! A session rests after [`Rest::after`] without requests, unless a request
 //! or a stream (the GET stream, an SSE answer) of it is still open, or it
@@ -89,6 +91,12 @@ impl Rest {
             !due
         });
         uses.release_spare();
+    }
+
+    /// Sessions awake: begun or used within [`Rest::after`], or with a
+    /// request or stream open, or pinned. `gateway.maxSessions` bounds them.
+    pub fn awake(&self) -> usize {
+        self.lock().len()
     }
 
     /// Drops what is known about a session that ended.

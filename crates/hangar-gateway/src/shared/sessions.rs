@@ -44,6 +44,16 @@ impl Sessions {
         }
     }
 
+    /// Whether `id` may name a session, as far as this replica can tell
+    /// without asking further: in memory, whether it has a record; Redis
+    /// was asked by [`Sessions::check`].
+    pub fn may_exist(&self, id: &str) -> bool {
+        match self {
+            Sessions::Memory(memory) => memory.lock().contains_key(id),
+            Sessions::Redis(_) => true,
+        }
+    }
+
     /// Records the caller a new session belongs to.
     pub async fn bind(&self, id: &str, owner: &str) -> Result<(), Unavailable> {
         match self {
