@@ -17,6 +17,7 @@ use rmcp::transport::streamable_http_server::session::local::{
 };
 use rmcp::transport::streamable_http_server::session::{EventStore, ServerSseMessage};
 use rmcp::transport::streamable_http_server::{RestoreOutcome, SessionId, SessionManager};
+use tokio::sync::watch;
 
 use super::rest::Rest;
 use crate::spare::Spare as _;
@@ -28,6 +29,13 @@ pub struct ReplicaSessions {
     /// Sessions whose workers were told to end by [`ReplicaSessions::rest`];
     /// each worker's own closing call must not close a restored successor.
     resting: std::sync::Mutex<std::collections::HashSet<SessionId>>,
+    /// Sessions rmcp is restoring whose replayed `initialize` is not answered
+    /// yet. rmcp lists a restored session before that, and a request handed
+    /// to a worker still waiting for its `initialize` ends the worker; so
+    /// [`SessionManager::has_session`] waits for it (the entry's sender
+    /// dropping). A client's GET stream and first calls race like this as
+    /// every session begins at rest (`crate::lean`).
+    restoring: std::sync::Mutex<std::collections::HashMap<SessionId, watch::Sender<()>>>,
 }
 
 impl ReplicaSessions {
@@ -36,6 +44,7 @@ impl ReplicaSessions {
             local,
             rest,
             resting: Default::default(),
+            restoring: Default::default(),
         }
     }
 
@@ -43,6 +52,13 @@ impl ReplicaSessions {
     /// state stays in the session store for rmcp to restore them. A session
     /// leaves the manager before its worker is told to end, so a request
     /// after this sees no live session and restores it.
+    fn restored(&self, id: &SessionId) {
+        self.restoring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(id);
+    }
+
     pub async fn rest(&self) {
         let rest = &self.rest;
         let handles = {
@@ -79,19 +95,33 @@ impl SessionManager for ReplicaSessions {
         self.local.create_session()
     }
 
-    fn initialize_session(
+    async fn initialize_session(
         &self,
         id: &SessionId,
         message: ClientJsonRpcMessage,
-    ) -> impl Future<Output = Result<ServerJsonRpcMessage, Self::Error>> + Send {
-        self.local.initialize_session(id, message)
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        let answered = self.local.initialize_session(id, message).await;
+        self.restored(id);
+        answered
     }
 
     fn has_session(
         &self,
         id: &SessionId,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        self.local.has_session(id)
+        let restoring = self
+            .restoring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .map(watch::Sender::subscribe);
+        async move {
+            if let Some(mut restoring) = restoring {
+                // Ends as the restore's `initialize` is answered (or fails).
+                let _ = restoring.changed().await;
+            }
+            self.local.has_session(id).await
+        }
     }
 
     fn close_session(
@@ -110,6 +140,7 @@ impl SessionManager for ReplicaSessions {
             }
             // Closed (DELETE, expiry, gone elsewhere): no longer awake.
             self.rest.forget(id);
+            self.restored(id);
             self.local.close_session(id).await
         }
     }
@@ -151,11 +182,21 @@ impl SessionManager for ReplicaSessions {
         self.local.resume(id, last_event_id)
     }
 
-    fn restore_session(
+    async fn restore_session(
         &self,
         id: SessionId,
-    ) -> impl Future<Output = Result<RestoreOutcome<Self::Transport>, Self::Error>> + Send {
-        self.local.restore_session(id)
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        // Marked before rmcp lists the session, so no request sees it unready.
+        let (ready, _) = watch::channel(());
+        self.restoring
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), ready);
+        let outcome = self.local.restore_session(id.clone()).await;
+        if !matches!(outcome, Ok(RestoreOutcome::Restored(_))) {
+            self.restored(&id);
+        }
+        outcome
     }
 
     /// Only the stateless path asks; session streams use the inner manager's store.
