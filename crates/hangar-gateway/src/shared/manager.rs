@@ -48,10 +48,7 @@ impl ReplicaSessions {
         }
     }
 
-    /// Ends the workers of sessions due to rest (`super::rest`); their
-    /// state stays in the session store for rmcp to restore them. A session
-    /// leaves the manager before its worker is told to end, so a request
-    /// after this sees no live session and restores it.
+    /// Lets requests waiting for the session's restore go on.
     fn restored(&self, id: &SessionId) {
         self.restoring
             .lock()
@@ -59,6 +56,10 @@ impl ReplicaSessions {
             .remove(id);
     }
 
+    /// Ends the workers of sessions due to rest (`super::rest`); their
+    /// state stays in the session store for rmcp to restore them. A session
+    /// leaves the manager before its worker is told to end, so a request
+    /// after this sees no live session and restores it.
     pub async fn rest(&self) {
         let rest = &self.rest;
         let handles = {
