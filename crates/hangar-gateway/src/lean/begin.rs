@@ -11,14 +11,14 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientNotification, ClientRequest, InitializeRequestParams,
+    ClientNotification, ClientRequest, InitializeRequestParams, JsonRpcRequest,
     ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::transport::streamable_http_server::SessionManager as _;
 use rmcp::transport::streamable_http_server::session::SessionState;
 
 use super::{
-    Accepts, Lean, Parsed, Rmcp, collapse, is_known, json_response, names_version, protocol_header,
+    Accepts, Lean, Rmcp, collapse, is_known, json_response, names_version, protocol_header,
 };
 use crate::handler::CorrelationId;
 
@@ -43,15 +43,14 @@ fn may_begin(lean: &Lean, headers: &HeaderMap, params: &InitializeRequestParams)
         && lean.gateway.mirrored().is_none()
 }
 
-/// Answers `initialize` with a new session at rest, as plain JSON, when it
-/// may begin one; else rmcp begins it.
-pub(super) async fn begin(lean: &Lean, request: Request, next: &Rmcp) -> Response {
-    let Some(Parsed(message)) = request.extensions().get::<Parsed>().cloned() else {
-        return next.run(request).await;
-    };
-    let ClientJsonRpcMessage::Request(call) = message.as_ref() else {
-        return next.run(request).await;
-    };
+/// Answers `initialize` (`call`, the request's parsed message) with a new
+/// session at rest, as plain JSON, when it may begin one; else rmcp begins it.
+pub(super) async fn begin(
+    lean: &Lean,
+    call: &JsonRpcRequest<ClientRequest>,
+    request: Request,
+    next: &Rmcp,
+) -> Response {
     let ClientRequest::InitializeRequest(initialize) = &call.request else {
         return next.run(request).await;
     };

@@ -207,7 +207,7 @@ pub async fn serve(lean: &Lean, request: Request, next: &Rmcp) -> Response {
             stateless::serve(lean, request).await
         }
         None if matches!(call.request, ClientRequest::InitializeRequest(_)) && accepts.json => {
-            begin::begin(lean, request, next).await
+            begin::begin(lean, call, request, next).await
         }
         _ => collapse::unless_json_only(accepts, request, next).await,
     }
